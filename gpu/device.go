@@ -1,0 +1,31 @@
+// Package gpu decides where the training graph runs. It is the only package
+// that knows about CUDA: the cuda build tag appears in this folder and nowhere
+// else, so model/ and cmd/train ask this package for a Device and stay the
+// same in both builds.
+package gpu
+
+import "gorgonia.org/gorgonia"
+
+// Device is an opened execution device. Close it when training is done.
+type Device interface {
+	// Name is a short human-readable label, e.g. "cpu" or "cuda:0 NVIDIA H100".
+	Name() string
+	// CUDA reports whether the graph runs on an NVIDIA GPU.
+	CUDA() bool
+	// MachineOptions are the options a gorgonia.TapeMachine needs to run on
+	// this device.
+	MachineOptions() []gorgonia.VMOpt
+	// Close releases the device.
+	Close() error
+}
+
+// cpuDevice runs the graph on the host with Gorgonia's default engine.
+type cpuDevice struct{}
+
+// CPU returns the host device. It is always available.
+func CPU() Device { return cpuDevice{} }
+
+func (cpuDevice) Name() string                     { return "cpu" }
+func (cpuDevice) CUDA() bool                       { return false }
+func (cpuDevice) MachineOptions() []gorgonia.VMOpt { return nil }
+func (cpuDevice) Close() error                     { return nil }
