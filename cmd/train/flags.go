@@ -1,0 +1,72 @@
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+
+	"mnist/model"
+)
+
+const usageLine = "usage: train [-epochs N] [-batch-size N] [-lr X] [-seed N] [-data-dir DIR] [-gpu N] [-log-level LEVEL] [-log-format text|json]  (train -h for details)"
+
+// errHelp means -h was asked for and the usage has been printed.
+var errHelp = flag.ErrHelp
+
+// usageError is a bad flag value found after parsing (e.g. a batch larger
+// than the data): it exits 2 like a parse error.
+type usageError struct{ msg string }
+
+func (e usageError) Error() string { return e.msg }
+
+type options struct {
+	cfg       model.Config
+	dataDir   string
+	gpu       int
+	logLevel  string
+	logFormat string
+}
+
+func parseFlags(args []string, stderr io.Writer) (options, error) {
+	def := model.DefaultConfig()
+	o := options{cfg: def}
+	fs := flag.NewFlagSet("train", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.IntVar(&o.cfg.Epochs, "epochs", def.Epochs, "passes over the 60,000 training images; 0 only evaluates")
+	fs.IntVar(&o.cfg.BatchSize, "batch-size", def.BatchSize, "images per training step (1..60000); also the evaluation batch")
+	fs.Float64Var(&o.cfg.LearningRate, "lr", def.LearningRate, "Adam learning rate (> 0)")
+	seed := fs.Uint64("seed", def.Seed, "seed for weight initialisation and per-epoch shuffling")
+	fs.StringVar(&o.dataDir, "data-dir", "", "folder holding the MNIST .gz files, downloaded there when missing (default: the user cache dir, e.g. ~/.cache/mnist-gorgonia)")
+	fs.IntVar(&o.gpu, "gpu", 0, "CUDA device ordinal (cuda build only; the CPU build ignores it)")
+	fs.StringVar(&o.logLevel, "log-level", "info", "log level: debug, info, warn, error")
+	fs.StringVar(&o.logFormat, "log-format", "text", "log format: text or json")
+	fs.Usage = func() {
+		fmt.Fprintln(stderr, "train trains the MNIST MLP (784-128-64-10) with Gorgonia and reports test accuracy and loss.")
+		fmt.Fprintln(stderr, usageLine)
+		fmt.Fprintln(stderr, "\nFlags:")
+		fs.PrintDefaults()
+		fmt.Fprintln(stderr, "\nExit codes: 0 success, 1 runtime error, 2 usage error, 130 interrupted.")
+	}
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return o, errHelp
+		}
+		// The flag package has already printed the problem and the usage.
+		return o, fmt.Errorf("bad flags: %w", err)
+	}
+	if fs.NArg() > 0 {
+		return o, fmt.Errorf("unexpected argument %q", fs.Arg(0))
+	}
+	o.cfg.Seed = *seed
+	if err := o.cfg.Validate(); err != nil {
+		return o, err
+	}
+	if o.gpu < 0 {
+		return o, fmt.Errorf("-gpu must be >= 0, got %d", o.gpu)
+	}
+	if o.logFormat != "text" && o.logFormat != "json" {
+		return o, fmt.Errorf("unknown log format %q: use text or json", o.logFormat)
+	}
+	return o, nil
+}

@@ -1,0 +1,90 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"time"
+
+	"github.com/sirupsen/logrus"
+
+	"mnist/data"
+	"mnist/gpu"
+	"mnist/model"
+)
+
+// train wires the pieces: data, device, trainer, evaluator, report.
+func train(ctx context.Context, o options, log *logrus.Logger, stdout, stderr io.Writer) error {
+	dir := o.dataDir
+	if dir == "" {
+		var err error
+		if dir, err = data.DefaultDir(); err != nil {
+			return fmt.Errorf("find a data folder (set -data-dir): %w", err)
+		}
+	}
+	fetcher := &data.Fetcher{Sources: data.DefaultSources(nil), Log: log}
+	if err := fetcher.Ensure(ctx, dir); err != nil {
+		return fmt.Errorf("get MNIST into %s: %w", dir, err)
+	}
+	trainSet, testSet, err := data.Load(dir)
+	if err != nil {
+		return err
+	}
+	if o.cfg.BatchSize > trainSet.Len() {
+		return usageError{fmt.Sprintf("batch size %d is larger than the training set (%d images)", o.cfg.BatchSize, trainSet.Len())}
+	}
+
+	dev, err := gpu.Open(o.gpu, log)
+	if err != nil {
+		return err
+	}
+	defer dev.Close()
+
+	trainer, err := model.NewTrainer(o.cfg, dev.MachineOptions()...)
+	if err != nil {
+		return err
+	}
+	defer trainer.Close()
+	evaluator, err := model.NewEvaluator(o.cfg.Dtype, o.cfg.BatchSize, dev.MachineOptions()...)
+	if err != nil {
+		return err
+	}
+	defer evaluator.Close()
+
+	log.WithFields(logrus.Fields{
+		"device":     dev.Name(),
+		"model":      model.Architecture,
+		"parameters": trainer.Params().Count(),
+		"train":      trainSet.Len(),
+		"test":       testSet.Len(),
+		"epochs":     o.cfg.Epochs,
+		"batch_size": o.cfg.BatchSize,
+		"lr":         o.cfg.LearningRate,
+		"seed":       o.cfg.Seed,
+	}).Info("training")
+
+	progress := newProgress(o, log, stderr)
+	start := time.Now()
+	history, fitErr := trainer.Fit(ctx, trainSet, progress.hooks())
+	progress.finish()
+	trainSeconds := time.Since(start).Seconds()
+
+	metrics, err := evaluator.Evaluate(trainer.Params(), testSet)
+	if err != nil {
+		return err
+	}
+	r := report{
+		metrics:      metrics,
+		trainSeconds: trainSeconds,
+		trainImages:  len(history) * trainSet.Len(),
+		epochsDone:   len(history),
+		cfg:          o.cfg,
+		device:       dev.Name(),
+		partial:      fitErr != nil,
+	}
+	r.log(log)
+	if o.logFormat == "text" {
+		r.print(stdout)
+	}
+	return fitErr
+}

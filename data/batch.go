@@ -1,0 +1,35 @@
+package data
+
+import "fmt"
+
+// FillBatch writes the images at indices into x (len(indices)*ImageSize
+// values, pixel/255) and one-hot labels into y (len(indices)*NumClasses).
+// Generic so model tests can use float64.
+//
+// The slices are the caller's reusable batch buffers, so a size mismatch or
+// an index outside the set is a programming error, not bad input: it panics
+// with a message saying which, like an out-of-range slice index would.
+func FillBatch[T float32 | float64](s *Set, indices []int, x, y []T) {
+	if len(x) < len(indices)*ImageSize || len(y) < len(indices)*NumClasses {
+		panic(fmt.Sprintf("data.FillBatch: %d indices need len(x) >= %d and len(y) >= %d, have %d and %d",
+			len(indices), len(indices)*ImageSize, len(indices)*NumClasses, len(x), len(y)))
+	}
+	n := s.Len()
+	for b, i := range indices {
+		if i < 0 || i >= n {
+			panic(fmt.Sprintf("data.FillBatch: index %d out of range for a set of %d images", i, n))
+		}
+		img := s.Images[i*ImageSize : (i+1)*ImageSize]
+		xb := x[b*ImageSize : (b+1)*ImageSize]
+		for j, p := range img {
+			xb[j] = T(p) / 255
+		}
+		yb := y[b*NumClasses : (b+1)*NumClasses]
+		clear(yb)
+		// Labels are checked to be 0..9 when a set is loaded; a hand-built Set
+		// with a bad label gets an all-zero row rather than a panic.
+		if l := int(s.Labels[i]); l < NumClasses {
+			yb[l] = 1
+		}
+	}
+}

@@ -1,0 +1,143 @@
+package model
+
+import (
+	"fmt"
+
+	G "gorgonia.org/gorgonia"
+	"gorgonia.org/tensor"
+)
+
+// graph is one compiled forward (and, for training, backward) pass over a
+// fixed batch size. A batch with fewer real rows than the graph holds is
+// padded with zero rows: a zero one-hot row contributes nothing to the loss or
+// to any gradient, and invCount scales the summed loss by 1/real rows, so the
+// padded result is exactly the mean over the real rows.
+type graph struct {
+	g        *G.ExprGraph
+	x, y     *G.Node // inputs: batch×784 pixels, batch×10 one-hot labels
+	invCount *G.Node // scalar input: 1 / number of real rows
+	params   [6]*G.Node
+	logProbs *G.Node // batch×10 log-softmax of the logits
+	loss     *G.Node // scalar: mean cross-entropy over the real rows
+	grads    [6]*G.Node
+	vm       G.VM
+
+	xT, yT *tensor.Dense // reused input buffers, bound to x and y once
+}
+
+// buildGraph builds the network for a batch of the given size. With training
+// set, it also builds the symbolic gradients of the loss with respect to the
+// parameters.
+func buildGraph(dt tensor.Dtype, batch int, training bool, vmOpts []G.VMOpt) (*graph, error) {
+	gr := &graph{g: G.NewGraph()}
+	g := gr.g
+	gr.x = G.NewMatrix(g, dt, G.WithShape(batch, Inputs), G.WithName("x"))
+	gr.y = G.NewMatrix(g, dt, G.WithShape(batch, Classes), G.WithName("y"))
+	gr.invCount = G.NewScalar(g, dt, G.WithName("inv_count"))
+	for i, shape := range paramShapes() {
+		gr.params[i] = G.NewMatrix(g, dt, G.WithShape(shape...), G.WithName(ParamNames()[i]))
+	}
+
+	if err := gr.buildForward(); err != nil {
+		return nil, fmt.Errorf("build forward pass: %w", err)
+	}
+	if training {
+		grads, err := G.Grad(gr.loss, gr.params[:]...)
+		if err != nil {
+			return nil, fmt.Errorf("build gradients: %w", err)
+		}
+		copy(gr.grads[:], grads)
+	}
+
+	var err error
+	if gr.xT, err = newZeroTensor(dt, tensor.Shape{batch, Inputs}); err != nil {
+		return nil, err
+	}
+	if gr.yT, err = newZeroTensor(dt, tensor.Shape{batch, Classes}); err != nil {
+		return nil, err
+	}
+	if err := G.Let(gr.x, gr.xT); err != nil {
+		return nil, fmt.Errorf("bind x: %w", err)
+	}
+	if err := G.Let(gr.y, gr.yT); err != nil {
+		return nil, fmt.Errorf("bind y: %w", err)
+	}
+	gr.vm = G.NewTapeMachine(g, vmOpts...)
+	return gr, nil
+}
+
+func (gr *graph) buildForward() error {
+	h := gr.x
+	for layer := 0; layer < 3; layer++ {
+		w, b := gr.params[2*layer], gr.params[2*layer+1]
+		xw, err := G.Mul(h, w)
+		if err != nil {
+			return fmt.Errorf("dense%d matmul: %w", layer+1, err)
+		}
+		// b is 1×n: repeat it along the batch axis (axis 0).
+		if h, err = G.BroadcastAdd(xw, b, nil, []byte{0}); err != nil {
+			return fmt.Errorf("dense%d bias: %w", layer+1, err)
+		}
+		if layer < 2 {
+			if h, err = G.Rectify(h); err != nil {
+				return fmt.Errorf("dense%d relu: %w", layer+1, err)
+			}
+		}
+	}
+	// Cross-entropy through log-softmax rather than log(softmax): it never
+	// takes the log of an underflowed zero probability.
+	var err error
+	if gr.logProbs, err = G.LogSoftMax(h); err != nil {
+		return fmt.Errorf("log-softmax: %w", err)
+	}
+	picked, err := G.HadamardProd(gr.y, gr.logProbs)
+	if err != nil {
+		return fmt.Errorf("pick true-class log-probabilities: %w", err)
+	}
+	total, err := G.Sum(picked)
+	if err != nil {
+		return fmt.Errorf("sum loss: %w", err)
+	}
+	mean, err := G.HadamardProd(total, gr.invCount)
+	if err != nil {
+		return fmt.Errorf("scale loss: %w", err)
+	}
+	if gr.loss, err = G.Neg(mean); err != nil {
+		return fmt.Errorf("negate loss: %w", err)
+	}
+	return nil
+}
+
+// bindParams points the graph's parameter nodes at p's tensors. Both graphs
+// bind the same tensors, so what the optimiser writes the evaluation reads.
+func (gr *graph) bindParams(p *Params) error {
+	for i, n := range gr.params {
+		if err := G.Let(n, p.Tensors[i]); err != nil {
+			return fmt.Errorf("bind %s: %w", ParamNames()[i], err)
+		}
+	}
+	return nil
+}
+
+// setCount tells the graph how many rows of the batch are real.
+func (gr *graph) setCount(n int) error {
+	var v G.Value
+	switch gr.xT.Dtype() {
+	case tensor.Float64:
+		v = G.NewF64(1 / float64(n))
+	default:
+		v = G.NewF32(1 / float32(n))
+	}
+	return G.Let(gr.invCount, v)
+}
+
+// run executes the pass once and leaves the values on the nodes.
+func (gr *graph) run() error {
+	gr.vm.Reset()
+	return gr.vm.RunAll()
+}
+
+// Close releases the machine (and any device memory it holds).
+func (gr *graph) Close() error {
+	return gr.vm.Close()
+}

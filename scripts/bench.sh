@@ -1,0 +1,154 @@
+#!/usr/bin/env bash
+# Benchmark our Gorgonia MNIST trainer (cmd/train) against the PyTorch reference
+# (scripts/torch_mnist.py) on this machine's CPU. `make bench` runs it.
+#
+# Usage: scripts/bench.sh            (from anywhere; works in the repository root)
+#
+# It builds bin/train, then runs ours and PyTorch alternately (A B A B ...), each under
+# /usr/bin/time -v for the peak RSS, and prints a markdown table of the medians (train
+# time, s/epoch, samples/s, peak RSS, test accuracy, test loss, and ours/PyTorch ratios).
+# Our figures come from the JSON "evaluation" log entry of `bin/train -log-format json`;
+# PyTorch's from the matching JSON line of `torch_mnist.py --json`.
+# Raw results go to $BENCH_OUT/bench-results.json, run logs to $BENCH_OUT/bench-runs/.
+#
+# Environment:
+#   BENCH_RUNS    runs of each implementation (default 2)
+#   BENCH_EPOCHS  epochs per run (default 5; batch size stays at the default 32)
+#   TRAIN_FLAGS   extra flags for bin/train (word-split), e.g. TRAIN_FLAGS="-seed 2"
+#   DATA_DIR      MNIST directory for both (default: ours' default; PyTorch reads
+#                 ~/.cache/mnist-gorgonia, which ours fills on its first run)
+#   BENCH_OUT     output folder (default build/)
+#   TORCH_PYTHON  interpreter for the reference (default /usr/bin/python3 with Debian's
+#                 python3-torch, installed via apt-get if missing)
+#   TORCH_THREADS torch.set_num_threads for the reference (default 2; OPENBLAS_NUM_THREADS=1)
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$ROOT"
+
+BENCH_RUNS="${BENCH_RUNS:-2}"
+BENCH_EPOCHS="${BENCH_EPOCHS:-5}"
+TRAIN_FLAGS="${TRAIN_FLAGS:-}"
+DATA_DIR="${DATA_DIR:-}"
+BENCH_OUT="${BENCH_OUT:-build}"
+TORCH_PYTHON="${TORCH_PYTHON:-/usr/bin/python3}"
+TORCH_THREADS="${TORCH_THREADS:-2}"
+PY="$(command -v python3 || echo /usr/bin/python3)"   # for bench_table.py (stdlib only)
+
+log() { printf 'bench: %s\n' "$*" >&2; }
+die() { log "error: $*"; exit 1; }
+
+[[ "$BENCH_RUNS" =~ ^[1-9][0-9]*$ ]] || die "BENCH_RUNS must be a positive integer (got '$BENCH_RUNS')"
+[[ "$BENCH_EPOCHS" =~ ^[1-9][0-9]*$ ]] || die "BENCH_EPOCHS must be a positive integer (got '$BENCH_EPOCHS')"
+
+as_root() {
+	if [[ $(id -u) -eq 0 ]]; then "$@"
+	elif command -v sudo >/dev/null 2>&1; then sudo -n "$@"
+	else return 1
+	fi
+}
+apt_updated=0
+apt_install() {
+	command -v apt-get >/dev/null 2>&1 || return 1
+	if [[ $apt_updated -eq 0 ]]; then
+		as_root env DEBIAN_FRONTEND=noninteractive apt-get update -qq >&2 || return 1
+		apt_updated=1
+	fi
+	as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" >&2
+}
+
+# --- tools -------------------------------------------------------------------
+if [[ ! -x /usr/bin/time ]]; then
+	log "/usr/bin/time missing; installing the 'time' package"
+	apt_install time || die "could not install 'time' (apt-get install -y time); it is needed for peak RSS"
+fi
+
+torch_ok=1
+if ! OPENBLAS_NUM_THREADS=1 "$TORCH_PYTHON" -c 'import torch' >/dev/null 2>&1; then
+	if [[ "$TORCH_PYTHON" == /usr/bin/python3 ]]; then
+		log "PyTorch missing for /usr/bin/python3; installing python3-torch libopenblas0-pthread from Debian"
+		apt_install python3-torch libopenblas0-pthread || true
+	fi
+	if ! OPENBLAS_NUM_THREADS=1 "$TORCH_PYTHON" -c 'import torch' >/dev/null 2>&1; then
+		torch_ok=0
+		log "warning: PyTorch is not importable by $TORCH_PYTHON and could not be installed"
+		log "warning: (try: apt-get install -y python3-torch libopenblas0-pthread); reporting our figures only"
+	fi
+fi
+
+# --- build -------------------------------------------------------------------
+[[ -f cmd/train/main.go ]] || die "cmd/train/main.go not found (nothing to benchmark yet)"
+log "building bin/train ($(go version | awk '{print $3}'))"
+go build -o bin/train ./cmd/train
+
+# Pass a flag to our binary only if it has one by that name (stays in step with cmd/train).
+help_text="$(timeout 20 bin/train -h 2>&1 || true)"
+flag_style() { # prints "-name" or "--name" if bin/train -h lists it
+	if grep -qE -- "^[[:space:]]+--$1([[:space:]=]|$)" <<<"$help_text"; then echo "--$1"
+	elif grep -qE -- "^[[:space:]]+-$1([[:space:]=]|$)" <<<"$help_text"; then echo "-$1"
+	fi
+}
+ours_args=()
+f="$(flag_style log-format)"
+[[ -n "$f" ]] || die "bin/train has no -log-format flag (needed for the JSON evaluation entry)"
+ours_args+=("$f=json")
+f="$(flag_style epochs)"
+if [[ -n "$f" ]]; then ours_args+=("$f=$BENCH_EPOCHS")
+elif [[ "$BENCH_EPOCHS" != 5 ]]; then die "bin/train has no -epochs flag; cannot run BENCH_EPOCHS=$BENCH_EPOCHS"
+fi
+if [[ -n "$DATA_DIR" ]]; then
+	f="$(flag_style data-dir)"
+	[[ -n "$f" ]] || die "bin/train has no -data-dir flag; cannot use DATA_DIR=$DATA_DIR"
+	ours_args+=("$f=$DATA_DIR")
+fi
+if [[ -n "$TRAIN_FLAGS" ]]; then
+	read -r -a extra <<<"$TRAIN_FLAGS"
+	ours_args+=("${extra[@]}")
+fi
+torch_args=(--device cpu --epochs "$BENCH_EPOCHS" --batch-size 32 --threads "$TORCH_THREADS" --json)
+[[ -n "$DATA_DIR" ]] && torch_args+=(--data-dir "$DATA_DIR")
+
+# --- runs --------------------------------------------------------------------
+runs_dir="$BENCH_OUT/bench-runs"
+mkdir -p "$runs_dir"
+rm -f "$runs_dir"/ours-* "$runs_dir"/torch-*
+
+# run_one IMPL N CMD...: runs CMD under /usr/bin/time -v, logs to $runs_dir/IMPL-N.*
+run_one() {
+	local impl="$1" n="$2"; shift 2
+	local base="$runs_dir/$impl-$n" rc=0
+	log "run $n/$BENCH_RUNS $impl: $*"
+	/usr/bin/time -v -o "$base.time" "$@" >"$base.log" 2>&1 || rc=$?
+	echo "$rc" >"$base.rc"
+	local line
+	line="$(grep -F '"evaluation"' "$base.log" | tail -n 1 || true)"
+	if [[ $rc -ne 0 || -z "$line" ]]; then
+		log "$impl run $n failed (exit $rc, evaluation entry: $([[ -n "$line" ]] && echo found || echo missing)); last lines of $base.log:"
+		tail -n 20 "$base.log" | sed 's/^/    /' >&2
+		return 1
+	fi
+	log "  $line"
+	log "  $(grep -E 'Maximum resident set size' "$base.time" | sed 's/^[[:space:]]*//')"
+}
+
+for ((i = 1; i <= BENCH_RUNS; i++)); do
+	run_one ours "$i" bin/train "${ours_args[@]}" || die "our training failed; see $runs_dir/ours-$i.log"
+	if [[ $torch_ok -eq 1 ]]; then
+		if ! run_one torch "$i" env OPENBLAS_NUM_THREADS=1 "$TORCH_PYTHON" scripts/torch_mnist.py "${torch_args[@]}"; then
+			log "warning: the PyTorch run failed; reporting our figures only"
+			torch_ok=0
+		fi
+	fi
+done
+
+# --- report ------------------------------------------------------------------
+git_rev="$(git rev-parse --short HEAD 2>/dev/null || echo unknown)"
+if [[ -n "$(git status --porcelain 2>/dev/null || true)" ]]; then git_rev+="-dirty"; fi
+torch_status="$([[ $torch_ok -eq 1 ]] && echo "OPENBLAS_NUM_THREADS=1 --threads $TORCH_THREADS" || echo "unavailable")"
+echo
+"$PY" scripts/bench_table.py --runs-dir "$runs_dir" --out "$BENCH_OUT/bench-results.json" \
+	--meta "epochs=$BENCH_EPOCHS" --meta "batch_size=32" --meta "runs=$BENCH_RUNS" \
+	--meta "go=$(go version | awk '{print $3}')" --meta "commit=$git_rev" \
+	--meta "ours_flags=${ours_args[*]}" --meta "torch=$torch_status"
+echo
+log "raw results: $BENCH_OUT/bench-results.json (logs in $runs_dir/)"

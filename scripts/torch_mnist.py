@@ -1,0 +1,234 @@
+#!/usr/bin/env python3
+"""PyTorch reference for the Gorgonia MNIST MLP in cmd/train (used by scripts/bench.sh).
+
+Same model and hyperparameters as our binary:
+  Flatten(784) -> Dense(128, ReLU) -> Dense(64, ReLU) -> Dense(10, softmax)
+  glorot-uniform weights, zero biases, pixels / 255, categorical cross-entropy
+  (mean over the batch), Adam(lr=0.001, betas=(0.9, 0.999), eps=1e-7),
+  5 epochs, batch 32, reshuffled every epoch by a seeded generator,
+  evaluation over all 10,000 test images (accuracy and mean loss per image).
+
+Usage:
+  python3 scripts/torch_mnist.py [--device cpu|cuda] [--epochs 5] [--batch-size 32]
+      [--lr 0.001] [--seed 1] [--threads N] [--data-dir DIR] [--json]
+
+  e.g. OPENBLAS_NUM_THREADS=1 /usr/bin/python3 scripts/torch_mnist.py --threads 2 --json
+
+Reads the four standard gzipped IDX files (train-images-idx3-ubyte.gz, ...) from
+--data-dir (default ~/.cache/mnist-gorgonia). Needs only torch (no torchvision, no numpy).
+With --json, the last stdout line is one JSON object using the same field names as the
+"evaluation" log entry of our binary (msg, test_accuracy, test_loss, train_seconds, ...).
+"""
+
+import argparse
+import gzip
+import json
+import os
+import struct
+import sys
+import time
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+FILES = {
+    "train_images": "train-images-idx3-ubyte.gz",
+    "train_labels": "train-labels-idx1-ubyte.gz",
+    "test_images": "t10k-images-idx3-ubyte.gz",
+    "test_labels": "t10k-labels-idx1-ubyte.gz",
+}
+
+
+def read_idx(path):
+    """Parse a gzipped IDX file into a uint8 tensor of its declared shape."""
+    with gzip.open(path, "rb") as f:
+        raw = f.read()
+    if len(raw) < 4:
+        raise ValueError(f"{path}: too short for an IDX header")
+    zero, dtype_code, ndim = struct.unpack(">HBB", raw[:4])
+    if zero != 0 or dtype_code != 0x08:
+        raise ValueError(f"{path}: not an unsigned-byte IDX file (magic {raw[:4].hex()})")
+    dims = struct.unpack(">" + "I" * ndim, raw[4 : 4 + 4 * ndim])
+    offset = 4 + 4 * ndim
+    count = 1
+    for d in dims:
+        count *= d
+    if len(raw) - offset != count:
+        raise ValueError(f"{path}: expected {count} data bytes, found {len(raw) - offset}")
+    # bytearray: torch.frombuffer wants a writable buffer.
+    return torch.frombuffer(bytearray(raw[offset:]), dtype=torch.uint8).reshape(dims)
+
+
+def load_mnist(data_dir):
+    out = {}
+    for key, name in FILES.items():
+        path = os.path.join(data_dir, name)
+        if not os.path.isfile(path):
+            sys.exit(f"torch_mnist: missing {path} (put the four MNIST .gz files in --data-dir)")
+        out[key] = read_idx(path)
+    x_train = out["train_images"].reshape(-1, 784).float().div_(255.0)
+    x_test = out["test_images"].reshape(-1, 784).float().div_(255.0)
+    y_train = out["train_labels"].long()
+    y_test = out["test_labels"].long()
+    if x_train.shape[0] != y_train.shape[0] or x_test.shape[0] != y_test.shape[0]:
+        sys.exit("torch_mnist: image/label count mismatch")
+    return x_train, y_train, x_test, y_test
+
+
+class MLP(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.fc1 = nn.Linear(784, 128)
+        self.fc2 = nn.Linear(128, 64)
+        self.fc3 = nn.Linear(64, 10)
+        for layer in (self.fc1, self.fc2, self.fc3):
+            # Glorot/Xavier uniform: U(-l, l), l = sqrt(6 / (fan_in + fan_out)); zero biases.
+            nn.init.xavier_uniform_(layer.weight)
+            nn.init.zeros_(layer.bias)
+
+    def forward(self, x):
+        x = F.relu(self.fc1(x))
+        x = F.relu(self.fc2(x))
+        # Logits: the softmax is fused into F.cross_entropy (log-softmax + NLL), which is
+        # the numerically stable equivalent of softmax followed by categorical cross-entropy.
+        return self.fc3(x)
+
+
+def sync(device):
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def evaluate(model, x, y, batch_size):
+    """Accuracy and mean loss per image over all of x (last partial batch included)."""
+    model.eval()
+    loss_sum = torch.zeros((), dtype=torch.float64, device=x.device)
+    correct = torch.zeros((), dtype=torch.int64, device=x.device)
+    with torch.no_grad():
+        for i in range(0, x.shape[0], batch_size):
+            logits = model(x[i : i + batch_size])
+            yb = y[i : i + batch_size]
+            loss_sum += F.cross_entropy(logits, yb, reduction="sum").double()
+            correct += (logits.argmax(dim=1) == yb).sum()
+    n = x.shape[0]
+    return correct.item() / n, loss_sum.item() / n
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
+    p.add_argument("--epochs", type=int, default=5)
+    p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument("--lr", type=float, default=0.001)
+    p.add_argument("--seed", type=int, default=1)
+    p.add_argument("--threads", type=int, default=0, help="torch.set_num_threads (0: torch default)")
+    p.add_argument("--data-dir", default=os.path.expanduser("~/.cache/mnist-gorgonia"))
+    p.add_argument("--json", action="store_true", help="print one JSON evaluation line at the end")
+    args = p.parse_args()
+    if args.epochs < 1 or args.batch_size < 1:
+        sys.exit("torch_mnist: --epochs and --batch-size must be >= 1")
+
+    if args.threads > 0:
+        torch.set_num_threads(args.threads)
+    torch.manual_seed(args.seed)
+
+    if args.device == "cuda":
+        if not torch.cuda.is_available():
+            sys.exit("torch_mnist: --device cuda but torch.cuda.is_available() is False")
+        device = torch.device("cuda", torch.cuda.current_device())
+        device_label = "torch-cuda:" + torch.cuda.get_device_name(device)
+    else:
+        device = torch.device("cpu")
+        device_label = "torch-cpu"
+
+    x_train, y_train, x_test, y_test = load_mnist(args.data_dir)
+    # Move the whole data set to the device once, so each step is device-only work.
+    x_train, y_train = x_train.to(device), y_train.to(device)
+    x_test, y_test = x_test.to(device), y_test.to(device)
+    n_train = x_train.shape[0]
+
+    model = MLP().to(device)
+    # Note: torch's Adam adds eps to sqrt(v_hat) (after bias correction), whereas Keras adds
+    # its epsilon to sqrt(v_t) before the step-size correction ("epsilon hat"). With eps=1e-7
+    # the difference is negligible for this model.
+    opt = torch.optim.Adam(model.parameters(), lr=args.lr, betas=(0.9, 0.999), eps=1e-7)
+    shuffle_gen = torch.Generator()  # CPU generator: same permutations on cpu and cuda
+    shuffle_gen.manual_seed(args.seed)
+
+    if device.type == "cuda":
+        # Create the CUDA context and cuBLAS handle outside the timed region (one-off
+        # initialisation, not training work). Model weights are untouched.
+        torch.ones(8, 8, device=device) @ torch.ones(8, 8, device=device)
+        sync(device)
+
+    print(
+        f"torch {torch.__version__} device={device_label} threads={torch.get_num_threads()} "
+        f"train={n_train} test={x_test.shape[0]} epochs={args.epochs} batch={args.batch_size} "
+        f"lr={args.lr} seed={args.seed}",
+        flush=True,
+    )
+
+    epoch_seconds = []
+    train_seconds = 0.0
+    for epoch in range(1, args.epochs + 1):
+        model.train()
+        perm = torch.randperm(n_train, generator=shuffle_gen).to(device)
+        # Running sums stay on the device: no host sync per step.
+        loss_sum = torch.zeros((), dtype=torch.float64, device=device)
+        correct = torch.zeros((), dtype=torch.int64, device=device)
+        sync(device)
+        t0 = time.perf_counter()
+        for i in range(0, n_train, args.batch_size):
+            idx = perm[i : i + args.batch_size]
+            xb, yb = x_train[idx], y_train[idx]
+            logits = model(xb)
+            loss = F.cross_entropy(logits, yb)  # mean over the batch
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            with torch.no_grad():
+                loss_sum += loss.detach().double() * yb.shape[0]
+                correct += (logits.argmax(dim=1) == yb).sum()
+        sync(device)
+        dt = time.perf_counter() - t0
+        epoch_seconds.append(dt)
+        train_seconds += dt
+        print(
+            f"epoch {epoch}/{args.epochs}: loss={loss_sum.item() / n_train:.4f} "
+            f"acc={correct.item() / n_train:.4f} seconds={dt:.3f}",
+            flush=True,
+        )
+
+    test_acc, test_loss = evaluate(model, x_test, y_test, 1000)
+    sps = args.epochs * n_train / train_seconds
+    print(
+        f"test: accuracy={test_acc * 100:.2f}% loss={test_loss:.4f} "
+        f"train_seconds={train_seconds:.3f} samples/s={sps:.0f}",
+        flush=True,
+    )
+    if args.json:
+        print(
+            json.dumps(
+                {
+                    "msg": "evaluation",
+                    "test_accuracy": test_acc,
+                    "test_loss": test_loss,
+                    "train_seconds": train_seconds,
+                    "samples_per_second": sps,
+                    "epochs": args.epochs,
+                    "batch_size": args.batch_size,
+                    "seed": args.seed,
+                    "device": device_label,
+                    "seconds_per_epoch": train_seconds / args.epochs,
+                    "epoch_seconds": epoch_seconds,
+                    "torch_version": torch.__version__,
+                    "threads": torch.get_num_threads(),
+                }
+            ),
+            flush=True,
+        )
+
+
+if __name__ == "__main__":
+    main()
