@@ -26,6 +26,8 @@ type options struct {
 	gpu       int
 	logLevel  string
 	logFormat string
+	// downloadOnly fetches and verifies the data, then exits (make data).
+	downloadOnly bool
 }
 
 func parseFlags(args []string, stderr io.Writer) (options, error) {
@@ -38,6 +40,7 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.Float64Var(&o.cfg.LearningRate, "lr", def.LearningRate, "Adam learning rate (> 0)")
 	seed := fs.Uint64("seed", def.Seed, "seed for weight initialisation and per-epoch shuffling")
 	fs.StringVar(&o.dataDir, "data-dir", "", "folder holding the MNIST .gz files, downloaded there when missing (default: the user cache dir, e.g. ~/.cache/mnist-gorgonia)")
+	fs.BoolVar(&o.downloadOnly, "download-only", false, "fetch and verify MNIST into the data folder, then exit")
 	fs.IntVar(&o.gpu, "gpu", 0, "CUDA device ordinal (cuda build only; the CPU build ignores it)")
 	fs.StringVar(&o.logLevel, "log-level", "info", "log level: debug, info, warn, error")
 	fs.StringVar(&o.logFormat, "log-format", "text", "log format: text or json")

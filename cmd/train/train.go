@@ -26,6 +26,10 @@ func train(ctx context.Context, o options, log *logrus.Logger, stdout, stderr io
 	if err := fetcher.Ensure(ctx, dir); err != nil {
 		return fmt.Errorf("get MNIST into %s: %w", dir, err)
 	}
+	if o.downloadOnly {
+		log.WithField("dir", dir).Info("MNIST is present and verified")
+		return nil
+	}
 	trainSet, testSet, err := data.Load(dir)
 	if err != nil {
 		return err

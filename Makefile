@@ -1,0 +1,46 @@
+# MNIST MLP in Go with Gorgonia. `make help` lists the targets.
+GO          ?= go
+BIN         := bin
+TRAIN_FLAGS ?=
+# The -tags cuda build: see scripts/build-cuda.sh and the README's GPU section.
+CUDA_HOME   ?=
+
+.PHONY: help data build train test test-short vet fmt-check fuzz bench build-cuda train-cuda test-cuda clean
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
+
+data: build ## download and verify MNIST into the data folder (DATA_DIR=... to choose it)
+	$(BIN)/train -download-only $(if $(DATA_DIR),-data-dir $(DATA_DIR))
+
+build: ## build the CPU binary bin/train (no cgo needed)
+	CGO_ENABLED=0 $(GO) build -o $(BIN)/train ./cmd/train
+
+train: build ## train 5 epochs on the CPU and print test accuracy and loss (TRAIN_FLAGS=... to change)
+	$(BIN)/train $(if $(DATA_DIR),-data-dir $(DATA_DIR)) $(TRAIN_FLAGS)
+
+test: ## run the whole test suite (downloads MNIST if missing)
+	$(GO) test ./...
+
+test-short: ## the suite without the 5-epoch end-to-end run
+	$(GO) test -short ./...
+
+vet: ## go vet and gofmt checks
+	$(GO) vet ./...
+	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { echo "gofmt needed:"; gofmt -l $$(git ls-files '*.go'); exit 1; }
+
+fuzz: ## run each fuzzer for FUZZTIME (default 1m)
+	$(GO) test -run='^$$' -fuzz=FuzzReadImages -fuzztime=$(or $(FUZZTIME),1m) ./data/
+	$(GO) test -run='^$$' -fuzz=FuzzReadLabels -fuzztime=$(or $(FUZZTIME),1m) ./data/
+
+bench: ## benchmark CPU training against a PyTorch reference (scripts/bench.sh)
+	bash scripts/bench.sh
+
+build-cuda: ## build bin/train-cuda with Gorgonia's CUDA backend (needs a CUDA toolkit; CUDA_HOME=...)
+	bash scripts/build-cuda.sh
+
+train-cuda: build-cuda ## train on the GPU (-gpu N in TRAIN_FLAGS picks the device)
+	$(BIN)/train-cuda $(if $(DATA_DIR),-data-dir $(DATA_DIR)) $(TRAIN_FLAGS)
+
+clean: ## remove build outputs (not the downloaded data)
+	rm -rf $(BIN) build .cuda-deps go.cuda.mod go.cuda.sum

@@ -1,0 +1,94 @@
+package model
+
+import (
+	"math"
+	"testing"
+
+	"gorgonia.org/tensor"
+
+	"mnist/data"
+	"mnist/model/reference"
+)
+
+// referenceBatch returns the batch at idx as the reference implementation
+// takes it.
+func referenceBatch(set *data.Set, idx []int) ([]float64, []int) {
+	x := make([]float64, len(idx)*Inputs)
+	y := make([]float64, len(idx)*Classes)
+	data.FillBatch(set, idx, x, y)
+	labels := make([]int, len(idx))
+	for r, i := range idx {
+		labels[r] = int(set.Labels[i])
+	}
+	return x, labels
+}
+
+func maxRelErr(got, want []float64, floor float64) float64 {
+	worst := 0.0
+	for i := range want {
+		d := math.Abs(got[i]-want[i]) / math.Max(math.Abs(want[i]), floor)
+		worst = math.Max(worst, d)
+	}
+	return worst
+}
+
+// TestGraphMatchesReference compares the Gorgonia graph with the plain-Go
+// reference: loss, log-probabilities, every gradient, then the weights after
+// two Adam steps. float64 must agree to rounding; float32 to 1e-4.
+func TestGraphMatchesReference(t *testing.T) {
+	for _, tc := range []struct {
+		dt  tensor.Dtype
+		tol float64
+	}{{tensor.Float64, 1e-9}, {tensor.Float32, 1e-4}} {
+		t.Run(tc.dt.String(), func(t *testing.T) {
+			cfg := DefaultConfig()
+			cfg.Dtype, cfg.BatchSize, cfg.Seed = tc.dt, 8, 9
+			tr, err := NewTrainer(cfg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer tr.Close()
+			set := syntheticSet(8, 3)
+			idx := []int{0, 1, 2, 3, 4, 5, 6} // one padded row
+			x, labels := referenceBatch(set, idx)
+			w := reference.Params(tr.Params().Float64s())
+
+			got, err := tr.Probe(set, idx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			want := reference.ForwardBackward(w, x, labels)
+			if e := math.Abs(got.Loss-want.Loss) / want.Loss; e > tc.tol {
+				t.Errorf("loss %v, reference %v (rel err %.2g)", got.Loss, want.Loss, e)
+			}
+			if e := maxRelErr(got.LogProbs, want.LogProbs, 1); e > tc.tol {
+				t.Errorf("log-probabilities differ, rel err %.2g", e)
+			}
+			for i := range want.Grads {
+				// Relative to the tensor's largest gradient: tiny entries are
+				// all rounding.
+				scale := 0.0
+				for _, g := range want.Grads[i] {
+					scale = math.Max(scale, math.Abs(g))
+				}
+				if e := maxRelErr(got.Grads[i], want.Grads[i], scale); e > tc.tol {
+					t.Errorf("%s gradient differs, rel err %.2g", ParamNames()[i], e)
+				}
+			}
+
+			opt := reference.NewAdam(cfg.LearningRate, cfg.Beta1, cfg.Beta2, cfg.Epsilon)
+			for step := 0; step < 2; step++ {
+				if _, err := tr.Step(set, idx); err != nil {
+					t.Fatal(err)
+				}
+				opt.Update(w, reference.ForwardBackward(w, x, labels).Grads)
+			}
+			after := tr.Params().Float64s()
+			for i := range w {
+				if e := maxRelErr(after[i], w[i], 1e-2); e > tc.tol {
+					t.Errorf("%s after 2 Adam steps differs, rel err %.2g", ParamNames()[i], e)
+				}
+			}
+		})
+	}
+}
