@@ -4,7 +4,7 @@
 // same in both builds.
 package gpu
 
-import "gorgonia.org/gorgonia"
+import "mnist/model"
 
 // Device is an opened execution device. Close it when training is done.
 type Device interface {
@@ -12,9 +12,8 @@ type Device interface {
 	Name() string
 	// CUDA reports whether the graph runs on an NVIDIA GPU.
 	CUDA() bool
-	// MachineOptions are the options a gorgonia.TapeMachine needs to run on
-	// this device.
-	MachineOptions() []gorgonia.VMOpt
+	// NewBackend compiles the network for cfg to run on this device.
+	NewBackend(cfg model.Config) (model.Backend, error)
 	// Close releases the device.
 	Close() error
 }
@@ -25,7 +24,9 @@ type cpuDevice struct{}
 // CPU returns the host device. It is always available.
 func CPU() Device { return cpuDevice{} }
 
-func (cpuDevice) Name() string                     { return "cpu" }
-func (cpuDevice) CUDA() bool                       { return false }
-func (cpuDevice) MachineOptions() []gorgonia.VMOpt { return nil }
-func (cpuDevice) Close() error                     { return nil }
+func (cpuDevice) Name() string { return "cpu" }
+func (cpuDevice) CUDA() bool   { return false }
+func (cpuDevice) NewBackend(cfg model.Config) (model.Backend, error) {
+	return model.NewGraphBackend(cfg)
+}
+func (cpuDevice) Close() error { return nil }

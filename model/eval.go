@@ -4,7 +4,6 @@ import (
 	"fmt"
 
 	G "gorgonia.org/gorgonia"
-	"gorgonia.org/tensor"
 
 	"mnist/data"
 )
@@ -16,37 +15,14 @@ type Metrics struct {
 	Images   int
 }
 
-// Evaluator runs the forward pass only, over a whole set, reading whatever
-// parameters it is given at the time of the call.
-type Evaluator struct {
-	graph *graph
-}
-
-// NewEvaluator compiles a forward-only graph for batches of the given size.
-func NewEvaluator(dt tensor.Dtype, batch int, vmOpts ...G.VMOpt) (*Evaluator, error) {
-	if batch < 1 {
-		return nil, fmt.Errorf("evaluation batch size must be >= 1, got %d", batch)
-	}
-	gr, err := buildGraph(dt, batch, false, vmOpts)
-	if err != nil {
-		return nil, fmt.Errorf("build evaluation graph: %w", err)
-	}
-	return &Evaluator{graph: gr}, nil
-}
-
-// Close releases the compiled graph.
-func (e *Evaluator) Close() error { return e.graph.Close() }
-
-// Evaluate scores p on every image of set in order. The last batch may be
-// partial (16 images for the 10,000 test images at batch 32); it is padded
-// and only its real rows count.
-func (e *Evaluator) Evaluate(p *Params, set *data.Set) (Metrics, error) {
-	gr := e.graph
-	if err := gr.bindParams(p); err != nil {
-		return Metrics{}, err
-	}
-	batch := gr.xT.Shape()[0]
+// evaluateBatches walks set in order in batches and totals what score
+// returns for each: (images classified right, summed cross-entropy). Any
+// backend can use it.
+func evaluateBatches(set *data.Set, batch int, score func(idx []int) (int, float64, error)) (Metrics, error) {
 	n := set.Len()
+	if n == 0 {
+		return Metrics{}, fmt.Errorf("evaluate: the set is empty")
+	}
 	idx := make([]int, 0, batch)
 	var lossSum float64
 	var correct int
@@ -55,40 +31,39 @@ func (e *Evaluator) Evaluate(p *Params, set *data.Set) (Metrics, error) {
 		for i := lo; i < min(lo+batch, n); i++ {
 			idx = append(idx, i)
 		}
-		if err := loadBatch(gr, set, idx); err != nil {
-			return Metrics{}, err
-		}
-		if err := gr.run(); err != nil {
+		hits, loss, err := score(idx)
+		if err != nil {
 			return Metrics{}, fmt.Errorf("evaluate images %d-%d: %w", lo, lo+len(idx)-1, err)
 		}
-		hits, loss := scoreRows(gr.logProbs.Value(), set, idx)
 		correct += hits
 		lossSum += loss
 	}
-	if n == 0 {
-		return Metrics{}, fmt.Errorf("evaluate: the set is empty")
-	}
-	return Metrics{
-		Accuracy: float64(correct) / float64(n),
-		Loss:     lossSum / float64(n),
-		Images:   n,
-	}, nil
+	return Metrics{Accuracy: float64(correct) / float64(n), Loss: lossSum / float64(n), Images: n}, nil
 }
 
 // scoreRows compares the log-probabilities of the real rows with their
 // labels. It returns the number classified right and the summed
 // cross-entropy of those rows.
-func scoreRows(logProbs G.Value, set *data.Set, idx []int) (hits int, loss float64) {
+func scoreRows(logProbs G.Value, set *data.Set, idx []int) (hits int, loss float64, err error) {
+	if logProbs == nil {
+		return 0, 0, fmt.Errorf("no log-probabilities computed")
+	}
 	switch lp := logProbs.Data().(type) {
 	case []float32:
-		return score(lp, set, idx)
+		hits, loss = ScoreLogProbs(lp, set, idx)
 	case []float64:
-		return score(lp, set, idx)
+		hits, loss = ScoreLogProbs(lp, set, idx)
+	default:
+		return 0, 0, fmt.Errorf("log-probabilities are %T, want float32 or float64", lp)
 	}
-	return 0, 0
+	return hits, loss, nil
 }
 
-func score[T float32 | float64](lp []T, set *data.Set, idx []int) (hits int, loss float64) {
+// ScoreLogProbs scores rows×10 log-probabilities (row r is image idx[r])
+// against the labels: how many rows' most likely class is the label, and the
+// summed cross-entropy -log p(label). Backends outside this package use it so
+// that every device scores the same way.
+func ScoreLogProbs[T float32 | float64](lp []T, set *data.Set, idx []int) (hits int, loss float64) {
 	for r, img := range idx {
 		row := lp[r*Classes : (r+1)*Classes]
 		best := 0

@@ -19,7 +19,7 @@ type graph struct {
 	params   [6]*G.Node
 	logProbs *G.Node // batch×10 log-softmax of the logits
 	loss     *G.Node // scalar: mean cross-entropy over the real rows
-	grads    [6]*G.Node
+	training bool
 	vm       G.VM
 
 	xT, yT *tensor.Dense // reused input buffers, bound to x and y once
@@ -42,11 +42,14 @@ func buildGraph(dt tensor.Dtype, batch int, training bool, vmOpts []G.VMOpt) (*g
 		return nil, fmt.Errorf("build forward pass: %w", err)
 	}
 	if training {
-		grads, err := G.Grad(gr.loss, gr.params[:]...)
-		if err != nil {
+		if _, err := G.Grad(gr.loss, gr.params[:]...); err != nil {
 			return nil, fmt.Errorf("build gradients: %w", err)
 		}
-		copy(gr.grads[:], grads)
+		// The gradients are read from the parameters' dual values, which
+		// the machine keeps in host memory on every device (a gradient node's
+		// own value may live on the GPU).
+		vmOpts = append(append([]G.VMOpt(nil), vmOpts...), G.BindDualValues(gr.params[:]...))
+		gr.training = true
 	}
 
 	var err error
@@ -131,10 +134,33 @@ func (gr *graph) setCount(n int) error {
 	return G.Let(gr.invCount, v)
 }
 
-// run executes the pass once and leaves the values on the nodes.
+// run executes the pass once and leaves the values on the nodes. With
+// BindDualValues the machine adds each gradient into the parameter's dual
+// value, so those are zeroed first.
 func (gr *graph) run() error {
+	if gr.training {
+		for i := range gr.params {
+			if g, err := gr.grad(i); err == nil {
+				g.Zero()
+			}
+		}
+	}
 	gr.vm.Reset()
 	return gr.vm.RunAll()
+}
+
+// grad is the gradient of the loss with respect to parameter i, as left by
+// the last run.
+func (gr *graph) grad(i int) (*tensor.Dense, error) {
+	v, err := gr.params[i].Grad()
+	if err != nil {
+		return nil, fmt.Errorf("gradient of %s: %w", ParamNames()[i], err)
+	}
+	d, ok := v.(*tensor.Dense)
+	if !ok {
+		return nil, fmt.Errorf("gradient of %s is %T, want a dense tensor", ParamNames()[i], v)
+	}
+	return d, nil
 }
 
 // Close releases the machine (and any device memory it holds).

@@ -43,17 +43,18 @@ func TestGraphMatchesReference(t *testing.T) {
 		t.Run(tc.dt.String(), func(t *testing.T) {
 			cfg := DefaultConfig()
 			cfg.Dtype, cfg.BatchSize, cfg.Seed = tc.dt, 8, 9
-			tr, err := NewTrainer(cfg)
+			b, err := NewGraphBackend(cfg)
 			if err != nil {
 				t.Fatal(err)
 			}
-			defer tr.Close()
+			defer b.Close()
+			params, _ := b.Params()
 			set := syntheticSet(8, 3)
 			idx := []int{0, 1, 2, 3, 4, 5, 6} // one padded row
 			x, labels := referenceBatch(set, idx)
-			w := reference.Params(tr.Params().Float64s())
+			w := reference.Params(params.Float64s())
 
-			got, err := tr.Probe(set, idx)
+			got, err := b.Probe(set, idx)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -78,12 +79,12 @@ func TestGraphMatchesReference(t *testing.T) {
 
 			opt := reference.NewAdam(cfg.LearningRate, cfg.Beta1, cfg.Beta2, cfg.Epsilon)
 			for step := 0; step < 2; step++ {
-				if _, err := tr.Step(set, idx); err != nil {
+				if _, err := b.Step(set, idx); err != nil {
 					t.Fatal(err)
 				}
 				opt.Update(w, reference.ForwardBackward(w, x, labels).Grads)
 			}
-			after := tr.Params().Float64s()
+			after := params.Float64s()
 			for i := range w {
 				if e := maxRelErr(after[i], w[i], 1e-2); e > tc.tol {
 					t.Errorf("%s after 2 Adam steps differs, rel err %.2g", ParamNames()[i], e)

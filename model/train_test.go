@@ -15,23 +15,30 @@ func shortConfig() Config {
 	return c
 }
 
-func trainAndEvaluate(t *testing.T, cfg Config, trainN, testN int) ([]EpochStats, Metrics) {
+// newTestTrainer makes a trainer over the CPU graph backend, closed when the
+// test ends.
+func newTestTrainer(t *testing.T, cfg Config) (*Trainer, Backend) {
 	t.Helper()
-	tr, err := NewTrainer(cfg)
+	b, err := NewGraphBackend(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer tr.Close()
+	t.Cleanup(func() { b.Close() })
+	tr, err := NewTrainer(cfg, b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tr, b
+}
+
+func trainAndEvaluate(t *testing.T, cfg Config, trainN, testN int) ([]EpochStats, Metrics) {
+	t.Helper()
+	tr, b := newTestTrainer(t, cfg)
 	history, err := tr.Fit(context.Background(), syntheticSet(trainN, 1), Hooks{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	ev, err := NewEvaluator(cfg.Dtype, cfg.BatchSize)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ev.Close()
-	m, err := ev.Evaluate(tr.Params(), syntheticSet(testN, 2))
+	m, err := b.Evaluate(syntheticSet(testN, 2))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -74,14 +81,10 @@ func TestSameSeedSameResult(t *testing.T) {
 }
 
 func TestFitStopsWhenCancelled(t *testing.T) {
-	tr, err := NewTrainer(shortConfig())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer tr.Close()
+	tr, _ := newTestTrainer(t, shortConfig())
 	ctx, cancel := context.WithCancel(context.Background())
 	steps := 0
-	_, err = tr.Fit(ctx, syntheticSet(320, 1), Hooks{Step: func(StepStats) {
+	_, err := tr.Fit(ctx, syntheticSet(320, 1), Hooks{Step: func(StepStats) {
 		if steps++; steps == 3 {
 			cancel()
 		}
@@ -94,12 +97,8 @@ func TestFitStopsWhenCancelled(t *testing.T) {
 func TestDivergenceIsAnError(t *testing.T) {
 	cfg := shortConfig()
 	cfg.LearningRate = 1e12
-	tr, err := NewTrainer(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer tr.Close()
-	_, err = tr.Fit(context.Background(), syntheticSet(640, 1), Hooks{})
+	tr, _ := newTestTrainer(t, cfg)
+	_, err := tr.Fit(context.Background(), syntheticSet(640, 1), Hooks{})
 	if err == nil {
 		t.Fatal("training with lr 1e12 succeeded; want a divergence error")
 	}

@@ -44,21 +44,24 @@ func train(ctx context.Context, o options, log *logrus.Logger, stdout, stderr io
 	}
 	defer dev.Close()
 
-	trainer, err := model.NewTrainer(o.cfg, dev.MachineOptions()...)
+	backend, err := dev.NewBackend(o.cfg)
+	if err != nil {
+		return fmt.Errorf("set up the network on %s: %w", dev.Name(), err)
+	}
+	defer backend.Close()
+	trainer, err := model.NewTrainer(o.cfg, backend)
 	if err != nil {
 		return err
 	}
-	defer trainer.Close()
-	evaluator, err := model.NewEvaluator(o.cfg.Dtype, o.cfg.BatchSize, dev.MachineOptions()...)
+	params, err := backend.Params()
 	if err != nil {
 		return err
 	}
-	defer evaluator.Close()
 
 	log.WithFields(logrus.Fields{
 		"device":     dev.Name(),
 		"model":      model.Architecture,
-		"parameters": trainer.Params().Count(),
+		"parameters": params.Count(),
 		"train":      trainSet.Len(),
 		"test":       testSet.Len(),
 		"epochs":     o.cfg.Epochs,
@@ -73,7 +76,7 @@ func train(ctx context.Context, o options, log *logrus.Logger, stdout, stderr io
 	progress.finish()
 	trainSeconds := time.Since(start).Seconds()
 
-	metrics, err := evaluator.Evaluate(trainer.Params(), testSet)
+	metrics, err := backend.Evaluate(testSet)
 	if err != nil {
 		return err
 	}

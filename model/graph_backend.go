@@ -1,0 +1,143 @@
+package model
+
+import (
+	"fmt"
+
+	G "gorgonia.org/gorgonia"
+	"gorgonia.org/tensor"
+
+	"mnist/data"
+)
+
+// graphBackend runs the network as Gorgonia graphs on a tape machine: one
+// graph with gradients for training, one forward-only graph for evaluation,
+// both reading the same parameter tensors. Which device runs the ops is
+// decided by the machine options (none: the CPU).
+type graphBackend struct {
+	cfg    Config
+	params *Params
+	opt    *adam
+	train  *graph
+	eval   *graph // built on first use
+	vmOpts []G.VMOpt
+}
+
+// NewGraphBackend initialises the parameters for cfg (glorot-uniform from
+// cfg.Seed) and compiles the training graph.
+func NewGraphBackend(cfg Config, vmOpts ...G.VMOpt) (Backend, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	params, err := NewParams(cfg.Dtype, cfg.Seed)
+	if err != nil {
+		return nil, fmt.Errorf("initialise parameters: %w", err)
+	}
+	gr, err := buildGraph(cfg.Dtype, cfg.BatchSize, true, vmOpts)
+	if err != nil {
+		return nil, fmt.Errorf("build training graph: %w", err)
+	}
+	if err := gr.bindParams(params); err != nil {
+		gr.Close()
+		return nil, err
+	}
+	return &graphBackend{cfg: cfg, params: params, opt: newAdam(cfg, params), train: gr, vmOpts: vmOpts}, nil
+}
+
+func (b *graphBackend) Params() (*Params, error) { return b.params, nil }
+
+func (b *graphBackend) Close() error {
+	err := b.train.Close()
+	if b.eval != nil {
+		if e := b.eval.Close(); err == nil {
+			err = e
+		}
+	}
+	return err
+}
+
+// forward runs the training graph on idx and scores the real rows from the
+// log-probabilities, which every device leaves in host memory.
+func (b *graphBackend) forward(set *data.Set, idx []int) (StepResult, error) {
+	if err := loadBatch(b.train, set, idx); err != nil {
+		return StepResult{}, err
+	}
+	if err := b.train.run(); err != nil {
+		return StepResult{}, fmt.Errorf("run training graph: %w", err)
+	}
+	hits, lossSum, err := scoreRows(b.train.logProbs.Value(), set, idx)
+	if err != nil {
+		return StepResult{}, err
+	}
+	return StepResult{Loss: lossSum / float64(len(idx)), Hits: hits}, nil
+}
+
+func (b *graphBackend) Step(set *data.Set, idx []int) (StepResult, error) {
+	res, err := b.forward(set, idx)
+	if err != nil {
+		return StepResult{}, err
+	}
+	var grads [6]*tensor.Dense
+	for i := range grads {
+		if grads[i], err = b.train.grad(i); err != nil {
+			return StepResult{}, err
+		}
+	}
+	if err := b.opt.update(b.params, grads); err != nil {
+		return StepResult{}, err
+	}
+	return res, nil
+}
+
+func (b *graphBackend) Probe(set *data.Set, idx []int) (Pass, error) {
+	res, err := b.forward(set, idx)
+	if err != nil {
+		return Pass{}, err
+	}
+	p := Pass{Loss: res.Loss, LogProbs: toFloat64(b.train.logProbs.Value())[:len(idx)*Classes]}
+	for i := range p.Grads {
+		g, err := b.train.grad(i)
+		if err != nil {
+			return Pass{}, err
+		}
+		p.Grads[i] = toFloat64(g)
+	}
+	return p, nil
+}
+
+// Evaluate scores every image of set in order, in batches of the training
+// batch size like Keras's evaluate. The last batch may be partial (16 of the
+// 10,000 test images at batch 32); it is padded and only its real rows count.
+func (b *graphBackend) Evaluate(set *data.Set) (Metrics, error) {
+	if b.eval == nil {
+		gr, err := buildGraph(b.cfg.Dtype, b.cfg.BatchSize, false, b.vmOpts)
+		if err != nil {
+			return Metrics{}, fmt.Errorf("build evaluation graph: %w", err)
+		}
+		if err := gr.bindParams(b.params); err != nil {
+			gr.Close()
+			return Metrics{}, err
+		}
+		b.eval = gr
+	}
+	return evaluateBatches(set, b.cfg.BatchSize, func(idx []int) (int, float64, error) {
+		if err := loadBatch(b.eval, set, idx); err != nil {
+			return 0, 0, err
+		}
+		if err := b.eval.run(); err != nil {
+			return 0, 0, err
+		}
+		return scoreRows(b.eval.logProbs.Value(), set, idx)
+	})
+}
+
+// Program is Gorgonia's listing of the compiled training program: every
+// instruction with the registers it reads and writes. In the cuda build the
+// registers name the device holding each value, and the memcpy instructions
+// are the device↔host copies of one step.
+func (b *graphBackend) Program() (string, error) {
+	prog, _, err := G.Compile(b.train.g)
+	if err != nil {
+		return "", fmt.Errorf("compile training graph: %w", err)
+	}
+	return prog.String(), nil
+}
