@@ -5,7 +5,7 @@ TRAIN_FLAGS ?=
 # The -tags cuda build: see scripts/build-cuda.sh and the README's GPU section.
 CUDA_HOME   ?=
 
-.PHONY: help data build train test test-short vet fmt-check fuzz bench build-cuda train-cuda test-cuda clean
+.PHONY: help data build train test test-short vet fuzz bench build-cuda train-cuda test-cuda gen-ptx gen-kernels gpu-bundle clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -42,5 +42,17 @@ build-cuda: ## build bin/train-cuda with Gorgonia's CUDA backend (needs a CUDA t
 train-cuda: build-cuda ## train on the GPU (-gpu N in TRAIN_FLAGS picks the device)
 	$(BIN)/train-cuda $(if $(DATA_DIR),-data-dir $(DATA_DIR)) $(TRAIN_FLAGS)
 
+test-cuda: ## cuda-tagged tests of gpu/ (GPU parity tests skip without a GPU)
+	bash scripts/build-cuda.sh go test ./gpu/
+
+gen-ptx: ## regenerate gpu/ptx_cuda.go from Gorgonia's CUDA kernels (needs nvcc, no GPU)
+	bash scripts/gen-ptx.sh
+
+gen-kernels: ## regenerate gpu/kernels_ptx_cuda.go from gpu/kernels/*.cu (needs nvcc, no GPU)
+	bash scripts/gen-kernels.sh
+
+gpu-bundle: ## pack toolchain, vendored modules and MNIST into .gpu-bundle/ for a GPU host without Go
+	bash scripts/gpu-bundle.sh
+
 clean: ## remove build outputs (not the downloaded data)
-	rm -rf $(BIN) build .cuda-deps go.cuda.mod go.cuda.sum
+	rm -rf $(BIN) build .cuda-deps go.cuda.mod go.cuda.sum .gpu-bundle vendor

@@ -126,7 +126,7 @@ func hashFile(path string) (string, error) {
 
 // fetchFile tries the sources in order until one delivers a verified copy.
 func (f *Fetcher) fetchFile(ctx context.Context, dir string, file File, failedBefore []error, log logrus.FieldLogger) error {
-	all := &fetchError{file: file.Name}
+	all := &fetchError{file: file.Name, dir: dir}
 	for i, src := range f.Sources {
 		if failedBefore[i] != nil {
 			all.failures = append(all.failures, &sourceError{src.Name(), fmt.Errorf("skipped, it failed for an earlier file: %w", failedBefore[i])})
@@ -192,6 +192,9 @@ func (f *Fetcher) fetchOnce(ctx context.Context, dir string, file File, src Sour
 
 	body, err := src.Open(ctx, file.Name)
 	if err != nil {
+		if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+			return fmt.Errorf("timed out after %s: %w", timeout, err)
+		}
 		return err
 	}
 	defer body.Close()

@@ -23,8 +23,8 @@ func (e *sourceError) Unwrap() error { return e.err }
 // line, listing each source and its reason, and unwraps to all the reasons
 // so errors.Is(err, ErrDigest) still works.
 type fetchError struct {
-	file     string
-	failures []error
+	file, dir string
+	failures  []error
 }
 
 func (e *fetchError) Error() string {
@@ -32,7 +32,7 @@ func (e *fetchError) Error() string {
 	for i, f := range e.failures {
 		parts[i] = f.Error()
 	}
-	return "could not fetch " + e.file + ", every source failed: " + strings.Join(parts, "; ")
+	return "could not fetch " + e.file + " into " + e.dir + ", every source failed: " + strings.Join(parts, "; ")
 }
 
 func (e *fetchError) Unwrap() []error { return e.failures }

@@ -168,6 +168,7 @@ func checkErr(t *testing.T, err, want error, msg string) {
 	if err == nil {
 		t.Fatalf("no error, want %v %q", want, msg)
 	}
+	t.Log(err)
 	if want != nil && !errors.Is(err, want) {
 		t.Errorf("error %q is not %q", err, want)
 	}

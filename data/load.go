@@ -11,6 +11,16 @@ import (
 // other: 28x28 images, equal counts, labels <= 9. Errors name the file and
 // the problem.
 func LoadSet(imagesPath, labelsPath string) (*Set, error) {
+	return loadSet(imagesPath, labelsPath, readFile)
+}
+
+// fileReader opens path and hands its content to read; see readFile.
+type fileReader func(path, what string, read func(io.Reader) error) error
+
+// loadSet is LoadSet with the file access passed in, so the fuzz test can
+// serve files from memory (a real file costs ~1 ms to write, too slow to
+// fuzz).
+func loadSet(imagesPath, labelsPath string, readFile fileReader) (*Set, error) {
 	var pixels []byte
 	var n, rows, cols int
 	err := readFile(imagesPath, "images", func(r io.Reader) (err error) {
@@ -65,14 +75,10 @@ func DefaultDir() (string, error) {
 
 // readFile opens path and hands it to read, naming the file in any error.
 // Only regular files are read: a folder gives a clear error instead of a
-// confusing read failure, and a FIFO cannot block the loader.
+// confusing read failure, and a FIFO cannot block the loader (so the check
+// comes before Open, which would wait for a writer).
 func readFile(path, what string, read func(io.Reader) error) error {
-	f, err := os.Open(path)
-	if err != nil {
-		return fmt.Errorf("%s file: %w", what, err)
-	}
-	defer f.Close()
-	info, err := f.Stat()
+	info, err := os.Stat(path)
 	if err != nil {
 		return fmt.Errorf("%s file: %w", what, err)
 	}
@@ -82,6 +88,11 @@ func readFile(path, what string, read func(io.Reader) error) error {
 	if !info.Mode().IsRegular() {
 		return fmt.Errorf("%s file %s is not a regular file (%s)", what, path, info.Mode().Type())
 	}
+	f, err := os.Open(path)
+	if err != nil {
+		return fmt.Errorf("%s file: %w", what, err)
+	}
+	defer f.Close()
 	if err := read(f); err != nil {
 		return fmt.Errorf("%s file %s: %w", what, path, err)
 	}

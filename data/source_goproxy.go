@@ -68,7 +68,7 @@ func (s *goProxySource) moduleDir(ctx context.Context) (string, error) {
 	}
 	goPath, err := exec.LookPath(s.goCmd)
 	if err != nil {
-		return "", fmt.Errorf("the go command %q is needed to fetch from the Go module proxy and was not found (install Go or fetch the files another way): %w", s.goCmd, err)
+		return "", fmt.Errorf("go command not found, it is needed to fetch from the Go module proxy (install Go or fetch the files another way): %w", err)
 	}
 	tmp, err := os.MkdirTemp("", "mnist-goproxy-")
 	if err != nil {

@@ -12,22 +12,39 @@ import (
 
 	"github.com/sirupsen/logrus"
 	"gorgonia.org/cu"
-	"gorgonia.org/gorgonia"
+
+	"mnist/model"
 )
 
 // BuiltWithCUDA reports whether this binary was built with the cuda tag.
 const BuiltWithCUDA = true
 
-// ErrNoUsableGPU is wrapped by Open's error when this machine has no GPU that
-// the cuda build can use (no driver, no device, device out of range, GPU or
-// driver too old). The message tells the user to use the CPU build.
+// ErrNoUsableGPU is wrapped by Open's error when there is no GPU that the
+// cuda build can use (no driver, no device, no device with that number, GPU
+// or driver too old). The message says what to do instead.
 var ErrNoUsableGPU = errors.New("no usable CUDA GPU")
 
 // visibleDevicesEnv is read by the CUDA driver once, when it initialises.
 const visibleDevicesEnv = "CUDA_VISIBLE_DEVICES"
 
-// cpuHint ends every ErrNoUsableGPU message.
+// cpuHint ends the ErrNoUsableGPU messages that are about this machine (as
+// opposed to a -gpu number that does not exist).
 const cpuHint = "use the CPU build instead: make train"
+
+// engineEnv chooses how the cuda build runs the network on the GPU:
+//
+//	gorgonia  Gorgonia's own CUDA tape machine runs the model's graph (default)
+//	native    our backend on cu and cuBLAS with our own kernels (native_cuda.go)
+//
+// It is an environment variable rather than a flag so that cmd/train stays
+// the same in both builds and knows nothing about CUDA.
+const engineEnv = "MNIST_CUDA_ENGINE"
+
+// Engines.
+const (
+	engineGorgonia = "gorgonia"
+	engineNative   = "native"
+)
 
 // cudaDevice is an opened CUDA GPU. Gorgonia's tape machine runs the graph's
 // CUDA ops on the driver's device 0; Open arranges that device 0 is the GPU
@@ -35,15 +52,37 @@ const cpuHint = "use the CPU build instead: make train"
 type cudaDevice struct {
 	ordinal int
 	name    string
+	engine  string
 }
 
-func (d *cudaDevice) Name() string { return fmt.Sprintf("cuda:%d %s", d.ordinal, d.name) }
-func (d *cudaDevice) CUDA() bool   { return true }
+func (d *cudaDevice) Name() string {
+	return fmt.Sprintf("cuda:%d %s (%s)", d.ordinal, d.name, d.engine)
+}
+func (d *cudaDevice) CUDA() bool { return true }
 
-// MachineOptions is empty: in the cuda build gorgonia.NewTapeMachine already
-// creates one CUDA engine per device the compiled program uses and runs every
-// op that has a CUDA implementation there.
-func (d *cudaDevice) MachineOptions() []gorgonia.VMOpt { return nil }
+// NewBackend compiles the network for the chosen engine. The Gorgonia engine
+// needs no machine options: in the cuda build gorgonia.NewTapeMachine itself
+// creates a CUDA engine for driver device 0 (which Open made the selected
+// GPU) and runs every op that has a CUDA implementation there. The native
+// engine also opens driver device 0, for the same reason.
+func (d *cudaDevice) NewBackend(cfg model.Config) (model.Backend, error) {
+	if d.engine == engineNative {
+		return newNativeBackend(0, cfg)
+	}
+	return model.NewGraphBackend(cfg)
+}
+
+// chosenEngine reads engineEnv.
+func chosenEngine() (string, error) {
+	switch e := os.Getenv(engineEnv); e {
+	case "", engineGorgonia:
+		return engineGorgonia, nil
+	case engineNative:
+		return engineNative, nil
+	default:
+		return "", fmt.Errorf("%s=%q: use %s or %s", engineEnv, e, engineGorgonia, engineNative)
+	}
+}
 
 // Close releases nothing: Open holds no CUDA resources after it returns.
 // Each tape machine owns its CUDA context and frees it when it is closed.
@@ -59,19 +98,24 @@ func (d *cudaDevice) Close() error { return nil }
 // another GPU. So for ordinal > 0, Open narrows CUDA_VISIBLE_DEVICES to that
 // one GPU before it initialises the driver, which is when the driver reads
 // the variable; the chosen GPU then is device 0 for the whole process. This
-// is why the adapted gorgonia.org/cu initialises lazily (cu.Init) instead of
-// in its package init. A CUDA_VISIBLE_DEVICES list the user already set is
+// is why the adapted gorgonia.org/cu initialises on first use (cu.Init)
+// instead of in its package init, so Open must run before anything else
+// touches CUDA. A CUDA_VISIBLE_DEVICES list the user already set is
 // honoured: ordinal indexes into it.
 func Open(ordinal int, log logrus.FieldLogger) (Device, error) {
 	if ordinal < 0 {
 		return nil, fmt.Errorf("invalid GPU number %d: must be 0 or more", ordinal)
+	}
+	engine, err := chosenEngine()
+	if err != nil {
+		return nil, err
 	}
 	if err := selectGPU(ordinal); err != nil {
 		return nil, err
 	}
 	if err := cu.Init(); err != nil {
 		if ordinal > 0 && err == cu.NoDevice {
-			return nil, fmt.Errorf("%w: GPU %d is not available (cuInit with %s=%q: %s): %s",
+			return nil, fmt.Errorf("%w: GPU %d is not available (cuInit with %s=%q: %s): check -gpu against `nvidia-smi -L`, or %s",
 				ErrNoUsableGPU, ordinal, visibleDevicesEnv, os.Getenv(visibleDevicesEnv), cu.ErrorString(err), cpuHint)
 		}
 		return nil, fmt.Errorf("%w (cuInit: %s): %s", ErrNoUsableGPU, cu.ErrorString(err), cpuHint)
@@ -99,6 +143,7 @@ func Open(ordinal int, log logrus.FieldLogger) (Device, error) {
 		"driver_cuda":        cudaVersionString(info.driverVersion),
 		"built_with_cuda":    cudaVersionString(info.compiledVersion),
 		"visible_devices":    visibleDevicesDescription(),
+		"engine":             engine,
 	}).Info("using CUDA GPU")
 	if info.driverVersion < info.compiledVersion {
 		log.WithFields(logrus.Fields{
@@ -106,7 +151,7 @@ func Open(ordinal int, log logrus.FieldLogger) (Device, error) {
 			"built_with_cuda": cudaVersionString(info.compiledVersion),
 		}).Warn("the driver is older than the CUDA toolkit this binary was built with; if CUDA calls fail, update the driver or rebuild with an older toolkit")
 	}
-	return &cudaDevice{ordinal: ordinal, name: info.name}, nil
+	return &cudaDevice{ordinal: ordinal, name: info.name, engine: engine}, nil
 }
 
 // selectGPU makes GPU ordinal the driver's device 0 by narrowing
@@ -115,15 +160,14 @@ func selectGPU(ordinal int) error {
 	if ordinal == 0 {
 		return nil // device 0 already is the first visible GPU
 	}
-	// Before cuInit every driver call fails with NotInitialized; success means
-	// the process initialised CUDA earlier and the choice is already fixed.
-	if _, err := cu.NumDevices(); err == nil {
+	// Once the driver is initialised the set of visible devices is fixed.
+	if cu.Initialized() {
 		return fmt.Errorf("cannot select GPU %d: CUDA is already initialised in this process, so %s can no longer take effect", ordinal, visibleDevicesEnv)
 	}
 	current, isSet := os.LookupEnv(visibleDevicesEnv)
 	value, err := narrowVisibleDevices(ordinal, current, isSet)
 	if err != nil {
-		return fmt.Errorf("%w: %v: %s", ErrNoUsableGPU, err, cpuHint)
+		return fmt.Errorf("%w: %v: -gpu counts the devices %s lists, from 0", ErrNoUsableGPU, err, visibleDevicesEnv)
 	}
 	if err := os.Setenv(visibleDevicesEnv, value); err != nil {
 		return fmt.Errorf("selecting GPU %d: setting %s: %w", ordinal, visibleDevicesEnv, err)

@@ -1,0 +1,142 @@
+package data
+
+import (
+	"errors"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"testing"
+)
+
+func writeFile(t *testing.T, dir, name string, content []byte) string {
+	t.Helper()
+	path := filepath.Join(dir, name)
+	if err := os.WriteFile(path, content, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+func TestLoadSet(t *testing.T) {
+	img3 := images(3, 28, 28, 0)
+	lbl3 := labels(3, 1, 4)
+	tests := []struct {
+		name     string
+		img, lbl []byte
+		imgDir   bool   // a folder where the image file should be
+		noLbl    bool   // label file missing
+		wantErr  error  // kind, nil for success
+		wantMsg  string // substring of the error
+		wantPath string // "img" or "lbl": the file the error must name
+	}{
+		{name: "gzip", img: gz(t, img3), lbl: gz(t, lbl3)},
+		{name: "raw under .gz names", img: img3, lbl: lbl3},
+		{name: "mixed", img: gz(t, img3), lbl: lbl3},
+		{name: "not 28x28", img: images(3, 28, 27, 0), lbl: lbl3, wantErr: ErrShape, wantMsg: "28x27", wantPath: "img"},
+		{name: "fewer labels", img: img3, lbl: labels(3, 1), wantErr: ErrCount, wantMsg: "3 images", wantPath: "lbl"},
+		{name: "label 10", img: img3, lbl: labels(3, 10, 4), wantErr: ErrLabel, wantPath: "lbl"},
+		{name: "files swapped", img: lbl3, lbl: img3, wantErr: ErrDims, wantPath: "img"},
+		{name: "empty images", img: []byte{}, lbl: lbl3, wantErr: ErrEmpty, wantPath: "img"},
+		{name: "empty labels", img: img3, lbl: []byte{}, wantErr: ErrEmpty, wantPath: "lbl"},
+		{name: "truncated gz", img: gz(t, img3)[:40], lbl: lbl3, wantErr: ErrTruncated, wantPath: "img"},
+		{name: "gz of garbage", img: gz(t, []byte("<html>404</html>")), lbl: lbl3, wantErr: ErrMagic, wantPath: "img"},
+		{name: "html page", img: []byte("<html>Access Denied</html>"), lbl: lbl3, wantErr: ErrMagic, wantPath: "img"},
+		{name: "trailing garbage", img: cat(img3, []byte("x")), lbl: lbl3, wantErr: ErrTrailing, wantPath: "img"},
+		{name: "directory", imgDir: true, lbl: lbl3, wantMsg: "is a directory", wantPath: "img"},
+		{name: "missing", img: img3, noLbl: true, wantErr: fs.ErrNotExist, wantPath: "lbl"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			dir := t.TempDir()
+			imgPath := filepath.Join(dir, "x-images-idx3-ubyte.gz")
+			lblPath := filepath.Join(dir, "x-labels-idx1-ubyte.gz")
+			if tt.imgDir {
+				if err := os.Mkdir(imgPath, 0o755); err != nil {
+					t.Fatal(err)
+				}
+			} else {
+				writeFile(t, dir, filepath.Base(imgPath), tt.img)
+			}
+			if !tt.noLbl {
+				writeFile(t, dir, filepath.Base(lblPath), tt.lbl)
+			}
+			s, err := LoadSet(imgPath, lblPath)
+			if tt.wantPath == "" {
+				if err != nil {
+					t.Fatal(err)
+				}
+				if s.Len() != 3 || len(s.Images) != 3*ImageSize || string(s.Labels) != "\x03\x01\x04" {
+					t.Fatalf("got %d images, %d pixels, labels %v", s.Len(), len(s.Images), s.Labels)
+				}
+				return
+			}
+			checkErr(t, err, tt.wantErr, tt.wantMsg)
+			path := map[string]string{"img": imgPath, "lbl": lblPath}[tt.wantPath]
+			if !strings.Contains(err.Error(), path) {
+				t.Errorf("error %q does not name %s", err, path)
+			}
+		})
+	}
+}
+
+// writeSet writes a valid set of n images under the standard names.
+func writeSet(t *testing.T, dir, imgName, lblName string, n int) {
+	t.Helper()
+	ls := make([]byte, n)
+	for i := range ls {
+		ls[i] = byte(i % NumClasses)
+	}
+	writeFile(t, dir, imgName, gz(t, images(n, 28, 28, 0)))
+	writeFile(t, dir, lblName, gz(t, labels(ls...)))
+}
+
+func TestLoad(t *testing.T) {
+	dir := t.TempDir()
+	writeSet(t, dir, TrainImagesFile, TrainLabelsFile, 6)
+	writeSet(t, dir, TestImagesFile, TestLabelsFile, 2)
+	train, test, err := Load(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if train.Len() != 6 || test.Len() != 2 {
+		t.Fatalf("got %d/%d images, want 6/2", train.Len(), test.Len())
+	}
+
+	if err := os.Remove(filepath.Join(dir, TestLabelsFile)); err != nil {
+		t.Fatal(err)
+	}
+	_, _, err = Load(dir)
+	checkErr(t, err, fs.ErrNotExist, TestLabelsFile)
+	if !strings.Contains(err.Error(), "test set") {
+		t.Errorf("error %q does not say which set", err)
+	}
+	_, _, err = Load(filepath.Join(dir, "nowhere"))
+	checkErr(t, err, fs.ErrNotExist, TrainImagesFile)
+}
+
+func TestDefaultDir(t *testing.T) {
+	cache := t.TempDir()
+	t.Setenv("XDG_CACHE_HOME", cache)
+	dir, err := DefaultDir()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if filepath.Base(dir) != "mnist-gorgonia" || !filepath.IsAbs(dir) {
+		t.Errorf("DefaultDir() = %q", dir)
+	}
+	if runtime.GOOS == "linux" && dir != filepath.Join(cache, "mnist-gorgonia") {
+		t.Errorf("DefaultDir() = %q, want it under XDG_CACHE_HOME %q", dir, cache)
+	}
+	if wd, _ := os.Getwd(); strings.HasPrefix(dir, wd) {
+		t.Errorf("DefaultDir() %q is inside the package folder", dir)
+	}
+	if runtime.GOOS == "linux" {
+		t.Setenv("XDG_CACHE_HOME", "")
+		t.Setenv("HOME", "")
+		if _, err := DefaultDir(); err == nil || errors.Unwrap(err) == nil {
+			t.Errorf("no cache folder: got %v, want a wrapped error", err)
+		}
+	}
+}

@@ -1,0 +1,49 @@
+package data
+
+import (
+	"context"
+	"os"
+	"testing"
+	"time"
+)
+
+// TestGoProxyIntegration fetches the real files through `go mod download`
+// (from the module cache, or from the network if it is not there) and loads
+// them. Run with MNIST_INTEGRATION=1; plain `go test` stays offline.
+func TestGoProxyIntegration(t *testing.T) {
+	if os.Getenv("MNIST_INTEGRATION") != "1" {
+		t.Skip("set MNIST_INTEGRATION=1 to fetch the real MNIST files")
+	}
+	dir := t.TempDir()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	f := &Fetcher{Sources: []Source{GoProxySource("")}}
+	if err := f.Ensure(ctx, dir); err != nil {
+		t.Fatal(err)
+	}
+	train, test, err := Load(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if train.Len() != 60000 || test.Len() != 10000 {
+		t.Fatalf("got %d training and %d test images, want 60000 and 10000", train.Len(), test.Len())
+	}
+	var counts [NumClasses]int
+	for _, l := range train.Labels {
+		counts[l]++
+	}
+	for digit, c := range counts {
+		if c < 5000 || c > 7000 { // MNIST has 5421..6742 of each digit
+			t.Errorf("digit %d appears %d times", digit, c)
+		}
+	}
+
+	// Second run: everything is present, so no source may be asked.
+	src := &openCounter{}
+	if err := (&Fetcher{Sources: []Source{src}}).Ensure(ctx, dir); err != nil {
+		t.Fatal(err)
+	}
+	if src.calls.Load() != 0 {
+		t.Error("downloaded again although all files were present")
+	}
+}

@@ -1,0 +1,123 @@
+//go:build cuda
+
+package gpu
+
+import (
+	"math"
+	"os"
+	"strings"
+	"testing"
+
+	"mnist/model"
+	"mnist/model/reference"
+)
+
+// Gorgonia's own CUDA tape machine running the model's graph (the same
+// model.NewGraphBackend the CPU build uses) is checked against the plain-Go
+// float64 reference, as the CPU graph is in model's tests: loss,
+// log-probabilities, every gradient, then two Adam steps.
+
+func newTestGraph(t *testing.T, cfg model.Config) model.Backend {
+	t.Helper()
+	b, err := model.NewGraphBackend(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { b.Close() })
+	return b
+}
+
+func TestGorgoniaGraphMatchesReference(t *testing.T) {
+	requireNativeGPU(t)
+	cfg := nativeTestConfig(8)
+	b := newTestGraph(t, cfg)
+	start, err := b.Params()
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := reference.Params(start.Float64s())
+	opt := reference.NewAdam(cfg.LearningRate, cfg.Beta1, cfg.Beta2, cfg.Epsilon)
+	set := learnableSet(8, 4)
+	for step, idx := range [][]int{{1, 3, 5, 7, 0, 2, 4}, {7, 6, 5, 4, 3, 2, 1, 0}} {
+		x, labels := referenceBatch(set, idx)
+		want := reference.ForwardBackward(w, x, labels)
+		got, err := b.Probe(set, idx)
+		if err != nil {
+			t.Fatalf("step %d: Probe: %v", step+1, err)
+		}
+		if e := math.Abs(got.Loss-want.Loss) / want.Loss; !(e <= nativeTol) {
+			t.Errorf("step %d: loss %v, reference %v (rel err %.2g)", step+1, got.Loss, want.Loss, e)
+		}
+		if e := maxRelErr(got.LogProbs, want.LogProbs, 1); !(e <= nativeTol) {
+			t.Errorf("step %d: log-probabilities differ, rel err %.2g", step+1, e)
+		}
+		for i := range want.Grads {
+			e := maxRelErr(got.Grads[i], want.Grads[i], maxAbs(want.Grads[i]))
+			t.Logf("step %d: %s gradient max rel err %.2g", step+1, model.ParamNames()[i], e)
+			if !(e <= nativeTol) {
+				t.Errorf("step %d: %s gradient differs, rel err %.2g", step+1, model.ParamNames()[i], e)
+			}
+		}
+		if _, err := b.Step(set, idx); err != nil {
+			t.Fatalf("step %d: Step: %v", step+1, err)
+		}
+		opt.Update(w, want.Grads)
+	}
+	after, err := b.Params()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, got := range after.Float64s() {
+		e := maxRelErr(got, w[i], 1e-2)
+		t.Logf("%s after 2 Adam steps: max rel err %.2g", model.ParamNames()[i], e)
+		if !(e <= nativeTol) {
+			t.Errorf("%s after 2 Adam steps differs from the reference, rel err %.2g", model.ParamNames()[i], e)
+		}
+	}
+}
+
+// TestGorgoniaGraphPlacement records which ops of the training program run
+// on the GPU and which on the host, and the device↔host copies per step,
+// from Gorgonia's own listing of the compiled program. With
+// MNIST_PLACEMENT_OUT set, the full listing is written there.
+func TestGorgoniaGraphPlacement(t *testing.T) {
+	requireNativeGPU(t)
+	b := newTestGraph(t, model.DefaultConfig())
+	lister, ok := b.(interface{ Program() (string, error) })
+	if !ok {
+		t.Fatalf("%T does not list its program", b)
+	}
+	listing, err := lister.Program()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if path := os.Getenv("MNIST_PLACEMENT_OUT"); path != "" {
+		if err := os.WriteFile(path, []byte(listing), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var copies, onGPU, onHost int
+	for _, line := range strings.Split(listing, "\n") {
+		fields := strings.Split(strings.TrimSpace(line), "\t")
+		switch {
+		case strings.Contains(line, "memcpy("):
+			copies++
+			t.Logf("copy: %s", fields[len(fields)-1])
+		case len(fields) >= 6 && strings.Contains(line, "]\t"):
+			// node-map lines: index, id:, op, reads, writeTo, ...
+			writeTo := fields[len(fields)-4]
+			where := "host"
+			if strings.HasPrefix(writeTo, "CPU") {
+				onHost++
+			} else {
+				where = "GPU"
+				onGPU++
+			}
+			t.Logf("%-4s %s -> %s", where, fields[len(fields)-6], writeTo)
+		}
+	}
+	t.Logf("training step: %d ops on the GPU, %d on the host, %d device<->host copies", onGPU, onHost, copies)
+	if onGPU == 0 {
+		t.Errorf("no op of the training program runs on the GPU")
+	}
+}

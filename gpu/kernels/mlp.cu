@@ -1,0 +1,144 @@
+// mlp.cu - the CUDA kernels of the native GPU backend (gpu/native*_cuda.go).
+//
+// scripts/gen-kernels.sh compiles this file to PTX and embeds it in
+// gpu/kernels_ptx_cuda.go; edit here, then rerun the script.
+//
+// Conventions, shared with the Go side (gpu/native_kernels_cuda.go):
+//   - Matrices are row-major float32, rows x cols, leading dimension cols.
+//   - Every kernel is extern "C" so that its PTX name is its C name.
+//   - Scalar parameters are int or float (4 bytes); the Go side passes each
+//     argument from an 8-byte slot, of which the driver reads the first 4.
+//   - Elementwise kernels use a grid-stride loop, so any grid size is correct.
+//   - Nothing uses atomics and every reduction runs in a fixed order in one
+//     thread, so results are bit-for-bit reproducible from run to run.
+//   - The file is compiled without fast math (-fmad=false -ftz=false
+//     -prec-div=true -prec-sqrt=true) so that each operation is IEEE float32
+//     and results stay close to the float64 CPU reference.
+
+#define CLASSES 10
+#define IMAGE_SIZE 784
+
+// gather_images builds the input batch on the device: row r of x is image
+// idx[r] of the uploaded set, each pixel scaled to [0, 1] as pixel/255, the
+// same correctly rounded float32 division as data.FillBatch.
+extern "C" __global__ void gather_images(const unsigned char *images, const int *idx, float *x, int rows)
+{
+	int n = rows * IMAGE_SIZE;
+	for (int i = blockIdx.x * blockDim.x + threadIdx.x; i < n; i += blockDim.x * gridDim.x) {
+		int r = i / IMAGE_SIZE;
+		int k = i - r * IMAGE_SIZE;
+		size_t src = (size_t)idx[r] * IMAGE_SIZE + (size_t)k;
+		x[i] = (float)images[src] / 255.0f;
+	}
+}
+
+// bias_relu turns z = x.W (rows x cols) into relu(z + b) in place, b being one
+// value per column. Like the reference, a negative sum becomes 0.
+extern "C" __global__ void bias_relu(float *z, const float *b, int rows, int cols)
+{
+	int n = rows * cols;
+	for (int i = blockIdx.x * blockDim.x + threadIdx.x; i < n; i += blockDim.x * gridDim.x) {
+		float v = z[i] + b[i % cols];
+		if (v < 0.0f) {
+			v = 0.0f;
+		}
+		z[i] = v;
+	}
+}
+
+// bias_add adds b (one value per column) to z (rows x cols) in place.
+extern "C" __global__ void bias_add(float *z, const float *b, int rows, int cols)
+{
+	int n = rows * cols;
+	for (int i = blockIdx.x * blockDim.x + threadIdx.x; i < n; i += blockDim.x * gridDim.x) {
+		z[i] = z[i] + b[i % cols];
+	}
+}
+
+// softmax_xent handles one row of logits (rows x 10) per thread:
+//   logprobs = logits - logsumexp(logits)    (max subtracted first: stable)
+//   dlogits  = (softmax - onehot(label)) / rows, the gradient of the mean loss
+//   stats[2r]   = -logprobs[label], the row's cross-entropy
+//   stats[2r+1] = 1 if the first largest log-probability is the label, else 0
+// The label of row r is labels[idx[r]]; labels were checked to be < 10 when
+// the set was uploaded. The hit test runs on the log-probabilities with the
+// same rule as model.ScoreLogProbs (strictly greater wins, first index on
+// ties), so the GPU counts exactly what scoring the copied-back rows would.
+extern "C" __global__ void softmax_xent(const float *logits, const unsigned char *labels, const int *idx, int rows,
+					float *logprobs, float *dlogits, float *stats)
+{
+	for (int r = blockIdx.x * blockDim.x + threadIdx.x; r < rows; r += blockDim.x * gridDim.x) {
+		const float *z = logits + r * CLASSES;
+		float mx = z[0];
+		for (int c = 1; c < CLASSES; c++) {
+			mx = fmaxf(mx, z[c]);
+		}
+		float sum = 0.0f;
+		for (int c = 0; c < CLASSES; c++) {
+			sum += expf(z[c] - mx);
+		}
+		float lse = mx + logf(sum);
+		int label = (int)labels[idx[r]];
+		float inv = 1.0f / (float)rows;
+		int best = 0;
+		float bestLP = z[0] - lse;
+		for (int c = 0; c < CLASSES; c++) {
+			float lp = z[c] - lse;
+			logprobs[r * CLASSES + c] = lp;
+			float d = expf(lp);
+			if (c == label) {
+				d -= 1.0f;
+			}
+			dlogits[r * CLASSES + c] = d * inv;
+			if (lp > bestLP) {
+				bestLP = lp;
+				best = c;
+			}
+		}
+		stats[2 * r] = -logprobs[r * CLASSES + label];
+		stats[2 * r + 1] = best == label ? 1.0f : 0.0f;
+	}
+}
+
+// col_sum writes the column sums of d (rows x cols) to out (cols): the bias
+// gradient. One thread per column adds the rows in order: no atomics, so the
+// result is deterministic.
+extern "C" __global__ void col_sum(const float *d, float *out, int rows, int cols)
+{
+	for (int j = blockIdx.x * blockDim.x + threadIdx.x; j < cols; j += blockDim.x * gridDim.x) {
+		float s = 0.0f;
+		for (int r = 0; r < rows; r++) {
+			s += d[r * cols + j];
+		}
+		out[j] = s;
+	}
+}
+
+// relu_backward zeroes the gradient d where the layer's output a was not
+// positive (a = relu(z), so a > 0 exactly where z > 0), in place.
+extern "C" __global__ void relu_backward(float *d, const float *a, int n)
+{
+	for (int i = blockIdx.x * blockDim.x + threadIdx.x; i < n; i += blockDim.x * gridDim.x) {
+		if (!(a[i] > 0.0f)) {
+			d[i] = 0.0f;
+		}
+	}
+}
+
+// adam applies one step of Keras's Adam to n parameters:
+//   m <- beta1*m + (1-beta1)*g
+//   v <- beta2*v + (1-beta2)*g*g
+//   w <- w - alpha*m/(sqrt(v)+eps),  alpha = lr*sqrt(1-beta2^t)/(1-beta1^t)
+// alpha and the (1-beta) factors are computed on the host in float64.
+extern "C" __global__ void adam(float *w, const float *g, float *m, float *v, int n,
+				float beta1, float oneMinusBeta1, float beta2, float oneMinusBeta2, float alpha, float eps)
+{
+	for (int i = blockIdx.x * blockDim.x + threadIdx.x; i < n; i += blockDim.x * gridDim.x) {
+		float gi = g[i];
+		float mi = beta1 * m[i] + oneMinusBeta1 * gi;
+		float vi = beta2 * v[i] + oneMinusBeta2 * (gi * gi);
+		m[i] = mi;
+		v[i] = vi;
+		w[i] = w[i] - alpha * mi / (sqrtf(vi) + eps);
+	}
+}

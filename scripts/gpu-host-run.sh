@@ -1,0 +1,271 @@
+#!/usr/bin/env bash
+# gpu-host-run.sh - build, test and run the cuda trainer on a GPU host that
+# has a CUDA toolkit (nvcc, cuBLAS), gcc and python3, but no Go and no network.
+#
+# Usage (from a copy of the working tree plus .gpu-bundle/, made here by
+# scripts/gpu-bundle.sh):
+#   bash scripts/gpu-host-run.sh RESULTS_DIR
+#
+# Steps, each time-limited, logged to RESULTS_DIR/<step>.log with tee, and
+# run even when an earlier one failed (except that nothing runs without the
+# unpacked toolchain):
+#   host        machine, driver, toolkit, bundle manifest
+#   unpack      Go toolchain to $GPU_WORK_DIR, vendor/ into the tree
+#   build       make build-cuda (or scripts/build-cuda.sh without make)
+#   nvidia-smi
+#   test-gpu    go test -tags cuda ./gpu/ (via build-cuda.sh): parity with the
+#               CPU reference for both engines, placement listing
+#   train-native    bin/train-cuda -log-format json, default flags, our engine
+#   torch       python3 scripts/torch_mnist.py --device cuda --json, if present
+#   train-gorgonia  the same with Gorgonia's CUDA tape machine
+#   test-model  go test -tags cuda ./model/ ($GO_TEST_FLAGS, default -short)
+# then RESULTS_DIR/summary.txt. Exit status 0 only if every step passed.
+#
+# Environment (all optional):
+#   CUDA_HOME      default /usr/local/cuda (else newest /usr/local/cuda-*, else nvcc's)
+#   BUNDLE_DIR     default .gpu-bundle
+#   GPU_WORK_DIR   toolchain and build cache, default /tmp/mnist-gpu-host
+#   BUDGET_S       wall-clock budget for all steps, default 540
+#   GO_TEST_FLAGS  extra flags for the go test steps, default -short
+#   TRAIN_LIMIT_S  time limit of each training run, default 200
+#   KEEP_VENDOR=1  keep vendor/ afterwards (it is removed by default, see finish)
+# Nothing here regenerates files that need the network or nvcc: the PTX
+# (gpu/ptx_cuda.go) is committed and the adapted gorgonia.org/cu is in vendor/.
+set -euo pipefail
+
+repo_root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$repo_root"
+
+self=$repo_root/scripts/gpu-host-run.sh
+bundle=${BUNDLE_DIR:-$repo_root/.gpu-bundle}
+work=${GPU_WORK_DIR:-/tmp/mnist-gpu-host}
+# The toolkit: CUDA_HOME, else /usr/local/cuda, else the newest
+# /usr/local/cuda-X.Y, else the one whose nvcc is on PATH.
+if [[ -z "${CUDA_HOME:-}" ]]; then
+	CUDA_HOME=/usr/local/cuda
+	if [[ ! -f "$CUDA_HOME/include/cuda.h" ]]; then
+		for d in $(ls -d /usr/local/cuda-* 2>/dev/null | sort -V -r); do
+			if [[ -f "$d/include/cuda.h" ]]; then
+				CUDA_HOME=$d
+				break
+			fi
+		done
+	fi
+	if [[ ! -f "$CUDA_HOME/include/cuda.h" ]] && command -v nvcc >/dev/null; then
+		CUDA_HOME=$(dirname "$(dirname "$(readlink -f "$(command -v nvcc)")")")
+	fi
+fi
+export CUDA_HOME
+case $(uname -m) in
+x86_64) host_platform=linux/amd64 ;;
+aarch64 | arm64) host_platform=linux/arm64 ;;
+*) host_platform="linux/$(uname -m)" ;;
+esac
+
+# --- steps that are shell functions (run as `gpu-host-run.sh --step NAME`
+# so that `timeout` can limit them like any other command) ------------------
+
+step_host() {
+	echo "## uname: $(uname -a)"
+	echo "## cpus: $(nproc)"
+	echo "## CUDA_HOME=$CUDA_HOME"
+	grep -m1 '^#define CUDA_VERSION' "$CUDA_HOME/include/cuda.h" || echo "no $CUDA_HOME/include/cuda.h"
+	if [[ -f "$CUDA_HOME/version.json" ]]; then head -c 600 "$CUDA_HOME/version.json" && echo; fi
+	if [[ -x "$CUDA_HOME/bin/nvcc" ]]; then "$CUDA_HOME/bin/nvcc" --version | tail -n 2; else echo "no $CUDA_HOME/bin/nvcc"; fi
+	ls "$CUDA_HOME"/lib64/libcublas.so* 2>/dev/null || echo "no libcublas in $CUDA_HOME/lib64"
+	echo "## gcc: $(gcc --version | head -n1)"
+	echo "## make: $(command -v make || echo none)"
+	echo "## python3: $(python3 -c 'import sys, torch; print(sys.version.split()[0], "torch", torch.__version__, "cuda", torch.version.cuda, "available", torch.cuda.is_available())' 2>&1 | tail -n1)"
+	echo "## bundle manifest:"
+	cat "$bundle/MANIFEST.txt"
+	local sum
+	sum=$(sha256sum go.mod | cut -d' ' -f1)
+	echo "## go.mod sha256 here: $sum"
+	grep -q "go.mod sha256: $sum" "$bundle/MANIFEST.txt" ||
+		echo "WARNING: go.mod changed since the bundle was made; vendor/ may be inconsistent (rerun scripts/gpu-bundle.sh)"
+}
+
+# untar ARCHIVE DIR: extract a .tar.xz, with python's lzma if xz is missing.
+untar() {
+	if command -v xz >/dev/null; then
+		tar -C "$2" -xJf "$1"
+	else
+		python3 -c 'import sys, tarfile; tarfile.open(sys.argv[1], "r:xz").extractall(sys.argv[2])' "$1" "$2"
+	fi
+}
+
+step_unpack() {
+	local f bundle_platform
+	for f in go-toolchain.tar.xz go-toolchain.id vendor.tar.xz MANIFEST.txt; do
+		if [[ ! -f "$bundle/$f" ]]; then
+			echo "missing $bundle/$f: make the bundle with scripts/gpu-bundle.sh and carry .gpu-bundle"
+			return 1
+		fi
+	done
+	read -r _ bundle_platform <"$bundle/go-toolchain.id"
+	if [[ "$bundle_platform" != "$host_platform" ]]; then
+		echo "the bundled Go toolchain is for $bundle_platform, this host is $host_platform"
+		return 1
+	fi
+	mkdir -p "$work"
+	rm -rf "$work/go"
+	untar "$bundle/go-toolchain.tar.xz" "$work"
+	# vendor/ must sit at the module root for -mod=vendor.
+	rm -rf "$repo_root/vendor"
+	untar "$bundle/vendor.tar.xz" "$repo_root"
+	"$work/go/bin/go" version
+}
+
+if [[ "${1:-}" == --step ]]; then
+	[[ $# -eq 2 && "$2" =~ ^(host|unpack)$ ]] || {
+		echo "gpu-host-run: unknown step '${2:-}'" >&2
+		exit 2
+	}
+	"step_$2"
+	exit
+fi
+
+# --- main ---------------------------------------------------------------------
+
+[[ $# -eq 1 ]] || {
+	echo "usage: $0 RESULTS_DIR" >&2
+	exit 2
+}
+mkdir -p "$1"
+results=$(cd "$1" && pwd)
+budget=${BUDGET_S:-540}
+go_test_flags=${GO_TEST_FLAGS:--short}
+deadline=$(($(date +%s) + budget))
+summary=$results/summary.txt
+
+steps=()
+
+# record NAME STATUS SECONDS: remember a step's outcome for the summary.
+record() {
+	steps+=("$(printf '%-11s %-8s %5ss  %s' "$1" "$2" "$3" "$results/$1.log")")
+}
+
+# run_step NAME LIMIT_S COMMAND...: run COMMAND under `timeout` with at most
+# LIMIT_S seconds (less if the overall budget is nearly spent), output to the
+# terminal and RESULTS_DIR/NAME.log. Never stops the script; returns
+# COMMAND's status so callers may decide.
+run_step() {
+	local name=$1 limit=$2 log=$results/$1.log start rc left status
+	shift 2
+	left=$((deadline - $(date +%s) - 5))
+	((left < limit)) && limit=$left
+	if ((limit < 5)); then
+		echo "=== $name: skipped, the ${budget}s budget is spent" | tee "$log"
+		record "$name" SKIPPED 0
+		return 1
+	fi
+	echo "=== $name (limit ${limit}s): $*" | tee "$log"
+	start=$(date +%s)
+	set +e
+	timeout --kill-after=10 "$limit" "$@" 2>&1 | tee -a "$log"
+	rc=${PIPESTATUS[0]}
+	set -e
+	case $rc in
+	0) status=ok ;;
+	124 | 137) status=TIMEOUT ;;
+	*) status="FAIL($rc)" ;;
+	esac
+	echo "=== $name: $status after $(($(date +%s) - start))s" | tee -a "$log"
+	record "$name" "$status" "$(($(date +%s) - start))"
+	return "$rc"
+}
+
+# vendor/ at the module root switches every plain `go build` of this tree to
+# vendor mode, which the CPU build (go.mod, no replace) fails; so it only
+# lives while this script runs, unless KEEP_VENDOR=1 (for follow-up commands
+# on the same host: scripts/build-cuda.sh detects it and builds offline).
+finish() {
+	write_summary
+	if [[ "${KEEP_VENDOR:-}" != 1 && -f "$repo_root/vendor/modules.txt" ]]; then
+		rm -rf "$repo_root/vendor"
+	fi
+}
+
+write_summary() {
+	{
+		echo "gpu-host-run summary ($(date -u +%Y-%m-%dT%H:%M:%SZ), $(hostname))"
+		printf '%s\n' "${steps[@]}"
+		for f in train-native train-gorgonia; do
+			if [[ -f "$results/$f.log" ]]; then
+				echo
+				echo "$f, last lines:"
+				tail -n 4 "$results/$f.log" | sed 's/^/  /'
+			fi
+		done
+		if [[ -f "$results/torch.log" ]]; then
+			echo
+			echo "torch, last lines:"
+			tail -n 3 "$results/torch.log" | sed 's/^/  /'
+		fi
+	} | tee "$summary"
+}
+trap finish EXIT
+
+run_step host 30 bash "$self" --step host || true
+if ! run_step unpack 120 bash "$self" --step unpack; then
+	echo "gpu-host-run: no toolchain, nothing else can run" >&2
+	exit 1
+fi
+
+# Offline, self-contained Go: the bundled toolchain, vendored modules, caches
+# under the work folder, no toolchain switching, no proxy.
+export PATH="$work/go/bin:$PATH"
+export GOTOOLCHAIN=local GOPROXY=off GOSUMDB=off GOFLAGS=-mod=vendor GOENV=off
+export GOCACHE=$work/gocache GOPATH=$work/gopath GOMODCACHE=$work/gopath/pkg/mod
+unset GOROOT
+# The toolkit's libraries for the binaries `go test` builds and runs. (Never
+# the stubs folder: its libcuda.so is only for linking.)
+if [[ -d "$CUDA_HOME/lib64" ]]; then
+	export LD_LIBRARY_PATH="$CUDA_HOME/lib64${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+fi
+
+# --- build, test, run ---------------------------------------------------------
+
+rm -f bin/train-cuda # never run a stale binary if the build fails
+if command -v make >/dev/null; then
+	run_step build 300 make build-cuda || true
+else
+	run_step build 300 bash scripts/build-cuda.sh || true
+fi
+
+run_step nvidia-smi 30 nvidia-smi || true
+
+# On this host a missing GPU is a failure, not a skip. The placement test
+# writes Gorgonia's listing of the compiled training program there.
+export MNIST_REQUIRE_GPU=1 MNIST_PLACEMENT_OUT=$results/placement.txt
+
+# shellcheck disable=SC2086 # GO_TEST_FLAGS is a list of flags
+run_step test-gpu 150 bash scripts/build-cuda.sh go test -count=1 -v $go_test_flags ./gpu/ || true
+
+# Both engines train the real thing with the default flags: ours first,
+# because it is quick, then Gorgonia's, whose speed is unknown.
+train_both() {
+	local engine
+	for engine in native gorgonia; do
+		if [[ -x bin/train-cuda ]]; then
+			run_step "train-$engine" "$1" env MNIST_CUDA_ENGINE=$engine \
+				bin/train-cuda -log-format json -data-dir "$bundle/mnist" || true
+		else
+			echo "=== train-$engine: skipped, bin/train-cuda was not built" | tee "$results/train-$engine.log"
+			record "train-$engine" SKIPPED 0
+		fi
+		[[ $engine == native && -f scripts/torch_mnist.py ]] &&
+			{ run_step torch 90 python3 scripts/torch_mnist.py --device cuda --data-dir "$bundle/mnist" --json || true; }
+	done
+}
+train_both "${TRAIN_LIMIT_S:-200}"
+
+if [[ -d model ]]; then
+	# shellcheck disable=SC2086
+	run_step test-model 90 bash scripts/build-cuda.sh go test -count=1 -v $go_test_flags ./model/ || true
+fi
+
+for s in "${steps[@]}"; do
+	[[ "$s" == *" ok "* ]] || exit 1
+done
+exit 0
