@@ -19,7 +19,9 @@ type graph struct {
 	params   [6]*G.Node
 	logProbs *G.Node // batch×10 log-softmax of the logits
 	loss     *G.Node // scalar: mean cross-entropy over the real rows
-	training bool
+	// gradVals receive a host copy of each parameter's gradient at every
+	// run, through Gorgonia's Read op (training graphs only).
+	gradVals [6]G.Value
 	vm       G.VM
 
 	xT, yT *tensor.Dense // reused input buffers, bound to x and y once
@@ -42,14 +44,17 @@ func buildGraph(dt tensor.Dtype, batch int, training bool, vmOpts []G.VMOpt) (*g
 		return nil, fmt.Errorf("build forward pass: %w", err)
 	}
 	if training {
-		if _, err := G.Grad(gr.loss, gr.params[:]...); err != nil {
+		grads, err := G.Grad(gr.loss, gr.params[:]...)
+		if err != nil {
 			return nil, fmt.Errorf("build gradients: %w", err)
 		}
-		// The gradients are read from the parameters' dual values, which
-		// the machine keeps in host memory on every device (a gradient node's
-		// own value may live on the GPU).
-		vmOpts = append(append([]G.VMOpt(nil), vmOpts...), G.BindDualValues(gr.params[:]...))
-		gr.training = true
+		// Read ops, not the parameters' dual values: on the GPU the tape
+		// machine's write-back of dual values left them all zero (seen on an
+		// H100), while a Read makes the compiler copy the gradient to the
+		// host as part of the program.
+		for i, g := range grads {
+			G.Read(g, &gr.gradVals[i])
+		}
 	}
 
 	var err error
@@ -134,17 +139,8 @@ func (gr *graph) setCount(n int) error {
 	return G.Let(gr.invCount, v)
 }
 
-// run executes the pass once and leaves the values on the nodes. With
-// BindDualValues the machine adds each gradient into the parameter's dual
-// value, so those are zeroed first.
+// run executes the pass once and leaves the values on the nodes.
 func (gr *graph) run() error {
-	if gr.training {
-		for i := range gr.params {
-			if g, err := gr.grad(i); err == nil {
-				g.Zero()
-			}
-		}
-	}
 	gr.vm.Reset()
 	return gr.vm.RunAll()
 }
@@ -152,9 +148,9 @@ func (gr *graph) run() error {
 // grad is the gradient of the loss with respect to parameter i, as left by
 // the last run.
 func (gr *graph) grad(i int) (*tensor.Dense, error) {
-	v, err := gr.params[i].Grad()
-	if err != nil {
-		return nil, fmt.Errorf("gradient of %s: %w", ParamNames()[i], err)
+	v := gr.gradVals[i]
+	if v == nil {
+		return nil, fmt.Errorf("gradient of %s: not computed (is this a training graph, and has it run?)", ParamNames()[i])
 	}
 	d, ok := v.(*tensor.Dense)
 	if !ok {

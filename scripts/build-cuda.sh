@@ -11,7 +11,7 @@
 #   CUDA_HOME  toolkit root; default /usr/local/cuda if it exists, else /usr
 #              (Debian's nvidia-cuda-toolkit). Works with CUDA 11.8, 12.x, 13.x;
 #              cuDNN is not needed.
-#   OUT        output binary (default bin/train-cuda)
+#   TRAIN_CUDA_BIN  output binary (default bin/train-cuda)
 #
 # The cuda setup is: CGO on, CGO_CFLAGS/CGO_LDFLAGS pointing at the toolkit,
 # and GOFLAGS += -tags=cuda -modfile=go.cuda.mod (see scripts/cuda-deps.sh for
@@ -121,7 +121,7 @@ export GOFLAGS="${user_goflags:+$user_goflags }${goflags[*]}"
 case "${1:-build}" in
 build)
 	[[ $# -le 1 ]] || die "usage: $0 [build | go ARGS... | env]"
-	out=${OUT:-bin/train-cuda}
+	out=${TRAIN_CUDA_BIN:-bin/train-cuda}
 	mkdir -p "$(dirname "$out")"
 	echo "build-cuda: CUDA $((cuda_version / 1000)).$((cuda_version % 1000 / 10)) from $CUDA_HOME -> $out" >&2
 	go build -o "$out" ./cmd/train

@@ -28,6 +28,7 @@
 #   BUDGET_S       wall-clock budget for all steps, default 540
 #   GO_TEST_FLAGS  extra flags for the go test steps, default -short
 #   TRAIN_LIMIT_S  time limit of each training run, default 200
+#   SKIP_TORCH     set to skip the PyTorch reference run
 #   KEEP_VENDOR=1  keep vendor/ afterwards (it is removed by default, see finish)
 # Nothing here regenerates files that need the network or nvcc: the PTX
 # (gpu/ptx_cuda.go) is committed and the adapted gorgonia.org/cu is in vendor/.
@@ -254,7 +255,7 @@ train_both() {
 			echo "=== train-$engine: skipped, bin/train-cuda was not built" | tee "$results/train-$engine.log"
 			record "train-$engine" SKIPPED 0
 		fi
-		[[ $engine == native && -f scripts/torch_mnist.py ]] &&
+		[[ $engine == native && -f scripts/torch_mnist.py && -z "${SKIP_TORCH:-}" ]] &&
 			{ run_step torch 90 python3 scripts/torch_mnist.py --device cuda --data-dir "$bundle/mnist" --json || true; }
 	done
 }
