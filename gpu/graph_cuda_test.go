@@ -13,13 +13,13 @@ import (
 )
 
 // Gorgonia's own CUDA tape machine running the model's graph (the same
-// model.NewGraphBackend the CPU build uses) is checked against the plain-Go
+// model.NewGraphBackend the CPU build uses, via newGorgoniaBackend) is checked against the plain-Go
 // float64 reference, as the CPU graph is in model's tests: loss,
 // log-probabilities, every gradient, then two Adam steps.
 
 func newTestGraph(t *testing.T, cfg model.Config) model.Backend {
 	t.Helper()
-	b, err := model.NewGraphBackend(cfg)
+	b, err := newGorgoniaBackend(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}

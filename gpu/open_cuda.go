@@ -69,7 +69,7 @@ func (d *cudaDevice) NewBackend(cfg model.Config) (model.Backend, error) {
 	if d.engine == engineNative {
 		return newNativeBackend(0, cfg)
 	}
-	return model.NewGraphBackend(cfg)
+	return newGorgoniaBackend(cfg)
 }
 
 // chosenEngine reads engineEnv.

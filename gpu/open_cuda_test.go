@@ -107,6 +107,9 @@ func TestGraphOnGPU(t *testing.T) {
 
 	m := G.NewTapeMachine(g)
 	defer m.Close()
+	if err := waitForEngines(m); err != nil {
+		t.Fatal(err)
+	}
 	if err := m.RunAll(); err != nil {
 		t.Fatalf("running the graph on the GPU: %v", err)
 	}

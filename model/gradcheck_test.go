@@ -25,7 +25,7 @@ func TestGradientsMatchFiniteDifferences(t *testing.T) {
 	for i := 1; i < 6; i += 2 {
 		fillUniform(params.Tensors[i], rng, 0.1)
 	}
-	gr, err := buildGraph(tensor.Float64, 4, true, nil)
+	gr, err := buildGraph(tensor.Float64, 4, true, graphOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -90,7 +90,7 @@ func TestLossIsMeanCrossEntropy(t *testing.T) {
 	}
 	losses := map[int]float64{}
 	for _, batch := range []int{5, 8} {
-		gr, err := buildGraph(tensor.Float64, batch, false, nil)
+		gr, err := buildGraph(tensor.Float64, batch, false, graphOptions{})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -30,7 +30,7 @@ type graph struct {
 // buildGraph builds the network for a batch of the given size. With training
 // set, it also builds the symbolic gradients of the loss with respect to the
 // parameters.
-func buildGraph(dt tensor.Dtype, batch int, training bool, vmOpts []G.VMOpt) (*graph, error) {
+func buildGraph(dt tensor.Dtype, batch int, training bool, opts graphOptions) (*graph, error) {
 	gr := &graph{g: G.NewGraph()}
 	g := gr.g
 	gr.x = G.NewMatrix(g, dt, G.WithShape(batch, Inputs), G.WithName("x"))
@@ -70,7 +70,13 @@ func buildGraph(dt tensor.Dtype, batch int, training bool, vmOpts []G.VMOpt) (*g
 	if err := G.Let(gr.y, gr.yT); err != nil {
 		return nil, fmt.Errorf("bind y: %w", err)
 	}
-	gr.vm = G.NewTapeMachine(g, vmOpts...)
+	gr.vm = G.NewTapeMachine(g, opts.vmOpts...)
+	if opts.ready != nil {
+		if err := opts.ready(gr.vm); err != nil {
+			gr.vm.Close()
+			return nil, fmt.Errorf("start machine: %w", err)
+		}
+	}
 	return gr, nil
 }
 

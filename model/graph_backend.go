@@ -19,20 +19,43 @@ type graphBackend struct {
 	opt    *adam
 	train  *graph
 	eval   *graph // built on first use
+	opts   graphOptions
+}
+
+// GraphOption adjusts the tape machines of NewGraphBackend.
+type GraphOption func(*graphOptions)
+
+type graphOptions struct {
 	vmOpts []G.VMOpt
+	ready  func(G.VM) error
+}
+
+// WithVMOptions passes options to every gorgonia.NewTapeMachine.
+func WithVMOptions(opts ...G.VMOpt) GraphOption {
+	return func(o *graphOptions) { o.vmOpts = append(o.vmOpts, opts...) }
+}
+
+// WithMachineReady calls ready with every new tape machine before its first
+// run, for devices whose machines finish starting in the background.
+func WithMachineReady(ready func(G.VM) error) GraphOption {
+	return func(o *graphOptions) { o.ready = ready }
 }
 
 // NewGraphBackend initialises the parameters for cfg (glorot-uniform from
 // cfg.Seed) and compiles the training graph.
-func NewGraphBackend(cfg Config, vmOpts ...G.VMOpt) (Backend, error) {
+func NewGraphBackend(cfg Config, options ...GraphOption) (Backend, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
+	}
+	var opts graphOptions
+	for _, o := range options {
+		o(&opts)
 	}
 	params, err := NewParams(cfg.Dtype, cfg.Seed)
 	if err != nil {
 		return nil, fmt.Errorf("initialise parameters: %w", err)
 	}
-	gr, err := buildGraph(cfg.Dtype, cfg.BatchSize, true, vmOpts)
+	gr, err := buildGraph(cfg.Dtype, cfg.BatchSize, true, opts)
 	if err != nil {
 		return nil, fmt.Errorf("build training graph: %w", err)
 	}
@@ -40,7 +63,7 @@ func NewGraphBackend(cfg Config, vmOpts ...G.VMOpt) (Backend, error) {
 		gr.Close()
 		return nil, err
 	}
-	return &graphBackend{cfg: cfg, params: params, opt: newAdam(cfg, params), train: gr, vmOpts: vmOpts}, nil
+	return &graphBackend{cfg: cfg, params: params, opt: newAdam(cfg, params), train: gr, opts: opts}, nil
 }
 
 func (b *graphBackend) Params() (*Params, error) { return b.params, nil }
@@ -109,7 +132,7 @@ func (b *graphBackend) Probe(set *data.Set, idx []int) (Pass, error) {
 // 10,000 test images at batch 32); it is padded and only its real rows count.
 func (b *graphBackend) Evaluate(set *data.Set) (Metrics, error) {
 	if b.eval == nil {
-		gr, err := buildGraph(b.cfg.Dtype, b.cfg.BatchSize, false, b.vmOpts)
+		gr, err := buildGraph(b.cfg.Dtype, b.cfg.BatchSize, false, b.opts)
 		if err != nil {
 			return Metrics{}, fmt.Errorf("build evaluation graph: %w", err)
 		}
