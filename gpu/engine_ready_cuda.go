@@ -23,12 +23,12 @@ func newGorgoniaBackend(cfg model.Config) (model.Backend, error) {
 // waitForEngines returns once every CUDA engine of vm is serving work.
 //
 // Gorgonia's CUDA engine creates its cuBLAS handle on a goroutine of its own
-// (cuda.Engine.Run) that NewTapeMachine starts but does not wait for, and it
-// ignores that call's error. A first matrix product that gets there before
-// the handle fails with cuBLAS's NotInitialized: seen on an H100 in one of two
-// runs of the same test. Run serves the engine's work queue only after it has
-// made the handle, so a no-op sent through that queue and answered proves
-// the handle exists.
+// (cuda.Engine.Run) that NewTapeMachine starts but does not wait for. Run
+// serves the engine's work queue only after that, so a no-op sent through
+// the queue and answered means the handle has been made before the first
+// matrix product asks for it. (This ordering gap is read from Gorgonia's
+// code. It did not cure the NotInitialized failures seen in the H100 tests:
+// those came after closed machines, see newTestGraph in the tests.)
 func waitForEngines(vm G.VM) error {
 	cm, ok := vm.(G.CUDAMachine)
 	if !ok {
