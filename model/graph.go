@@ -43,6 +43,7 @@ func buildGraph(dt tensor.Dtype, batch int, training bool, opts graphOptions) (*
 	if err := gr.buildForward(); err != nil {
 		return nil, fmt.Errorf("build forward pass: %w", err)
 	}
+	var reads G.Nodes
 	if training {
 		grads, err := G.Grad(gr.loss, gr.params[:]...)
 		if err != nil {
@@ -53,7 +54,7 @@ func buildGraph(dt tensor.Dtype, batch int, training bool, opts graphOptions) (*
 		// H100), while a Read makes the compiler copy the gradient to the
 		// host as part of the program.
 		for i, g := range grads {
-			G.Read(g, &gr.gradVals[i])
+			reads = append(reads, G.Read(g, &gr.gradVals[i]))
 		}
 	}
 
@@ -70,7 +71,15 @@ func buildGraph(dt tensor.Dtype, batch int, training bool, opts graphOptions) (*
 	if err := G.Let(gr.y, gr.yT); err != nil {
 		return nil, fmt.Errorf("bind y: %w", err)
 	}
-	gr.vm = G.NewTapeMachine(g, opts.vmOpts...)
+	vmOpts := opts.vmOpts
+	if opts.prune {
+		precompiled, err := gr.compilePruned(training, reads)
+		if err != nil {
+			return nil, err
+		}
+		vmOpts = append(append([]G.VMOpt(nil), vmOpts...), precompiled)
+	}
+	gr.vm = G.NewTapeMachine(g, vmOpts...)
 	if opts.ready != nil {
 		if err := opts.ready(gr.vm); err != nil {
 			gr.vm.Close()
@@ -120,6 +129,24 @@ func (gr *graph) buildForward() error {
 		return fmt.Errorf("negate loss: %w", err)
 	}
 	return nil
+}
+
+// compilePruned compiles only what the results need. Differentiating x·W
+// gives Gorgonia's graph the gradient with respect to x as well, a
+// batch×784 product as costly as the first layer's forward pass, which
+// nothing reads; compiling the whole graph would run it every step.
+func (gr *graph) compilePruned(training bool, reads G.Nodes) (G.VMOpt, error) {
+	inputs := append(G.Nodes{gr.x}, gr.params[:]...)
+	outputs := G.Nodes{gr.logProbs}
+	if training {
+		inputs = append(inputs, gr.y, gr.invCount)
+		outputs = append(outputs, reads...)
+	}
+	prog, locMap, err := G.CompileFunction(gr.g, inputs, outputs)
+	if err != nil {
+		return nil, fmt.Errorf("compile: %w", err)
+	}
+	return G.WithPrecompiled(prog, locMap), nil
 }
 
 // bindParams points the graph's parameter nodes at p's tensors. Both graphs

@@ -2,6 +2,7 @@ package model
 
 import (
 	"fmt"
+	"reflect"
 
 	G "gorgonia.org/gorgonia"
 	"gorgonia.org/tensor"
@@ -28,6 +29,13 @@ type GraphOption func(*graphOptions)
 type graphOptions struct {
 	vmOpts []G.VMOpt
 	ready  func(G.VM) error
+	prune  bool
+}
+
+// WithPrunedProgram compiles only the instructions the results need,
+// leaving out the unused gradient with respect to the input images.
+func WithPrunedProgram() GraphOption {
+	return func(o *graphOptions) { o.prune = true }
 }
 
 // WithVMOptions passes options to every gorgonia.NewTapeMachine.
@@ -153,14 +161,20 @@ func (b *graphBackend) Evaluate(set *data.Set) (Metrics, error) {
 	})
 }
 
-// Program is Gorgonia's listing of the compiled training program: every
-// instruction with the registers it reads and writes. In the cuda build the
-// registers name the device holding each value, and the memcpy instructions
-// are the device↔host copies of one step.
+// Program is Gorgonia's listing of the training program the machine runs:
+// every instruction with the registers it reads and writes. In the cuda
+// build the registers name the device holding each value, and the memcpy
+// instructions are the device↔host copies of one step.
 func (b *graphBackend) Program() (string, error) {
-	prog, _, err := G.Compile(b.train.g)
-	if err != nil {
-		return "", fmt.Errorf("compile training graph: %w", err)
+	// The tape machine's Prog method returns an unexported type, so it is
+	// reached by name; its String method is the listing.
+	prog := reflect.ValueOf(b.train.vm).MethodByName("Prog")
+	if !prog.IsValid() {
+		return "", fmt.Errorf("machine %T does not expose its program", b.train.vm)
 	}
-	return prog.String(), nil
+	listing, ok := prog.Call(nil)[0].Interface().(fmt.Stringer)
+	if !ok {
+		return "", fmt.Errorf("program of %T cannot be listed", b.train.vm)
+	}
+	return listing.String(), nil
 }

@@ -2,6 +2,7 @@ package model
 
 import (
 	"math"
+	"strings"
 	"testing"
 
 	"gorgonia.org/tensor"
@@ -37,13 +38,20 @@ func maxRelErr(got, want []float64, floor float64) float64 {
 // two Adam steps. float64 must agree to rounding; float32 to 1e-4.
 func TestGraphMatchesReference(t *testing.T) {
 	for _, tc := range []struct {
-		dt  tensor.Dtype
-		tol float64
-	}{{tensor.Float64, 1e-9}, {tensor.Float32, 1e-4}} {
-		t.Run(tc.dt.String(), func(t *testing.T) {
+		name string
+		dt   tensor.Dtype
+		tol  float64
+		opts []GraphOption
+	}{
+		{"float64", tensor.Float64, 1e-9, nil},
+		{"float32", tensor.Float32, 1e-4, nil},
+		{"float64 pruned", tensor.Float64, 1e-9, []GraphOption{WithPrunedProgram()}},
+		{"float32 pruned", tensor.Float32, 1e-4, []GraphOption{WithPrunedProgram()}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
 			cfg := DefaultConfig()
 			cfg.Dtype, cfg.BatchSize, cfg.Seed = tc.dt, 8, 9
-			b, err := NewGraphBackend(cfg)
+			b, err := NewGraphBackend(cfg, tc.opts...)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -91,5 +99,31 @@ func TestGraphMatchesReference(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestPrunedProgramSkipsInputGradient: the full program computes the unused
+// batch×784 gradient with respect to the images; the pruned one does not,
+// and is otherwise the same computation (TestGraphMatchesReference).
+func TestPrunedProgramSkipsInputGradient(t *testing.T) {
+	cfg := DefaultConfig()
+	cfg.BatchSize = 8
+	inputGrad := "Matrix float32(8, 784)"
+	for _, tc := range []struct {
+		opts []GraphOption
+		want bool
+	}{{nil, true}, {[]GraphOption{WithPrunedProgram()}, false}} {
+		b, err := NewGraphBackend(cfg, tc.opts...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		listing, err := b.(*graphBackend).Program()
+		b.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := strings.Contains(listing, inputGrad); got != tc.want {
+			t.Errorf("pruned=%v: program allocates %s: %v, want %v", len(tc.opts) > 0, inputGrad, got, tc.want)
+		}
 	}
 }

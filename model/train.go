@@ -31,8 +31,28 @@ type Hooks struct {
 	EpochEnd   func(EpochStats)
 }
 
+// ErrDiverged is wrapped by the error Fit returns when the loss or a
+// parameter has become NaN or infinite.
+const ErrDiverged = trainError("training diverged")
+
+// trainError is a string type so that ErrDiverged can be a constant (no
+// package-level mutable state) and still be matched with errors.Is.
+type trainError string
+
+func (e trainError) Error() string { return string(e) }
+
+// paramCheckEvery is how many steps pass between checks of every parameter
+// for NaN and Inf; each epoch's last step is checked too. The loss is
+// checked after every step, but a parameter can go bad while the loss stays
+// finite (an Inf weight behind a ReLU that is never active, say), and a
+// model with such a weight must not be reported as trained. A check reads
+// 109,386 numbers, about a fiftieth of a CPU step, and on a GPU backend it
+// copies the parameters to the host: every 500 steps that costs nothing
+// measurable.
+const paramCheckEvery = 500
+
 // Trainer runs the training loop (epochs, per-epoch shuffle, progress,
-// divergence check) over a Backend, which does the arithmetic.
+// divergence checks) over a Backend, which does the arithmetic.
 type Trainer struct {
 	cfg     Config
 	backend Backend
@@ -53,7 +73,9 @@ func NewTrainer(cfg Config, backend Backend) (*Trainer, error) {
 }
 
 // Fit trains for cfg.Epochs passes over set, reshuffling before each pass.
-// It stops early, returning ctx's error, when ctx is cancelled; the epochs
+// It stops early, returning ctx's error, when ctx is cancelled, and at once,
+// with an error wrapping ErrDiverged that names the epoch, step and learning
+// rate, when the loss or a parameter becomes NaN or infinite. The epochs
 // finished by then are returned either way.
 func (t *Trainer) Fit(ctx context.Context, set *data.Set, hooks Hooks) ([]EpochStats, error) {
 	n := set.Len()
@@ -98,7 +120,12 @@ func (t *Trainer) epoch(ctx context.Context, set *data.Set, order []int, epoch, 
 			return EpochStats{}, fmt.Errorf("epoch %d step %d: %w", epoch, step, err)
 		}
 		if math.IsNaN(res.Loss) || math.IsInf(res.Loss, 0) {
-			return EpochStats{}, fmt.Errorf("epoch %d step %d: loss is %v with learning rate %g: training diverged", epoch, step, res.Loss, t.cfg.LearningRate)
+			return EpochStats{}, fmt.Errorf("epoch %d step %d: loss is %v with learning rate %g: %w", epoch, step, res.Loss, t.cfg.LearningRate, ErrDiverged)
+		}
+		if step%paramCheckEvery == 0 || step == steps {
+			if err := t.checkParams(); err != nil {
+				return EpochStats{}, fmt.Errorf("epoch %d step %d: %w", epoch, step, err)
+			}
 		}
 		lossSum += res.Loss * float64(len(idx))
 		correct += res.Hits
@@ -114,6 +141,42 @@ func (t *Trainer) epoch(ctx context.Context, set *data.Set, order []int, epoch, 
 		Accuracy: float64(correct) / float64(seen),
 		Seconds:  time.Since(start).Seconds(),
 	}, nil
+}
+
+// checkParams reports the first parameter that is NaN or infinite.
+func (t *Trainer) checkParams() error {
+	p, err := t.backend.Params()
+	if err != nil {
+		return fmt.Errorf("read the parameters to check them: %w", err)
+	}
+	for i, tensor := range p.Tensors {
+		var at int
+		var v float64
+		switch data := tensor.Data().(type) {
+		case []float32:
+			at, v = firstNonFinite(data)
+		case []float64:
+			at, v = firstNonFinite(data)
+		default:
+			return fmt.Errorf("check %s: unsupported dtype %v", ParamNames()[i], tensor.Dtype())
+		}
+		if at >= 0 {
+			return fmt.Errorf("parameter %s[%d] is %v with learning rate %g: %w", ParamNames()[i], at, v, t.cfg.LearningRate, ErrDiverged)
+		}
+	}
+	return nil
+}
+
+// firstNonFinite returns the index and value of the first NaN or ±Inf in xs,
+// or -1. x-x is 0 for every finite x and NaN for NaN and ±Inf, which keeps
+// the loop to one subtraction and one compare per number.
+func firstNonFinite[T float32 | float64](xs []T) (int, float64) {
+	for i, x := range xs {
+		if x-x != 0 {
+			return i, float64(x)
+		}
+	}
+	return -1, 0
 }
 
 // loadBatch copies the images at idx into the graph's input buffers, padding

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"time"
@@ -75,6 +76,11 @@ func train(ctx context.Context, o options, log *logrus.Logger, stdout, stderr io
 	history, fitErr := trainer.Fit(ctx, trainSet, progress.hooks())
 	progress.finish()
 	trainSeconds := time.Since(start).Seconds()
+	if fitErr != nil && !errors.Is(fitErr, context.Canceled) {
+		// Diverged or failed: the parameters may be NaN, so there is no
+		// model worth evaluating or reporting, only the error.
+		return fitErr
+	}
 
 	metrics, err := backend.Evaluate(testSet)
 	if err != nil {

@@ -1,0 +1,134 @@
+//go:build unix
+
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"errors"
+	"os/exec"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// TestDivergenceExits1: an absurd learning rate makes the loss NaN within a
+// few steps. Training stops at once with exit 1 and one line naming the
+// epoch, step and learning rate; the garbage model is neither evaluated nor
+// reported.
+func TestDivergenceExits1(t *testing.T) {
+	dir := realDataDir(t)
+	for _, format := range []string{"text", "json"} {
+		t.Run(format, func(t *testing.T) {
+			code, stdout, stderr := runTrain(t, "-data-dir", dir, "-lr", "1e30", "-epochs", "1", "-log-format", format)
+			if code != exitRuntime {
+				t.Errorf("exit code %d, want %d; stderr:\n%s", code, exitRuntime, stderr)
+			}
+			last := lastLine(stderr)
+			t.Logf("exit %d: %s", code, last)
+			for _, want := range []string{"train: epoch 1 step ", "learning rate 1e+30", "training diverged"} {
+				if !strings.Contains(last, want) {
+					t.Errorf("last stderr line %q lacks %q", last, want)
+				}
+			}
+			if stdout != "" || strings.Contains(stderr, `"evaluation"`) || strings.Contains(stderr, "msg=evaluation") {
+				t.Errorf("a diverged model was reported:\nstdout: %s\nstderr: %s", stdout, stderr)
+			}
+			if strings.Contains(stderr, "goroutine ") || strings.Contains(stderr, "panic") {
+				t.Errorf("stderr has a panic or stack trace:\n%s", stderr)
+			}
+		})
+	}
+}
+
+// TestSignalExits130 starts a default training run, waits until it is
+// training (the start-up log entry, then a second of steps), sends a signal
+// and expects exit 130 with the partial model evaluated on all 10,000 test
+// images and reported as interrupted.
+func TestSignalExits130(t *testing.T) {
+	dir := realDataDir(t)
+	tests := []struct {
+		name   string
+		signal syscall.Signal
+		format string
+	}{
+		{"SIGINT json", syscall.SIGINT, "json"},
+		{"SIGTERM text", syscall.SIGTERM, "text"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cmd := exec.Command(binary, "-data-dir", dir, "-log-format", tt.format)
+			var stdout bytes.Buffer
+			cmd.Stdout = &stdout
+			pipe, err := cmd.StderrPipe()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := cmd.Start(); err != nil {
+				t.Fatal(err)
+			}
+			// Read stderr as it streams; signal once training has begun.
+			training := make(chan struct{})
+			var stderr strings.Builder
+			var wg sync.WaitGroup
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				started := false
+				sc := bufio.NewScanner(pipe)
+				for sc.Scan() {
+					line := sc.Text()
+					stderr.WriteString(line + "\n")
+					if !started && (strings.Contains(line, `"msg":"training"`) || strings.Contains(line, "msg=training")) {
+						started = true
+						close(training)
+					}
+				}
+			}()
+			select {
+			case <-training:
+			case <-time.After(2 * time.Minute):
+				cmd.Process.Kill()
+				wg.Wait()
+				cmd.Wait()
+				t.Fatalf("no start-up log entry within 2 minutes:\n%s", stderr.String())
+			}
+			time.Sleep(time.Second)
+			if err := cmd.Process.Signal(tt.signal); err != nil {
+				t.Fatal(err)
+			}
+			wg.Wait() // all of stderr has been read before Wait closes the pipe
+			err = cmd.Wait()
+			var exit *exec.ExitError
+			if !errors.As(err, &exit) {
+				t.Fatalf("after %v: wait = %v, want exit code %d\n%s", tt.signal, err, exitInterrupted, stderr.String())
+			}
+			logs := stderr.String()
+			if code := exit.ExitCode(); code != exitInterrupted {
+				t.Fatalf("after %v: exit code %d, want %d\n%s", tt.signal, code, exitInterrupted, logs)
+			}
+			if last := lastLine(logs); last != "train: interrupted" {
+				t.Errorf("last stderr line %q, want %q", last, "train: interrupted")
+			}
+			if tt.format == "text" {
+				if !strings.Contains(stdout.String(), "Test results (training interrupted: partial model)") ||
+					!strings.Contains(stdout.String(), "(10000 images)") {
+					t.Errorf("the report does not show the interrupted run on all test images:\n%s", stdout.String())
+				}
+				return
+			}
+			e := evaluationEntry(t, logs)
+			if e["interrupted"] != true || e["test_images"] != 10000.0 {
+				t.Errorf("evaluation entry %v, want interrupted:true over 10000 test images", e)
+			}
+			if epochs, _ := e["epochs"].(float64); epochs >= 5 {
+				t.Errorf("evaluation entry says %v epochs done: the signal did not stop training", epochs)
+			}
+			if stdout.Len() != 0 {
+				t.Errorf("json mode printed to stdout: %q", stdout.String())
+			}
+		})
+	}
+}
