@@ -7,31 +7,14 @@ import (
 
 	"gorgonia.org/tensor"
 
-	"mnist/data"
+	"mnist/model/modeltest"
 	"mnist/model/reference"
 )
 
-// referenceBatch returns the batch at idx as the reference implementation
-// takes it.
-func referenceBatch(set *data.Set, idx []int) ([]float64, []int) {
-	x := make([]float64, len(idx)*Inputs)
-	y := make([]float64, len(idx)*Classes)
-	data.FillBatch(set, idx, x, y)
-	labels := make([]int, len(idx))
-	for r, i := range idx {
-		labels[r] = int(set.Labels[i])
-	}
-	return x, labels
-}
-
-func maxRelErr(got, want []float64, floor float64) float64 {
-	worst := 0.0
-	for i := range want {
-		d := math.Abs(got[i]-want[i]) / math.Max(math.Abs(want[i]), floor)
-		worst = math.Max(worst, d)
-	}
-	return worst
-}
+var (
+	referenceBatch = modeltest.ReferenceBatch
+	maxRelErr      = modeltest.MaxRelErr
+)
 
 // TestGraphMatchesReference compares the Gorgonia graph with the plain-Go
 // reference: loss, log-probabilities, every gradient, then the weights after
