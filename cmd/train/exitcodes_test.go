@@ -123,8 +123,13 @@ func TestSignalExits130(t *testing.T) {
 			if e["interrupted"] != true || e["test_images"] != 10000.0 {
 				t.Errorf("evaluation entry %v, want interrupted:true over 10000 test images", e)
 			}
+			// Signalled after about a second of steps, in the first of five
+			// epochs of about 5 s each.
 			if epochs, _ := e["epochs"].(float64); epochs >= 5 {
 				t.Errorf("evaluation entry says %v epochs done: the signal did not stop training", epochs)
+			}
+			if secs, _ := e["train_seconds"].(float64); secs < 0.5 {
+				t.Errorf("train_seconds %v: the signal should have come during training", secs)
 			}
 			if stdout.Len() != 0 {
 				t.Errorf("json mode printed to stdout: %q", stdout.String())
