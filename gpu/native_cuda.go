@@ -622,6 +622,27 @@ func (b *nativeBackend) Params() (*model.Params, error) {
 	return p, nil
 }
 
+// SetParams uploads p's values (any float dtype) over the device parameters.
+// Adam's moments and step count are left as they are.
+func (b *nativeBackend) SetParams(p *model.Params) error {
+	host := make([]float32, b.layout.total) // zero padding
+	for i, t := range p.Tensors {
+		if t == nil {
+			return fmt.Errorf("native cuda: set parameters: %s is missing", model.ParamNames()[i])
+		}
+		if !t.Shape().Eq(b.layout.shapes[i]) {
+			return fmt.Errorf("native cuda: set parameters: %s has shape %v, want %v", model.ParamNames()[i], t.Shape(), b.layout.shapes[i])
+		}
+	}
+	for i, vals := range p.Float64s() {
+		off := b.layout.offsets[i]
+		for j, v := range vals {
+			host[off+j] = float32(v)
+		}
+	}
+	return b.do(func() error { return upload("parameters", b.params, host) })
+}
+
 // Close frees all device memory, the cuBLAS handle, the module and the
 // context. Calling it again does nothing. It works after a device error too.
 func (b *nativeBackend) Close() error {

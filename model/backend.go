@@ -15,6 +15,9 @@ type Backend interface {
 	Evaluate(set *data.Set) (Metrics, error)
 	// Params returns the current parameters in host memory.
 	Params() (*Params, error)
+	// SetParams replaces the parameters with p's values (e.g. loaded from a
+	// file). The shapes must match; the optimiser's state is left as it is.
+	SetParams(p *Params) error
 	// Close releases the backend's memory and machines.
 	Close() error
 }

@@ -76,6 +76,15 @@ func NewGraphBackend(cfg Config, options ...GraphOption) (Backend, error) {
 
 func (b *graphBackend) Params() (*Params, error) { return b.params, nil }
 
+// SetParams copies p's values into the live parameter tensors, which both
+// graphs read, converting to the backend's dtype.
+func (b *graphBackend) SetParams(p *Params) error {
+	if err := checkShapes(p, b.params); err != nil {
+		return err
+	}
+	return b.params.SetFloat64s(p.Float64s())
+}
+
 func (b *graphBackend) Close() error {
 	err := b.train.Close()
 	if b.eval != nil {

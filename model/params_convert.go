@@ -46,3 +46,16 @@ func toFloat64(v G.Value) []float64 {
 	}
 	return nil
 }
+
+// checkShapes reports the first tensor of p whose shape differs from want's.
+func checkShapes(p, want *Params) error {
+	for i, t := range p.Tensors {
+		if t == nil {
+			return fmt.Errorf("%s is missing", ParamNames()[i])
+		}
+		if !t.Shape().Eq(want.Tensors[i].Shape()) {
+			return fmt.Errorf("%s has shape %v, want %v", ParamNames()[i], t.Shape(), want.Tensors[i].Shape())
+		}
+	}
+	return nil
+}

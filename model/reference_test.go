@@ -110,3 +110,41 @@ func TestPrunedProgramSkipsInputGradient(t *testing.T) {
 		}
 	}
 }
+
+// TestSetParams: values set on one backend reproduce another's results
+// exactly, and a wrong shape is refused.
+func TestSetParams(t *testing.T) {
+	cfg := DefaultConfig()
+	cfg.BatchSize = 8
+	src, err := NewGraphBackend(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer src.Close()
+	set := syntheticSet(64, 5)
+	for step := 0; step < 3; step++ {
+		if _, err := src.Step(set, []int{step, step + 1, step + 2}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cfg.Seed++ // different initial weights
+	dst, err := NewGraphBackend(cfg, WithPrunedProgram())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer dst.Close()
+	p, _ := src.Params()
+	if err := dst.SetParams(p); err != nil {
+		t.Fatal(err)
+	}
+	want, _ := src.Evaluate(set)
+	got, _ := dst.Evaluate(set)
+	if got != want {
+		t.Errorf("after SetParams: %+v, source backend %+v", got, want)
+	}
+	bad, _ := NewParams(cfg.Dtype, 1)
+	bad.Tensors[2], _ = newZeroTensor(cfg.Dtype, tensor.Shape{64, 128})
+	if err := dst.SetParams(bad); err == nil || !strings.Contains(err.Error(), "dense2.weight") {
+		t.Errorf("SetParams with a transposed dense2.weight: %v, want an error naming it", err)
+	}
+}

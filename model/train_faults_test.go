@@ -42,6 +42,10 @@ func (b *poisonBackend) Step(_ *data.Set, idx []int) (StepResult, error) {
 
 func (b *poisonBackend) Params() (*Params, error) { b.paramsHit++; return b.params, nil }
 
+func (b *poisonBackend) SetParams(*Params) error {
+	return errors.New("poisonBackend: parameters are set at construction")
+}
+
 func (b *poisonBackend) Probe(*data.Set, []int) (Pass, error) {
 	return Pass{}, errors.New("poisonBackend: no probes")
 }
