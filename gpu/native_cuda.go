@@ -568,13 +568,18 @@ func float64s(v []float32) []float64 {
 }
 
 // Evaluate scores every image of set with the current parameters, in order,
-// in batches of BatchSize (the last one partial), like the graph backend;
-// per batch only the per-row results come back.
+// in batches of BatchSize (the last one partial), like the graph backend.
+// Per batch the log-probabilities come back and are scored on the host by
+// model.ScoreLogProbsInto, the function every backend scores with, which
+// also fills the confusion matrix (the per-row loss and hit a step reads
+// back do not say which class was predicted). That is rows×10 floats a
+// batch instead of rows×2, once per evaluation, not per training step.
 func (b *nativeBackend) Evaluate(set *data.Set) (model.Metrics, error) {
 	n := set.Len()
 	if n == 0 {
 		return model.Metrics{}, errors.New("native cuda: evaluate: the set is empty")
 	}
+	var m model.Metrics
 	var correct int
 	var lossSum float64
 	err := b.do(func() error {
@@ -584,6 +589,7 @@ func (b *nativeBackend) Evaluate(set *data.Set) (model.Metrics, error) {
 		}
 		batch := b.cfg.BatchSize
 		idx := make([]int, 0, batch)
+		lp := make([]float32, batch*model.Classes)
 		for lo := 0; lo < n; lo += batch {
 			idx = idx[:0]
 			for i := lo; i < min(lo+batch, n); i++ {
@@ -592,10 +598,11 @@ func (b *nativeBackend) Evaluate(set *data.Set) (model.Metrics, error) {
 			if err := b.forward(ds, idx); err != nil {
 				return fmt.Errorf("evaluate images %d-%d: %w", lo, lo+len(idx)-1, err)
 			}
-			hits, loss, err := b.readStats(len(idx))
-			if err != nil {
+			rows := lp[:len(idx)*model.Classes]
+			if err := download("log-probabilities", rows, b.buf.logProbs); err != nil {
 				return fmt.Errorf("evaluate images %d-%d: %w", lo, lo+len(idx)-1, err)
 			}
+			hits, loss := model.ScoreLogProbsInto(rows, set, idx, &m.Confusion)
 			correct += hits
 			lossSum += loss
 		}
@@ -604,7 +611,8 @@ func (b *nativeBackend) Evaluate(set *data.Set) (model.Metrics, error) {
 	if err != nil {
 		return model.Metrics{}, err
 	}
-	return model.Metrics{Accuracy: float64(correct) / float64(n), Loss: lossSum / float64(n), Images: n}, nil
+	m.Accuracy, m.Loss, m.Images = float64(correct)/float64(n), lossSum/float64(n), n
+	return m, nil
 }
 
 // Params copies the current parameters into new host tensors.

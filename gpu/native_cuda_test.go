@@ -374,6 +374,9 @@ func TestNativeLearnsSyntheticDigits(t *testing.T) {
 		t.Errorf("Evaluate gave accuracy %v loss %v; scoring Probe's log-probabilities gives %v and %v",
 			m.Accuracy, m.Loss, want, loss/500)
 	}
+	if m.Confusion.Total() != 500 || m.Confusion.Correct() != hits {
+		t.Errorf("confusion matrix counts %d images, %d right; want 500 and %d", m.Confusion.Total(), m.Confusion.Correct(), hits)
+	}
 }
 
 // TestNativeDeterministic: two backends with one seed, fed the same

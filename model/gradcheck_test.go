@@ -42,7 +42,7 @@ func TestGradientsMatchFiniteDifferences(t *testing.T) {
 		if err := gr.run(); err != nil {
 			t.Fatal(err)
 		}
-		_, sum, err := scoreRows(gr.logProbs.Value(), set, idx)
+		_, sum, err := scoreRows(gr.logProbs.Value(), set, idx, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -108,7 +108,7 @@ func TestLossIsMeanCrossEntropy(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		_, sum, _ := scoreRows(gr.logProbs.Value(), set, idx)
+		_, sum, _ := scoreRows(gr.logProbs.Value(), set, idx, nil)
 		if want := sum / 5; math.Abs(loss-want) > 1e-12 {
 			t.Errorf("batch %d: loss %v, want mean cross-entropy %v", batch, loss, want)
 		}

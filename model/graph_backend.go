@@ -104,7 +104,7 @@ func (b *graphBackend) forward(set *data.Set, idx []int) (StepResult, error) {
 	if err := b.train.run(); err != nil {
 		return StepResult{}, fmt.Errorf("run training graph: %w", err)
 	}
-	hits, lossSum, err := scoreRows(b.train.logProbs.Value(), set, idx)
+	hits, lossSum, err := scoreRows(b.train.logProbs.Value(), set, idx, nil)
 	if err != nil {
 		return StepResult{}, err
 	}
@@ -159,14 +159,14 @@ func (b *graphBackend) Evaluate(set *data.Set) (Metrics, error) {
 		}
 		b.eval = gr
 	}
-	return evaluateBatches(set, b.cfg.BatchSize, func(idx []int) (int, float64, error) {
+	return evaluateBatches(set, b.cfg.BatchSize, func(idx []int, conf *Confusion) (int, float64, error) {
 		if err := loadBatch(b.eval, set, idx); err != nil {
 			return 0, 0, err
 		}
 		if err := b.eval.run(); err != nil {
 			return 0, 0, err
 		}
-		return scoreRows(b.eval.logProbs.Value(), set, idx)
+		return scoreRows(b.eval.logProbs.Value(), set, idx, conf)
 	})
 }
 

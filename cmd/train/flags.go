@@ -9,7 +9,7 @@ import (
 	"mnist/model"
 )
 
-const usageLine = "usage: train [-epochs N] [-batch-size N] [-lr X] [-seed N] [-data-dir DIR] [-gpu N] [-log-level LEVEL] [-log-format text|json]  (train -h for details)"
+const usageLine = "usage: train [-epochs N] [-batch-size N] [-lr X] [-seed N] [-data-dir DIR] [-gpu N] [-log-level LEVEL] [-log-format text|json] [-save FILE] [-load FILE] [-metrics-out FILE] [-plot FILE]  (train -h for details)"
 
 // errHelp means -h was asked for and the usage has been printed.
 var errHelp = flag.ErrHelp
@@ -28,6 +28,15 @@ type options struct {
 	logFormat string
 	// downloadOnly fetches and verifies the data, then exits (make data).
 	downloadOnly bool
+	// metricsOut and plotOut are the -metrics-out JSON and -plot PNG files.
+	metricsOut string
+	plotOut    string
+	// savePath and loadPath are the -save and -load safetensors files.
+	savePath string
+	loadPath string
+	// batchSizeSet says -batch-size was given; otherwise -load evaluates
+	// with the saved model's batch size, which its saved results depend on.
+	batchSizeSet bool
 }
 
 func parseFlags(args []string, stderr io.Writer) (options, error) {
@@ -44,6 +53,10 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.IntVar(&o.gpu, "gpu", 0, "CUDA device ordinal (cuda build only; the CPU build ignores it)")
 	fs.StringVar(&o.logLevel, "log-level", "info", "log level: debug, info, warn, error")
 	fs.StringVar(&o.logFormat, "log-format", "text", "log format: text or json")
+	fs.StringVar(&o.metricsOut, "metrics-out", "", "write per-epoch and test metrics, the confusion matrix and the settings to this JSON `file` (atomically)")
+	fs.StringVar(&o.plotOut, "plot", "", "draw training loss and accuracy per epoch and the test result into this PNG `file` (800x600)")
+	fs.StringVar(&o.savePath, "save", "", "write the trained weights and test results to this safetensors `file` (atomically)")
+	fs.StringVar(&o.loadPath, "load", "", "start from the weights in this safetensors `file` (from -save); with -epochs 0 only evaluate them")
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "train trains the MNIST MLP (784-128-64-10) with Gorgonia and reports test accuracy and loss.")
 		fmt.Fprintln(stderr, usageLine)
@@ -62,6 +75,7 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 		return o, fmt.Errorf("unexpected argument %q", fs.Arg(0))
 	}
 	o.cfg.Seed = *seed
+	fs.Visit(func(f *flag.Flag) { o.batchSizeSet = o.batchSizeSet || f.Name == "batch-size" })
 	if err := o.cfg.Validate(); err != nil {
 		return o, err
 	}

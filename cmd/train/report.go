@@ -20,6 +20,11 @@ type report struct {
 	cfg          model.Config
 	device       string
 	partial      bool // training was interrupted; the model is as it stood
+	// For -metrics-out and -plot: the finished epochs and the settings not
+	// in cfg.
+	history []model.EpochStats
+	dataDir string
+	gpu     int
 }
 
 func (r report) samplesPerSecond() float64 {
@@ -41,6 +46,9 @@ func (r report) log(log *logrus.Logger) {
 		"lr":                 r.cfg.LearningRate,
 		"seed":               r.cfg.Seed,
 		"device":             r.device,
+		// Ten numbers stay readable on one line; the 10×10 confusion
+		// matrix does not, and goes to -metrics-out and the text report.
+		"test_class_accuracy": r.classAccuracyField(),
 	}
 	if r.partial {
 		fields["interrupted"] = true
@@ -58,6 +66,59 @@ func (r report) print(w io.Writer) {
 	fmt.Fprintf(w, "  loss      %.4f\n", r.metrics.Loss)
 	fmt.Fprintf(w, "  training  %d epochs in %.1f s, %.0f images/s\n", r.epochsDone, r.trainSeconds, r.samplesPerSecond())
 	fmt.Fprintf(w, "  setup     batch %d, lr %g, seed %d, device %s\n", r.cfg.BatchSize, r.cfg.LearningRate, r.cfg.Seed, r.device)
+	fmt.Fprintln(w)
+	printConfusion(w, &r.metrics.Confusion)
+}
+
+// classAccuracyField is the per-class test accuracy for the log, rounded to
+// 4 digits like a percentage with two decimals; a class without test images
+// is nil, null in JSON (which has no NaN). The elements are values, not
+// pointers, so the text log prints numbers too.
+func (r report) classAccuracyField() []any {
+	acc, _ := r.metrics.Confusion.ClassAccuracy()
+	out := make([]any, len(acc))
+	for c, a := range acc {
+		if !math.IsNaN(a) {
+			out[c] = round(a, 4)
+		}
+	}
+	return out
+}
+
+// printConfusion prints the confusion matrix with the per-class accuracy
+// as a last column, e.g.
+//
+//	Confusion matrix (rows: true digit, columns: predicted)
+//	          0    1    2    3    4    5    6    7    8    9   accuracy
+//	   0    970    0    1    1    0    2    3    1    2    0    98.98%
+//
+// Columns are as wide as the largest count needs, so the matrix stays
+// aligned for any set size.
+func printConfusion(w io.Writer, c *model.Confusion) {
+	width := 4
+	for _, row := range c {
+		for _, v := range row {
+			width = max(width, len(fmt.Sprint(v))+1)
+		}
+	}
+	acc, _ := c.ClassAccuracy()
+	fmt.Fprintln(w, "Confusion matrix (rows: true digit, columns: predicted)")
+	fmt.Fprintf(w, "%6s", "")
+	for p := range c[0] {
+		fmt.Fprintf(w, "%*d", width, p)
+	}
+	fmt.Fprintf(w, "  %9s\n", "accuracy")
+	for label, row := range c {
+		fmt.Fprintf(w, "%6d", label)
+		for _, v := range row {
+			fmt.Fprintf(w, "%*d", width, v)
+		}
+		if math.IsNaN(acc[label]) {
+			fmt.Fprintf(w, "  %9s\n", "-")
+		} else {
+			fmt.Fprintf(w, "  %8.2f%%\n", 100*acc[label])
+		}
+	}
 }
 
 func round(x float64, digits int) float64 {

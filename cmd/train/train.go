@@ -16,6 +16,15 @@ import (
 
 // train wires the pieces: data, device, trainer, evaluator, report.
 func train(ctx context.Context, o options, log *logrus.Logger, stdout, stderr io.Writer) error {
+	loaded, err := prepareSaveLoad(&o)
+	if err != nil {
+		return err
+	}
+	// Before any download or training: a bad output folder is a usage
+	// error now, not a lost result later.
+	if err := checkOutputs(o); err != nil {
+		return err
+	}
 	dir := o.dataDir
 	if dir == "" {
 		var err error
@@ -50,6 +59,9 @@ func train(ctx context.Context, o options, log *logrus.Logger, stdout, stderr io
 		return fmt.Errorf("set up the network on %s: %w", dev.Name(), err)
 	}
 	defer backend.Close()
+	if err := loaded.apply(backend, log); err != nil {
+		return err
+	}
 	trainer, err := model.NewTrainer(o.cfg, backend)
 	if err != nil {
 		return err
@@ -94,10 +106,23 @@ func train(ctx context.Context, o options, log *logrus.Logger, stdout, stderr io
 		cfg:          o.cfg,
 		device:       dev.Name(),
 		partial:      fitErr != nil,
+		history:      history,
+		dataDir:      dir,
+		gpu:          o.gpu,
 	}
 	r.log(log)
 	if o.logFormat == "text" {
 		r.print(stdout)
+	}
+	if err := r.writeOutputs(o); err != nil {
+		if fitErr == nil {
+			return err
+		}
+		// Interrupted: exit 130 as documented, but say what was lost.
+		log.WithError(err).Error("could not write the metrics or plot of the interrupted run")
+	}
+	if err := saveModel(o, backend, loaded, r, log); err != nil {
+		return err
 	}
 	return fitErr
 }

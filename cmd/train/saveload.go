@@ -1,0 +1,150 @@
+package main
+
+import (
+	"fmt"
+	"runtime/debug"
+	"strconv"
+
+	"github.com/sirupsen/logrus"
+
+	"mnist/model"
+)
+
+// loadedModel is a -load file read and checked before anything slow
+// starts, so that a bad file costs no data loading or device set-up.
+type loadedModel struct {
+	path   string
+	params *model.Params
+	meta   map[string]string
+}
+
+// prepareSaveLoad runs before data loading and training: it fails a -save
+// path that cannot be written as a usage error now rather than after the
+// training it would lose, and reads the -load file (nil without -load).
+// Without -batch-size it adopts the loaded model's batch size: evaluation
+// runs in batches of that size, and float32 sums in batches of another size
+// round differently, so only the saved size reproduces the saved test loss
+// exactly.
+func prepareSaveLoad(o *options) (*loadedModel, error) {
+	if o.savePath != "" {
+		if err := model.CheckWritable(o.savePath); err != nil {
+			return nil, usageError{fmt.Sprintf("-save %s: %v", o.savePath, err)}
+		}
+	}
+	if o.loadPath == "" {
+		return nil, nil
+	}
+	p, meta, err := model.LoadSafetensors(o.loadPath)
+	if err != nil {
+		return nil, err
+	}
+	if !o.batchSizeSet {
+		// A value that is not a usable batch size is ignored rather than
+		// fatal: the weights are fine whatever the metadata says.
+		if n, err := strconv.Atoi(meta["batch_size"]); err == nil && n >= 1 && n <= maxSavedBatch {
+			o.cfg.BatchSize = n
+		}
+	}
+	return &loadedModel{path: o.loadPath, params: p, meta: meta}, nil
+}
+
+// maxSavedBatch is the largest batch size taken from a file: the training
+// set's size, beyond which the run would stop with a usage error.
+const maxSavedBatch = 60000
+
+// apply puts the loaded weights into the backend, which has its own fresh
+// initial weights until then. Adam's moments start at zero either way, so
+// more epochs after -load fine-tune from the loaded weights.
+func (l *loadedModel) apply(backend model.Backend, log *logrus.Logger) error {
+	if l == nil {
+		return nil
+	}
+	if err := backend.SetParams(l.params); err != nil {
+		return fmt.Errorf("load model %s: %w", l.path, err)
+	}
+	fields := logrus.Fields{"file": l.path}
+	for _, k := range []string{"test_accuracy", "test_loss", "epochs", "version"} {
+		if v, ok := l.meta[k]; ok {
+			fields["saved_"+k] = v
+		}
+	}
+	log.WithFields(fields).Info("loaded model")
+	return nil
+}
+
+// saveModel writes the backend's current weights to o.savePath with the
+// run's settings and test results as metadata.
+func saveModel(o options, backend model.Backend, loaded *loadedModel, r report, log *logrus.Logger) error {
+	if o.savePath == "" {
+		return nil
+	}
+	p, err := backend.Params()
+	if err != nil {
+		return fmt.Errorf("save model %s: %w", o.savePath, err)
+	}
+	meta := modelMetadata(o.cfg, r, loaded)
+	if err := model.SaveSafetensors(o.savePath, p, meta); err != nil {
+		return err
+	}
+	log.WithFields(logrus.Fields{"file": o.savePath, "test_accuracy": r.metrics.Accuracy}).Info("saved model")
+	return nil
+}
+
+// modelMetadata is the file's __metadata__. Safetensors allows only strings
+// there; floats are written with the fewest digits that read back as the
+// same float64, so the saved test loss can be compared exactly.
+func modelMetadata(cfg model.Config, r report, loaded *loadedModel) map[string]string {
+	f := func(x float64) string { return strconv.FormatFloat(x, 'g', -1, 64) }
+	meta := map[string]string{
+		"architecture":  model.Architecture,
+		"epochs":        strconv.Itoa(r.epochsDone),
+		"batch_size":    strconv.Itoa(cfg.BatchSize),
+		"lr":            f(cfg.LearningRate),
+		"beta1":         f(cfg.Beta1),
+		"beta2":         f(cfg.Beta2),
+		"epsilon":       f(cfg.Epsilon),
+		"seed":          strconv.FormatUint(cfg.Seed, 10),
+		"test_accuracy": f(r.metrics.Accuracy),
+		"test_loss":     f(r.metrics.Loss),
+		"test_images":   strconv.Itoa(r.metrics.Images),
+		"device":        r.device,
+		"version":       programVersion(),
+	}
+	if r.partial {
+		meta["interrupted"] = "true"
+	}
+	if loaded != nil {
+		// The weights did not start from the seed's initialisation.
+		meta["initial_weights"] = loaded.path
+	}
+	return meta
+}
+
+// programVersion names the build: the main module's version when built
+// from a tagged module, else the VCS revision Go stamps into binaries built
+// in a checkout, else "devel" (e.g. under go test or -buildvcs=false).
+func programVersion() string {
+	info, ok := debug.ReadBuildInfo()
+	if !ok {
+		return "devel"
+	}
+	if v := info.Main.Version; v != "" && v != "(devel)" {
+		return v
+	}
+	var rev, modified string
+	for _, s := range info.Settings {
+		switch s.Key {
+		case "vcs.revision":
+			rev = s.Value
+		case "vcs.modified":
+			modified = s.Value
+		}
+	}
+	if rev == "" {
+		return "devel"
+	}
+	if modified == "true" {
+		rev += "-dirty"
+	}
+	return rev
+}

@@ -1,0 +1,383 @@
+package model
+
+import (
+	"bytes"
+	"cmp"
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"math"
+	"os"
+	"path/filepath"
+	"slices"
+	"syscall"
+
+	"gorgonia.org/tensor"
+)
+
+// Saved models are safetensors files (https://github.com/huggingface/safetensors):
+// an 8-byte little-endian header length N, N bytes of JSON header, then the
+// tensors' bytes back to back. The header maps each tensor name to its dtype,
+// shape and data_offsets [begin, end) relative to the byte after the header,
+// and "__metadata__" to a map of strings.
+//
+// Our tensors are F32, little-endian, row-major. Weights keep the [in, out]
+// layout of Params (as Keras stores kernels); biases are stored as [n], as
+// Keras and PyTorch store them, and become Params's 1×n rows on loading.
+
+const (
+	// maxHeaderLen caps the JSON header before anything is allocated for
+	// it. Ours is under 2 KiB; the metadata a user might add fits easily.
+	// safetensors itself caps headers at 100 MB, far more than a model of
+	// six tensors can need.
+	maxHeaderLen = 1 << 20
+	// safetensorsDtype is the only dtype we write or accept: the network
+	// trains in float32, and silently narrowing F64 or widening BF16 would
+	// not reproduce the saved results.
+	safetensorsDtype = "F32"
+	metadataKey      = "__metadata__"
+)
+
+// safetensorsEntry is one tensor's header entry.
+type safetensorsEntry struct {
+	Dtype       string   `json:"dtype"`
+	Shape       []int    `json:"shape"`
+	DataOffsets []uint64 `json:"data_offsets"`
+}
+
+// fileShapes are the shapes as stored: Params's shapes with the biases'
+// leading 1 dropped.
+func fileShapes() [6][]int {
+	var out [6][]int
+	for i, s := range paramShapes() {
+		if i%2 == 1 {
+			out[i] = []int{s[1]}
+		} else {
+			out[i] = []int{s[0], s[1]}
+		}
+	}
+	return out
+}
+
+// dataBytes is the size of the data buffer of a valid file: every
+// parameter as 4 bytes.
+func dataBytes() int {
+	n := 0
+	for _, s := range paramShapes() {
+		n += s.TotalSize()
+	}
+	return 4 * n
+}
+
+// MaxSafetensorsSize is the largest file LoadSafetensors reads: the length
+// prefix, the largest header accepted and the parameters' bytes. Anything
+// larger cannot be a valid model, so it is rejected before being read.
+func MaxSafetensorsSize() int64 {
+	return 8 + maxHeaderLen + int64(dataBytes())
+}
+
+// EncodeSafetensors writes p as a safetensors file with meta as its
+// "__metadata__". Values are converted to float32, which is exact for the
+// float32 parameters training uses.
+func EncodeSafetensors(w io.Writer, p *Params, meta map[string]string) error {
+	names, shapes := ParamNames(), fileShapes()
+	header := make(map[string]any, 7)
+	if len(meta) > 0 {
+		header[metadataKey] = meta
+	}
+	buf := make([]byte, 0, dataBytes())
+	for i, t := range p.Tensors {
+		if t == nil {
+			return fmt.Errorf("encode safetensors: %s is missing", names[i])
+		}
+		if t.Shape().TotalSize() != paramShapes()[i].TotalSize() {
+			return fmt.Errorf("encode safetensors: %s has shape %v, want %v", names[i], t.Shape(), paramShapes()[i])
+		}
+		begin := uint64(len(buf))
+		if d, ok := t.Data().([]float32); ok {
+			// Bits straight through: a detour via float64 would quieten
+			// signalling NaNs, and a loaded file must save back unchanged.
+			for _, x := range d {
+				buf = binary.LittleEndian.AppendUint32(buf, math.Float32bits(x))
+			}
+		} else {
+			for _, x := range toFloat64(t) {
+				buf = binary.LittleEndian.AppendUint32(buf, math.Float32bits(float32(x)))
+			}
+		}
+		header[names[i]] = safetensorsEntry{Dtype: safetensorsDtype, Shape: shapes[i], DataOffsets: []uint64{begin, uint64(len(buf))}}
+	}
+	js, err := json.Marshal(header)
+	if err != nil {
+		return fmt.Errorf("encode safetensors header: %w", err)
+	}
+	if len(js) > maxHeaderLen {
+		return fmt.Errorf("encode safetensors: header of %d bytes exceeds %d (metadata too large)", len(js), maxHeaderLen)
+	}
+	// Pad with spaces (allowed by the format) so that the data starts
+	// 8-byte aligned, as the reference implementation writes it: readers
+	// that map the file can then view the floats in place.
+	if r := (8 + len(js)) % 8; r != 0 {
+		js = append(js, bytes.Repeat([]byte{' '}, 8-r)...)
+	}
+	out := make([]byte, 0, 8+len(js)+len(buf))
+	out = binary.LittleEndian.AppendUint64(out, uint64(len(js)))
+	out = append(out, js...)
+	out = append(out, buf...)
+	if _, err := w.Write(out); err != nil {
+		return fmt.Errorf("write safetensors: %w", err)
+	}
+	return nil
+}
+
+// DecodeSafetensors parses a whole safetensors file and returns float32
+// Params and the metadata. It accepts exactly the six tensors of this
+// network as F32 in their stored shapes, laid out without gaps or overlaps
+// over the whole data buffer; anything else is an error of one line naming
+// the problem. It never panics and allocates nothing in proportion to
+// lengths the file claims, only to what b really holds.
+func DecodeSafetensors(b []byte) (*Params, map[string]string, error) {
+	if len(b) < 8 {
+		return nil, nil, fmt.Errorf("file is %d bytes, too short for the 8-byte header length", len(b))
+	}
+	n := binary.LittleEndian.Uint64(b)
+	if n > maxHeaderLen {
+		return nil, nil, fmt.Errorf("header length %d exceeds the %d-byte limit (not a model file?)", n, maxHeaderLen)
+	}
+	if 8+n > uint64(len(b)) {
+		return nil, nil, fmt.Errorf("header length %d goes beyond the end of the %d-byte file (truncated?)", n, len(b))
+	}
+	hdr, data := b[8:8+n], b[8+n:]
+	// The format requires an object; "null" would otherwise decode as an
+	// empty map and be reported as six missing tensors.
+	if t := bytes.TrimLeft(hdr, " \t\r\n"); len(t) == 0 || t[0] != '{' {
+		return nil, nil, fmt.Errorf("header is not a JSON object")
+	}
+	var raw map[string]json.RawMessage
+	if err := json.Unmarshal(hdr, &raw); err != nil {
+		return nil, nil, fmt.Errorf("header is not valid JSON: %w", err)
+	}
+	var meta map[string]string
+	if m, ok := raw[metadataKey]; ok {
+		if err := json.Unmarshal(m, &meta); err != nil {
+			return nil, nil, fmt.Errorf("%s must map strings to strings: %w", metadataKey, err)
+		}
+		delete(raw, metadataKey)
+	}
+
+	names, shapes := ParamNames(), fileShapes()
+	keys := make([]string, 0, len(raw))
+	for k := range raw {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys) // map order is random; errors should not be
+	for _, k := range keys {
+		if !slices.Contains(names[:], k) {
+			return nil, nil, fmt.Errorf("unexpected tensor %q (want %v)", k, names)
+		}
+	}
+	entries := make([]safetensorsEntry, len(names))
+	for i, name := range names {
+		m, ok := raw[name]
+		if !ok {
+			return nil, nil, fmt.Errorf("tensor %q is missing", name)
+		}
+		e := &entries[i]
+		if err := json.Unmarshal(m, e); err != nil {
+			return nil, nil, fmt.Errorf("tensor %q: bad header entry: %w", name, err)
+		}
+		if e.Dtype != safetensorsDtype {
+			return nil, nil, fmt.Errorf("tensor %q has dtype %q, want %q", name, e.Dtype, safetensorsDtype)
+		}
+		if !slices.Equal(e.Shape, shapes[i]) {
+			return nil, nil, fmt.Errorf("tensor %q has shape %v, want %v", name, e.Shape, shapes[i])
+		}
+		if len(e.DataOffsets) != 2 {
+			return nil, nil, fmt.Errorf("tensor %q has %d data_offsets, want 2 ([begin, end])", name, len(e.DataOffsets))
+		}
+		begin, end := e.DataOffsets[0], e.DataOffsets[1]
+		want := uint64(4 * paramShapes()[i].TotalSize())
+		if end < begin || end-begin != want {
+			return nil, nil, fmt.Errorf("tensor %q has data_offsets [%d, %d], want a span of %d bytes for F32 %v", name, begin, end, want, shapes[i])
+		}
+	}
+
+	// The format requires the tensors to tile the data buffer exactly:
+	// sorted by offset, each starts where the previous ends, the last ends
+	// at the end of the file.
+	order := []int{0, 1, 2, 3, 4, 5}
+	slices.SortFunc(order, func(a, b int) int {
+		return cmp.Compare(entries[a].DataOffsets[0], entries[b].DataOffsets[0])
+	})
+	var pos uint64
+	for _, i := range order {
+		begin, end := entries[i].DataOffsets[0], entries[i].DataOffsets[1]
+		switch {
+		case begin < pos:
+			return nil, nil, fmt.Errorf("tensor %q at data_offsets [%d, %d] overlaps the tensor before it, which ends at %d", names[i], begin, end, pos)
+		case begin > pos:
+			return nil, nil, fmt.Errorf("tensor %q at data_offsets [%d, %d] leaves a gap of %d bytes after offset %d", names[i], begin, end, begin-pos, pos)
+		}
+		pos = end
+	}
+	switch {
+	case pos > uint64(len(data)):
+		return nil, nil, fmt.Errorf("body truncated: the tensors need %d bytes of data, the file has %d", pos, len(data))
+	case pos < uint64(len(data)):
+		return nil, nil, fmt.Errorf("%d bytes after the last tensor are not covered by any tensor", uint64(len(data))-pos)
+	}
+
+	p := &Params{}
+	for i, e := range entries {
+		t, err := newZeroTensor(tensor.Float32, paramShapes()[i])
+		if err != nil {
+			return nil, nil, fmt.Errorf("%s: %w", names[i], err)
+		}
+		dst := t.Data().([]float32)
+		src := data[e.DataOffsets[0]:e.DataOffsets[1]]
+		for j := range dst {
+			dst[j] = math.Float32frombits(binary.LittleEndian.Uint32(src[4*j:]))
+		}
+		p.Tensors[i] = t
+	}
+	return p, meta, nil
+}
+
+// LoadSafetensors reads a model file written by SaveSafetensors (or by any
+// safetensors writer, given the same names, shapes and dtype). Errors name
+// the file.
+func LoadSafetensors(path string) (*Params, map[string]string, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, nil, fmt.Errorf("load model: %w", err)
+	}
+	defer f.Close()
+	info, err := f.Stat()
+	if err != nil {
+		return nil, nil, fmt.Errorf("load model: %w", err)
+	}
+	if !info.Mode().IsRegular() {
+		return nil, nil, fmt.Errorf("load model %s: not a regular file", path)
+	}
+	limit := MaxSafetensorsSize()
+	if info.Size() > limit {
+		return nil, nil, fmt.Errorf("load model %s: file is %d bytes, larger than any model file (%d at most)", path, info.Size(), limit)
+	}
+	// The limit also holds if the file grows while we read it.
+	b, err := io.ReadAll(io.LimitReader(f, limit+1))
+	if err != nil {
+		return nil, nil, fmt.Errorf("load model %s: %w", path, err)
+	}
+	if int64(len(b)) > limit {
+		return nil, nil, fmt.Errorf("load model %s: file is larger than any model file (%d bytes at most)", path, limit)
+	}
+	p, meta, err := DecodeSafetensors(b)
+	if err != nil {
+		return nil, nil, fmt.Errorf("load model %s: %w", path, err)
+	}
+	return p, meta, nil
+}
+
+// SaveSafetensors writes p and meta to path atomically: a reader, or a
+// crash, sees either the old file or the complete new one, never a part.
+func SaveSafetensors(path string, p *Params, meta map[string]string) error {
+	err := writeFileAtomic(path, func(w io.Writer) error { return EncodeSafetensors(w, p, meta) })
+	if err != nil {
+		return fmt.Errorf("save model %s: %w", path, err)
+	}
+	return nil
+}
+
+// writeFileAtomic writes through write into a temporary file in path's
+// folder (a rename is atomic only within one file system), syncs it, renames
+// it over path and syncs the folder so that the rename itself survives a
+// crash. On any failure the temporary file is removed and path is untouched.
+// write is the seam through which tests inject failures.
+func writeFileAtomic(path string, write func(io.Writer) error) (err error) {
+	dir, base := filepath.Split(path)
+	if dir == "" {
+		dir = "."
+	}
+	f, err := os.CreateTemp(dir, "."+base+".tmp-*")
+	if err != nil {
+		return err
+	}
+	tmp := f.Name()
+	defer func() {
+		if err != nil {
+			f.Close() // may already be closed; the first error is the one that matters
+			os.Remove(tmp)
+		}
+	}()
+	if err := write(f); err != nil {
+		return err
+	}
+	// CreateTemp makes the file 0600; a model is no secret, so give it the
+	// permissions an ordinary new file gets.
+	if err := f.Chmod(0o644); err != nil {
+		return err
+	}
+	if err := f.Sync(); err != nil {
+		return err
+	}
+	if err := f.Close(); err != nil {
+		return err
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		return err
+	}
+	return syncDir(dir)
+}
+
+// syncDir flushes a folder's entries. Some file systems cannot sync a
+// folder and say EINVAL; the rename has happened, so that is not a failure.
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	if err := d.Sync(); err != nil && !errors.Is(err, syscall.EINVAL) {
+		return fmt.Errorf("sync folder %s: %w", dir, err)
+	}
+	return nil
+}
+
+// CheckWritable reports whether a file can be created in path's folder, by
+// creating and removing a temporary one there, so that a bad -save path is
+// found before training rather than after. path itself must not be a
+// folder.
+func CheckWritable(path string) error {
+	if info, err := os.Stat(path); err == nil && info.IsDir() {
+		return fmt.Errorf("%s is a folder", path)
+	}
+	dir := filepath.Dir(path)
+	info, err := os.Stat(dir)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return fmt.Errorf("folder %s does not exist", dir)
+	case err != nil:
+		return err
+	case !info.IsDir():
+		return fmt.Errorf("%s is not a folder", dir)
+	}
+	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".check-*")
+	if err != nil {
+		// The *PathError names the random temporary file; the folder and
+		// the reason are what the user needs.
+		var pe *fs.PathError
+		if errors.As(err, &pe) {
+			err = pe.Err
+		}
+		return fmt.Errorf("cannot create files in %s: %w", dir, err)
+	}
+	name := f.Name()
+	f.Close()
+	if err := os.Remove(name); err != nil {
+		return fmt.Errorf("cannot remove the test file %s: %w", name, err)
+	}
+	return nil
+}
