@@ -575,14 +575,45 @@ func float64s(v []float32) []float64 {
 // back do not say which class was predicted). That is rows×10 floats a
 // batch instead of rows×2, once per evaluation, not per training step.
 func (b *nativeBackend) Evaluate(set *data.Set) (model.Metrics, error) {
-	n := set.Len()
-	if n == 0 {
-		return model.Metrics{}, errors.New("native cuda: evaluate: the set is empty")
-	}
 	var m model.Metrics
 	var correct int
 	var lossSum float64
-	err := b.do(func() error {
+	err := b.eachBatchLogProbs("evaluate", set, func(idx []int, rows []float32) {
+		hits, loss := model.ScoreLogProbsInto(rows, set, idx, &m.Confusion)
+		correct += hits
+		lossSum += loss
+	})
+	if err != nil {
+		return model.Metrics{}, err
+	}
+	n := set.Len()
+	m.Accuracy, m.Loss, m.Images = float64(correct)/float64(n), lossSum/float64(n), n
+	return m, nil
+}
+
+// Predict returns the log-probabilities of every image of set, set.Len()×10.
+func (b *nativeBackend) Predict(set *data.Set) ([]float64, error) {
+	out := make([]float64, 0, set.Len()*model.Classes)
+	err := b.eachBatchLogProbs("predict", set, func(_ []int, rows []float32) {
+		for _, v := range rows {
+			out = append(out, float64(v))
+		}
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// eachBatchLogProbs runs the forward pass over set in order, in batches of
+// the batch size, and hands visit each batch's indices and log-probabilities
+// (copied to the host; valid only during the call).
+func (b *nativeBackend) eachBatchLogProbs(what string, set *data.Set, visit func(idx []int, rows []float32)) error {
+	n := set.Len()
+	if n == 0 {
+		return fmt.Errorf("native cuda: %s: the set is empty", what)
+	}
+	return b.do(func() error {
 		ds, err := b.deviceSet(set)
 		if err != nil {
 			return err
@@ -596,23 +627,16 @@ func (b *nativeBackend) Evaluate(set *data.Set) (model.Metrics, error) {
 				idx = append(idx, i)
 			}
 			if err := b.forward(ds, idx); err != nil {
-				return fmt.Errorf("evaluate images %d-%d: %w", lo, lo+len(idx)-1, err)
+				return fmt.Errorf("%s images %d-%d: %w", what, lo, lo+len(idx)-1, err)
 			}
 			rows := lp[:len(idx)*model.Classes]
 			if err := download("log-probabilities", rows, b.buf.logProbs); err != nil {
-				return fmt.Errorf("evaluate images %d-%d: %w", lo, lo+len(idx)-1, err)
+				return fmt.Errorf("%s images %d-%d: %w", what, lo, lo+len(idx)-1, err)
 			}
-			hits, loss := model.ScoreLogProbsInto(rows, set, idx, &m.Confusion)
-			correct += hits
-			lossSum += loss
+			visit(idx, rows)
 		}
 		return nil
 	})
-	if err != nil {
-		return model.Metrics{}, err
-	}
-	m.Accuracy, m.Loss, m.Images = float64(correct)/float64(n), lossSum/float64(n), n
-	return m, nil
 }
 
 // Params copies the current parameters into new host tensors.

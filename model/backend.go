@@ -13,6 +13,9 @@ type Backend interface {
 	Probe(set *data.Set, idx []int) (Pass, error)
 	// Evaluate scores the current parameters on every image of set.
 	Evaluate(set *data.Set) (Metrics, error)
+	// Predict returns the log-probabilities of every image of set, in
+	// order: set.Len() rows of 10. The labels of set are not used.
+	Predict(set *data.Set) ([]float64, error)
 	// Params returns the current parameters in host memory.
 	Params() (*Params, error)
 	// SetParams replaces the parameters with p's values (e.g. loaded from a

@@ -139,3 +139,37 @@ func TestEvaluateConfusion(t *testing.T) {
 		t.Logf("%d epochs: accuracy %.4f, %d off the diagonal", epochs, m.Accuracy, m.Images-m.Confusion.Correct())
 	}
 }
+
+// TestPredictMatchesEvaluate: Predict's log-probabilities, scored, give
+// exactly Evaluate's metrics, for a set whose last batch is partial.
+func TestPredictMatchesEvaluate(t *testing.T) {
+	cfg := DefaultConfig()
+	cfg.BatchSize = 16
+	b, err := NewGraphBackend(cfg, WithPrunedProgram())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	set := syntheticSet(100, 8)
+	want, err := b.Evaluate(set)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lp, err := b.Predict(set)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(lp) != set.Len()*Classes {
+		t.Fatalf("Predict returned %d values, want %d", len(lp), set.Len()*Classes)
+	}
+	idx := make([]int, set.Len())
+	for i := range idx {
+		idx[i] = i
+	}
+	var got Metrics
+	hits, loss := ScoreLogProbsInto(lp, set, idx, &got.Confusion)
+	got.Accuracy, got.Loss, got.Images = float64(hits)/float64(set.Len()), loss/float64(set.Len()), set.Len()
+	if got.Confusion != want.Confusion || got.Accuracy != want.Accuracy || math.Abs(got.Loss-want.Loss) > 1e-12 {
+		t.Errorf("scoring Predict's output gives %+v, Evaluate gave %+v", got, want)
+	}
+}

@@ -148,26 +148,60 @@ func (b *graphBackend) Probe(set *data.Set, idx []int) (Pass, error) {
 // batch size like Keras's evaluate. The last batch may be partial (16 of the
 // 10,000 test images at batch 32); it is padded and only its real rows count.
 func (b *graphBackend) Evaluate(set *data.Set) (Metrics, error) {
-	if b.eval == nil {
-		gr, err := buildGraph(b.cfg.Dtype, b.cfg.BatchSize, false, b.opts)
-		if err != nil {
-			return Metrics{}, fmt.Errorf("build evaluation graph: %w", err)
-		}
-		if err := gr.bindParams(b.params); err != nil {
-			gr.Close()
-			return Metrics{}, err
-		}
-		b.eval = gr
+	if err := b.ensureEvalGraph(); err != nil {
+		return Metrics{}, err
 	}
 	return evaluateBatches(set, b.cfg.BatchSize, func(idx []int, conf *Confusion) (int, float64, error) {
-		if err := loadBatch(b.eval, set, idx); err != nil {
-			return 0, 0, err
-		}
-		if err := b.eval.run(); err != nil {
+		if err := b.evalRun(set, idx); err != nil {
 			return 0, 0, err
 		}
 		return scoreRows(b.eval.logProbs.Value(), set, idx, conf)
 	})
+}
+
+// Predict returns the log-probabilities of every image of set, set.Len()×10,
+// computed in batches like Evaluate.
+func (b *graphBackend) Predict(set *data.Set) ([]float64, error) {
+	if err := b.ensureEvalGraph(); err != nil {
+		return nil, err
+	}
+	out := make([]float64, 0, set.Len()*Classes)
+	_, err := evaluateBatches(set, b.cfg.BatchSize, func(idx []int, _ *Confusion) (int, float64, error) {
+		if err := b.evalRun(set, idx); err != nil {
+			return 0, 0, err
+		}
+		out = append(out, toFloat64(b.eval.logProbs.Value())[:len(idx)*Classes]...)
+		return 0, 0, nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// ensureEvalGraph builds the forward-only graph on first use.
+func (b *graphBackend) ensureEvalGraph() error {
+	if b.eval != nil {
+		return nil
+	}
+	gr, err := buildGraph(b.cfg.Dtype, b.cfg.BatchSize, false, b.opts)
+	if err != nil {
+		return fmt.Errorf("build evaluation graph: %w", err)
+	}
+	if err := gr.bindParams(b.params); err != nil {
+		gr.Close()
+		return err
+	}
+	b.eval = gr
+	return nil
+}
+
+// evalRun runs the forward-only graph on the images at idx.
+func (b *graphBackend) evalRun(set *data.Set, idx []int) error {
+	if err := loadBatch(b.eval, set, idx); err != nil {
+		return err
+	}
+	return b.eval.run()
 }
 
 // Program is Gorgonia's listing of the training program the machine runs:

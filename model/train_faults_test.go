@@ -42,6 +42,10 @@ func (b *poisonBackend) Step(_ *data.Set, idx []int) (StepResult, error) {
 
 func (b *poisonBackend) Params() (*Params, error) { b.paramsHit++; return b.params, nil }
 
+func (b *poisonBackend) Predict(*data.Set) ([]float64, error) {
+	return nil, errors.New("poisonBackend: no predictions")
+}
+
 func (b *poisonBackend) SetParams(*Params) error {
 	return errors.New("poisonBackend: parameters are set at construction")
 }
