@@ -3,12 +3,7 @@
 package main
 
 import (
-	"bufio"
-	"bytes"
-	"errors"
-	"os/exec"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -59,63 +54,17 @@ func TestSignalExits130(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			cmd := exec.Command(binary, "-data-dir", dir, "-log-format", tt.format)
-			var stdout bytes.Buffer
-			cmd.Stdout = &stdout
-			pipe, err := cmd.StderrPipe()
-			if err != nil {
-				t.Fatal(err)
-			}
-			if err := cmd.Start(); err != nil {
-				t.Fatal(err)
-			}
-			// Read stderr as it streams; signal once training has begun.
-			training := make(chan struct{})
-			var stderr strings.Builder
-			var wg sync.WaitGroup
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				started := false
-				sc := bufio.NewScanner(pipe)
-				for sc.Scan() {
-					line := sc.Text()
-					stderr.WriteString(line + "\n")
-					if !started && (strings.Contains(line, `"msg":"training"`) || strings.Contains(line, "msg=training")) {
-						started = true
-						close(training)
-					}
-				}
-			}()
-			select {
-			case <-training:
-			case <-time.After(2 * time.Minute):
-				cmd.Process.Kill()
-				wg.Wait()
-				cmd.Wait()
-				t.Fatalf("no start-up log entry within 2 minutes:\n%s", stderr.String())
-			}
-			time.Sleep(time.Second)
-			if err := cmd.Process.Signal(tt.signal); err != nil {
-				t.Fatal(err)
-			}
-			wg.Wait() // all of stderr has been read before Wait closes the pipe
-			err = cmd.Wait()
-			var exit *exec.ExitError
-			if !errors.As(err, &exit) {
-				t.Fatalf("after %v: wait = %v, want exit code %d\n%s", tt.signal, err, exitInterrupted, stderr.String())
-			}
-			logs := stderr.String()
-			if code := exit.ExitCode(); code != exitInterrupted {
+			code, stdout, logs := interruptTrain(t, tt.signal, time.Second, "-data-dir", dir, "-log-format", tt.format)
+			if code != exitInterrupted {
 				t.Fatalf("after %v: exit code %d, want %d\n%s", tt.signal, code, exitInterrupted, logs)
 			}
 			if last := lastLine(logs); last != "train: interrupted" {
 				t.Errorf("last stderr line %q, want %q", last, "train: interrupted")
 			}
 			if tt.format == "text" {
-				if !strings.Contains(stdout.String(), "Test results (training interrupted: partial model)") ||
-					!strings.Contains(stdout.String(), "(10000 images)") {
-					t.Errorf("the report does not show the interrupted run on all test images:\n%s", stdout.String())
+				if !strings.Contains(stdout, "Test results (training interrupted: partial model)") ||
+					!strings.Contains(stdout, "(10000 images)") {
+					t.Errorf("the report does not show the interrupted run on all test images:\n%s", stdout)
 				}
 				return
 			}
@@ -131,8 +80,8 @@ func TestSignalExits130(t *testing.T) {
 			if secs, _ := e["train_seconds"].(float64); secs < 0.5 {
 				t.Errorf("train_seconds %v: the signal should have come during training", secs)
 			}
-			if stdout.Len() != 0 {
-				t.Errorf("json mode printed to stdout: %q", stdout.String())
+			if stdout != "" {
+				t.Errorf("json mode printed to stdout: %q", stdout)
 			}
 		})
 	}
