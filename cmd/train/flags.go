@@ -9,7 +9,7 @@ import (
 	"mnist/model"
 )
 
-const usageLine = "usage: train [-epochs N] [-batch-size N] [-lr X] [-seed N] [-data-dir DIR] [-gpu N] [-log-level LEVEL] [-log-format text|json] [-save FILE] [-load FILE] [-metrics-out FILE] [-plot FILE]  (train -h for details)"
+const usageLine = "usage: train [-epochs N] [-batch-size N] [-lr X] [-seed N] [-data-dir DIR] [-gpu N] [-log-level LEVEL] [-log-format text|json] [-save FILE] [-load FILE] [-metrics-out FILE] [-plot FILE]  (train -h for details)\n       train -load FILE -predict IMAGE...  (classify PNG or JPEG images)"
 
 // errHelp means -h was asked for and the usage has been printed.
 var errHelp = flag.ErrHelp
@@ -37,6 +37,10 @@ type options struct {
 	// batchSizeSet says -batch-size was given; otherwise -load evaluates
 	// with the saved model's batch size, which its saved results depend on.
 	batchSizeSet bool
+	// predict classifies images (the positional arguments) with the -load
+	// model instead of training; predictFiles are those images.
+	predict      bool
+	predictFiles []string
 }
 
 func parseFlags(args []string, stderr io.Writer) (options, error) {
@@ -57,6 +61,7 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.StringVar(&o.plotOut, "plot", "", "draw training loss and accuracy per epoch and the test result into this PNG `file` (800x600)")
 	fs.StringVar(&o.savePath, "save", "", "write the trained weights and test results to this safetensors `file` (atomically)")
 	fs.StringVar(&o.loadPath, "load", "", "start from the weights in this safetensors `file` (from -save); with -epochs 0 only evaluate them")
+	fs.BoolVar(&o.predict, "predict", false, "classify the PNG or JPEG images named after the flags with the -load model, print each one's digit and top-3 probabilities, and exit (no training, no MNIST needed)")
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "train trains the MNIST MLP (784-128-64-10) with Gorgonia and reports test accuracy and loss.")
 		fmt.Fprintln(stderr, usageLine)
@@ -71,11 +76,19 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 		// The flag package has already printed the problem and the usage.
 		return o, fmt.Errorf("bad flags: %w", err)
 	}
-	if fs.NArg() > 0 {
-		return o, fmt.Errorf("unexpected argument %q", fs.Arg(0))
+	if fs.NArg() > 0 && !o.predict {
+		return o, fmt.Errorf("unexpected argument %q (image files are only taken with -predict)", fs.Arg(0))
 	}
 	o.cfg.Seed = *seed
-	fs.Visit(func(f *flag.Flag) { o.batchSizeSet = o.batchSizeSet || f.Name == "batch-size" })
+	set := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	o.batchSizeSet = set["batch-size"]
+	if o.predict {
+		if err := checkPredictFlags(o, set, fs.Args()); err != nil {
+			return o, err
+		}
+		o.predictFiles = fs.Args()
+	}
 	if err := o.cfg.Validate(); err != nil {
 		return o, err
 	}
@@ -86,4 +99,22 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 		return o, fmt.Errorf("unknown log format %q: use text or json", o.logFormat)
 	}
 	return o, nil
+}
+
+// checkPredictFlags rejects -predict without a model or images, and with
+// flags that only mean something when training: silently ignoring them
+// would let a user believe a -save or -epochs had done something.
+func checkPredictFlags(o options, set map[string]bool, files []string) error {
+	if o.loadPath == "" {
+		return errors.New("-predict needs a model: give -load FILE")
+	}
+	if len(files) == 0 {
+		return errors.New("-predict needs at least one image file after the flags")
+	}
+	for _, name := range []string{"epochs", "lr", "seed", "save", "metrics-out", "plot", "download-only", "data-dir"} {
+		if set[name] {
+			return fmt.Errorf("-%s cannot be used with -predict, which only classifies images", name)
+		}
+	}
+	return nil
 }

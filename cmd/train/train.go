@@ -20,6 +20,10 @@ func train(ctx context.Context, o options, log *logrus.Logger, stdout, stderr io
 	if err != nil {
 		return err
 	}
+	if o.predict {
+		// Before the data folder: predicting needs only the model file.
+		return predict(o, loaded, log, stdout)
+	}
 	// Before any download or training: a bad output folder is a usage
 	// error now, not a lost result later.
 	if err := checkOutputs(o); err != nil {
