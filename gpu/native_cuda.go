@@ -675,6 +675,63 @@ func (b *nativeBackend) SetParams(p *model.Params) error {
 	return b.do(func() error { return upload("parameters", b.params, host) })
 }
 
+// OptimizerState downloads Adam's float32 moments and returns them as
+// float64 (exact) with the step count, for checkpoints.
+func (b *nativeBackend) OptimizerState() (model.OptimizerState, error) {
+	m := make([]float32, b.layout.total)
+	v := make([]float32, b.layout.total)
+	var step int
+	err := b.do(func() error {
+		step = b.step
+		if err := download("Adam's m", m, b.adamM); err != nil {
+			return err
+		}
+		return download("Adam's v", v, b.adamV)
+	})
+	if err != nil {
+		return model.OptimizerState{}, err
+	}
+	s := model.OptimizerState{Step: int64(step)}
+	for i := range s.M {
+		off, n := b.layout.offsets[i], b.layout.sizes[i]
+		s.M[i] = make([]float64, n)
+		s.V[i] = make([]float64, n)
+		for j := range n {
+			s.M[i][j] = float64(m[off+j])
+			s.V[i][j] = float64(v[off+j])
+		}
+	}
+	return s, nil
+}
+
+// SetOptimizerState uploads s's moments, narrowed to the float32 the kernels
+// keep, over Adam's buffers (padding zero, as setup leaves it) and sets the
+// step count that the bias correction uses.
+func (b *nativeBackend) SetOptimizerState(s model.OptimizerState) error {
+	if err := s.Check(); err != nil {
+		return fmt.Errorf("native cuda: set optimizer state: %w", err)
+	}
+	m := make([]float32, b.layout.total)
+	v := make([]float32, b.layout.total)
+	for i := range s.M {
+		off := b.layout.offsets[i]
+		for j := range s.M[i] {
+			m[off+j] = float32(s.M[i][j])
+			v[off+j] = float32(s.V[i][j])
+		}
+	}
+	return b.do(func() error {
+		if err := upload("Adam's m", b.adamM, m); err != nil {
+			return err
+		}
+		if err := upload("Adam's v", b.adamV, v); err != nil {
+			return err
+		}
+		b.step = int(s.Step)
+		return nil
+	})
+}
+
 // Close frees all device memory, the cuBLAS handle, the module and the
 // context. Calling it again does nothing. It works after a device error too.
 func (b *nativeBackend) Close() error {

@@ -1,6 +1,10 @@
 package model
 
-import "mnist/data"
+import (
+	"fmt"
+
+	"mnist/data"
+)
 
 // Backend executes the network on some device: training steps, probes and
 // evaluation. The Gorgonia graph (NewGraphBackend) is the one in this
@@ -21,6 +25,12 @@ type Backend interface {
 	// SetParams replaces the parameters with p's values (e.g. loaded from a
 	// file). The shapes must match; the optimiser's state is left as it is.
 	SetParams(p *Params) error
+	// OptimizerState copies Adam's moments and step count to host memory,
+	// for checkpoints.
+	OptimizerState() (OptimizerState, error)
+	// SetOptimizerState replaces Adam's moments and step count with s's
+	// (from a checkpoint), so that training carries on where it stopped.
+	SetOptimizerState(s OptimizerState) error
 	// Close releases the backend's memory and machines.
 	Close() error
 }
@@ -37,4 +47,29 @@ type Pass struct {
 	Loss     float64
 	LogProbs []float64 // rows×10
 	Grads    [6][]float64
+}
+
+// OptimizerState is Adam's state in host memory: the update count and the
+// first and second moments, one slice per parameter in Params order, each as
+// long as its tensor. float64 because the CPU graph backend keeps its moments
+// in float64 and a resumed run must continue bit for bit; a backend that
+// keeps float32 moments converts, which is exact in that direction.
+type OptimizerState struct {
+	Step int64
+	M, V [6][]float64
+}
+
+// Check reports the first way s cannot be the state of this network's
+// optimiser: a negative step or a moment of the wrong length.
+func (s OptimizerState) Check() error {
+	if s.Step < 0 {
+		return fmt.Errorf("optimizer step count %d is negative", s.Step)
+	}
+	for i, shape := range paramShapes() {
+		n := shape.TotalSize()
+		if len(s.M[i]) != n || len(s.V[i]) != n {
+			return fmt.Errorf("optimizer moments of %s have %d and %d values, want %d", ParamNames()[i], len(s.M[i]), len(s.V[i]), n)
+		}
+	}
+	return nil
 }

@@ -29,6 +29,29 @@ type Hooks struct {
 	EpochStart func(epoch, steps int)
 	Step       func(StepStats)
 	EpochEnd   func(EpochStats)
+	// Checkpoint is called after EpochEnd with the trainer's state at the
+	// end of the epoch; an error stops Fit. The backend's parameters and
+	// optimiser state are those of the same moment, so a checkpoint hook
+	// reads them from the backend.
+	Checkpoint func(TrainState) error
+}
+
+// TrainState is where the training loop stands, beyond what the backend
+// holds (weights, Adam): enough to carry on exactly as if never stopped.
+//
+// Epoch epochs are finished; Step steps of epoch Epoch+1 are done too
+// (0 at an epoch boundary), with LossSum, Correct and Seen the running
+// totals of those steps. Order and Shuffle are the image order and the
+// shuffle generator's state (a marshalled rand.PCG) from before epoch
+// Epoch+1 was shuffled: the order is shuffled in place every epoch, so it
+// is kept as well as the generator. Resuming reshuffles with them, which
+// gives the interrupted epoch's order again, and skips the Step steps done.
+type TrainState struct {
+	Epoch, Step   int
+	LossSum       float64
+	Correct, Seen int
+	Order         []int
+	Shuffle       []byte
 }
 
 // ErrDiverged is wrapped by the error Fit returns when the loss or a
@@ -52,11 +75,24 @@ func (e trainError) Error() string { return string(e) }
 const paramCheckEvery = 500
 
 // Trainer runs the training loop (epochs, per-epoch shuffle, progress,
-// divergence checks) over a Backend, which does the arithmetic.
+// divergence checks) over a Backend, which does the arithmetic. It keeps
+// its position between calls of Fit, so that State can be saved after an
+// interruption and Restore can put a new trainer at the same place.
 type Trainer struct {
 	cfg     Config
 	backend Backend
+	pcg     *rand.PCG // the shuffle's source, kept to marshal its state
 	shuffle *rand.Rand
+	// order is the current image order, nil until the first Fit or
+	// Restore. pos is the position; while inEpoch, its Order and Shuffle
+	// are the snapshot from before the current epoch's shuffle.
+	order   []int
+	pos     TrainState
+	inEpoch bool
+	// trained counts the images this trainer has stepped through, over all
+	// its Fit calls: what a speed figure must divide by, since a resumed or
+	// interrupted run trains only part of an epoch.
+	trained int
 }
 
 // NewTrainer trains with backend according to cfg.
@@ -64,57 +100,147 @@ func NewTrainer(cfg Config, backend Backend) (*Trainer, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	return &Trainer{
-		cfg:     cfg,
-		backend: backend,
-		// Seeded apart from the weight initialisation stream.
-		shuffle: rand.New(rand.NewPCG(cfg.Seed, 0x73687566666c65)), // "shuffle"
-	}, nil
+	// Seeded apart from the weight initialisation stream.
+	pcg := rand.NewPCG(cfg.Seed, 0x73687566666c65) // "shuffle"
+	return &Trainer{cfg: cfg, backend: backend, pcg: pcg, shuffle: rand.New(pcg)}, nil
 }
 
-// Fit trains for cfg.Epochs passes over set, reshuffling before each pass.
-// It stops early, returning ctx's error, when ctx is cancelled, and at once,
-// with an error wrapping ErrDiverged that names the epoch, step and learning
-// rate, when the loss or a parameter becomes NaN or infinite. The epochs
-// finished by then are returned either way.
+// Trained is the number of images this trainer has trained on, over all
+// its Fit calls (not counting steps done before a Restore).
+func (t *Trainer) Trained() int { return t.trained }
+
+// State returns a copy of the trainer's position. After Fit has returned
+// because ctx was cancelled, it is the position after the last finished
+// step, which the backend's parameters and optimiser state match.
+func (t *Trainer) State() (TrainState, error) {
+	s := t.pos
+	if !t.inEpoch {
+		rng, err := t.pcg.MarshalBinary()
+		if err != nil {
+			return TrainState{}, fmt.Errorf("save the shuffle state: %w", err)
+		}
+		s.Order, s.Shuffle = t.order, rng
+	}
+	s.Order = append([]int(nil), s.Order...)
+	s.Shuffle = append([]byte(nil), s.Shuffle...)
+	return s, nil
+}
+
+// Restore puts the trainer at s (from State, maybe of another trainer in
+// another process); the next Fit carries on from there up to cfg.Epochs
+// epochs in all. The backend's parameters and optimiser state must be
+// restored with it. On an error the trainer is unchanged.
+func (t *Trainer) Restore(s TrainState) error {
+	switch {
+	case s.Epoch < 0 || s.Step < 0:
+		return fmt.Errorf("restore training position: epoch %d step %d is negative", s.Epoch, s.Step)
+	case s.Seen < 0 || s.Correct < 0 || s.Correct > s.Seen:
+		return fmt.Errorf("restore training position: %d right of %d seen is impossible", s.Correct, s.Seen)
+	case math.IsNaN(s.LossSum) || math.IsInf(s.LossSum, 0):
+		return fmt.Errorf("restore training position: loss sum is %v", s.LossSum)
+	}
+	seen := make([]bool, len(s.Order))
+	for _, i := range s.Order {
+		if i < 0 || i >= len(seen) || seen[i] {
+			return fmt.Errorf("restore training position: the image order is not a permutation of 0..%d", len(seen)-1)
+		}
+		seen[i] = true
+	}
+	pcg := &rand.PCG{}
+	if err := pcg.UnmarshalBinary(s.Shuffle); err != nil {
+		return fmt.Errorf("restore training position: shuffle state: %w", err)
+	}
+	t.pcg, t.shuffle = pcg, rand.New(pcg)
+	t.order = nil
+	if s.Order != nil {
+		t.order = append([]int(nil), s.Order...)
+	}
+	t.pos = TrainState{Epoch: s.Epoch, Step: s.Step, LossSum: s.LossSum, Correct: s.Correct, Seen: s.Seen}
+	t.inEpoch = false
+	return nil
+}
+
+// Fit trains up to cfg.Epochs passes over set in all, counting those done
+// before a Restore, reshuffling before each pass. It stops early, returning
+// ctx's error, when ctx is cancelled, and at once, with an error wrapping
+// ErrDiverged that names the epoch, step and learning rate, when the loss or
+// a parameter becomes NaN or infinite. The epochs finished by this call are
+// returned either way.
 func (t *Trainer) Fit(ctx context.Context, set *data.Set, hooks Hooks) ([]EpochStats, error) {
 	n := set.Len()
 	if t.cfg.BatchSize > n {
 		return nil, fmt.Errorf("batch size %d is larger than the training set (%d images)", t.cfg.BatchSize, n)
 	}
-	order := make([]int, n)
-	for i := range order {
-		order[i] = i
+	if t.inEpoch {
+		// Stopped mid-epoch by an earlier call: go back to that epoch's
+		// snapshot, so that its reshuffle gives the same order again.
+		s, err := t.State()
+		if err != nil {
+			return nil, err
+		}
+		if err := t.Restore(s); err != nil {
+			return nil, err
+		}
+	}
+	if t.order == nil {
+		t.order = make([]int, n)
+		for i := range t.order {
+			t.order[i] = i
+		}
+	}
+	if len(t.order) != n {
+		return nil, fmt.Errorf("the training position is for %d images, the training set has %d", len(t.order), n)
 	}
 	steps := (n + t.cfg.BatchSize - 1) / t.cfg.BatchSize
+	if t.pos.Step >= steps {
+		return nil, fmt.Errorf("the training position is step %d of epoch %d, which has only %d steps", t.pos.Step, t.pos.Epoch+1, steps)
+	}
 	var history []EpochStats
-	for epoch := 1; epoch <= t.cfg.Epochs; epoch++ {
-		t.shuffle.Shuffle(n, func(i, j int) { order[i], order[j] = order[j], order[i] })
+	for epoch := t.pos.Epoch + 1; epoch <= t.cfg.Epochs; epoch++ {
+		rng, err := t.pcg.MarshalBinary()
+		if err != nil {
+			return history, fmt.Errorf("epoch %d: save the shuffle state: %w", epoch, err)
+		}
+		t.pos.Order, t.pos.Shuffle = append(t.pos.Order[:0], t.order...), rng
+		t.inEpoch = true
+		t.shuffle.Shuffle(n, func(i, j int) { t.order[i], t.order[j] = t.order[j], t.order[i] })
 		if hooks.EpochStart != nil {
 			hooks.EpochStart(epoch, steps)
 		}
-		stats, err := t.epoch(ctx, set, order, epoch, steps, hooks)
+		stats, err := t.epoch(ctx, set, epoch, steps, hooks)
 		if err != nil {
 			return history, err
 		}
+		t.pos = TrainState{Epoch: epoch, Order: t.pos.Order[:0]}
+		t.inEpoch = false
 		history = append(history, stats)
 		if hooks.EpochEnd != nil {
 			hooks.EpochEnd(stats)
+		}
+		if hooks.Checkpoint != nil {
+			s, err := t.State()
+			if err == nil {
+				err = hooks.Checkpoint(s)
+			}
+			if err != nil {
+				return history, fmt.Errorf("epoch %d: checkpoint: %w", epoch, err)
+			}
 		}
 	}
 	return history, nil
 }
 
-func (t *Trainer) epoch(ctx context.Context, set *data.Set, order []int, epoch, steps int, hooks Hooks) (EpochStats, error) {
+// epoch runs the steps of one epoch after the t.pos.Step already done
+// (before an interruption), keeping t.pos up to date after every step.
+func (t *Trainer) epoch(ctx context.Context, set *data.Set, epoch, steps int, hooks Hooks) (EpochStats, error) {
 	start := time.Now()
-	var lossSum float64
-	var correct, seen int
-	for step := 1; step <= steps; step++ {
+	p := &t.pos
+	for step := p.Step + 1; step <= steps; step++ {
 		if err := ctx.Err(); err != nil {
 			return EpochStats{}, err
 		}
 		lo := (step - 1) * t.cfg.BatchSize
-		idx := order[lo:min(lo+t.cfg.BatchSize, len(order))]
+		idx := t.order[lo:min(lo+t.cfg.BatchSize, len(t.order))]
 		res, err := t.backend.Step(set, idx)
 		if err != nil {
 			return EpochStats{}, fmt.Errorf("epoch %d step %d: %w", epoch, step, err)
@@ -127,18 +253,20 @@ func (t *Trainer) epoch(ctx context.Context, set *data.Set, order []int, epoch, 
 				return EpochStats{}, fmt.Errorf("epoch %d step %d: %w", epoch, step, err)
 			}
 		}
-		lossSum += res.Loss * float64(len(idx))
-		correct += res.Hits
-		seen += len(idx)
+		p.Step = step
+		p.LossSum += res.Loss * float64(len(idx))
+		p.Correct += res.Hits
+		p.Seen += len(idx)
+		t.trained += len(idx)
 		if hooks.Step != nil {
 			hooks.Step(StepStats{Epoch: epoch, Step: step, Steps: steps,
-				Loss: lossSum / float64(seen), Accuracy: float64(correct) / float64(seen)})
+				Loss: p.LossSum / float64(p.Seen), Accuracy: float64(p.Correct) / float64(p.Seen)})
 		}
 	}
 	return EpochStats{
 		Epoch:    epoch,
-		Loss:     lossSum / float64(seen),
-		Accuracy: float64(correct) / float64(seen),
+		Loss:     p.LossSum / float64(p.Seen),
+		Accuracy: float64(p.Correct) / float64(p.Seen),
 		Seconds:  time.Since(start).Seconds(),
 	}, nil
 }

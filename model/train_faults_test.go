@@ -50,6 +50,14 @@ func (b *poisonBackend) SetParams(*Params) error {
 	return errors.New("poisonBackend: parameters are set at construction")
 }
 
+func (b *poisonBackend) OptimizerState() (OptimizerState, error) {
+	return OptimizerState{}, errors.New("poisonBackend: no optimizer")
+}
+
+func (b *poisonBackend) SetOptimizerState(OptimizerState) error {
+	return errors.New("poisonBackend: no optimizer")
+}
+
 func (b *poisonBackend) Probe(*data.Set, []int) (Pass, error) {
 	return Pass{}, errors.New("poisonBackend: no probes")
 }

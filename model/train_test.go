@@ -92,6 +92,9 @@ func TestFitStopsWhenCancelled(t *testing.T) {
 	if !errors.Is(err, context.Canceled) || steps != 3 {
 		t.Fatalf("Fit after cancel: err %v after %d steps, want context.Canceled after 3", err, steps)
 	}
+	if got := tr.Trained(); got != 3*shortConfig().BatchSize {
+		t.Errorf("Trained() = %d after 3 steps, want %d", got, 3*shortConfig().BatchSize)
+	}
 }
 
 func TestDivergenceIsAnError(t *testing.T) {

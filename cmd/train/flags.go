@@ -9,7 +9,7 @@ import (
 	"mnist/model"
 )
 
-const usageLine = "usage: train [-epochs N] [-batch-size N] [-lr X] [-seed N] [-data-dir DIR] [-gpu N] [-log-level LEVEL] [-log-format text|json] [-save FILE] [-load FILE] [-metrics-out FILE] [-plot FILE]  (train -h for details)\n       train -load FILE -predict IMAGE...  (classify PNG or JPEG images)"
+const usageLine = "usage: train [-epochs N] [-batch-size N] [-lr X] [-seed N] [-data-dir DIR] [-gpu N] [-log-level LEVEL] [-log-format text|json] [-save FILE] [-load FILE] [-checkpoint-dir DIR [-resume]] [-metrics-out FILE] [-plot FILE]  (train -h for details)\n       train -load FILE -predict IMAGE...  (classify PNG or JPEG images)"
 
 // errHelp means -h was asked for and the usage has been printed.
 var errHelp = flag.ErrHelp
@@ -41,6 +41,14 @@ type options struct {
 	// model instead of training; predictFiles are those images.
 	predict      bool
 	predictFiles []string
+	// checkpointDir is where a checkpoint is written after every epoch
+	// and on interruption; resume carries on from its newest one.
+	checkpointDir string
+	resume        bool
+	// seedSet and lrSet, like batchSizeSet, say the flag was given: with
+	// -resume the checkpoint's values are adopted unless given, and a
+	// given value must match them.
+	seedSet, lrSet bool
 }
 
 func parseFlags(args []string, stderr io.Writer) (options, error) {
@@ -61,6 +69,8 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.StringVar(&o.plotOut, "plot", "", "draw training loss and accuracy per epoch and the test result into this PNG `file` (800x600)")
 	fs.StringVar(&o.savePath, "save", "", "write the trained weights and test results to this safetensors `file` (atomically)")
 	fs.StringVar(&o.loadPath, "load", "", "start from the weights in this safetensors `file` (from -save); with -epochs 0 only evaluate them")
+	fs.StringVar(&o.checkpointDir, "checkpoint-dir", "", "after every epoch, and on Ctrl-C, save weights, Adam's state and the shuffle position to this `folder` (created if missing), keeping the newest 2")
+	fs.BoolVar(&o.resume, "resume", false, "carry on from the newest checkpoint in -checkpoint-dir until -epochs epochs in all, as if never stopped")
 	fs.BoolVar(&o.predict, "predict", false, "classify the PNG or JPEG images named after the flags with the -load model, print each one's digit and top-3 probabilities, and exit (no training, no MNIST needed)")
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "train trains the MNIST MLP (784-128-64-10) with Gorgonia and reports test accuracy and loss.")
@@ -83,6 +93,13 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	set := map[string]bool{}
 	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
 	o.batchSizeSet = set["batch-size"]
+	o.seedSet, o.lrSet = set["seed"], set["lr"]
+	if o.resume && o.checkpointDir == "" {
+		return o, errors.New("-resume needs -checkpoint-dir DIR, the folder to resume from")
+	}
+	if o.resume && o.loadPath != "" {
+		return o, errors.New("-resume and -load both give the starting weights: use one")
+	}
 	if o.predict {
 		if err := checkPredictFlags(o, set, fs.Args()); err != nil {
 			return o, err
@@ -111,7 +128,7 @@ func checkPredictFlags(o options, set map[string]bool, files []string) error {
 	if len(files) == 0 {
 		return errors.New("-predict needs at least one image file after the flags")
 	}
-	for _, name := range []string{"epochs", "lr", "seed", "save", "metrics-out", "plot", "download-only", "data-dir"} {
+	for _, name := range []string{"epochs", "lr", "seed", "save", "metrics-out", "plot", "download-only", "data-dir", "checkpoint-dir", "resume"} {
 		if set[name] {
 			return fmt.Errorf("-%s cannot be used with -predict, which only classifies images", name)
 		}

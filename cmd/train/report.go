@@ -16,7 +16,8 @@ type report struct {
 	metrics      model.Metrics
 	trainSeconds float64
 	trainImages  int
-	epochsDone   int
+	epochsDone   int // in all, those before a -resume included
+	resumedAfter int // epochs finished before this run (-resume), else 0
 	cfg          model.Config
 	device       string
 	partial      bool // training was interrupted; the model is as it stood
@@ -53,6 +54,9 @@ func (r report) log(log *logrus.Logger) {
 	if r.partial {
 		fields["interrupted"] = true
 	}
+	if r.resumedAfter > 0 {
+		fields["resumed_after_epoch"] = r.resumedAfter
+	}
 	log.WithFields(fields).Info("evaluation")
 }
 
@@ -65,6 +69,9 @@ func (r report) print(w io.Writer) {
 	fmt.Fprintf(w, "  accuracy  %.2f%%  (%d images)\n", 100*r.metrics.Accuracy, r.metrics.Images)
 	fmt.Fprintf(w, "  loss      %.4f\n", r.metrics.Loss)
 	fmt.Fprintf(w, "  training  %d epochs in %.1f s, %.0f images/s\n", r.epochsDone, r.trainSeconds, r.samplesPerSecond())
+	if r.resumedAfter > 0 {
+		fmt.Fprintf(w, "  resumed   after epoch %d; the time is this run's\n", r.resumedAfter)
+	}
 	fmt.Fprintf(w, "  setup     batch %d, lr %g, seed %d, device %s\n", r.cfg.BatchSize, r.cfg.LearningRate, r.cfg.Seed, r.device)
 	fmt.Fprintln(w)
 	printConfusion(w, &r.metrics.Confusion)

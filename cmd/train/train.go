@@ -29,6 +29,10 @@ func train(ctx context.Context, o options, log *logrus.Logger, stdout, stderr io
 	if err := checkOutputs(o); err != nil {
 		return err
 	}
+	resumed, resumedPath, err := prepareCheckpoints(&o)
+	if err != nil {
+		return err
+	}
 	dir := o.dataDir
 	if dir == "" {
 		var err error
@@ -70,6 +74,13 @@ func train(ctx context.Context, o options, log *logrus.Logger, stdout, stderr io
 	if err != nil {
 		return err
 	}
+	if err := restoreCheckpoint(resumed, resumedPath, backend, trainer, log); err != nil {
+		return err
+	}
+	epochsBefore := 0 // finished before this run, with -resume
+	if resumed != nil {
+		epochsBefore = resumed.Train.Epoch
+	}
 	params, err := backend.Params()
 	if err != nil {
 		return err
@@ -89,13 +100,34 @@ func train(ctx context.Context, o options, log *logrus.Logger, stdout, stderr io
 
 	progress := newProgress(o, log, stderr)
 	start := time.Now()
-	history, fitErr := trainer.Fit(ctx, trainSet, progress.hooks())
+	hooks := progress.hooks()
+	savedEpoch := -1 // the epoch whose end was checkpointed last
+	if o.checkpointDir != "" {
+		hooks.Checkpoint = func(s model.TrainState) error {
+			savedEpoch = s.Epoch
+			return saveCheckpoint(o.checkpointDir, o.cfg, s, backend, log)
+		}
+	}
+	history, fitErr := trainer.Fit(ctx, trainSet, hooks)
 	progress.finish()
 	trainSeconds := time.Since(start).Seconds()
 	if fitErr != nil && !errors.Is(fitErr, context.Canceled) {
 		// Diverged or failed: the parameters may be NaN, so there is no
 		// model worth evaluating or reporting, only the error.
 		return fitErr
+	}
+	if fitErr != nil && o.checkpointDir != "" {
+		// Interrupted between two steps: save where training stands, so
+		// that -resume carries on from the next step, not the last epoch.
+		// Stopped just after an epoch's end, that checkpoint is already
+		// written: the same state again would only cost time.
+		s, err := trainer.State()
+		if err == nil && (s.Step > 0 || s.Epoch != savedEpoch) {
+			err = saveCheckpoint(o.checkpointDir, o.cfg, s, backend, log)
+		}
+		if err != nil {
+			log.WithError(err).Error("could not write the checkpoint of the interrupted run")
+		}
 	}
 
 	metrics, err := backend.Evaluate(testSet)
@@ -105,8 +137,9 @@ func train(ctx context.Context, o options, log *logrus.Logger, stdout, stderr io
 	r := report{
 		metrics:      metrics,
 		trainSeconds: trainSeconds,
-		trainImages:  len(history) * trainSet.Len(),
-		epochsDone:   len(history),
+		trainImages:  trainer.Trained(),
+		epochsDone:   epochsBefore + len(history),
+		resumedAfter: epochsBefore,
 		cfg:          o.cfg,
 		device:       dev.Name(),
 		partial:      fitErr != nil,

@@ -1,0 +1,150 @@
+//go:build unix
+
+package main
+
+import (
+	"bytes"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// checkpointFiles lists the checkpoint files in dir by name.
+func checkpointFiles(t *testing.T, dir string) []string {
+	t.Helper()
+	files, err := filepath.Glob(filepath.Join(dir, "checkpoint-*.safetensors"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, f := range files {
+		files[i] = filepath.Base(f)
+	}
+	return files
+}
+
+// sameEvaluation fails unless two runs' evaluation entries have the same
+// test accuracy and loss, to the bit (JSON floats print all digits).
+func sameEvaluation(t *testing.T, what string, got, want map[string]any) {
+	t.Helper()
+	if got["test_accuracy"] != want["test_accuracy"] || got["test_loss"] != want["test_loss"] {
+		t.Errorf("%s: test accuracy %v loss %v, want %v and %v", what, got["test_accuracy"], got["test_loss"], want["test_accuracy"], want["test_loss"])
+	}
+}
+
+// TestCheckpointResumeIsExact runs the real data at batch 256 (a few
+// seconds an epoch): 2 epochs straight, versus 1 epoch, then -resume to 2;
+// and 1 epoch interrupted by SIGINT mid-epoch, then -resume to 1. Each
+// resumed run must report the same test accuracy and loss as the
+// uninterrupted one, and -save the same file byte for byte.
+func TestCheckpointResumeIsExact(t *testing.T) {
+	if testing.Short() {
+		t.Skip("training on MNIST skipped in -short mode")
+	}
+	tmp := t.TempDir()
+	common := []string{"-batch-size", "256", "-log-format", "json"}
+	train := func(what string, want int, args ...string) map[string]any {
+		t.Helper()
+		code, _, stderr := runTrain(t, append(args, common...)...)
+		if code != want {
+			t.Fatalf("%s: exit code %d, want %d:\n%s", what, code, want, stderr)
+		}
+		return evaluationEntry(t, stderr)
+	}
+
+	straight := filepath.Join(tmp, "straight")
+	want2 := train("2 epochs", exitOK, "-epochs", "2", "-checkpoint-dir", straight, "-save", filepath.Join(tmp, "straight.safetensors"))
+	if got := checkpointFiles(t, straight); strings.Join(got, " ") != "checkpoint-e000001-s0000000.safetensors checkpoint-e000002-s0000000.safetensors" {
+		t.Errorf("after 2 epochs the folder holds %v, want the epoch 1 and 2 checkpoints", got)
+	}
+
+	stopped := filepath.Join(tmp, "stopped")
+	want1 := train("1 epoch", exitOK, "-epochs", "1", "-checkpoint-dir", stopped)
+	got2 := train("resume to 2", exitOK, "-epochs", "2", "-resume", "-checkpoint-dir", stopped, "-save", filepath.Join(tmp, "resumed.safetensors"))
+	sameEvaluation(t, "1 epoch + resume", got2, want2)
+	if got2["epochs"] != 2.0 || got2["resumed_after_epoch"] != 1.0 {
+		t.Errorf("resumed run reports epochs %v, resumed after %v; want 2 and 1", got2["epochs"], got2["resumed_after_epoch"])
+	}
+	a, errA := os.ReadFile(filepath.Join(tmp, "straight.safetensors"))
+	b, errB := os.ReadFile(filepath.Join(tmp, "resumed.safetensors"))
+	if errA != nil || errB != nil || !bytes.Equal(a, b) {
+		t.Errorf("-save of the resumed run differs from the uninterrupted run's (%v, %v)", errA, errB)
+	}
+
+	// Ctrl-C in the middle of epoch 1 saves the position after the last
+	// step; resuming finishes that epoch exactly as a run never stopped.
+	interrupted := filepath.Join(tmp, "interrupted")
+	code, _, stderr := interruptTrain(t, syscall.SIGINT, 300*time.Millisecond, append([]string{"-epochs", "1", "-checkpoint-dir", interrupted}, common...)...)
+	if code != exitInterrupted {
+		t.Fatalf("SIGINT: exit code %d, want %d:\n%s", code, exitInterrupted, stderr)
+	}
+	if !strings.Contains(stderr, `"msg":"saved checkpoint"`) || !strings.Contains(stderr, `"interrupted":true`) {
+		t.Errorf("interrupted run logged no checkpoint or no partial report:\n%s", stderr)
+	}
+	files := checkpointFiles(t, interrupted)
+	if len(files) != 1 || !strings.HasPrefix(files[0], "checkpoint-e000000-s") {
+		t.Errorf("interrupted in epoch 1, the folder holds %v, want one mid-epoch-1 checkpoint", files)
+	}
+	got1 := train("resume after SIGINT", exitOK, "-epochs", "1", "-resume", "-checkpoint-dir", interrupted)
+	sameEvaluation(t, "SIGINT + resume", got1, want1)
+
+	// Misuse of the saved folders.
+	for _, tt := range []struct {
+		name string
+		args []string
+		code int
+		want string
+	}{
+		{"other batch size", []string{"-epochs", "3", "-resume", "-checkpoint-dir", stopped, "-batch-size", "128"}, exitUsage, "-batch-size 128 differs from the checkpoint's 256"},
+		{"other seed", []string{"-epochs", "3", "-resume", "-checkpoint-dir", stopped, "-seed", "7"}, exitUsage, "-seed 7 differs"},
+		{"fresh run over checkpoints", []string{"-epochs", "1", "-checkpoint-dir", stopped}, exitUsage, "already holds checkpoints"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			code, _, stderr := runTrain(t, tt.args...)
+			if code != tt.code || !strings.Contains(stderr, tt.want) {
+				t.Errorf("exit code %d, want %d with %q:\n%s", code, tt.code, tt.want, stderr)
+			}
+		})
+	}
+}
+
+// TestResumeErrors: -resume without a folder is a usage error; a folder
+// without a readable checkpoint is a runtime error of one line. Neither
+// needs the data.
+func TestResumeErrors(t *testing.T) {
+	empty := t.TempDir()
+	corrupt := t.TempDir()
+	if err := os.WriteFile(filepath.Join(corrupt, "checkpoint-e000003-s0000000.safetensors"), []byte("not a checkpoint"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name string
+		args []string
+		code int
+		want string
+	}{
+		{"resume without folder", []string{"-resume"}, exitUsage, "-resume needs -checkpoint-dir"},
+		{"resume with load", []string{"-resume", "-checkpoint-dir", empty, "-load", "m.safetensors"}, exitUsage, "-resume and -load"},
+		{"no checkpoint", []string{"-resume", "-checkpoint-dir", empty}, exitRuntime, "no checkpoint"},
+		{"corrupt checkpoint", []string{"-resume", "-checkpoint-dir", corrupt}, exitRuntime, "load checkpoint " + filepath.Join(corrupt, "checkpoint-e000003-s0000000.safetensors")},
+		{"checkpoint folder is a file", []string{"-checkpoint-dir", filepath.Join(corrupt, "checkpoint-e000003-s0000000.safetensors")}, exitUsage, "-checkpoint-dir"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			code, _, stderr := runTrain(t, tt.args...)
+			if code != tt.code {
+				t.Errorf("exit code %d, want %d:\n%s", code, tt.code, stderr)
+			}
+			lines := strings.Split(strings.TrimSpace(stderr), "\n")
+			first := lines[0]
+			if !strings.HasPrefix(first, "train: ") || !strings.Contains(first, tt.want) {
+				t.Errorf("first stderr line %q should be one error containing %q", first, tt.want)
+			}
+			if tt.code == exitRuntime && len(lines) != 1 {
+				t.Errorf("runtime error printed %d lines, want 1:\n%s", len(lines), stderr)
+			}
+		})
+	}
+}

@@ -1,0 +1,248 @@
+package model
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+)
+
+// checkpointOf gathers what a checkpoint holds from a trainer and its
+// backend, as the train command does.
+func checkpointOf(t *testing.T, cfg Config, tr *Trainer, b Backend) *Checkpoint {
+	t.Helper()
+	st, err := tr.State()
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := b.Params()
+	if err != nil {
+		t.Fatal(err)
+	}
+	opt, err := b.OptimizerState()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &Checkpoint{Config: cfg, Params: p, Optimizer: opt, Train: st}
+}
+
+func encodeCheckpoint(t *testing.T, c *Checkpoint) []byte {
+	t.Helper()
+	var buf bytes.Buffer
+	if err := EncodeCheckpoint(&buf, c); err != nil {
+		t.Fatal(err)
+	}
+	return buf.Bytes()
+}
+
+func paramBytes(t *testing.T, b Backend) []byte {
+	t.Helper()
+	p, err := b.Params()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return encodeTest(t, p, nil)
+}
+
+// TestResumeIsBitIdentical: a run stopped (after epoch 2, or in the middle
+// of epoch 3), checkpointed through the file format and resumed by a fresh
+// trainer and backend ends with the same parameters, the same last-epoch
+// statistics and the same test metrics, to the bit, as a run never stopped.
+func TestResumeIsBitIdentical(t *testing.T) {
+	cfg := shortConfig()
+	cfg.Epochs = 3
+	trainSet, testSet := syntheticSet(1000, 1), syntheticSet(300, 2) // 32 steps an epoch, the last partial
+
+	want, wantB := newTestTrainer(t, cfg)
+	wantHist, err := want.Fit(context.Background(), trainSet, Hooks{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantMetrics, err := wantB.Evaluate(testSet)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	tests := []struct {
+		name       string
+		stopEpoch  int // cancel after this step of this epoch
+		stopStep   int
+		wantResume int // epochs the resumed Fit reports
+	}{
+		{name: "after epoch 2", stopEpoch: 2, stopStep: 32, wantResume: 1},
+		{name: "mid-epoch 3", stopEpoch: 3, stopStep: 11, wantResume: 1},
+		{name: "mid-epoch 1", stopEpoch: 1, stopStep: 1, wantResume: 3},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			first, firstB := newTestTrainer(t, cfg)
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			_, err := first.Fit(ctx, trainSet, Hooks{Step: func(s StepStats) {
+				if s.Epoch == tt.stopEpoch && s.Step == tt.stopStep {
+					cancel()
+				}
+			}})
+			if !errors.Is(err, context.Canceled) {
+				t.Fatalf("first Fit = %v, want context.Canceled", err)
+			}
+			ck, err := DecodeCheckpoint(encodeCheckpoint(t, checkpointOf(t, cfg, first, firstB)))
+			if err != nil {
+				t.Fatal(err)
+			}
+
+			second, secondB := newTestTrainer(t, cfg)
+			if err := secondB.SetParams(ck.Params); err != nil {
+				t.Fatal(err)
+			}
+			if err := secondB.SetOptimizerState(ck.Optimizer); err != nil {
+				t.Fatal(err)
+			}
+			if err := second.Restore(ck.Train); err != nil {
+				t.Fatal(err)
+			}
+			hist, err := second.Fit(context.Background(), trainSet, Hooks{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(hist) != tt.wantResume {
+				t.Fatalf("resumed Fit ran %d epochs, want %d", len(hist), tt.wantResume)
+			}
+			last, wantLast := hist[len(hist)-1], wantHist[len(wantHist)-1]
+			if last.Epoch != 3 || last.Loss != wantLast.Loss || last.Accuracy != wantLast.Accuracy {
+				t.Errorf("last epoch %+v, want %+v (seconds aside)", last, wantLast)
+			}
+			if !bytes.Equal(paramBytes(t, secondB), paramBytes(t, wantB)) {
+				t.Error("resumed parameters differ from the uninterrupted run's")
+			}
+			m, err := secondB.Evaluate(testSet)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !reflect.DeepEqual(m, wantMetrics) {
+				t.Errorf("resumed test metrics %v/%v, want %v/%v", m.Accuracy, m.Loss, wantMetrics.Accuracy, wantMetrics.Loss)
+			}
+		})
+	}
+}
+
+// TestCheckpointRoundTrip: every field comes back from the file as it was.
+func TestCheckpointRoundTrip(t *testing.T) {
+	cfg := shortConfig()
+	tr, b := newTestTrainer(t, cfg)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	tr.Fit(ctx, syntheticSet(200, 1), Hooks{Step: func(s StepStats) {
+		if s.Epoch == 2 && s.Step == 3 {
+			cancel()
+		}
+	}})
+	want := checkpointOf(t, cfg, tr, b)
+	got, err := DecodeCheckpoint(encodeCheckpoint(t, want))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want.Config.Epochs = got.Config.Epochs // not saved
+	if !reflect.DeepEqual(got.Config, want.Config) || !reflect.DeepEqual(got.Optimizer, want.Optimizer) || !reflect.DeepEqual(got.Train, want.Train) {
+		t.Errorf("round trip changed the checkpoint:\ngot  %+v %+v\nwant %+v %+v", got.Config, got.Train, want.Config, want.Train)
+	}
+	if got.Train.Epoch != 1 || got.Train.Step != 3 || got.Optimizer.Step != 7+3 {
+		t.Errorf("position epoch %d step %d, Adam step %d; want 1, 3, 10", got.Train.Epoch, got.Train.Step, got.Optimizer.Step)
+	}
+	assertSameParams(t, got.Params, want.Params)
+}
+
+// TestDecodeCheckpointRejectsBadFiles: broken or foreign files get an
+// error naming the problem, never a panic.
+func TestDecodeCheckpointRejectsBadFiles(t *testing.T) {
+	cfg := shortConfig()
+	tr, b := newTestTrainer(t, cfg)
+	if _, err := tr.Fit(context.Background(), syntheticSet(100, 1), Hooks{}); err != nil {
+		t.Fatal(err)
+	}
+	good := checkpointOf(t, cfg, tr, b)
+	file := encodeCheckpoint(t, good)
+	edited := func(edit func(c *Checkpoint)) []byte {
+		c := *good
+		c.Train.Order = append([]int(nil), good.Train.Order...)
+		edit(&c)
+		return encodeCheckpoint(t, &c)
+	}
+	// Same length, so the header length still fits: '!' is not base64.
+	badShuffle := bytes.Clone(file)
+	at := bytes.Index(badShuffle, []byte(`"shuffle":"`)) + len(`"shuffle":"`)
+	badShuffle[at] = '!'
+	tests := []struct {
+		name string
+		file []byte
+		want string
+	}{
+		{"empty", nil, "too short"},
+		{"truncated body", file[:len(file)-5], "truncated"},
+		{"truncated header", file[:100], "does not fit"},
+		{"a model file", encodeTest(t, good.Params, map[string]string{"epochs": "2"}), "not a checkpoint"},
+		{"order not a permutation", edited(func(c *Checkpoint) { c.Train.Order[0] = len(c.Train.Order) }), "shuffle.order"},
+		{"bad batch size", edited(func(c *Checkpoint) { c.Config.BatchSize = 0 }), "batch size"},
+		{"bad shuffle", badShuffle, `"shuffle"`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := DecodeCheckpoint(tt.file)
+			if err == nil || !strings.Contains(err.Error(), tt.want) || strings.Contains(err.Error(), "\n") {
+				t.Errorf("DecodeCheckpoint = %v, want one line containing %q", err, tt.want)
+			}
+		})
+	}
+	// A generator state that decodes but is not a PCG's is refused by
+	// Restore, which leaves the trainer as it was.
+	bad := good.Train
+	bad.Shuffle = []byte("nonsense")
+	if err := tr.Restore(bad); err == nil {
+		t.Error("Restore accepted a bad shuffle state")
+	}
+}
+
+// TestPruneCheckpointsKeepsLastTwo: the newest two by position stay,
+// whatever order the files were written in; other files are not touched.
+func TestPruneCheckpointsKeepsLastTwo(t *testing.T) {
+	tests := []struct {
+		name string
+		have []TrainState
+		want []string
+	}{
+		{"none", nil, nil},
+		{"one", []TrainState{{Epoch: 1}}, []string{"checkpoint-e000001-s0000000.safetensors"}},
+		{"three epochs", []TrainState{{Epoch: 1}, {Epoch: 2}, {Epoch: 3}},
+			[]string{"checkpoint-e000002-s0000000.safetensors", "checkpoint-e000003-s0000000.safetensors"}},
+		{"mid-epoch newest", []TrainState{{Epoch: 10}, {Epoch: 9}, {Epoch: 10, Step: 12}},
+			[]string{"checkpoint-e000010-s0000000.safetensors", "checkpoint-e000010-s0000012.safetensors"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			dir := t.TempDir()
+			if err := os.WriteFile(filepath.Join(dir, "notes.txt"), nil, 0o644); err != nil {
+				t.Fatal(err)
+			}
+			for _, s := range tt.have {
+				if err := os.WriteFile(CheckpointPath(dir, s), nil, 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if err := PruneCheckpoints(dir, 2); err != nil {
+				t.Fatal(err)
+			}
+			assertDirHolds(t, dir, append(tt.want, "notes.txt")...)
+			latest, err := LatestCheckpoint(dir)
+			switch {
+			case len(tt.want) == 0 && err == nil:
+				t.Errorf("LatestCheckpoint of an empty folder = %s, want an error", latest)
+			case len(tt.want) > 0 && filepath.Base(latest) != tt.want[len(tt.want)-1]:
+				t.Errorf("LatestCheckpoint = %s (%v), want %s", latest, err, tt.want[len(tt.want)-1])
+			}
+		})
+	}
+}
