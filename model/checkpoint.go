@@ -164,27 +164,9 @@ func f64Bytes(xs []float64) []byte {
 // parseTensorFile splits a safetensors file into its tensors and metadata,
 // checking only the layout: offsets inside the data, tiling it exactly.
 func parseTensorFile(b []byte) (map[string]rawTensor, map[string]string, error) {
-	if len(b) < 8 {
-		return nil, nil, fmt.Errorf("file is %d bytes, too short for the 8-byte header length", len(b))
-	}
-	n := binary.LittleEndian.Uint64(b)
-	if n > maxHeaderLen || 8+n > uint64(len(b)) {
-		return nil, nil, fmt.Errorf("header length %d does not fit the %d-byte file (truncated?)", n, len(b))
-	}
-	hdr, data := b[8:8+n], b[8+n:]
-	if t := bytes.TrimLeft(hdr, " \t\r\n"); len(t) == 0 || t[0] != '{' {
-		return nil, nil, errors.New("header is not a JSON object")
-	}
-	var raw map[string]json.RawMessage
-	if err := json.Unmarshal(hdr, &raw); err != nil {
-		return nil, nil, fmt.Errorf("header is not valid JSON: %w", err)
-	}
-	var meta map[string]string
-	if m, ok := raw[metadataKey]; ok {
-		if err := json.Unmarshal(m, &meta); err != nil {
-			return nil, nil, fmt.Errorf("%s must map strings to strings: %w", metadataKey, err)
-		}
-		delete(raw, metadataKey)
+	raw, meta, data, err := splitSafetensors(b)
+	if err != nil {
+		return nil, nil, err
 	}
 	type span struct {
 		name       string

@@ -183,7 +183,7 @@ func TestDecodeCheckpointRejectsBadFiles(t *testing.T) {
 	}{
 		{"empty", nil, "too short"},
 		{"truncated body", file[:len(file)-5], "truncated"},
-		{"truncated header", file[:100], "does not fit"},
+		{"truncated header", file[:100], "goes beyond the end"},
 		{"a model file", encodeTest(t, good.Params, map[string]string{"epochs": "2"}), "not a checkpoint"},
 		{"order not a permutation", edited(func(c *Checkpoint) { c.Train.Order[0] = len(c.Train.Order) }), "shuffle.order"},
 		{"bad batch size", edited(func(c *Checkpoint) { c.Config.BatchSize = 0 }), "batch size"},

@@ -133,6 +133,41 @@ func EncodeSafetensors(w io.Writer, p *Params, meta map[string]string) error {
 	return nil
 }
 
+// splitSafetensors checks a safetensors file's frame and splits it into
+// the header's tensor entries (still raw JSON), its __metadata__ and the
+// data buffer. Model files and checkpoints both start here. It allocates
+// nothing in proportion to lengths the file claims.
+func splitSafetensors(b []byte) (map[string]json.RawMessage, map[string]string, []byte, error) {
+	if len(b) < 8 {
+		return nil, nil, nil, fmt.Errorf("file is %d bytes, too short for the 8-byte header length", len(b))
+	}
+	n := binary.LittleEndian.Uint64(b)
+	if n > maxHeaderLen {
+		return nil, nil, nil, fmt.Errorf("header length %d exceeds the %d-byte limit (not a model file?)", n, maxHeaderLen)
+	}
+	if 8+n > uint64(len(b)) {
+		return nil, nil, nil, fmt.Errorf("header length %d goes beyond the end of the %d-byte file (truncated?)", n, len(b))
+	}
+	hdr, data := b[8:8+n], b[8+n:]
+	// The format requires an object; "null" would otherwise decode as an
+	// empty map and be reported as missing tensors.
+	if t := bytes.TrimLeft(hdr, " \t\r\n"); len(t) == 0 || t[0] != '{' {
+		return nil, nil, nil, fmt.Errorf("header is not a JSON object")
+	}
+	var raw map[string]json.RawMessage
+	if err := json.Unmarshal(hdr, &raw); err != nil {
+		return nil, nil, nil, fmt.Errorf("header is not valid JSON: %w", err)
+	}
+	var meta map[string]string
+	if m, ok := raw[metadataKey]; ok {
+		if err := json.Unmarshal(m, &meta); err != nil {
+			return nil, nil, nil, fmt.Errorf("%s must map strings to strings: %w", metadataKey, err)
+		}
+		delete(raw, metadataKey)
+	}
+	return raw, meta, data, nil
+}
+
 // DecodeSafetensors parses a whole safetensors file and returns float32
 // Params and the metadata. It accepts exactly the six tensors of this
 // network as F32 in their stored shapes, laid out without gaps or overlaps
@@ -140,32 +175,9 @@ func EncodeSafetensors(w io.Writer, p *Params, meta map[string]string) error {
 // the problem. It never panics and allocates nothing in proportion to
 // lengths the file claims, only to what b really holds.
 func DecodeSafetensors(b []byte) (*Params, map[string]string, error) {
-	if len(b) < 8 {
-		return nil, nil, fmt.Errorf("file is %d bytes, too short for the 8-byte header length", len(b))
-	}
-	n := binary.LittleEndian.Uint64(b)
-	if n > maxHeaderLen {
-		return nil, nil, fmt.Errorf("header length %d exceeds the %d-byte limit (not a model file?)", n, maxHeaderLen)
-	}
-	if 8+n > uint64(len(b)) {
-		return nil, nil, fmt.Errorf("header length %d goes beyond the end of the %d-byte file (truncated?)", n, len(b))
-	}
-	hdr, data := b[8:8+n], b[8+n:]
-	// The format requires an object; "null" would otherwise decode as an
-	// empty map and be reported as six missing tensors.
-	if t := bytes.TrimLeft(hdr, " \t\r\n"); len(t) == 0 || t[0] != '{' {
-		return nil, nil, fmt.Errorf("header is not a JSON object")
-	}
-	var raw map[string]json.RawMessage
-	if err := json.Unmarshal(hdr, &raw); err != nil {
-		return nil, nil, fmt.Errorf("header is not valid JSON: %w", err)
-	}
-	var meta map[string]string
-	if m, ok := raw[metadataKey]; ok {
-		if err := json.Unmarshal(m, &meta); err != nil {
-			return nil, nil, fmt.Errorf("%s must map strings to strings: %w", metadataKey, err)
-		}
-		delete(raw, metadataKey)
+	raw, meta, data, err := splitSafetensors(b)
+	if err != nil {
+		return nil, nil, err
 	}
 
 	names, shapes := ParamNames(), fileShapes()

@@ -9,7 +9,6 @@ import (
 	"github.com/sirupsen/logrus"
 
 	"mnist/data"
-	"mnist/gpu"
 )
 
 // classProb is one digit and its probability, as in the top-3 list.
@@ -27,19 +26,11 @@ func predict(o options, loaded *loadedModel, log *logrus.Logger, stdout io.Write
 	if err != nil {
 		return err
 	}
-	dev, err := gpu.Open(o.gpu, log)
+	_, backend, release, err := openBackend(o, loaded, log)
 	if err != nil {
 		return err
 	}
-	defer dev.Close()
-	backend, err := dev.NewBackend(o.cfg)
-	if err != nil {
-		return fmt.Errorf("set up the network on %s: %w", dev.Name(), err)
-	}
-	defer backend.Close()
-	if err := loaded.apply(backend, log); err != nil {
-		return err
-	}
+	defer release()
 	logProbs, err := backend.Predict(set)
 	if err != nil {
 		return fmt.Errorf("predict: %w", err)

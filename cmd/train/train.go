@@ -56,20 +56,11 @@ func train(ctx context.Context, o options, log *logrus.Logger, stdout, stderr io
 		return usageError{fmt.Sprintf("batch size %d is larger than the training set (%d images)", o.cfg.BatchSize, trainSet.Len())}
 	}
 
-	dev, err := gpu.Open(o.gpu, log)
+	dev, backend, release, err := openBackend(o, loaded, log)
 	if err != nil {
 		return err
 	}
-	defer dev.Close()
-
-	backend, err := dev.NewBackend(o.cfg)
-	if err != nil {
-		return fmt.Errorf("set up the network on %s: %w", dev.Name(), err)
-	}
-	defer backend.Close()
-	if err := loaded.apply(backend, log); err != nil {
-		return err
-	}
+	defer release()
 	trainer, err := model.NewTrainer(o.cfg, backend)
 	if err != nil {
 		return err
@@ -162,4 +153,27 @@ func train(ctx context.Context, o options, log *logrus.Logger, stdout, stderr io
 		return err
 	}
 	return fitErr
+}
+
+// openBackend opens the device and compiles the network on it, with the
+// -load weights when there are any. release closes both.
+func openBackend(o options, loaded *loadedModel, log *logrus.Logger) (gpu.Device, model.Backend, func(), error) {
+	dev, err := gpu.Open(o.gpu, log)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	backend, err := dev.NewBackend(o.cfg)
+	if err != nil {
+		dev.Close()
+		return nil, nil, nil, fmt.Errorf("set up the network on %s: %w", dev.Name(), err)
+	}
+	release := func() {
+		backend.Close()
+		dev.Close()
+	}
+	if err := loaded.apply(backend, log); err != nil {
+		release()
+		return nil, nil, nil, err
+	}
+	return dev, backend, release, nil
 }
