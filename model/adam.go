@@ -3,9 +3,10 @@ package model
 import (
 	"fmt"
 	"math"
-	"sync"
 
 	"gorgonia.org/tensor"
+
+	"mnist/model/kernels"
 )
 
 // adam is Keras's Adam, written out because Gorgonia's solver differs from it
@@ -38,6 +39,7 @@ func (a *adam) update(p *Params, grads [6]*tensor.Dense) error {
 	a.step++
 	t := float64(a.step)
 	alpha := a.lr * math.Sqrt(1-math.Pow(a.beta2, t)) / (1 - math.Pow(a.beta1, t))
+	k := kernels.NewAdamConsts(alpha, a.beta1, a.beta2, a.eps)
 	for i, w := range p.Tensors {
 		switch wd := w.Data().(type) {
 		case []float32:
@@ -45,51 +47,16 @@ func (a *adam) update(p *Params, grads [6]*tensor.Dense) error {
 			if !ok || len(gd) != len(wd) {
 				return fmt.Errorf("adam: gradient of %s does not match its weights", ParamNames()[i])
 			}
-			adamSplit(wd, gd, a.m[i], a.v[i], alpha, a.beta1, a.beta2, a.eps)
+			kernels.Adam(wd, gd, a.m[i], a.v[i], k)
 		case []float64:
 			gd, ok := grads[i].Data().([]float64)
 			if !ok || len(gd) != len(wd) {
 				return fmt.Errorf("adam: gradient of %s does not match its weights", ParamNames()[i])
 			}
-			adamSplit(wd, gd, a.m[i], a.v[i], alpha, a.beta1, a.beta2, a.eps)
+			kernels.Adam(wd, gd, a.m[i], a.v[i], k)
 		default:
 			return fmt.Errorf("adam: unsupported dtype %v", w.Dtype())
 		}
 	}
 	return nil
-}
-
-// parallelAdamMin is the tensor size from which an update runs as two
-// halves side by side: dense1.weight (100,352 values) does; the others are
-// too small to pay for a goroutine.
-const parallelAdamMin = 1 << 14
-
-// adamSplit runs adamStep over a large tensor in two halves at once. Each
-// element depends only on its own values, so the split changes no result.
-func adamSplit[T float32 | float64](w, g []T, m, v []float64, alpha, beta1, beta2, eps float64) {
-	if len(w) < parallelAdamMin {
-		adamStep(w, g, m, v, alpha, beta1, beta2, eps)
-		return
-	}
-	h := len(w) / 2
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		adamStep(w[:h], g[:h], m[:h], v[:h], alpha, beta1, beta2, eps)
-	}()
-	adamStep(w[h:], g[h:], m[h:], v[h:], alpha, beta1, beta2, eps)
-	wg.Wait()
-}
-
-// adamStep keeps the moments in float64 whatever the weights' type, so the
-// float32 and float64 builds of the model follow the same trajectory up to
-// the rounding of the weights themselves.
-func adamStep[T float32 | float64](w, g []T, m, v []float64, alpha, beta1, beta2, eps float64) {
-	for j := range w {
-		gj := float64(g[j])
-		m[j] = beta1*m[j] + (1-beta1)*gj
-		v[j] = beta2*v[j] + (1-beta2)*gj*gj
-		w[j] -= T(alpha * m[j] / (math.Sqrt(v[j]) + eps))
-	}
 }

@@ -1,0 +1,90 @@
+package kernels
+
+import (
+	"math"
+	"math/rand/v2"
+	"testing"
+)
+
+func TestAdamMatchesScalarBitForBit(t *testing.T) {
+	r := rand.New(rand.NewPCG(7, 8))
+	k := NewAdamConsts(0.001*math.Sqrt(1-math.Pow(0.999, 3))/(1-math.Pow(0.9, 3)), 0.9, 0.999, 1e-7)
+	for _, n := range []int{0, 1, 3, 4, 5, 7, 8, 9, 31, 128, 8192, 100352, 100355} {
+		w := make([]float32, n)
+		g := make([]float32, n)
+		m := make([]float64, n)
+		v := make([]float64, n)
+		for i := range w {
+			w[i] = float32(r.NormFloat64() * 0.05)
+			if i%5 != 0 { // some gradients exactly 0, as for dead pixels
+				g[i] = float32(r.NormFloat64() * math.Pow(10, float64(r.IntN(7)-5)))
+			}
+			m[i] = r.NormFloat64() * 1e-3
+			v[i] = r.Float64() * 1e-6
+		}
+		wantW, wantM, wantV := append([]float32(nil), w...), append([]float64(nil), m...), append([]float64(nil), v...)
+		for step := 0; step < 3; step++ {
+			AdamScalar(wantW, g, wantM, wantV, k)
+			Adam(w, g, m, v, k)
+		}
+		for i := range w {
+			if math.Float32bits(w[i]) != math.Float32bits(wantW[i]) || m[i] != wantM[i] || v[i] != wantV[i] {
+				t.Fatalf("n=%d, element %d: got w=%v m=%v v=%v, scalar loop gives w=%v m=%v v=%v",
+					n, i, w[i], m[i], v[i], wantW[i], wantM[i], wantV[i])
+			}
+		}
+	}
+}
+
+func TestAdamFloat64(t *testing.T) {
+	k := NewAdamConsts(0.1, 0.9, 0.999, 1e-7)
+	w, g := []float64{1, 2}, []float64{0.5, -0.5}
+	m, v := make([]float64, 2), make([]float64, 2)
+	Adam(w, g, m, v, k)
+	// First step from zero moments: m = 0.05, v = 0.00025, so the step is
+	// 0.1·0.05/(sqrt(0.00025)+1e-7) ≈ 0.316 in the gradient's direction.
+	if math.Abs(w[0]-(1-0.31620)) > 1e-4 || math.Abs(w[1]-(2+0.31620)) > 1e-4 {
+		t.Errorf("w = %v, want about [0.6838 2.3162]", w)
+	}
+}
+
+func TestSplitCoversEveryIndexOnce(t *testing.T) {
+	for _, tc := range []struct{ n, align, minPiece int }{
+		{0, 1, 1}, {1, 1, 1}, {10, 4, 1}, {32, 1, 16}, {33, 4, 2}, {100352, 4, 1 << 14}, {15, 1, 16},
+	} {
+		seen := make([]int32, tc.n)
+		split(tc.n, tc.align, tc.minPiece, func(lo, hi int) {
+			if lo%tc.align != 0 {
+				t.Errorf("n=%d: piece starts at %d, not a multiple of %d", tc.n, lo, tc.align)
+			}
+			for i := lo; i < hi; i++ {
+				seen[i]++ // pieces are disjoint, so no two goroutines share an index
+			}
+		})
+		for i, s := range seen {
+			if s != 1 {
+				t.Fatalf("n=%d: index %d covered %d times", tc.n, i, s)
+			}
+		}
+	}
+}
+
+func BenchmarkAdam(b *testing.B) {
+	const n = 100352 // dense1.weight
+	w, g := make([]float32, n), make([]float32, n)
+	m, v := make([]float64, n), make([]float64, n)
+	for i := range g {
+		g[i] = float32(i%7) * 1e-3
+	}
+	k := NewAdamConsts(1e-3, 0.9, 0.999, 1e-7)
+	b.Run("scalar", func(b *testing.B) {
+		for b.Loop() {
+			AdamScalar(w, g, m, v, k)
+		}
+	})
+	b.Run("kernels", func(b *testing.B) {
+		for b.Loop() {
+			Adam(w, g, m, v, k)
+		}
+	})
+}

@@ -1,0 +1,20 @@
+package kernels
+
+import (
+	"golang.org/x/sys/cpu"
+	"gonum.org/v1/gonum/blas/gonum"
+)
+
+// axpy computes y[j] += alpha*x[j] for j < len(y), rounding the product
+// before the sum, as gonum's SSE loop does. x must be at least as long as y.
+func axpy(alpha float32, x, y []float32) {
+	if hasAVX() {
+		axpyAVX(alpha, x, y)
+		return
+	}
+	gonum.Implementation{}.Saxpy(len(y), alpha, x, 1, y, 1)
+}
+
+// hasAVX reports whether the assembly kernels can run here: an amd64 CPU
+// with AVX that the operating system saves the YMM registers for.
+func hasAVX() bool { return haveAVXKernels && cpu.X86.HasAVX }

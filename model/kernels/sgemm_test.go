@@ -1,0 +1,161 @@
+package kernels
+
+import (
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"testing"
+
+	"gonum.org/v1/gonum/blas"
+	"gonum.org/v1/gonum/blas/gonum"
+)
+
+// sparseMatrix fills rows×cols (with leading dimension ld) with values of
+// mixed sign and magnitude, a fraction zero of them exactly 0, as MNIST's
+// images and ReLU activations are.
+func sparseMatrix(r *rand.Rand, rows, cols, ld int, zero float64) []float32 {
+	out := make([]float32, max(0, (rows-1)*ld+cols))
+	for i := range rows {
+		for j := range cols {
+			if r.Float64() >= zero {
+				out[i*ld+j] = float32(r.NormFloat64() * math.Pow(10, float64(r.IntN(5)-2)))
+			}
+		}
+	}
+	return out
+}
+
+// TestSgemmMatchesGonumBitForBit is the contract that lets the trainer use
+// these kernels without changing a single result: for every shape the
+// network uses, and for awkward ones, C is identical to gonum's, bit for bit.
+func TestSgemmMatchesGonumBitForBit(t *testing.T) {
+	cases := []struct {
+		tA            blas.Transpose
+		m, n, k       int
+		alpha, beta   float32
+		zero          float64 // fraction of A that is 0
+		padA, padB, p int     // extra leading-dimension padding for A, B, C
+	}{
+		{blas.NoTrans, 32, 128, 784, 1, 0, 0.8, 0, 0, 0},    // dense1 forward
+		{blas.Trans, 784, 128, 32, 1, 0, 0.8, 0, 0, 0},      // dense1 weight gradient
+		{blas.NoTrans, 32, 64, 128, 1, 0, 0.5, 0, 0, 0},     // dense2 forward
+		{blas.Trans, 128, 64, 32, 1, 0, 0.5, 0, 0, 0},       // dense2 weight gradient
+		{blas.NoTrans, 32, 10, 64, 1, 0, 0.5, 0, 0, 0},      // dense3 forward
+		{blas.Trans, 64, 10, 32, 1, 0, 0, 0, 0, 0},          // dense3 weight gradient
+		{blas.NoTrans, 10000, 128, 784, 1, 0, 0.8, 0, 0, 0}, // evaluation batch
+		{blas.NoTrans, 7, 13, 29, 0.5, 0.3, 0.3, 3, 2, 5},
+		{blas.Trans, 33, 37, 41, -2, 1, 0.1, 1, 4, 3},
+		{blas.NoTrans, 64, 9, 300, 1, 2, 0, 0, 0, 1},
+		{blas.Trans, 300, 31, 64, 0, 0.5, 0, 0, 0, 0},
+		{blas.NoTrans, 1, 1, 1, 1, 0, 0, 0, 0, 0},
+		{blas.NoTrans, 5, 3, 0, 1, 0.5, 0, 0, 0, 0},
+		{blas.Trans, 0, 3, 4, 1, 0, 0, 0, 0, 0},
+		{blas.NoTrans, 20, 64, 128, 1, 0, 1, 0, 0, 0}, // all-zero A
+		{blas.Trans, 16, 8, 8, 1, 1, 0, 0, 0, 0},
+	}
+	r := rand.New(rand.NewPCG(1, 2))
+	for _, tc := range cases {
+		name := fmt.Sprintf("%c/%dx%dx%d/alpha%g/beta%g", tc.tA, tc.m, tc.n, tc.k, tc.alpha, tc.beta)
+		t.Run(name, func(t *testing.T) {
+			aRows, aCols := tc.m, tc.k
+			if tc.tA == blas.Trans {
+				aRows, aCols = tc.k, tc.m
+			}
+			lda, ldb, ldc := max(1, aCols+tc.padA), max(1, tc.n+tc.padB), max(1, tc.n+tc.p)
+			a := sparseMatrix(r, aRows, aCols, lda, tc.zero)
+			b := sparseMatrix(r, tc.k, tc.n, ldb, 0.2)
+			want := sparseMatrix(r, tc.m, tc.n, ldc, 0)
+			got := append([]float32(nil), want...)
+
+			gonum.Implementation{}.Sgemm(tc.tA, blas.NoTrans, tc.m, tc.n, tc.k, tc.alpha, a, lda, b, ldb, tc.beta, want, ldc)
+			BLAS{}.Sgemm(tc.tA, blas.NoTrans, tc.m, tc.n, tc.k, tc.alpha, a, lda, b, ldb, tc.beta, got, ldc)
+			for i := range want {
+				if math.Float32bits(got[i]) != math.Float32bits(want[i]) {
+					t.Fatalf("C[%d] = %v (%#x), gonum gives %v (%#x)", i, got[i], math.Float32bits(got[i]), want[i], math.Float32bits(want[i]))
+				}
+			}
+		})
+	}
+}
+
+// TestSgemmDelegates checks that what this BLAS does not specialise still
+// works (B transposed goes to gonum) and that bad arguments panic as gonum's
+// do, rather than reading out of bounds.
+func TestSgemmDelegates(t *testing.T) {
+	a := []float32{1, 2, 3, 4, 5, 6} // 2×3
+	b := []float32{1, 0, 1, 0, 1, 0} // 2×3, used transposed
+	c := make([]float32, 4)
+	BLAS{}.Sgemm(blas.NoTrans, blas.Trans, 2, 2, 3, 1, a, 3, b, 3, 0, c, 2)
+	if want := []float32{4, 2, 10, 5}; fmt.Sprint(c) != fmt.Sprint(want) {
+		t.Errorf("A·Bᵀ = %v, want %v", c, want)
+	}
+
+	bad := []struct {
+		name string
+		call func()
+	}{
+		{"short A", func() { BLAS{}.Sgemm(blas.NoTrans, blas.NoTrans, 2, 2, 3, 1, a[:5], 3, b, 2, 0, c, 2) }},
+		{"short C", func() { BLAS{}.Sgemm(blas.NoTrans, blas.NoTrans, 2, 2, 3, 1, a, 3, b, 2, 0, c[:3], 2) }},
+		{"small lda", func() { BLAS{}.Sgemm(blas.NoTrans, blas.NoTrans, 2, 2, 3, 1, a, 2, b, 2, 0, c, 2) }},
+		{"negative m", func() { BLAS{}.Sgemm(blas.Trans, blas.NoTrans, -1, 2, 3, 1, a, 3, b, 2, 0, c, 2) }},
+	}
+	for _, tc := range bad {
+		t.Run(tc.name, func(t *testing.T) {
+			defer func() {
+				if recover() == nil {
+					t.Errorf("no panic")
+				}
+			}()
+			tc.call()
+		})
+	}
+}
+
+func TestAxpyMatchesGonum(t *testing.T) {
+	r := rand.New(rand.NewPCG(3, 4))
+	for n := 0; n <= 70; n++ {
+		x := sparseMatrix(r, 1, n+1, n+1, 0.3)
+		want := sparseMatrix(r, 1, n, n, 0)
+		got := append([]float32(nil), want...)
+		alpha := float32(r.NormFloat64())
+		gonum.Implementation{}.Saxpy(n, alpha, x, 1, want, 1)
+		axpy(alpha, x, got)
+		for i := range want {
+			if math.Float32bits(got[i]) != math.Float32bits(want[i]) {
+				t.Fatalf("n=%d: y[%d] = %v, want %v", n, i, got[i], want[i])
+			}
+		}
+	}
+}
+
+func BenchmarkSgemm(b *testing.B) {
+	r := rand.New(rand.NewPCG(5, 6))
+	shapes := []struct {
+		name    string
+		tA      blas.Transpose
+		m, n, k int
+	}{
+		{"dense1-forward", blas.NoTrans, 32, 128, 784},
+		{"dense1-weight-grad", blas.Trans, 784, 128, 32},
+	}
+	impls := []struct {
+		name string
+		impl blas.Float32
+	}{{"gonum", gonum.Implementation{}}, {"kernels", BLAS{}}}
+	for _, s := range shapes {
+		aRows, aCols := s.m, s.k
+		if s.tA == blas.Trans {
+			aRows, aCols = s.k, s.m
+		}
+		a := sparseMatrix(r, aRows, aCols, aCols, 0.8)
+		bm := sparseMatrix(r, s.k, s.n, s.n, 0)
+		c := make([]float32, s.m*s.n)
+		for _, im := range impls {
+			b.Run(s.name+"/"+im.name, func(b *testing.B) {
+				for b.Loop() {
+					im.impl.Sgemm(s.tA, blas.NoTrans, s.m, s.n, s.k, 1, a, aCols, bm, s.n, 0, c, s.n)
+				}
+			})
+		}
+	}
+}
