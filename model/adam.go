@@ -13,6 +13,9 @@ import (
 // in two ways that matter here: it places ε after bias correction (Keras uses
 // the "ε-hat" form below) and it clones every tensor on every step. Its state
 // is plain slices, one per parameter, so it is easy to inspect and to save.
+// The moments are kept in the weights' precision, as Keras keeps them: a
+// float32 model has float32 moments, which halves the memory Adam streams
+// through every step and lets the kernel work on eight values at a time.
 //
 //	m ← β1·m + (1-β1)·g
 //	v ← β2·v + (1-β2)·g²
@@ -21,15 +24,32 @@ import (
 type adam struct {
 	lr, beta1, beta2, eps float64
 	step                  int64
-	m, v                  [6][]float64
+	// Exactly one is set, by the weights' dtype.
+	f32 *moments[float32]
+	f64 *moments[float64]
+}
+
+// moments are Adam's first and second moments of every parameter.
+type moments[T float32 | float64] struct {
+	m, v [6][]T
+}
+
+func newMoments[T float32 | float64](p *Params) *moments[T] {
+	mo := &moments[T]{}
+	for i, t := range p.Tensors {
+		n := t.Shape().TotalSize()
+		mo.m[i] = make([]T, n)
+		mo.v[i] = make([]T, n)
+	}
+	return mo
 }
 
 func newAdam(c Config, p *Params) *adam {
 	a := &adam{lr: c.LearningRate, beta1: c.Beta1, beta2: c.Beta2, eps: c.Epsilon}
-	for i, t := range p.Tensors {
-		n := t.Shape().TotalSize()
-		a.m[i] = make([]float64, n)
-		a.v[i] = make([]float64, n)
+	if p.Tensors[0].Dtype() == tensor.Float64 {
+		a.f64 = newMoments[float64](p)
+	} else {
+		a.f32 = newMoments[float32](p)
 	}
 	return a
 }
@@ -41,22 +61,69 @@ func (a *adam) update(p *Params, grads [6]*tensor.Dense) error {
 	alpha := a.lr * math.Sqrt(1-math.Pow(a.beta2, t)) / (1 - math.Pow(a.beta1, t))
 	k := kernels.NewAdamConsts(alpha, a.beta1, a.beta2, a.eps)
 	for i, w := range p.Tensors {
-		switch wd := w.Data().(type) {
-		case []float32:
-			gd, ok := grads[i].Data().([]float32)
-			if !ok || len(gd) != len(wd) {
-				return fmt.Errorf("adam: gradient of %s does not match its weights", ParamNames()[i])
-			}
-			kernels.Adam(wd, gd, a.m[i], a.v[i], k)
-		case []float64:
-			gd, ok := grads[i].Data().([]float64)
-			if !ok || len(gd) != len(wd) {
-				return fmt.Errorf("adam: gradient of %s does not match its weights", ParamNames()[i])
-			}
-			kernels.Adam(wd, gd, a.m[i], a.v[i], k)
-		default:
-			return fmt.Errorf("adam: unsupported dtype %v", w.Dtype())
+		var ok bool
+		if a.f32 != nil {
+			ok = updateOne(w, grads[i], a.f32.m[i], a.f32.v[i], k)
+		} else {
+			ok = updateOne(w, grads[i], a.f64.m[i], a.f64.v[i], k)
+		}
+		if !ok {
+			return fmt.Errorf("adam: gradient of %s (%v) does not match its weights (%v)", ParamNames()[i], grads[i].Dtype(), w.Dtype())
 		}
 	}
 	return nil
+}
+
+// updateOne steps one parameter; it reports false when the weights, the
+// gradient and the moments are not all of type T and the same length.
+func updateOne[T float32 | float64](w, g *tensor.Dense, m, v []T, k kernels.AdamConsts) bool {
+	wd, ok1 := w.Data().([]T)
+	gd, ok2 := g.Data().([]T)
+	if !ok1 || !ok2 || len(wd) != len(gd) || len(wd) != len(m) {
+		return false
+	}
+	kernels.Adam(wd, gd, m, v, k)
+	return true
+}
+
+// state copies the moments out as float64, the checkpoint's format.
+func (a *adam) state() OptimizerState {
+	s := OptimizerState{Step: a.step}
+	for i := range s.M {
+		if a.f32 != nil {
+			s.M[i], s.V[i] = widen(a.f32.m[i]), widen(a.f32.v[i])
+		} else {
+			s.M[i], s.V[i] = widen(a.f64.m[i]), widen(a.f64.v[i])
+		}
+	}
+	return s
+}
+
+// setState copies s in; s must have passed Check. Moments saved from a
+// float32 model come back exactly.
+func (a *adam) setState(s OptimizerState) {
+	a.step = s.Step
+	for i := range s.M {
+		if a.f32 != nil {
+			narrow(a.f32.m[i], s.M[i])
+			narrow(a.f32.v[i], s.V[i])
+		} else {
+			narrow(a.f64.m[i], s.M[i])
+			narrow(a.f64.v[i], s.V[i])
+		}
+	}
+}
+
+func widen[T float32 | float64](x []T) []float64 {
+	out := make([]float64, len(x))
+	for i, v := range x {
+		out[i] = float64(v)
+	}
+	return out
+}
+
+func narrow[T float32 | float64](dst []T, src []float64) {
+	for i, v := range src {
+		dst[i] = T(v)
+	}
 }

@@ -88,12 +88,7 @@ func (b *graphBackend) SetParams(p *Params) error {
 // OptimizerState returns a copy of Adam's state: the live slices keep
 // changing with every step.
 func (b *graphBackend) OptimizerState() (OptimizerState, error) {
-	s := OptimizerState{Step: b.opt.step}
-	for i := range s.M {
-		s.M[i] = append([]float64(nil), b.opt.m[i]...)
-		s.V[i] = append([]float64(nil), b.opt.v[i]...)
-	}
-	return s, nil
+	return b.opt.state(), nil
 }
 
 // SetOptimizerState copies s into Adam's state after checking its sizes, so
@@ -102,11 +97,7 @@ func (b *graphBackend) SetOptimizerState(s OptimizerState) error {
 	if err := s.Check(); err != nil {
 		return fmt.Errorf("set optimizer state: %w", err)
 	}
-	b.opt.step = s.Step
-	for i := range s.M {
-		copy(b.opt.m[i], s.M[i])
-		copy(b.opt.v[i], s.V[i])
-	}
+	b.opt.setState(s)
 	return nil
 }
 

@@ -2,8 +2,7 @@ package kernels
 
 import "math"
 
-// AdamConsts are the coefficients of one Adam step. adam_amd64.s reads the
-// fields by offset: keep their order.
+// AdamConsts are the coefficients of one Adam step.
 type AdamConsts struct {
 	Alpha         float64 // lr·sqrt(1-β2^t)/(1-β1^t), the bias-corrected rate
 	Beta1         float64
@@ -21,13 +20,25 @@ func NewAdamConsts(alpha, beta1, beta2, eps float64) AdamConsts {
 	}
 }
 
+// adamConsts32 is AdamConsts rounded to float32, as the float32 kernels use
+// them. adam_amd64.s reads the fields by offset: keep their order.
+type adamConsts32 struct {
+	alpha, beta1, oneMinusBeta1, beta2, oneMinusBeta2, eps float32
+}
+
+func (k AdamConsts) float32s() adamConsts32 {
+	return adamConsts32{float32(k.Alpha), float32(k.Beta1), float32(k.OneMinusBeta1),
+		float32(k.Beta2), float32(k.OneMinusBeta2), float32(k.Eps)}
+}
+
 // adamMinPiece is the number of elements below which a piece is not worth
 // a goroutine: dense1.weight (100,352 values) is split across cores, the
 // other tensors are not.
 const adamMinPiece = 1 << 14
 
 // Adam applies one step of Keras's Adam ("ε-hat" form) to w from its
-// gradient g, with the moments m and v kept in float64 whatever w's type:
+// gradient g, with the moments m and v in w's precision, as Keras keeps
+// them:
 //
 //	m ← β1·m + (1-β1)·g
 //	v ← β2·v + (1-β2)·g²
@@ -35,27 +46,59 @@ const adamMinPiece = 1 << 14
 //
 // All four slices must have the same length. Each element depends only on
 // its own values, so the split across cores changes no result.
-func Adam[T float32 | float64](w, g []T, m, v []float64, k AdamConsts) {
-	split(len(w), 4, adamMinPiece, func(lo, hi int) {
-		adamPiece(w[lo:hi], g[lo:hi], m[lo:hi], v[lo:hi], &k)
+func Adam[T float32 | float64](w, g, m, v []T, k AdamConsts) {
+	split(len(w), 8, adamMinPiece, func(lo, hi int) {
+		adamPiece(w[lo:hi], g[lo:hi], m[lo:hi], v[lo:hi], k)
 	})
 }
 
-func adamPiece[T float32 | float64](w, g []T, m, v []float64, k *AdamConsts) {
+func adamPiece[T float32 | float64](w, g, m, v []T, k AdamConsts) {
 	done := 0
 	if wf, ok := any(w).([]float32); ok && hasAVX() {
-		done = len(w) &^ 3
-		adamF32AVX(wf[:done], any(g).([]float32)[:done], m[:done], v[:done], k)
+		done = len(w) &^ 7
+		k32 := k.float32s()
+		adamF32AVX(wf[:done], any(g).([]float32)[:done], any(m).([]float32)[:done], any(v).([]float32)[:done], &k32)
 	}
-	AdamScalar(w[done:], g[done:], m[done:], v[done:], *k)
+	AdamScalar(w[done:], g[done:], m[done:], v[done:], k)
 }
 
-// AdamScalar is the plain loop the vector kernel must match bit for bit.
-func AdamScalar[T float32 | float64](w, g []T, m, v []float64, k AdamConsts) {
+// AdamScalar is the plain loop the vector kernel must match bit for bit:
+// every operation in T's precision, the square root correctly rounded. In
+// float32 it flushes subnormal inputs and results to zero, as the kernel
+// does (see adam_amd64.s).
+func AdamScalar[T float32 | float64](w, g, m, v []T, k AdamConsts) {
+	switch w := any(w).(type) {
+	case []float32:
+		adamScalar32(w, any(g).([]float32), any(m).([]float32), any(v).([]float32), k.float32s())
+	case []float64:
+		adamScalar64(w, any(g).([]float64), any(m).([]float64), any(v).([]float64), k)
+	}
+}
+
+func adamScalar32(w, g, m, v []float32, k adamConsts32) {
 	for j := range w {
-		gj := float64(g[j])
+		gj := ftz(g[j])
+		m[j] = ftz(ftz(k.beta1*ftz(m[j])) + ftz(k.oneMinusBeta1*gj))
+		v[j] = ftz(ftz(k.beta2*ftz(v[j])) + ftz(ftz(k.oneMinusBeta2*gj)*gj))
+		den := ftz(float32(math.Sqrt(float64(v[j]))) + k.eps)
+		w[j] = ftz(ftz(w[j]) - ftz(ftz(k.alpha*m[j])/den))
+	}
+}
+
+func adamScalar64(w, g, m, v []float64, k AdamConsts) {
+	for j := range w {
+		gj := g[j]
 		m[j] = k.Beta1*m[j] + k.OneMinusBeta1*gj
 		v[j] = k.Beta2*v[j] + k.OneMinusBeta2*gj*gj
-		w[j] -= T(k.Alpha * m[j] / (math.Sqrt(v[j]) + k.Eps))
+		w[j] -= k.Alpha * m[j] / (math.Sqrt(v[j]) + k.Eps)
 	}
+}
+
+// ftz is x, or a zero of x's sign where x is subnormal.
+func ftz(x float32) float32 {
+	b := math.Float32bits(x)
+	if b&0x7f800000 == 0 {
+		return math.Float32frombits(b & 0x80000000)
+	}
+	return x
 }

@@ -9,30 +9,65 @@ import (
 func TestAdamMatchesScalarBitForBit(t *testing.T) {
 	r := rand.New(rand.NewPCG(7, 8))
 	k := NewAdamConsts(0.001*math.Sqrt(1-math.Pow(0.999, 3))/(1-math.Pow(0.9, 3)), 0.9, 0.999, 1e-7)
-	for _, n := range []int{0, 1, 3, 4, 5, 7, 8, 9, 31, 128, 8192, 100352, 100355} {
+	for _, n := range []int{0, 1, 3, 4, 5, 7, 8, 9, 15, 16, 17, 31, 128, 8192, 100352, 100355} {
 		w := make([]float32, n)
 		g := make([]float32, n)
-		m := make([]float64, n)
-		v := make([]float64, n)
+		m := make([]float32, n)
+		v := make([]float32, n)
 		for i := range w {
 			w[i] = float32(r.NormFloat64() * 0.05)
 			if i%5 != 0 { // some gradients exactly 0, as for dead pixels
 				g[i] = float32(r.NormFloat64() * math.Pow(10, float64(r.IntN(7)-5)))
 			}
-			m[i] = r.NormFloat64() * 1e-3
-			v[i] = r.Float64() * 1e-6
+			m[i] = float32(r.NormFloat64() * 1e-3)
+			v[i] = float32(r.Float64() * 1e-6)
+			switch i % 13 { // the subnormal range and its edge, where the kernel flushes
+			case 1:
+				m[i] = float32(r.NormFloat64() * 1e-39)
+			case 2:
+				m[i] = float32(r.NormFloat64() * 1.3e-38)
+			case 3:
+				g[i] = float32(r.NormFloat64() * 1e-40)
+			case 4:
+				w[i] = float32(r.NormFloat64() * 1e-39)
+			case 5:
+				g[i] = float32(r.NormFloat64() * 1e-20) // g² is subnormal
+			}
 		}
-		wantW, wantM, wantV := append([]float32(nil), w...), append([]float64(nil), m...), append([]float64(nil), v...)
+		wantW, wantM, wantV := append([]float32(nil), w...), append([]float32(nil), m...), append([]float32(nil), v...)
 		for step := 0; step < 3; step++ {
 			AdamScalar(wantW, g, wantM, wantV, k)
 			Adam(w, g, m, v, k)
 		}
 		for i := range w {
-			if math.Float32bits(w[i]) != math.Float32bits(wantW[i]) || m[i] != wantM[i] || v[i] != wantV[i] {
+			if math.Float32bits(w[i]) != math.Float32bits(wantW[i]) || math.Float32bits(m[i]) != math.Float32bits(wantM[i]) || math.Float32bits(v[i]) != math.Float32bits(wantV[i]) {
 				t.Fatalf("n=%d, element %d: got w=%v m=%v v=%v, scalar loop gives w=%v m=%v v=%v",
 					n, i, w[i], m[i], v[i], wantW[i], wantM[i], wantV[i])
 			}
 		}
+	}
+}
+
+// TestAdamFlushesSubnormals checks the documented flush to zero, and that
+// the kernel gives the caller its floating-point mode back.
+func TestAdamFlushesSubnormals(t *testing.T) {
+	n := 64
+	w, g := make([]float32, n), make([]float32, n)
+	m, v := make([]float32, n), make([]float32, n)
+	for i := range m {
+		m[i] = 1.25e-38 // normal; 0.9 of it is not
+		v[i] = 1
+	}
+	Adam(w, g, m, v, NewAdamConsts(1e-3, 0.9, 0.999, 1e-7))
+	for i := range m {
+		if m[i] != 0 {
+			t.Fatalf("m[%d] = %g after decaying into the subnormal range, want 0", i, m[i])
+		}
+	}
+	// Plain Go code after the kernel must still see gradual underflow.
+	half := []float32{0.5}
+	if x := m[0] + 2e-38*half[0]; x == 0 {
+		t.Errorf("2e-38 * 0.5 = 0 after Adam: the kernel left subnormals flushed")
 	}
 }
 
@@ -72,7 +107,7 @@ func TestSplitCoversEveryIndexOnce(t *testing.T) {
 func BenchmarkAdam(b *testing.B) {
 	const n = 100352 // dense1.weight
 	w, g := make([]float32, n), make([]float32, n)
-	m, v := make([]float64, n), make([]float64, n)
+	m, v := make([]float32, n), make([]float32, n)
 	for i := range g {
 		g[i] = float32(i%7) * 1e-3
 	}

@@ -7,7 +7,16 @@ const haveAVXKernels = true
 //go:noescape
 func axpyAVX(alpha float32, x, y []float32)
 
-// Implemented in adam_amd64.s. It updates the first len(w) &^ 3 elements.
+// Implemented in adam_amd64.s; len(w) must be a multiple of 8.
 //
 //go:noescape
-func adamF32AVX(w, g []float32, m, v []float64, k *AdamConsts)
+func adamF32AVX(w, g, m, v []float32, k *adamConsts32)
+
+// Implemented in accumulate_amd64.s: c[0:64] (or c[0:8]) += vs[q]·b[ls[q]·ldb:]
+// for every q, in order.
+//
+//go:noescape
+func accumulate64AVX(c, b []float32, ldb int, ls []int32, vs []float32)
+
+//go:noescape
+func accumulate8AVX(c, b []float32, ldb int, ls []int32, vs []float32)

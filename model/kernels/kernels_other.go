@@ -6,6 +6,14 @@ const haveAVXKernels = false
 
 func axpyAVX(alpha float32, x, y []float32) { panic("kernels: no AVX kernels on this architecture") }
 
-func adamF32AVX(w, g []float32, m, v []float64, k *AdamConsts) {
+func adamF32AVX(w, g, m, v []float32, k *adamConsts32) {
+	panic("kernels: no AVX kernels on this architecture")
+}
+
+func accumulate64AVX(c, b []float32, ldb int, ls []int32, vs []float32) {
+	panic("kernels: no AVX kernels on this architecture")
+}
+
+func accumulate8AVX(c, b []float32, ldb int, ls []int32, vs []float32) {
 	panic("kernels: no AVX kernels on this architecture")
 }

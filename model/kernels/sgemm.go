@@ -94,27 +94,84 @@ func scaleRows(c []float32, ldc, lo, hi, n int, beta float32) {
 	}
 }
 
-// sgemmNotNot adds alpha·A·B into rows [lo, hi) of C, A being m×k.
+// sgemmNotNot adds alpha·A·B into rows [lo, hi) of C, A being m×k: row i
+// of C gathers the rows of B picked by the nonzeros of row i of A.
 func sgemmNotNot(lo, hi, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, c []float32, ldc int) {
+	var terms termList
 	for i := lo; i < hi; i++ {
 		ci := c[i*ldc : i*ldc+n]
-		for l, v := range a[i*lda : i*lda+k] {
-			if t := alpha * v; t != 0 {
-				axpy(t, b[l*ldb:l*ldb+n], ci)
-			}
+		for l0 := 0; l0 < k; l0 += termChunk {
+			ls, vs := terms.collect(a[i*lda:], 1, l0, min(k, l0+termChunk), alpha)
+			accumulateRow(ci, b, ldb, ls, vs)
 		}
 	}
 }
 
-// sgemmTransNot adds alpha·Aᵀ·B into rows [lo, hi) of C, A being k×m.
+// sgemmTransNot adds alpha·Aᵀ·B into rows [lo, hi) of C, A being k×m: row
+// i of C gathers the rows of B picked by the nonzeros of column i of A.
 func sgemmTransNot(lo, hi, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, c []float32, ldc int) {
-	for l := 0; l < k; l++ {
-		bl := b[l*ldb : l*ldb+n]
-		for i, v := range a[l*lda+lo : l*lda+hi] {
-			if t := alpha * v; t != 0 {
-				ci := c[(lo+i)*ldc : (lo+i)*ldc+n]
-				axpy(t, bl, ci)
-			}
+	var terms termList
+	for i := lo; i < hi; i++ {
+		ci := c[i*ldc : i*ldc+n]
+		for l0 := 0; l0 < k; l0 += termChunk {
+			ls, vs := terms.collect(a[i:], lda, l0, min(k, l0+termChunk), alpha)
+			accumulateRow(ci, b, ldb, ls, vs)
 		}
+	}
+}
+
+// termChunk bounds a termList, so that it lives on the goroutine's stack;
+// longer sums are done a chunk at a time, in order, which rounds the same.
+const termChunk = 1024
+
+// termList holds the nonzero terms of one sum: the rows of B to add and the
+// factors to scale them by.
+type termList struct {
+	ls [termChunk]int32
+	vs [termChunk]float32
+}
+
+// collect lists, for l in [from, to), the terms alpha·a[l·stride] that are
+// not zero, as gonum's loops skip them. The branch-free loop writes every
+// candidate and advances only past the nonzero ones.
+func (t *termList) collect(a []float32, stride, from, to int, alpha float32) ([]int32, []float32) {
+	count := 0
+	for l := from; l < to; l++ {
+		v := alpha * a[l*stride]
+		t.ls[count] = int32(l)
+		t.vs[count] = v
+		if v != 0 {
+			count++
+		}
+	}
+	return t.ls[:count], t.vs[:count]
+}
+
+// accumulateRow adds vs[q]·B[ls[q], 0:len(c)] into c for every q in order,
+// keeping the sums in registers 64 or 8 columns at a time.
+func accumulateRow(c, b []float32, ldb int, ls []int32, vs []float32) {
+	if len(ls) == 0 {
+		return
+	}
+	n, j := len(c), 0
+	if hasAVX() {
+		for ; j+64 <= n; j += 64 {
+			accumulate64AVX(c[j:j+64], b[j:], ldb, ls, vs)
+		}
+		for ; j+8 <= n; j += 8 {
+			accumulate8AVX(c[j:j+8], b[j:], ldb, ls, vs)
+		}
+		for ; j < n; j++ {
+			sum := c[j]
+			for q, l := range ls {
+				sum += vs[q] * b[int(l)*ldb+j]
+			}
+			c[j] = sum
+		}
+		return
+	}
+	for q, l := range ls {
+		row := int(l) * ldb
+		axpy(vs[q], b[row:row+n], c)
 	}
 }
