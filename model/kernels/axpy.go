@@ -16,5 +16,5 @@ func axpy(alpha float32, x, y []float32) {
 }
 
 // hasAVX reports whether the assembly kernels can run here: an amd64 CPU
-// with AVX that the operating system saves the YMM registers for.
-func hasAVX() bool { return haveAVXKernels && cpu.X86.HasAVX }
+// with AVX2 and POPCNT, whose YMM registers the operating system saves.
+func hasAVX() bool { return haveAVXKernels && cpu.X86.HasAVX2 && cpu.X86.HasPOPCNT }

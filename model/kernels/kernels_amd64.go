@@ -20,3 +20,8 @@ func accumulate64AVX(c, b []float32, ldb int, ls []int32, vs []float32)
 
 //go:noescape
 func accumulate8AVX(c, b []float32, ldb int, ls []int32, vs []float32)
+
+// Implemented in collect_amd64.s.
+//
+//go:noescape
+func collectAVX(a []float32, alpha float32, base int32, ls []int32, vs []float32) int

@@ -17,3 +17,7 @@ func accumulate64AVX(c, b []float32, ldb int, ls []int32, vs []float32) {
 func accumulate8AVX(c, b []float32, ldb int, ls []int32, vs []float32) {
 	panic("kernels: no AVX kernels on this architecture")
 }
+
+func collectAVX(a []float32, alpha float32, base int32, ls []int32, vs []float32) int {
+	panic("kernels: no AVX kernels on this architecture")
+}

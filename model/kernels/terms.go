@@ -1,0 +1,65 @@
+package kernels
+
+// termChunk bounds a termList, so that it lives on the goroutine's stack;
+// longer sums are done a chunk at a time, in order, which rounds the same.
+const termChunk = 1024
+
+// termList holds the nonzero terms of one sum: the rows of B to add and the
+// factors to scale them by.
+type termList struct {
+	ls [termChunk]int32
+	vs [termChunk]float32
+}
+
+// collect lists the terms alpha·a[j] that are not zero (NaN counts as not
+// zero, as in gonum's loops), numbered from base, in order. len(a) must be
+// at most termChunk. The returned slices alias t.
+func (t *termList) collect(a []float32, alpha float32, base int) ([]int32, []float32) {
+	count, done := 0, 0
+	if hasAVX() {
+		done = len(a) &^ 7
+		count = collectAVX(a[:done], alpha, int32(base), t.ls[:], t.vs[:])
+	}
+	for j := done; j < len(a); j++ {
+		v := alpha * a[j]
+		t.ls[count] = int32(base + j)
+		t.vs[count] = v
+		if v != 0 { // branch-free: write every candidate, keep the nonzero
+			count++
+		}
+	}
+	return t.ls[:count], t.vs[:count]
+}
+
+// accumulateRow adds vs[q]·B[ls[q], 0:len(c)] into c for every q in order,
+// keeping the sums in registers 64 or 8 columns at a time. With fromZero the
+// sums start from zero instead of from c.
+func accumulateRow(c, b []float32, ldb int, ls []int32, vs []float32, fromZero bool) {
+	if fromZero {
+		clear(c)
+	}
+	if len(ls) == 0 {
+		return
+	}
+	n, j := len(c), 0
+	if hasAVX() {
+		for ; j+64 <= n; j += 64 {
+			accumulate64AVX(c[j:j+64], b[j:], ldb, ls, vs)
+		}
+		for ; j+8 <= n; j += 8 {
+			accumulate8AVX(c[j:j+8], b[j:], ldb, ls, vs)
+		}
+		for ; j < n; j++ {
+			sum := c[j]
+			for q, l := range ls {
+				sum += vs[q] * b[int(l)*ldb+j]
+			}
+			c[j] = sum
+		}
+		return
+	}
+	for q, l := range ls {
+		row := int(l) * ldb
+		axpy(vs[q], b[row:row+n], c)
+	}
+}

@@ -1,0 +1,69 @@
+package kernels
+
+import (
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"testing"
+)
+
+// TestCollectKeepsNonzerosInOrder checks the vector scan against the
+// definition: every alpha·a[j] that is not zero, NaN included and -0
+// excluded, numbered from base, in order.
+func TestCollectKeepsNonzerosInOrder(t *testing.T) {
+	r := rand.New(rand.NewPCG(11, 12))
+	nan := float32(math.NaN())
+	negZero := float32(math.Copysign(0, -1))
+	for _, n := range []int{0, 1, 7, 8, 9, 16, 28, 784, termChunk} {
+		for _, alpha := range []float32{1, -0.5, 0} {
+			t.Run(fmt.Sprintf("n%d/alpha%g", n, alpha), func(t *testing.T) {
+				a := make([]float32, n)
+				for j := range a {
+					switch r.IntN(6) {
+					case 0:
+						a[j] = float32(r.NormFloat64())
+					case 1:
+						a[j] = nan
+					case 2:
+						a[j] = negZero
+					}
+				}
+				base := r.IntN(1000)
+				var terms termList
+				ls, vs := terms.collect(a, alpha, base)
+				q := 0
+				for j, x := range a {
+					v := alpha * x
+					if v == 0 {
+						continue
+					}
+					if q >= len(ls) || int(ls[q]) != base+j || math.Float32bits(vs[q]) != math.Float32bits(v) {
+						t.Fatalf("term %d: got %v, want index %d value %v", q, termAt(ls, vs, q), base+j, v)
+					}
+					q++
+				}
+				if q != len(ls) {
+					t.Fatalf("%d terms, want %d", len(ls), q)
+				}
+			})
+		}
+	}
+}
+
+func termAt(ls []int32, vs []float32, q int) string {
+	if q >= len(ls) {
+		return "nothing"
+	}
+	return fmt.Sprintf("index %d value %v", ls[q], vs[q])
+}
+
+func TestLeftPack(t *testing.T) {
+	for _, tc := range []struct {
+		mask int
+		want uint64
+	}{{0, 0}, {1, 0}, {0b10, 1}, {0b1010_0101, 0x07_05_02_00}, {0xff, 0x07_06_05_04_03_02_01_00}} {
+		if got := leftPack[tc.mask]; got != tc.want {
+			t.Errorf("leftPack[%08b] = %#x, want %#x", tc.mask, got, tc.want)
+		}
+	}
+}
