@@ -3,6 +3,7 @@ package kernels
 import (
 	"math"
 	"math/rand/v2"
+	"sync"
 	"testing"
 )
 
@@ -122,4 +123,33 @@ func BenchmarkAdam(b *testing.B) {
 			Adam(w, g, m, v, k)
 		}
 	})
+}
+
+// TestSplitFromManyGoroutines runs parallel sections from several
+// goroutines at once, as parallel tests do: each must still cover its range
+// exactly once (run with -race).
+func TestSplitFromManyGoroutines(t *testing.T) {
+	var wg sync.WaitGroup
+	for g := 0; g < 8; g++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for rep := 0; rep < 200; rep++ {
+				n := 1000 + rep
+				seen := make([]int32, n)
+				split(n, 4, 16, func(lo, hi int) {
+					for i := lo; i < hi; i++ {
+						seen[i]++
+					}
+				})
+				for i, s := range seen {
+					if s != 1 {
+						t.Errorf("index %d of %d covered %d times", i, n, s)
+						return
+					}
+				}
+			}
+		}()
+	}
+	wg.Wait()
 }
