@@ -126,4 +126,3 @@ func (c *crew) help() {
 		}
 	}
 }
-
