@@ -27,10 +27,12 @@ func CPU() Device { return cpuDevice{} }
 func (cpuDevice) Name() string { return "cpu" }
 func (cpuDevice) CUDA() bool   { return false }
 
-// NewBackend compiles only the instructions the results need (see
-// model.WithPrunedProgram): 0.73x the time per step on the CPU. The cuda
-// build's Gorgonia engine keeps the whole program, the form verified on a GPU.
+// NewBackend builds the graph from the fused CPU ops (model.WithFusedOps)
+// and compiles only the instructions the results need
+// (model.WithPrunedProgram). Both keep the results bit for bit. The cuda
+// build's Gorgonia engine keeps the stock ops and the whole program, the
+// form verified on a GPU.
 func (cpuDevice) NewBackend(cfg model.Config) (model.Backend, error) {
-	return model.NewGraphBackend(cfg, model.WithPrunedProgram())
+	return model.NewGraphBackend(cfg, model.WithPrunedProgram(), model.WithFusedOps())
 }
 func (cpuDevice) Close() error { return nil }

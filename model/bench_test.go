@@ -21,6 +21,7 @@ func BenchmarkTrainStep(b *testing.B) {
 	}
 	b.Run("full", func(b *testing.B) { benchmarkTrainStep(b, set) })
 	b.Run("pruned", func(b *testing.B) { benchmarkTrainStep(b, set, WithPrunedProgram()) })
+	b.Run("fused", func(b *testing.B) { benchmarkTrainStep(b, set, WithPrunedProgram(), WithFusedOps()) })
 }
 
 func benchmarkTrainStep(b *testing.B, set *data.Set, opts ...GraphOption) {

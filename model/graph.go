@@ -43,7 +43,14 @@ func buildGraph(dt tensor.Dtype, batch int, training bool, opts graphOptions) (*
 		gr.params[i] = G.NewMatrix(g, dt, G.WithShape(shape...), G.WithName(ParamNames()[i]))
 	}
 
-	if err := gr.buildForward(); err != nil {
+	build := gr.buildForward
+	if opts.fused {
+		if dt != tensor.Float32 {
+			return nil, fmt.Errorf("fused ops need float32, not %v", dt)
+		}
+		build = gr.buildForwardFused
+	}
+	if err := build(); err != nil {
 		return nil, fmt.Errorf("build forward pass: %w", err)
 	}
 	var outputs G.Nodes
@@ -137,6 +144,27 @@ func (gr *graph) buildForward() error {
 	}
 	if gr.loss, err = G.Neg(mean); err != nil {
 		return fmt.Errorf("negate loss: %w", err)
+	}
+	return nil
+}
+
+// buildForwardFused builds the same network from the fused ops of fused.go:
+// one op a layer and one for the cross-entropy.
+func (gr *graph) buildForwardFused() error {
+	h := gr.x
+	for layer := 0; layer < 3; layer++ {
+		op := newDenseOp(layer+1, layer < 2, layer > 0)
+		var err error
+		if h, err = G.ApplyOp(op, h, gr.params[2*layer], gr.params[2*layer+1]); err != nil {
+			return fmt.Errorf("dense%d: %w", layer+1, err)
+		}
+	}
+	var err error
+	if gr.logProbs, err = G.LogSoftMax(h); err != nil {
+		return fmt.Errorf("log-softmax: %w", err)
+	}
+	if gr.loss, err = G.ApplyOp(&crossEntropyOp{fusedOp{"crossEntropy"}}, gr.logProbs, gr.y, gr.invCount); err != nil {
+		return fmt.Errorf("cross-entropy: %w", err)
 	}
 	return nil
 }

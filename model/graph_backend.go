@@ -30,12 +30,20 @@ type graphOptions struct {
 	vmOpts []G.VMOpt
 	ready  func(G.VM) error
 	prune  bool
+	fused  bool
 }
 
 // WithPrunedProgram compiles only the instructions the results need,
 // leaving out the unused gradient with respect to the input images.
 func WithPrunedProgram() GraphOption {
 	return func(o *graphOptions) { o.prune = true }
+}
+
+// WithFusedOps builds the graphs from the fused CPU ops of fused.go instead
+// of Gorgonia's stock ops: the same results, bit for bit, in fewer and
+// cheaper instructions. They run on the CPU only, and need float32.
+func WithFusedOps() GraphOption {
+	return func(o *graphOptions) { o.fused = true }
 }
 
 // WithVMOptions passes options to every gorgonia.NewTapeMachine.
