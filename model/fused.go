@@ -150,7 +150,7 @@ func (op *denseOp) SymDiff(inputs G.Nodes, output, grad *G.Node) (G.Nodes, error
 			return nil, err
 		}
 	}
-	dw, err := G.ApplyOp(&weightGradOp{fusedOp: fusedOp{op.name + ".weightGrad"}}, x, dz)
+	dw, err := G.ApplyOp(newProductOp(op.name+".weightGrad", true, false), x, dz)
 	if err != nil {
 		return nil, err
 	}
@@ -160,7 +160,7 @@ func (op *denseOp) SymDiff(inputs G.Nodes, output, grad *G.Node) (G.Nodes, error
 	}
 	var dx *G.Node
 	if op.inputGrad {
-		if dx, err = G.ApplyOp(&inputGradOp{fusedOp: fusedOp{op.name + ".inputGrad"}}, dz, w); err != nil {
+		if dx, err = G.ApplyOp(newProductOp(op.name+".inputGrad", false, true), dz, w); err != nil {
 			return nil, err
 		}
 	}
@@ -229,73 +229,69 @@ func reluMask(on bool) float32 {
 	return math.Float32frombits(bits)
 }
 
-// weightGradOp is dW = xᵀ·dz.
-type weightGradOp struct {
+// productOp is op(A)·op(B), each factor transposed or not: xᵀ·dz is a
+// layer's weight gradient, dz·Wᵀ the gradient it passes down.
+type productOp struct {
 	fusedOp
-	out outputBuffer
+	transA, transB bool
+	out            outputBuffer
 }
 
-func (op *weightGradOp) Arity() int { return 2 }
+func newProductOp(name string, transA, transB bool) *productOp {
+	return &productOp{fusedOp: fusedOp{name}, transA: transA, transB: transB}
+}
 
-func (op *weightGradOp) Type() hm.Type {
+func (op *productOp) Arity() int { return 2 }
+
+func (op *productOp) Type() hm.Type {
 	m, _ := matrixType()
 	return hm.NewFnType(m, m, m)
 }
 
-func (op *weightGradOp) InferShape(in ...G.DimSizer) (tensor.Shape, error) {
-	x, dz, err := twoShapes(op, in)
+// dims are m, k (op(A) is m×k) and n (op(B) is k×n) from the stored shapes.
+func (op *productOp) dims(a, b tensor.Shape) (m, k, n int, err error) {
+	m, k = a[0], a[1]
+	if op.transA {
+		m, k = k, m
+	}
+	kb, n := b[0], b[1]
+	if op.transB {
+		kb, n = n, kb
+	}
+	if kb != k {
+		return 0, 0, 0, fmt.Errorf("%v: factors %v and %v do not chain", op, a, b)
+	}
+	return m, k, n, nil
+}
+
+func (op *productOp) InferShape(in ...G.DimSizer) (tensor.Shape, error) {
+	a, b, err := twoShapes(op, in)
 	if err != nil {
 		return nil, err
 	}
-	return tensor.Shape{x[1], dz[1]}, nil
+	m, _, n, err := op.dims(a, b)
+	return tensor.Shape{m, n}, err
 }
 
-func (op *weightGradOp) Do(inputs ...G.Value) (G.Value, error) {
+func (op *productOp) Do(inputs ...G.Value) (G.Value, error) {
 	d, s, err := matrices(op, 2, inputs)
 	if err != nil {
 		return nil, err
 	}
-	batch, in, out := s[0][0], s[0][1], s[1][1]
-	if s[1][0] != batch {
-		return nil, fmt.Errorf("%v: x %v and dz %v differ in batch", op, s[0], s[1])
-	}
-	t, dw := op.out.get(in, out)
-	sgemm(blas.Trans, blas.NoTrans, in, out, batch, d[0], in, d[1], out, dw)
-	return t, nil
-}
-
-// inputGradOp is dx = dz·Wᵀ, the gradient passed down to the layer below.
-type inputGradOp struct {
-	fusedOp
-	out outputBuffer
-}
-
-func (op *inputGradOp) Arity() int { return 2 }
-
-func (op *inputGradOp) Type() hm.Type {
-	m, _ := matrixType()
-	return hm.NewFnType(m, m, m)
-}
-
-func (op *inputGradOp) InferShape(in ...G.DimSizer) (tensor.Shape, error) {
-	dz, w, err := twoShapes(op, in)
+	m, k, n, err := op.dims(s[0], s[1])
 	if err != nil {
 		return nil, err
 	}
-	return tensor.Shape{dz[0], w[0]}, nil
-}
-
-func (op *inputGradOp) Do(inputs ...G.Value) (G.Value, error) {
-	d, s, err := matrices(op, 2, inputs)
-	if err != nil {
-		return nil, err
+	tA, tB := blas.NoTrans, blas.NoTrans
+	if op.transA {
+		tA = blas.Trans
 	}
-	batch, out, in := s[0][0], s[0][1], s[1][0]
-	if s[1][1] != out {
-		return nil, fmt.Errorf("%v: dz %v and W %v do not chain", op, s[0], s[1])
+	if op.transB {
+		tB = blas.Trans
 	}
-	t, dx := op.out.get(batch, in)
-	sgemm(blas.NoTrans, blas.Trans, batch, in, out, d[0], out, d[1], out, dx)
+	t, c := op.out.get(m, n)
+	// Leading dimensions are the stored rows' lengths: row-major, unpadded.
+	sgemm(tA, tB, m, n, k, d[0], s[0][1], d[1], s[1][1], c)
 	return t, nil
 }
 

@@ -2,11 +2,6 @@ package kernels
 
 const haveAVXKernels = true
 
-// Implemented in axpy_amd64.s.
-//
-//go:noescape
-func axpyAVX(alpha float32, x, y []float32)
-
 // Implemented in adam_amd64.s; len(w) must be a multiple of 8.
 //
 //go:noescape

@@ -4,8 +4,6 @@ package kernels
 
 const haveAVXKernels = false
 
-func axpyAVX(alpha float32, x, y []float32) { panic("kernels: no AVX kernels on this architecture") }
-
 func adamF32AVX(w, g, m, v []float32, k *adamConsts32) {
 	panic("kernels: no AVX kernels on this architecture")
 }

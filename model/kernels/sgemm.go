@@ -66,33 +66,30 @@ func (impl BLAS) Sgemm(tA, tB blas.Transpose, m, n, k int, alpha float32, a []fl
 // sgemmArgsFit reports whether the dimensions are valid and the slices long
 // enough, the conditions under which gonum's Sgemm would not panic.
 func sgemmArgsFit(aTrans, bTrans bool, m, n, k int, a []float32, lda int, b []float32, ldb int, c []float32, ldc int) bool {
-	if m < 0 || n < 0 || k < 0 || ldc < max(1, n) {
-		return false
-	}
-	bRows, bCols := k, n
-	if bTrans {
-		bRows, bCols = n, k
-	}
-	if ldb < max(1, bCols) {
+	aRows, aCols := stored(aTrans, m, k)
+	bRows, bCols := stored(bTrans, k, n)
+	if m < 0 || n < 0 || k < 0 || lda < max(1, aCols) || ldb < max(1, bCols) || ldc < max(1, n) {
 		return false
 	}
 	if m == 0 || n == 0 {
 		return true
 	}
-	aRows, aCols := m, k
-	if aTrans {
-		aRows, aCols = k, m
+	return holds(a, aRows, aCols, lda) && holds(b, bRows, bCols, ldb) && holds(c, m, n, ldc)
+}
+
+// stored is the shape in memory of a matrix used as rows×cols, transposed
+// or not.
+func stored(trans bool, rows, cols int) (int, int) {
+	if trans {
+		return cols, rows
 	}
-	if lda < max(1, aCols) {
-		return false
-	}
-	if aRows > 0 && len(a) < (aRows-1)*lda+aCols {
-		return false
-	}
-	if bRows > 0 && len(b) < (bRows-1)*ldb+bCols {
-		return false
-	}
-	return len(c) >= (m-1)*ldc+n
+	return rows, cols
+}
+
+// holds reports whether s is long enough for a rows×cols matrix with
+// leading dimension ld.
+func holds(s []float32, rows, cols, ld int) bool {
+	return rows == 0 || len(s) >= (rows-1)*ld+cols
 }
 
 // scaleRows multiplies rows [lo, hi) of C by beta, as gonum does first.

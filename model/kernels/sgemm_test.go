@@ -178,23 +178,6 @@ func TestSgemmDelegates(t *testing.T) {
 	}
 }
 
-func TestAxpyMatchesGonum(t *testing.T) {
-	r := rand.New(rand.NewPCG(3, 4))
-	for n := 0; n <= 70; n++ {
-		x := sparseMatrix(r, 1, n+1, n+1, 0.3)
-		want := sparseMatrix(r, 1, n, n, 0)
-		got := append([]float32(nil), want...)
-		alpha := float32(r.NormFloat64())
-		gonum.Implementation{}.Saxpy(n, alpha, x, 1, want, 1)
-		axpy(alpha, x, got)
-		for i := range want {
-			if math.Float32bits(got[i]) != math.Float32bits(want[i]) {
-				t.Fatalf("n=%d: y[%d] = %v, want %v", n, i, got[i], want[i])
-			}
-		}
-	}
-}
-
 func BenchmarkSgemm(b *testing.B) {
 	r := rand.New(rand.NewPCG(5, 6))
 	shapes := []struct {

@@ -41,25 +41,31 @@ func accumulateRow(c, b []float32, ldb int, ls []int32, vs []float32, fromZero b
 	if len(ls) == 0 {
 		return
 	}
-	n, j := len(c), 0
-	if hasAVX() {
-		for ; j+64 <= n; j += 64 {
-			accumulate64AVX(c[j:j+64], b[j:], ldb, ls, vs)
-		}
-		for ; j+8 <= n; j += 8 {
-			accumulate8AVX(c[j:j+8], b[j:], ldb, ls, vs)
-		}
-		for ; j < n; j++ {
-			sum := c[j]
-			for q, l := range ls {
-				sum += vs[q] * b[int(l)*ldb+j]
-			}
-			c[j] = sum
-		}
+	if !hasAVX() {
+		accumulateRowGeneric(c, b, ldb, ls, vs)
 		return
 	}
+	n, j := len(c), 0
+	for ; j+64 <= n; j += 64 {
+		accumulate64AVX(c[j:j+64], b[j:], ldb, ls, vs)
+	}
+	for ; j+8 <= n; j += 8 {
+		accumulate8AVX(c[j:j+8], b[j:], ldb, ls, vs)
+	}
+	for ; j < n; j++ {
+		sum := c[j]
+		for q, l := range ls {
+			sum += vs[q] * b[int(l)*ldb+j]
+		}
+		c[j] = sum
+	}
+}
+
+// accumulateRowGeneric is accumulateRow for machines without the vector
+// kernels: one gonum axpy a term, which rounds the same.
+func accumulateRowGeneric(c, b []float32, ldb int, ls []int32, vs []float32) {
 	for q, l := range ls {
 		row := int(l) * ldb
-		axpy(vs[q], b[row:row+n], c)
+		axpy(vs[q], b[row:row+len(c)], c)
 	}
 }
