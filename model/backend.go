@@ -51,9 +51,9 @@ type Pass struct {
 
 // OptimizerState is Adam's state in host memory: the update count and the
 // first and second moments, one slice per parameter in Params order, each as
-// long as its tensor. float64 because the CPU graph backend keeps its moments
-// in float64 and a resumed run must continue bit for bit; a backend that
-// keeps float32 moments converts, which is exact in that direction.
+// long as its tensor. float64 so that any backend's moments fit: the float32
+// moments of the CPU and GPU backends convert exactly in both directions, so
+// a resumed run continues bit for bit, and a float64 model keeps its own.
 type OptimizerState struct {
 	Step int64
 	M, V [6][]float64
