@@ -24,6 +24,7 @@ import (
 type adam struct {
 	lr, beta1, beta2, eps float64
 	step                  int64
+	crew                  *kernels.Crew // shares the large tensors' updates
 	// Exactly one is set, by the weights' dtype.
 	f32 *moments[float32]
 	f64 *moments[float64]
@@ -44,8 +45,8 @@ func newMoments[T float32 | float64](p *Params) *moments[T] {
 	return mo
 }
 
-func newAdam(c Config, p *Params) *adam {
-	a := &adam{lr: c.LearningRate, beta1: c.Beta1, beta2: c.Beta2, eps: c.Epsilon}
+func newAdam(c Config, p *Params, crew *kernels.Crew) *adam {
+	a := &adam{lr: c.LearningRate, beta1: c.Beta1, beta2: c.Beta2, eps: c.Epsilon, crew: crew}
 	if p.Tensors[0].Dtype() == tensor.Float64 {
 		a.f64 = newMoments[float64](p)
 	} else {
@@ -63,9 +64,9 @@ func (a *adam) update(p *Params, grads [6]*tensor.Dense) error {
 	for i, w := range p.Tensors {
 		var ok bool
 		if a.f32 != nil {
-			ok = updateOne(w, grads[i], a.f32.m[i], a.f32.v[i], k)
+			ok = updateOne(a.crew, w, grads[i], a.f32.m[i], a.f32.v[i], k)
 		} else {
-			ok = updateOne(w, grads[i], a.f64.m[i], a.f64.v[i], k)
+			ok = updateOne(a.crew, w, grads[i], a.f64.m[i], a.f64.v[i], k)
 		}
 		if !ok {
 			return fmt.Errorf("adam: gradient of %s (%v) does not match its weights (%v)", ParamNames()[i], grads[i].Dtype(), w.Dtype())
@@ -76,13 +77,13 @@ func (a *adam) update(p *Params, grads [6]*tensor.Dense) error {
 
 // updateOne steps one parameter; it reports false when the weights, the
 // gradient and the moments are not all of type T and the same length.
-func updateOne[T float32 | float64](w, g *tensor.Dense, m, v []T, k kernels.AdamConsts) bool {
+func updateOne[T float32 | float64](crew *kernels.Crew, w, g *tensor.Dense, m, v []T, k kernels.AdamConsts) bool {
 	wd, ok1 := w.Data().([]T)
 	gd, ok2 := g.Data().([]T)
 	if !ok1 || !ok2 || len(wd) != len(gd) || len(wd) != len(m) {
 		return false
 	}
-	kernels.Adam(wd, gd, m, v, k)
+	kernels.Adam(crew, wd, gd, m, v, k)
 	return true
 }
 

@@ -21,7 +21,7 @@ func TestAdamStepMatchesKeras(t *testing.T) {
 	for step, g := range []float64{0.3, -0.2, 1e-3, 4} {
 		tt := float64(step + 1)
 		alpha := lr * math.Sqrt(1-math.Pow(b2, tt)) / (1 - math.Pow(b1, tt))
-		kernels.Adam(w, []float64{g}, m, v, kernels.NewAdamConsts(alpha, b1, b2, eps))
+		kernels.Adam(nil, w, []float64{g}, m, v, kernels.NewAdamConsts(alpha, b1, b2, eps))
 		wantM = b1*wantM + (1-b1)*g
 		wantV = b2*wantV + (1-b2)*g*g
 		wantW -= alpha * wantM / (math.Sqrt(wantV) + eps)
@@ -46,7 +46,7 @@ func TestAdamFirstStepIsLearningRate(t *testing.T) {
 		}
 		grads[i] = g
 	}
-	if err := newAdam(cfg, p).update(p, grads); err != nil {
+	if err := newAdam(cfg, p, nil).update(p, grads); err != nil {
 		t.Fatal(err)
 	}
 	after := p.Tensors[0].Data().([]float32)

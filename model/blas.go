@@ -6,8 +6,9 @@ import (
 	"mnist/model/kernels"
 )
 
-// Gorgonia runs every CPU matrix product through one process-wide BLAS. Ours
-// is gonum's with a faster Sgemm that gives bit-identical results, so this
-// choice changes how long training takes and nothing else; it is made once,
-// here, so the trainer, the tests and the benchmarks all run the same code.
+// Gorgonia runs the matrix products of its stock ops through one
+// process-wide BLAS. Ours is gonum's with a faster Sgemm that gives
+// bit-identical results, so this choice changes how long the stock graphs
+// take and nothing else. It has no crew of helpers: those belong to each
+// backend, whose fused ops and Adam use them directly.
 func init() { G.Use(kernels.BLAS{}) }

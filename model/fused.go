@@ -80,20 +80,21 @@ func (b *outputBuffer) get(rows, cols int) (*tensor.Dense, []float32) {
 
 // sgemm is C = op(A)·op(B) with beta = 0, exactly as Gorgonia's matrix
 // product calls the BLAS for these shapes (row-major, no padding).
-func sgemm(tA, tB blas.Transpose, m, n, k int, a []float32, lda int, b []float32, ldb int, c []float32) {
-	kernels.BLAS{}.Sgemm(tA, tB, m, n, k, 1, a, lda, b, ldb, 0, c, n)
+func sgemm(impl kernels.BLAS, tA, tB blas.Transpose, m, n, k int, a []float32, lda int, b []float32, ldb int, c []float32) {
+	impl.Sgemm(tA, tB, m, n, k, 1, a, lda, b, ldb, 0, c, n)
 }
 
 // denseOp is relu?(x·W + b) for x batch×in, W in×out, b 1×out.
 type denseOp struct {
 	fusedOp
+	blas      kernels.BLAS // the backend's, with its crew of helpers
 	relu      bool
 	inputGrad bool // whether x needs a gradient (not for the images)
 	out       outputBuffer
 }
 
-func newDenseOp(layer int, relu, inputGrad bool) *denseOp {
-	return &denseOp{fusedOp: fusedOp{fmt.Sprintf("dense%d(relu=%v)", layer, relu)}, relu: relu, inputGrad: inputGrad}
+func newDenseOp(impl kernels.BLAS, layer int, relu, inputGrad bool) *denseOp {
+	return &denseOp{fusedOp: fusedOp{fmt.Sprintf("dense%d(relu=%v)", layer, relu)}, blas: impl, relu: relu, inputGrad: inputGrad}
 }
 
 func (op *denseOp) Arity() int { return 3 }
@@ -122,7 +123,7 @@ func (op *denseOp) Do(inputs ...G.Value) (G.Value, error) {
 		return nil, fmt.Errorf("%v: shapes %v, %v, %v do not chain", op, s[0], s[1], s[2])
 	}
 	t, h := op.out.get(batch, out)
-	sgemm(blas.NoTrans, blas.NoTrans, batch, out, in, x, in, w, out, h)
+	sgemm(op.blas, blas.NoTrans, blas.NoTrans, batch, out, in, x, in, w, out, h)
 	for i := 0; i < batch; i++ {
 		row := h[i*out : (i+1)*out]
 		for j, bj := range b {
@@ -150,7 +151,7 @@ func (op *denseOp) SymDiff(inputs G.Nodes, output, grad *G.Node) (G.Nodes, error
 			return nil, err
 		}
 	}
-	dw, err := G.ApplyOp(newProductOp(op.name+".weightGrad", true, false), x, dz)
+	dw, err := G.ApplyOp(newProductOp(op.blas, op.name+".weightGrad", true, false), x, dz)
 	if err != nil {
 		return nil, err
 	}
@@ -160,7 +161,7 @@ func (op *denseOp) SymDiff(inputs G.Nodes, output, grad *G.Node) (G.Nodes, error
 	}
 	var dx *G.Node
 	if op.inputGrad {
-		if dx, err = G.ApplyOp(newProductOp(op.name+".inputGrad", false, true), dz, w); err != nil {
+		if dx, err = G.ApplyOp(newProductOp(op.blas, op.name+".inputGrad", false, true), dz, w); err != nil {
 			return nil, err
 		}
 	}
@@ -233,12 +234,13 @@ func reluMask(on bool) float32 {
 // layer's weight gradient, dz·Wᵀ the gradient it passes down.
 type productOp struct {
 	fusedOp
+	blas           kernels.BLAS
 	transA, transB bool
 	out            outputBuffer
 }
 
-func newProductOp(name string, transA, transB bool) *productOp {
-	return &productOp{fusedOp: fusedOp{name}, transA: transA, transB: transB}
+func newProductOp(impl kernels.BLAS, name string, transA, transB bool) *productOp {
+	return &productOp{fusedOp: fusedOp{name}, blas: impl, transA: transA, transB: transB}
 }
 
 func (op *productOp) Arity() int { return 2 }
@@ -291,7 +293,7 @@ func (op *productOp) Do(inputs ...G.Value) (G.Value, error) {
 	}
 	t, c := op.out.get(m, n)
 	// Leading dimensions are the stored rows' lengths: row-major, unpadded.
-	sgemm(tA, tB, m, n, k, d[0], s[0][1], d[1], s[1][1], c)
+	sgemm(op.blas, tA, tB, m, n, k, d[0], s[0][1], d[1], s[1][1], c)
 	return t, nil
 }
 

@@ -5,6 +5,8 @@ import (
 
 	G "gorgonia.org/gorgonia"
 	"gorgonia.org/tensor"
+
+	"mnist/model/kernels"
 )
 
 // graph is one compiled forward (and, for training, backward) pass over a
@@ -28,13 +30,14 @@ type graph struct {
 	vm       G.VM
 
 	xT, yT *tensor.Dense // reused input buffers, bound to x and y once
+	blas   kernels.BLAS  // what the fused ops multiply with
 }
 
 // buildGraph builds the network for a batch of the given size. With training
 // set, it also builds the symbolic gradients of the loss with respect to the
 // parameters.
 func buildGraph(dt tensor.Dtype, batch int, training bool, opts graphOptions) (*graph, error) {
-	gr := &graph{g: G.NewGraph()}
+	gr := &graph{g: G.NewGraph(), blas: kernels.BLAS{Crew: opts.crew}}
 	g := gr.g
 	gr.x = G.NewMatrix(g, dt, G.WithShape(batch, Inputs), G.WithName("x"))
 	gr.y = G.NewMatrix(g, dt, G.WithShape(batch, Classes), G.WithName("y"))
@@ -153,7 +156,7 @@ func (gr *graph) buildForward() error {
 func (gr *graph) buildForwardFused() error {
 	h := gr.x
 	for layer := 0; layer < 3; layer++ {
-		op := newDenseOp(layer+1, layer < 2, layer > 0)
+		op := newDenseOp(gr.blas, layer+1, layer < 2, layer > 0)
 		var err error
 		if h, err = G.ApplyOp(op, h, gr.params[2*layer], gr.params[2*layer+1]); err != nil {
 			return fmt.Errorf("dense%d: %w", layer+1, err)

@@ -3,11 +3,13 @@ package model
 import (
 	"fmt"
 	"reflect"
+	"runtime"
 
 	G "gorgonia.org/gorgonia"
 	"gorgonia.org/tensor"
 
 	"mnist/data"
+	"mnist/model/kernels"
 )
 
 // graphBackend runs the network as Gorgonia graphs on a tape machine: one
@@ -31,6 +33,7 @@ type graphOptions struct {
 	ready  func(G.VM) error
 	prune  bool
 	fused  bool
+	crew   *kernels.Crew // set by NewGraphBackend
 }
 
 // WithPrunedProgram compiles only the instructions the results need,
@@ -71,15 +74,20 @@ func NewGraphBackend(cfg Config, options ...GraphOption) (Backend, error) {
 	if err != nil {
 		return nil, fmt.Errorf("initialise parameters: %w", err)
 	}
+	// One helper per core besides the caller's, shared by the fused ops'
+	// matrix products and by Adam, and stopped by Close.
+	opts.crew = kernels.NewCrew(runtime.GOMAXPROCS(0) - 1)
 	gr, err := buildGraph(cfg.Dtype, cfg.BatchSize, true, opts)
 	if err != nil {
+		opts.crew.Close()
 		return nil, fmt.Errorf("build training graph: %w", err)
 	}
 	if err := gr.bindParams(params); err != nil {
 		gr.Close()
+		opts.crew.Close()
 		return nil, err
 	}
-	return &graphBackend{cfg: cfg, params: params, opt: newAdam(cfg, params), train: gr, opts: opts}, nil
+	return &graphBackend{cfg: cfg, params: params, opt: newAdam(cfg, params, opts.crew), train: gr, opts: opts}, nil
 }
 
 func (b *graphBackend) Params() (*Params, error) { return b.params, nil }
@@ -110,6 +118,7 @@ func (b *graphBackend) SetOptimizerState(s OptimizerState) error {
 }
 
 func (b *graphBackend) Close() error {
+	defer b.opts.crew.Close()
 	err := b.train.Close()
 	if b.eval != nil {
 		if e := b.eval.Close(); err == nil {

@@ -44,10 +44,11 @@ const adamMinPiece = 1 << 14
 //	v ← β2·v + (1-β2)·g²
 //	w ← w - α·m/(sqrt(v)+ε)
 //
-// All four slices must have the same length. Each element depends only on
-// its own values, so the split across cores changes no result.
-func Adam[T float32 | float64](w, g, m, v []T, k AdamConsts) {
-	split(len(w), 8, adamMinPiece, func(lo, hi int) {
+// All four slices must have the same length. Large tensors are shared with
+// crew's helpers (crew may be nil); each element depends only on its own
+// values, so the split changes no result.
+func Adam[T float32 | float64](crew *Crew, w, g, m, v []T, k AdamConsts) {
+	crew.split(len(w), 8, adamMinPiece, func(lo, hi int) {
 		adamPiece(w[lo:hi], g[lo:hi], m[lo:hi], v[lo:hi], k)
 	})
 }

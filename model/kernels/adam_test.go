@@ -3,11 +3,14 @@ package kernels
 import (
 	"math"
 	"math/rand/v2"
+	"runtime"
 	"sync"
 	"testing"
 )
 
 func TestAdamMatchesScalarBitForBit(t *testing.T) {
+	crew := NewCrew(1)
+	defer crew.Close()
 	r := rand.New(rand.NewPCG(7, 8))
 	k := NewAdamConsts(0.001*math.Sqrt(1-math.Pow(0.999, 3))/(1-math.Pow(0.9, 3)), 0.9, 0.999, 1e-7)
 	for _, n := range []int{0, 1, 3, 4, 5, 7, 8, 9, 15, 16, 17, 31, 128, 8192, 100352, 100355} {
@@ -38,7 +41,7 @@ func TestAdamMatchesScalarBitForBit(t *testing.T) {
 		wantW, wantM, wantV := append([]float32(nil), w...), append([]float32(nil), m...), append([]float32(nil), v...)
 		for step := 0; step < 3; step++ {
 			AdamScalar(wantW, g, wantM, wantV, k)
-			Adam(w, g, m, v, k)
+			Adam(crew, w, g, m, v, k)
 		}
 		for i := range w {
 			if math.Float32bits(w[i]) != math.Float32bits(wantW[i]) || math.Float32bits(m[i]) != math.Float32bits(wantM[i]) || math.Float32bits(v[i]) != math.Float32bits(wantV[i]) {
@@ -59,7 +62,7 @@ func TestAdamFlushesSubnormals(t *testing.T) {
 		m[i] = 1.25e-38 // normal; 0.9 of it is not
 		v[i] = 1
 	}
-	Adam(w, g, m, v, NewAdamConsts(1e-3, 0.9, 0.999, 1e-7))
+	Adam(nil, w, g, m, v, NewAdamConsts(1e-3, 0.9, 0.999, 1e-7))
 	for i := range m {
 		if m[i] != 0 {
 			t.Fatalf("m[%d] = %g after decaying into the subnormal range, want 0", i, m[i])
@@ -76,7 +79,7 @@ func TestAdamFloat64(t *testing.T) {
 	k := NewAdamConsts(0.1, 0.9, 0.999, 1e-7)
 	w, g := []float64{1, 2}, []float64{0.5, -0.5}
 	m, v := make([]float64, 2), make([]float64, 2)
-	Adam(w, g, m, v, k)
+	Adam(nil, w, g, m, v, k)
 	// First step from zero moments: m = 0.05, v = 0.00025, so the step is
 	// 0.1·0.05/(sqrt(0.00025)+1e-7) ≈ 0.316 in the gradient's direction.
 	if math.Abs(w[0]-(1-0.31620)) > 1e-4 || math.Abs(w[1]-(2+0.31620)) > 1e-4 {
@@ -85,11 +88,13 @@ func TestAdamFloat64(t *testing.T) {
 }
 
 func TestSplitCoversEveryIndexOnce(t *testing.T) {
+	crew := NewCrew(3)
+	defer crew.Close()
 	for _, tc := range []struct{ n, align, minPiece int }{
 		{0, 1, 1}, {1, 1, 1}, {10, 4, 1}, {32, 1, 16}, {33, 4, 2}, {100352, 4, 1 << 14}, {15, 1, 16},
 	} {
 		seen := make([]int32, tc.n)
-		split(tc.n, tc.align, tc.minPiece, func(lo, hi int) {
+		crew.split(tc.n, tc.align, tc.minPiece, func(lo, hi int) {
 			if lo%tc.align != 0 {
 				t.Errorf("n=%d: piece starts at %d, not a multiple of %d", tc.n, lo, tc.align)
 			}
@@ -113,6 +118,8 @@ func BenchmarkAdam(b *testing.B) {
 		g[i] = float32(i%7) * 1e-3
 	}
 	k := NewAdamConsts(1e-3, 0.9, 0.999, 1e-7)
+	crew := NewCrew(runtime.GOMAXPROCS(0) - 1)
+	defer crew.Close()
 	b.Run("scalar", func(b *testing.B) {
 		for b.Loop() {
 			AdamScalar(w, g, m, v, k)
@@ -120,7 +127,7 @@ func BenchmarkAdam(b *testing.B) {
 	})
 	b.Run("kernels", func(b *testing.B) {
 		for b.Loop() {
-			Adam(w, g, m, v, k)
+			Adam(crew, w, g, m, v, k)
 		}
 	})
 }
@@ -129,6 +136,8 @@ func BenchmarkAdam(b *testing.B) {
 // goroutines at once, as parallel tests do: each must still cover its range
 // exactly once (run with -race).
 func TestSplitFromManyGoroutines(t *testing.T) {
+	crew := NewCrew(2)
+	defer crew.Close()
 	var wg sync.WaitGroup
 	for g := 0; g < 8; g++ {
 		wg.Add(1)
@@ -137,7 +146,7 @@ func TestSplitFromManyGoroutines(t *testing.T) {
 			for rep := 0; rep < 200; rep++ {
 				n := 1000 + rep
 				seen := make([]int32, n)
-				split(n, 4, 16, func(lo, hi int) {
+				crew.split(n, 4, 16, func(lo, hi int) {
 					for i := lo; i < hi; i++ {
 						seen[i]++
 					}
@@ -152,4 +161,23 @@ func TestSplitFromManyGoroutines(t *testing.T) {
 		}()
 	}
 	wg.Wait()
+}
+
+// TestClosedCrewRunsOnCaller checks that work still gets done, by the
+// caller, after Close, and on a nil crew.
+func TestClosedCrewRunsOnCaller(t *testing.T) {
+	crew := NewCrew(2)
+	crew.Close()
+	crew.Close()
+	for _, c := range []*Crew{crew, nil} {
+		sum := 0
+		c.split(1000, 1, 10, func(lo, hi int) {
+			for i := lo; i < hi; i++ {
+				sum += i // no other goroutine runs a piece: no race
+			}
+		})
+		if sum != 999*1000/2 {
+			t.Errorf("sum %d, want %d", sum, 999*1000/2)
+		}
+	}
 }

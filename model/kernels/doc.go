@@ -12,7 +12,7 @@
 //     AVX registers while they add up the rows of B its nonzeros pick;
 //   - Adam runs eight float32 lanes at a time, with subnormals flushed;
 //   - large products and Adam are shared with helper goroutines that stay
-//     awake between the steps of training (see crew).
+//     awake between the steps of training (see Crew); each backend owns one.
 //
 // On machines without AVX2 the same code runs through gonum's loops.
 package kernels

@@ -7,22 +7,9 @@ import (
 	"time"
 )
 
-// split runs body over [0, n) in contiguous pieces, each a multiple of align
-// long (but the last) and at least minPiece long, sharing them with the
-// helpers of the process's crew. It returns when all pieces are done.
-func split(n, align, minPiece int, body func(lo, hi int)) {
-	pieces := min(runtime.GOMAXPROCS(0), n/max(minPiece, 1))
-	if pieces <= 1 {
-		body(0, n)
-		return
-	}
-	size := (n + pieces - 1) / pieces
-	size = (size + align - 1) / align * align
-	theCrew().run(&job{body: body, n: n, size: size, pieces: (n + size - 1) / size})
-}
-
-// A crew is GOMAXPROCS-1 helper goroutines that take pieces of parallel
-// work alongside the goroutine that asks for it.
+// A Crew is a set of helper goroutines that take pieces of parallel work
+// alongside the goroutine that asks for it. A nil *Crew is valid and runs
+// everything on the caller.
 //
 // Why not a goroutine per piece: on the 2-vCPU virtual machines this was
 // tuned on, an idle vCPU takes about 65 µs to wake, longer than a whole
@@ -34,13 +21,58 @@ func split(n, align, minPiece int, body func(lo, hi int)) {
 // takes pieces too: when no helper is awake, it does them all itself and
 // waits for nobody. A helper that finds no work for spinFor sleeps on a
 // channel and costs nothing.
-type crew struct {
+type Crew struct {
+	helpers int
 	current atomic.Pointer[job]
 	wake    chan struct{}
+	quit    chan struct{}
+	closed  atomic.Bool
+	once    sync.Once
 }
 
 // spinFor is how long an idle helper keeps polling before it sleeps.
 const spinFor = time.Millisecond
+
+// NewCrew starts helpers goroutines (none for helpers <= 0). One less than
+// runtime.GOMAXPROCS(0) uses every core, the caller being the last. Close
+// stops them.
+func NewCrew(helpers int) *Crew {
+	c := &Crew{helpers: max(helpers, 0), wake: make(chan struct{}, max(helpers, 1)), quit: make(chan struct{})}
+	for i := 0; i < c.helpers; i++ {
+		go c.help()
+	}
+	return c
+}
+
+// Close stops the helpers; work asked of the crew afterwards runs on the
+// caller. It is safe to call more than once.
+func (c *Crew) Close() {
+	if c == nil {
+		return
+	}
+	c.once.Do(func() {
+		c.closed.Store(true)
+		close(c.quit)
+	})
+}
+
+// split runs body over [0, n) in contiguous pieces, each a multiple of align
+// long (but the last) and at least minPiece long, sharing them with the
+// helpers. It returns when all pieces are done.
+func (c *Crew) split(n, align, minPiece int, body func(lo, hi int)) {
+	workers := 1
+	if c != nil && !c.closed.Load() {
+		workers += c.helpers
+	}
+	pieces := min(workers, n/max(minPiece, 1))
+	if pieces <= 1 {
+		body(0, n)
+		return
+	}
+	size := (n + pieces - 1) / pieces
+	size = (size + align - 1) / align * align
+	c.run(&job{body: body, n: n, size: size, pieces: (n + size - 1) / size})
+}
 
 // job is one parallel section: pieces of size elements of [0, n).
 type job struct {
@@ -52,27 +84,10 @@ type job struct {
 	// the caller, once out of pieces, can wait for it to drop to zero
 }
 
-// The crew is process-wide, like the cores it stands for, and started on
-// first use; its helpers live as long as the process.
-var (
-	crewOnce   sync.Once
-	sharedCrew *crew
-)
-
-func theCrew() *crew {
-	crewOnce.Do(func() {
-		sharedCrew = &crew{wake: make(chan struct{}, runtime.GOMAXPROCS(0))}
-		for i := 1; i < runtime.GOMAXPROCS(0); i++ {
-			go sharedCrew.help()
-		}
-	})
-	return sharedCrew
-}
-
 // run publishes j, works on it, and returns when every piece is done. While
-// another job is running (two goroutines training at once), j runs on the
+// another job is running (two goroutines asking at once), j runs on the
 // caller alone.
-func (c *crew) run(j *job) {
+func (c *Crew) run(j *job) {
 	if !c.current.CompareAndSwap(nil, j) {
 		j.body(0, j.n)
 		return
@@ -105,11 +120,12 @@ func (j *job) work() {
 	}
 }
 
-// help is a helper's life: poll for jobs, work on them, sleep when idle.
-// The poll is a bare atomic load: calling runtime.Gosched between polls
-// made every training step 30% slower, the helper's constant trips through
-// the scheduler getting in the way of Gorgonia's own goroutine hand-offs.
-func (c *crew) help() {
+// help is a helper's life: poll for jobs, work on them, sleep when idle,
+// return when the crew is closed. The poll is a bare atomic load: calling
+// runtime.Gosched between polls made every training step 30% slower, the
+// helper's constant trips through the scheduler getting in the way of
+// Gorgonia's own goroutine hand-offs.
+func (c *Crew) help() {
 	var last *job
 	idleSince := time.Now()
 	for polls := 0; ; polls++ {
@@ -120,9 +136,12 @@ func (c *crew) help() {
 			continue
 		}
 		if polls%64 == 63 && time.Since(idleSince) > spinFor {
-			<-c.wake
+			select {
+			case <-c.wake:
+			case <-c.quit:
+				return
+			}
 			idleSince, polls = time.Now(), 0
-			continue
 		}
 	}
 }

@@ -8,9 +8,12 @@ import (
 // BLAS is gonum's pure-Go BLAS with a faster Sgemm for the three products a
 // dense layer's training step is made of: C = A·B (forward), C = Aᵀ·B (the
 // weights' gradient) and C = A·Bᵀ (the gradient flowing back to the layer
-// below). Every other routine is gonum's. Install it with gorgonia.Use.
+// below). Every other routine is gonum's. Install it with gorgonia.Use, or
+// call it directly. With a Crew, the large products are shared with its
+// helpers; the zero value runs them on the caller.
 type BLAS struct {
 	gonum.Implementation
+	Crew *Crew
 }
 
 // sgemmMinPiece is the number of C rows below which a piece of a product is
@@ -50,7 +53,7 @@ func (impl BLAS) Sgemm(tA, tB blas.Transpose, m, n, k int, alpha float32, a []fl
 	if m*n*k < sgemmMinWork {
 		minPiece = m
 	}
-	split(m, 1, minPiece, func(lo, hi int) {
+	impl.Crew.split(m, 1, minPiece, func(lo, hi int) {
 		if beta != 0 {
 			scaleRows(c, ldc, lo, hi, n, beta)
 		}

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"runtime"
 	"testing"
 
 	"gonum.org/v1/gonum/blas"
@@ -53,6 +54,8 @@ func TestSgemmMatchesGonumBitForBit(t *testing.T) {
 		{blas.NoTrans, 20, 64, 128, 1, 0, 1, 0, 0, 0}, // all-zero A
 		{blas.Trans, 16, 8, 8, 1, 1, 0, 0, 0, 0},
 	}
+	crew := NewCrew(2)
+	defer crew.Close()
 	r := rand.New(rand.NewPCG(1, 2))
 	for _, tc := range cases {
 		name := fmt.Sprintf("%c/%dx%dx%d/alpha%g/beta%g", tc.tA, tc.m, tc.n, tc.k, tc.alpha, tc.beta)
@@ -64,14 +67,16 @@ func TestSgemmMatchesGonumBitForBit(t *testing.T) {
 			lda, ldb, ldc := max(1, aCols+tc.padA), max(1, tc.n+tc.padB), max(1, tc.n+tc.p)
 			a := sparseMatrix(r, aRows, aCols, lda, tc.zero)
 			b := sparseMatrix(r, tc.k, tc.n, ldb, 0.2)
-			want := sparseMatrix(r, tc.m, tc.n, ldc, 0)
-			got := append([]float32(nil), want...)
-
+			c0 := sparseMatrix(r, tc.m, tc.n, ldc, 0)
+			want := append([]float32(nil), c0...)
 			gonum.Implementation{}.Sgemm(tc.tA, blas.NoTrans, tc.m, tc.n, tc.k, tc.alpha, a, lda, b, ldb, tc.beta, want, ldc)
-			BLAS{}.Sgemm(tc.tA, blas.NoTrans, tc.m, tc.n, tc.k, tc.alpha, a, lda, b, ldb, tc.beta, got, ldc)
-			for i := range want {
-				if math.Float32bits(got[i]) != math.Float32bits(want[i]) {
-					t.Fatalf("C[%d] = %v (%#x), gonum gives %v (%#x)", i, got[i], math.Float32bits(got[i]), want[i], math.Float32bits(want[i]))
+			for _, impl := range []BLAS{{}, {Crew: crew}} {
+				got := append([]float32(nil), c0...)
+				impl.Sgemm(tc.tA, blas.NoTrans, tc.m, tc.n, tc.k, tc.alpha, a, lda, b, ldb, tc.beta, got, ldc)
+				for i := range want {
+					if math.Float32bits(got[i]) != math.Float32bits(want[i]) {
+						t.Fatalf("crew %v: C[%d] = %v (%#x), gonum gives %v (%#x)", impl.Crew != nil, i, got[i], math.Float32bits(got[i]), want[i], math.Float32bits(want[i]))
+					}
 				}
 			}
 		})
@@ -191,7 +196,7 @@ func BenchmarkSgemm(b *testing.B) {
 	impls := []struct {
 		name string
 		impl blas.Float32
-	}{{"gonum", gonum.Implementation{}}, {"kernels", BLAS{}}}
+	}{{"gonum", gonum.Implementation{}}, {"kernels", BLAS{}}, {"kernels-crew", BLAS{Crew: NewCrew(runtime.GOMAXPROCS(0) - 1)}}}
 	for _, s := range shapes {
 		aRows, aCols := s.m, s.k
 		if s.tA == blas.Trans {
