@@ -22,9 +22,10 @@ func TestAdamStepMatchesKeras(t *testing.T) {
 		tt := float64(step + 1)
 		alpha := lr * math.Sqrt(1-math.Pow(b2, tt)) / (1 - math.Pow(b1, tt))
 		kernels.Adam(nil, w, []float64{g}, m, v, kernels.NewAdamConsts(alpha, b1, b2, eps))
-		wantM = b1*wantM + (1-b1)*g
-		wantV = b2*wantV + (1-b2)*g*g
-		wantW -= alpha * wantM / (math.Sqrt(wantV) + eps)
+		// Conversions round each product, so no fused multiply-add.
+		wantM = float64(b1*wantM) + float64((1-b1)*g)
+		wantV = float64(b2*wantV) + float64(float64((1-b2)*g)*g)
+		wantW -= float64(alpha*wantM) / (math.Sqrt(wantV) + eps)
 		if w[0] != wantW || m[0] != wantM || v[0] != wantV {
 			t.Fatalf("step %d: got w=%v m=%v v=%v, want %v %v %v", step+1, w[0], m[0], v[0], wantW, wantM, wantV)
 		}

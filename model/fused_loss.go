@@ -34,7 +34,7 @@ func (op *crossEntropyOp) Do(inputs ...G.Value) (G.Value, error) {
 	}
 	var total float32
 	for i, y := range d[1] {
-		total += y * d[0][i]
+		total += float32(y * d[0][i])
 	}
 	return G.NewF32(-(total * inv)), nil
 }

@@ -66,7 +66,9 @@ func adamPiece[T float32 | float64](w, g, m, v []T, k AdamConsts) {
 // AdamScalar is the plain loop the vector kernel must match bit for bit:
 // every operation in T's precision, the square root correctly rounded. In
 // float32 it flushes subnormal inputs and results to zero, as the kernel
-// does (see adam_amd64.s).
+// does (see adam_amd64.s). Each product is converted explicitly, which
+// rounds it and so stops the compiler fusing it with the following add
+// (it would, for GOAMD64=v3): the kernel never fuses.
 func AdamScalar[T float32 | float64](w, g, m, v []T, k AdamConsts) {
 	switch w := any(w).(type) {
 	case []float32:
@@ -79,19 +81,19 @@ func AdamScalar[T float32 | float64](w, g, m, v []T, k AdamConsts) {
 func adamScalar32(w, g, m, v []float32, k adamConsts32) {
 	for j := range w {
 		gj := ftz(g[j])
-		m[j] = ftz(ftz(k.beta1*ftz(m[j])) + ftz(k.oneMinusBeta1*gj))
-		v[j] = ftz(ftz(k.beta2*ftz(v[j])) + ftz(ftz(k.oneMinusBeta2*gj)*gj))
+		m[j] = ftz(ftz(float32(k.beta1*ftz(m[j]))) + ftz(float32(k.oneMinusBeta1*gj)))
+		v[j] = ftz(ftz(float32(k.beta2*ftz(v[j]))) + ftz(float32(ftz(float32(k.oneMinusBeta2*gj))*gj)))
 		den := ftz(float32(math.Sqrt(float64(v[j]))) + k.eps)
-		w[j] = ftz(ftz(w[j]) - ftz(ftz(k.alpha*m[j])/den))
+		w[j] = ftz(ftz(w[j]) - ftz(float32(ftz(float32(k.alpha*m[j]))/den)))
 	}
 }
 
 func adamScalar64(w, g, m, v []float64, k AdamConsts) {
 	for j := range w {
 		gj := g[j]
-		m[j] = k.Beta1*m[j] + k.OneMinusBeta1*gj
-		v[j] = k.Beta2*v[j] + k.OneMinusBeta2*gj*gj
-		w[j] -= k.Alpha * m[j] / (math.Sqrt(v[j]) + k.Eps)
+		m[j] = float64(k.Beta1*m[j]) + float64(k.OneMinusBeta1*gj)
+		v[j] = float64(k.Beta2*v[j]) + float64(float64(k.OneMinusBeta2*gj)*gj)
+		w[j] -= float64(k.Alpha*m[j]) / (math.Sqrt(v[j]) + k.Eps)
 	}
 }
 

@@ -95,7 +95,7 @@ func naiveSgemmBT(m, n, k int, alpha float32, a []float32, lda int, b []float32,
 			}
 			for l := 0; l < k; l++ {
 				if t := alpha * a[i*lda+l]; t != 0 {
-					sum += t * b[j*ldb+l]
+					sum += float32(t * b[j*ldb+l]) // rounded: never fused
 				}
 			}
 			c[i*ldc+j] = sum

@@ -55,7 +55,7 @@ func accumulateRow(c, b []float32, ldb int, ls []int32, vs []float32, fromZero b
 	for ; j < n; j++ {
 		sum := c[j]
 		for q, l := range ls {
-			sum += vs[q] * b[int(l)*ldb+j]
+			sum += float32(vs[q] * b[int(l)*ldb+j]) // rounded: never fused
 		}
 		c[j] = sum
 	}
