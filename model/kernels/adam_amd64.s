@@ -13,7 +13,7 @@
 // TensorFlow runs Keras on the CPU): the first moment of a weight whose
 // pixel is rarely lit decays by 0.9 a step into the subnormal range, and
 // every instruction touching a subnormal costs a microcode assist, which
-// made the whole update four times slower. The caller's MXCSR is restored.
+// made the whole update take twice as long. The caller's MXCSR is restored.
 TEXT ·adamF32AVX(SB), NOSPLIT, $8-104
 	STMXCSR saved-8(SP)
 	MOVL    saved-8(SP), AX
