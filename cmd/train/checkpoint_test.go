@@ -34,24 +34,30 @@ func sameEvaluation(t *testing.T, what string, got, want map[string]any) {
 	}
 }
 
-// TestCheckpointResumeIsExact runs the real data at batch 256 (a few
-// seconds an epoch): 2 epochs straight, versus 1 epoch, then -resume to 2;
-// and 1 epoch interrupted by SIGINT mid-epoch, then -resume to 1. Each
-// resumed run must report the same test accuracy and loss as the
-// uninterrupted one, and -save the same file byte for byte.
+// TestCheckpointResumeIsExact runs the real data at batch 256 (half a
+// second an epoch here): 2 epochs straight, versus 1 epoch, then -resume to
+// 2; and, at batch 8 (about 2.3 s an epoch, so that the signal surely comes
+// mid-epoch), 1 epoch interrupted by SIGINT, then -resume to 1, versus 1
+// epoch straight. Each resumed run must report the same test accuracy and
+// loss as the uninterrupted one, and -save the same file byte for byte.
 func TestCheckpointResumeIsExact(t *testing.T) {
 	if testing.Short() {
 		t.Skip("training on MNIST skipped in -short mode")
 	}
 	tmp := t.TempDir()
 	common := []string{"-batch-size", "256", "-log-format", "json"}
-	train := func(what string, want int, args ...string) map[string]any {
+	slow := []string{"-batch-size", "8", "-log-format", "json"}
+	run := func(what string, want int, args ...string) map[string]any {
 		t.Helper()
-		code, _, stderr := runTrain(t, append(args, common...)...)
+		code, _, stderr := runTrain(t, args...)
 		if code != want {
 			t.Fatalf("%s: exit code %d, want %d:\n%s", what, code, want, stderr)
 		}
 		return evaluationEntry(t, stderr)
+	}
+	train := func(what string, want int, args ...string) map[string]any {
+		t.Helper()
+		return run(what, want, append(args, common...)...)
 	}
 
 	straight := filepath.Join(tmp, "straight")
@@ -61,7 +67,7 @@ func TestCheckpointResumeIsExact(t *testing.T) {
 	}
 
 	stopped := filepath.Join(tmp, "stopped")
-	want1 := train("1 epoch", exitOK, "-epochs", "1", "-checkpoint-dir", stopped)
+	train("1 epoch", exitOK, "-epochs", "1", "-checkpoint-dir", stopped)
 	got2 := train("resume to 2", exitOK, "-epochs", "2", "-resume", "-checkpoint-dir", stopped, "-save", filepath.Join(tmp, "resumed.safetensors"))
 	sameEvaluation(t, "1 epoch + resume", got2, want2)
 	if got2["epochs"] != 2.0 || got2["resumed_after_epoch"] != 1.0 {
@@ -75,8 +81,9 @@ func TestCheckpointResumeIsExact(t *testing.T) {
 
 	// Ctrl-C in the middle of epoch 1 saves the position after the last
 	// step; resuming finishes that epoch exactly as a run never stopped.
+	want1 := run("1 epoch at batch 8", exitOK, append([]string{"-epochs", "1"}, slow...)...)
 	interrupted := filepath.Join(tmp, "interrupted")
-	code, _, stderr := interruptTrain(t, syscall.SIGINT, 300*time.Millisecond, append([]string{"-epochs", "1", "-checkpoint-dir", interrupted}, common...)...)
+	code, _, stderr := interruptTrain(t, syscall.SIGINT, 300*time.Millisecond, append([]string{"-epochs", "1", "-checkpoint-dir", interrupted}, slow...)...)
 	if code != exitInterrupted {
 		t.Fatalf("SIGINT: exit code %d, want %d:\n%s", code, exitInterrupted, stderr)
 	}
@@ -87,7 +94,7 @@ func TestCheckpointResumeIsExact(t *testing.T) {
 	if len(files) != 1 || !strings.HasPrefix(files[0], "checkpoint-e000000-s") {
 		t.Errorf("interrupted in epoch 1, the folder holds %v, want one mid-epoch-1 checkpoint", files)
 	}
-	got1 := train("resume after SIGINT", exitOK, "-epochs", "1", "-resume", "-checkpoint-dir", interrupted)
+	got1 := run("resume after SIGINT", exitOK, append([]string{"-epochs", "1", "-resume", "-checkpoint-dir", interrupted}, slow...)...)
 	sameEvaluation(t, "SIGINT + resume", got1, want1)
 
 	// Misuse of the saved folders.

@@ -16,9 +16,9 @@ func TestMetricsOutWhenInterrupted(t *testing.T) {
 	dir := realDataDir(t)
 	out := t.TempDir()
 	metricsPath, plotPath := filepath.Join(out, "m.json"), filepath.Join(out, "p.png")
-	// Half a second is well inside the first epoch (about 3 s).
+	// Half a second is well inside the first epoch at batch 8 (about 2.3 s).
 	code, _, logs := interruptTrain(t, syscall.SIGINT, 500*time.Millisecond,
-		"-data-dir", dir, "-log-format", "json", "-metrics-out", metricsPath, "-plot", plotPath)
+		"-data-dir", dir, "-log-format", "json", "-batch-size", "8", "-metrics-out", metricsPath, "-plot", plotPath)
 	if code != exitInterrupted {
 		t.Fatalf("exit code %d, want %d\n%s", code, exitInterrupted, logs)
 	}
