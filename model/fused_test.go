@@ -66,9 +66,7 @@ func TestFusedGraphMatchesStockGraph(t *testing.T) {
 			}
 			got, _ := backends[i].Params()
 			want, _ := backends[0].Params()
-			for p := range got.Tensors {
-				assertBitEqual(t, where+": "+ParamNames()[p]+" after Adam", got.Float64s()[p], want.Float64s()[p])
-			}
+			assertSameParams(t, got, want)
 		}
 	}
 }

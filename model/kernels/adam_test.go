@@ -55,6 +55,10 @@ func TestAdamMatchesScalarBitForBit(t *testing.T) {
 // TestAdamFlushesSubnormals checks the documented flush to zero, and that
 // the kernel gives the caller its floating-point mode back.
 func TestAdamFlushesSubnormals(t *testing.T) {
+	// MXCSR is per thread: stay on the one the kernel runs on, so that a
+	// mode left behind would show below.
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
 	n := 64
 	w, g := make([]float32, n), make([]float32, n)
 	m, v := make([]float32, n), make([]float32, n)
