@@ -18,6 +18,8 @@
 #   train-native    bin/train-cuda -log-format json, default flags, our engine
 #   torch       python3 scripts/torch_mnist.py --device cuda --json, if present
 #   train-gorgonia  the same with Gorgonia's CUDA tape machine
+#   test-cli    go test -short ./cmd/train/ (and data/, model/kernels/) in the
+#               cuda setup, so the trainer's tests train on the GPU
 # then RESULTS_DIR/summary.txt. Exit status 0 only if every step passed.
 #
 # Environment (all optional):
@@ -260,6 +262,13 @@ train_both() {
 	done
 }
 train_both "${TRAIN_LIMIT_S:-200}"
+
+# The trainer's own tests against the cuda build: build-cuda.sh's GOFLAGS
+# reach the `go build` in cmd/train's TestMain, so every run in them trains
+# on the GPU (with the quick native engine). data/ and model/kernels/ know
+# nothing of CUDA and run as on any machine.
+run_step test-cli 150 env MNIST_CUDA_ENGINE=native \
+	bash scripts/build-cuda.sh go test -count=1 -short ./cmd/train/ ./data/... ./model/kernels/ || true
 
 # model/'s own tests are CPU tests: they build graphs without gpu.Open, so
 # under the cuda tag they would run on a GPU nobody set up. The GPU checks of
