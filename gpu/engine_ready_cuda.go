@@ -4,6 +4,7 @@ package gpu
 
 import (
 	"fmt"
+	"runtime"
 	"time"
 
 	G "gorgonia.org/gorgonia"
@@ -15,9 +16,45 @@ import (
 const engineStartTimeout = 30 * time.Second
 
 // newGorgoniaBackend is the Gorgonia engine: the model's graph on Gorgonia's
-// CUDA tape machine, each machine waited for before its first run.
+// CUDA tape machine, each machine waited for before its first run. It is
+// built, and closed, on one OS thread (onOneThread).
 func newGorgoniaBackend(cfg model.Config) (model.Backend, error) {
-	return model.NewGraphBackend(cfg, model.WithMachineReady(waitForEngines))
+	var b model.Backend
+	var err error
+	onOneThread(func() {
+		b, err = model.NewGraphBackend(cfg, model.WithMachineReady(waitForEngines))
+	})
+	if err != nil {
+		return nil, err
+	}
+	return gorgoniaBackend{b}, nil
+}
+
+// gorgoniaBackend closes its machines on one OS thread too: Gorgonia's
+// engine Close also sets its context current, then unloads modules and
+// frees memory in separate cgo calls.
+type gorgoniaBackend struct{ model.Backend }
+
+func (b gorgoniaBackend) Close() error {
+	var err error
+	onOneThread(func() { err = b.Backend.Close() })
+	return err
+}
+
+// onOneThread runs fn with the goroutine locked to its OS thread.
+//
+// A CUDA context is current per OS thread, and a goroutine may move to
+// another thread between any two cgo calls. Gorgonia's NewTapeMachine
+// creates its context current on the calling thread, and then, for each
+// kernel module, calls cuCtxSetCurrent and cuModuleLoadData separately,
+// without locking the thread. A move in between loads the module on a thread
+// with no context current: on the H100, TestGraphOnGPU failed with
+// `Failed to load module "elembinop" ... InvalidContext`. (RunAll locks its
+// thread itself, and every batch of GPU work sets the context first.)
+func onOneThread(fn func()) {
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	fn()
 }
 
 // waitForEngines returns once every CUDA engine of vm is serving work.

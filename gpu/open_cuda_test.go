@@ -106,7 +106,8 @@ func TestGraphOnGPU(t *testing.T) {
 	G.Read(y, &out)
 
 	// Never closed: see newTestGraph.
-	m := G.NewTapeMachine(g)
+	var m G.VM
+	onOneThread(func() { m = G.NewTapeMachine(g) })
 	if err := waitForEngines(m); err != nil {
 		t.Fatal(err)
 	}

@@ -19,7 +19,8 @@
 #   torch       python3 scripts/torch_mnist.py --device cuda --json, if present
 #   train-gorgonia  the same with Gorgonia's CUDA tape machine
 #   test-cli    go test -short ./cmd/train/ (and data/, model/kernels/) in the
-#               cuda setup, so the trainer's tests train on the GPU
+#               cuda setup, so the trainer's tests train on the GPU (native)
+#   test-cli-gorgonia  go test -short ./cmd/train/ with the Gorgonia engine
 # then RESULTS_DIR/summary.txt. Exit status 0 only if every step passed.
 #
 # Environment (all optional):
@@ -266,9 +267,16 @@ train_both "${TRAIN_LIMIT_S:-200}"
 # The trainer's own tests against the cuda build: build-cuda.sh's GOFLAGS
 # reach the `go build` in cmd/train's TestMain, so every run in them trains
 # on the GPU (with the quick native engine). data/ and model/kernels/ know
-# nothing of CUDA and run as on any machine.
-run_step test-cli 150 env MNIST_CUDA_ENGINE=native \
+# nothing of CUDA and run as on any machine. The tests read MNIST from the
+# default data folder (os.UserCacheDir), here one filled from the bundle.
+test_cache=$work/cache
+mkdir -p "$test_cache/mnist-gorgonia"
+cp "$bundle"/mnist/*.gz "$test_cache/mnist-gorgonia/"
+run_step test-cli 120 env MNIST_CUDA_ENGINE=native XDG_CACHE_HOME="$test_cache" \
 	bash scripts/build-cuda.sh go test -count=1 -short ./cmd/train/ ./data/... ./model/kernels/ || true
+# The trainer's tests once more on the default engine, Gorgonia's.
+run_step test-cli-gorgonia 120 env MNIST_CUDA_ENGINE=gorgonia XDG_CACHE_HOME="$test_cache" \
+	bash scripts/build-cuda.sh go test -count=1 -short ./cmd/train/ || true
 
 # model/'s own tests are CPU tests: they build graphs without gpu.Open, so
 # under the cuda tag they would run on a GPU nobody set up. The GPU checks of
