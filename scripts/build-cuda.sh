@@ -17,8 +17,9 @@
 # and GOFLAGS += -tags=cuda -modfile=go.cuda.mod (see scripts/cuda-deps.sh for
 # why a second mod file). With a vendor/ folder made from go.cuda.mod (the GPU
 # host bundle, scripts/gpu-bundle.sh) it builds offline with -mod=vendor and
-# only regenerates go.cuda.mod; otherwise it regenerates .cuda-deps/cu first,
-# which needs the module cache or the Go module proxy.
+# only regenerates go.cuda.mod; otherwise it regenerates .cuda-deps/ (the
+# adapted cu and gorgonia) first, which needs the module cache or the Go
+# module proxy.
 #
 # Linking on a machine without the NVIDIA driver uses the toolkit's stub
 # libcuda.so (lib64/stubs). That is link-time only: the binary records
@@ -104,9 +105,12 @@ goflags=(-tags=cuda "-modfile=$repo_root/go.cuda.mod")
 [[ "$repo_root" != *" "* ]] || die "the repository path must not contain spaces (GOFLAGS cannot quote them)"
 if [[ -f vendor/modules.txt ]]; then
 	# Offline build from a vendored bundle: vendor/ already holds the adapted
-	# cu (replace => ./.cuda-deps/cu), so only the mod file is needed.
-	grep -q '^# gorgonia.org/cu v[^ ]* => \./\.cuda-deps/cu$' vendor/modules.txt ||
-		die "vendor/modules.txt was not made from go.cuda.mod (no adapted gorgonia.org/cu); remove vendor/ or rebuild the bundle"
+	# cu and gorgonia (replace => ./.cuda-deps/...), so only the mod file is
+	# needed.
+	for m in cu gorgonia; do
+		grep -q "^# gorgonia\\.org/$m v[^ ]* => \\./\\.cuda-deps/$m\$" vendor/modules.txt ||
+			die "vendor/modules.txt was not made from go.cuda.mod (no adapted gorgonia.org/$m); remove vendor/ or rebuild the bundle"
+	done
 	scripts/cuda-deps.sh --modfile-only
 	[[ " $(go env GOFLAGS) " == *" -mod=vendor "* ]] || goflags+=(-mod=vendor)
 else
