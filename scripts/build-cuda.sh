@@ -88,16 +88,23 @@ for d in "${stub_dirs[@]}"; do
 	ldflags+=("-L$d")
 done
 
-# Our flags go first; what the caller set is kept after them (CGO_CFLAGS
-# must keep Go's default -O2 -g when the caller set nothing).
-# shellcheck disable=SC2206 # the caller's flags are a space-separated list
-cflags+=(${CGO_CFLAGS:--O2 -g})
-# shellcheck disable=SC2206
-ldflags+=(-Wl,--enable-new-dtags ${CGO_LDFLAGS:-})
-export CGO_ENABLED=1
-export CGO_CFLAGS="${cflags[*]}"
-export CGO_LDFLAGS="${ldflags[*]}"
-export CUDA_HOME
+ldflags+=(-Wl,--enable-new-dtags)
+
+# join_flags OURS CALLERS: our flags go first; what the caller set is kept
+# after them. Flags that already start with ours were set by this script (a
+# test that runs it under `build-cuda.sh go test`) and stay as they are:
+# doubled flags would change every cgo package's build key and rebuild them.
+join_flags() {
+	local ours=$1 callers=$2
+	if [[ -n "$ours" && "$callers" != "$ours" && "$callers" != "$ours "* ]]; then
+		callers="$ours${callers:+ $callers}"
+	fi
+	echo "$callers"
+}
+# CGO_CFLAGS must keep Go's default -O2 -g when the caller set nothing.
+CGO_CFLAGS=$(join_flags "${cflags[*]}" "${CGO_CFLAGS:--O2 -g}")
+CGO_LDFLAGS=$(join_flags "${ldflags[*]}" "${CGO_LDFLAGS:-}")
+export CGO_ENABLED=1 CGO_CFLAGS CGO_LDFLAGS CUDA_HOME
 
 # --- modules ----------------------------------------------------------------
 
