@@ -50,23 +50,7 @@ func compileCompat(t *testing.T, gcc, includeDir string) {
 // the branch for that CUDA version.
 func TestCompatHeaderInstalledCUDA(t *testing.T) {
 	gcc := needTool(t, "gcc")
-	var include string
-	for _, dir := range []string{os.Getenv("CUDA_HOME"), "/usr/local/cuda", "/usr"} {
-		if dir == "" {
-			continue
-		}
-		if _, err := os.Stat(filepath.Join(dir, "include", "cuda.h")); err == nil {
-			include = filepath.Join(dir, "include")
-			break
-		}
-	}
-	if include == "" {
-		if os.Getenv(requireCUDAEnv) != "" {
-			t.Fatalf("no cuda.h found but %s is set", requireCUDAEnv)
-		}
-		t.Skip("no cuda.h found (install the CUDA toolkit to run this test)")
-	}
-	compileCompat(t, gcc, include)
+	compileCompat(t, gcc, filepath.Join(needCUDAHome(t), "include"))
 }
 
 // TestCompatHeaderCUDA13 compiles the compat header's CUDA 13 branch against

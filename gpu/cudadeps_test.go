@@ -2,9 +2,16 @@ package gpu
 
 import (
 	"bytes"
+	"encoding/json"
+	"go/ast"
+	"go/build"
+	"go/parser"
+	"go/token"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -27,6 +34,7 @@ func TestCUDADepsDeterministic(t *testing.T) {
 		t.Errorf("cuda-deps.sh made different trees in two folders: %s and %s", h1, h)
 	}
 	checkAdaptedCU(t, first)
+	checkAdaptedGorgonia(t, first)
 }
 
 // TestCUDADepsModfileOnly checks the offline mode used with a vendor/ folder:
@@ -40,8 +48,8 @@ func TestCUDADepsModfileOnly(t *testing.T) {
 	}
 }
 
-// checkModfiles: go.cuda.mod is go.mod plus the replace of cu, go.cuda.sum is
-// go.sum.
+// checkModfiles: go.cuda.mod is go.mod plus the replaces of cu and gorgonia
+// and nothing else but comments, go.cuda.sum is go.sum.
 func checkModfiles(t *testing.T, out string) {
 	t.Helper()
 	root := repoRoot(t)
@@ -51,11 +59,18 @@ func checkModfiles(t *testing.T, out string) {
 		t.Errorf("go.cuda.mod does not start with go.mod")
 	}
 	extra := string(cudaMod[len(goMod):])
-	if !regexp.MustCompile(`(?m)^replace gorgonia\.org/cu => \./\.cuda-deps/cu$`).MatchString(extra) {
-		t.Errorf("go.cuda.mod lacks the replace of gorgonia.org/cu; it adds:\n%s", extra)
+	var directives []string
+	for _, line := range strings.Split(extra, "\n") {
+		if line = strings.TrimSpace(line); line != "" && !strings.HasPrefix(line, "//") {
+			directives = append(directives, line)
+		}
 	}
-	if strings.Count(extra, "replace") != 1 {
-		t.Errorf("go.cuda.mod should add exactly one replace; it adds:\n%s", extra)
+	want := []string{
+		"replace gorgonia.org/cu => ./.cuda-deps/cu",
+		"replace gorgonia.org/gorgonia => ./.cuda-deps/gorgonia",
+	}
+	if !slices.Equal(directives, want) {
+		t.Errorf("go.cuda.mod should add exactly\n%s\nbut it adds:\n%s", strings.Join(want, "\n"), extra)
 	}
 	if !bytes.Equal(mustReadFile(t, filepath.Join(out, "go.cuda.sum")), mustReadFile(t, filepath.Join(root, "go.sum"))) {
 		t.Errorf("go.cuda.sum differs from go.sum")
@@ -128,4 +143,227 @@ func sameFile(t *testing.T, got, want string) {
 	if !bytes.Equal(mustReadFile(t, got), mustReadFile(t, want)) {
 		t.Errorf("%s differs from %s", got, want)
 	}
+}
+
+// gorgoniaDropped are the folders of gorgonia.org/gorgonia that no build of
+// ours reads; cuda-deps.sh leaves them out of the copy, as it does
+// upstream's *_test.go files.
+var gorgoniaDropped = []string{"examples", "media", "docs", ".github", "cmd", "cuda modules"}
+
+// gorgoniaBannerLines are the lines of upstream cuda.go that the copy lacks,
+// in order: the "log" import and the init function that logged the banner
+// (with the blank line after it).
+var gorgoniaBannerLines = []string{
+	"\t\"log\"",
+	"func init() {",
+	"\tlog.Println(\"Using CUDA build\")",
+	"}",
+	"",
+}
+
+// checkAdaptedGorgonia compares the copy of gorgonia.org/gorgonia with the
+// module cache: the dropped folders and upstream's tests are gone, cuda.go
+// lacks exactly the banner's init and import, every other file is upstream's
+// unchanged, and the only file added is MNIST-ADAPTED.md.
+func checkAdaptedGorgonia(t *testing.T, out string) {
+	t.Helper()
+	adapted := filepath.Join(out, ".cuda-deps", "gorgonia")
+	upstream := moduleDir(t, "gorgonia.org/gorgonia")
+
+	upstreamFiles := map[string]bool{}
+	err := filepath.WalkDir(upstream, func(path string, d os.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		rel, err := filepath.Rel(upstream, path)
+		if err != nil {
+			return err
+		}
+		upstreamFiles[rel] = true
+		got, readErr := os.ReadFile(filepath.Join(adapted, rel))
+		switch {
+		case gorgoniaDroppedFile(rel):
+			if !os.IsNotExist(readErr) {
+				t.Errorf("%s should have been left out of the copy (read: %v)", rel, readErr)
+			}
+		case readErr != nil:
+			t.Errorf("%s is missing from the copy: %v", rel, readErr)
+		case rel == "cuda.go":
+			checkGorgoniaCUDAGo(t, mustReadFile(t, path), got)
+		case !bytes.Equal(got, mustReadFile(t, path)):
+			t.Errorf("%s differs from upstream's", rel)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, dir := range gorgoniaDropped {
+		if _, err := os.Stat(filepath.Join(adapted, dir)); !os.IsNotExist(err) {
+			t.Errorf("folder %q should have been left out of the copy (stat: %v)", dir, err)
+		}
+	}
+	err = filepath.WalkDir(adapted, func(path string, d os.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		rel, err := filepath.Rel(adapted, path)
+		if err != nil {
+			return err
+		}
+		if !upstreamFiles[rel] && rel != "MNIST-ADAPTED.md" {
+			t.Errorf("%s is in the copy but not upstream", rel)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(filepath.Join(adapted, "MNIST-ADAPTED.md")); err != nil {
+		t.Errorf("the copy has no MNIST-ADAPTED.md: %v", err)
+	}
+	checkNoPrintingInit(t, adapted)
+}
+
+func gorgoniaDroppedFile(rel string) bool {
+	if strings.HasSuffix(rel, "_test.go") {
+		return true
+	}
+	for _, dir := range gorgoniaDropped {
+		if strings.HasPrefix(rel, dir+string(filepath.Separator)) {
+			return true
+		}
+	}
+	return false
+}
+
+// checkGorgoniaCUDAGo checks that the adapted cuda.go is upstream's without
+// the banner: no init function, no "log" import, and no other line changed.
+func checkGorgoniaCUDAGo(t *testing.T, upstream, adapted []byte) {
+	t.Helper()
+	if !bytes.Contains(upstream, []byte("Using CUDA build")) {
+		t.Fatalf("upstream cuda.go has no banner; is this the gorgonia version cuda-deps.sh was written for?")
+	}
+	if bytes.Contains(adapted, []byte("Using CUDA build")) {
+		t.Errorf("the adapted cuda.go still has the banner")
+	}
+	f, err := parser.ParseFile(token.NewFileSet(), "cuda.go", adapted, parser.ImportsOnly|parser.SkipObjectResolution)
+	if err != nil {
+		t.Fatalf("the adapted cuda.go does not parse: %v", err)
+	}
+	for _, imp := range f.Imports {
+		if imp.Path.Value == `"log"` {
+			t.Errorf("the adapted cuda.go still imports log")
+		}
+	}
+	f, err = parser.ParseFile(token.NewFileSet(), "cuda.go", adapted, parser.SkipObjectResolution)
+	if err != nil {
+		t.Fatalf("the adapted cuda.go does not parse: %v", err)
+	}
+	for _, decl := range f.Decls {
+		if fn, ok := decl.(*ast.FuncDecl); ok && fn.Recv == nil && fn.Name.Name == "init" {
+			t.Errorf("the adapted cuda.go still has an init function")
+		}
+	}
+	// The copy's lines must be upstream's with just the banner's removed.
+	up := strings.Split(string(upstream), "\n")
+	kept := strings.Split(string(adapted), "\n")
+	var removed []string
+	i := 0
+	for _, line := range up {
+		if i < len(kept) && kept[i] == line {
+			i++
+		} else {
+			removed = append(removed, line)
+		}
+	}
+	switch {
+	case i < len(kept):
+		t.Errorf("the adapted cuda.go has a line that upstream's lacks (line %d: %q)", i+1, kept[i])
+	case !slices.Equal(removed, gorgoniaBannerLines):
+		t.Errorf("the adapted cuda.go should be upstream's without the lines %q; it lacks %q", gorgoniaBannerLines, removed)
+	}
+}
+
+// checkNoPrintingInit fails for an init function, in any file under dir that
+// the cuda build compiles, that writes to the terminal itself: it calls a
+// Print, Fatal or Panic function of log or fmt (Fprint* included), print or
+// println, or names os.Stdout or os.Stderr. Helpers called from init are not
+// followed; it is a guard against banners, not a proof.
+func checkNoPrintingInit(t *testing.T, dir string) {
+	t.Helper()
+	ctxt := build.Default
+	ctxt.BuildTags = []string{"cuda"}
+	ctxt.CgoEnabled = true
+	printing := regexp.MustCompile(`^(F?[Pp]rint|Fatal|Panic)`)
+	fset := token.NewFileSet()
+	inits := 0
+	err := filepath.WalkDir(dir, func(path string, d os.DirEntry, err error) error {
+		if err != nil || d.IsDir() || !strings.HasSuffix(path, ".go") || strings.HasSuffix(path, "_test.go") {
+			return err
+		}
+		if match, err := ctxt.MatchFile(filepath.Dir(path), d.Name()); err != nil || !match {
+			return err
+		}
+		f, err := parser.ParseFile(fset, path, nil, parser.SkipObjectResolution)
+		if err != nil {
+			return err
+		}
+		for _, decl := range f.Decls {
+			fn, ok := decl.(*ast.FuncDecl)
+			if !ok || fn.Recv != nil || fn.Name.Name != "init" || fn.Body == nil {
+				continue
+			}
+			inits++
+			ast.Inspect(fn.Body, func(n ast.Node) bool {
+				var what string
+				switch n := n.(type) {
+				case *ast.CallExpr:
+					if id, ok := n.Fun.(*ast.Ident); ok && (id.Name == "print" || id.Name == "println") {
+						what = id.Name
+					}
+				case *ast.SelectorExpr:
+					if pkg, ok := n.X.(*ast.Ident); ok {
+						name := pkg.Name + "." + n.Sel.Name
+						if (pkg.Name == "log" || pkg.Name == "fmt") && printing.MatchString(n.Sel.Name) ||
+							name == "os.Stdout" || name == "os.Stderr" {
+							what = name
+						}
+					}
+				}
+				if what != "" {
+					t.Errorf("%s: an init function uses %s", fset.Position(n.Pos()), what)
+				}
+				return true
+			})
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if inits == 0 {
+		t.Errorf("found no init function under %s: the check would not notice anything", dir)
+	}
+}
+
+// moduleDir is the module cache folder of module at the version go.mod
+// requires, downloaded (and checked against go.sum) if need be.
+func moduleDir(t *testing.T, module string) string {
+	t.Helper()
+	cmd := exec.Command("go", "mod", "download", "-json", module)
+	cmd.Dir = repoRoot(t)
+	// go.mod, not the cuda build's go.cuda.mod a caller may have in GOFLAGS.
+	cmd.Env = append(os.Environ(), "GOFLAGS=-mod=mod")
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("go mod download %s: %v\n%s%s", module, err, out, stderr.String())
+	}
+	var info struct{ Dir, Error string }
+	if err := json.Unmarshal(out, &info); err != nil || info.Dir == "" {
+		t.Fatalf("go mod download %s: no folder (%v%s)", module, err, info.Error)
+	}
+	return info.Dir
 }

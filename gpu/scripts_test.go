@@ -46,6 +46,27 @@ func needTool(t *testing.T, name string) string {
 	return ""
 }
 
+// needCUDAHome returns the CUDA toolkit root whose include/cuda.h the cuda
+// build would use: CUDA_HOME, /usr/local/cuda or /usr (Debian's packages),
+// the first that has one. Without one the test is skipped, unless
+// MNIST_REQUIRE_CUDA is set, where it fails.
+func needCUDAHome(t *testing.T) string {
+	t.Helper()
+	for _, dir := range []string{os.Getenv("CUDA_HOME"), "/usr/local/cuda", "/usr"} {
+		if dir == "" {
+			continue
+		}
+		if _, err := os.Stat(filepath.Join(dir, "include", "cuda.h")); err == nil {
+			return dir
+		}
+	}
+	if os.Getenv(requireCUDAEnv) != "" {
+		t.Fatalf("no cuda.h found but %s is set", requireCUDAEnv)
+	}
+	t.Skip("no cuda.h found (install the CUDA toolkit to run this test)")
+	return ""
+}
+
 // skipIfVendored skips tests that need the module cache or the module proxy
 // when the tree builds from a vendor/ folder, i.e. offline on the GPU host,
 // where the generated files were made beforehand.

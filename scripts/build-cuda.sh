@@ -17,8 +17,9 @@
 # and GOFLAGS += -tags=cuda -modfile=go.cuda.mod (see scripts/cuda-deps.sh for
 # why a second mod file). With a vendor/ folder made from go.cuda.mod (the GPU
 # host bundle, scripts/gpu-bundle.sh) it builds offline with -mod=vendor and
-# only regenerates go.cuda.mod; otherwise it regenerates .cuda-deps/cu first,
-# which needs the module cache or the Go module proxy.
+# only regenerates go.cuda.mod; otherwise it regenerates .cuda-deps/ (the
+# adapted cu and gorgonia) first, which needs the module cache or the Go
+# module proxy.
 #
 # Linking on a machine without the NVIDIA driver uses the toolkit's stub
 # libcuda.so (lib64/stubs). That is link-time only: the binary records
@@ -87,16 +88,23 @@ for d in "${stub_dirs[@]}"; do
 	ldflags+=("-L$d")
 done
 
-# Our flags go first; what the caller set is kept after them (CGO_CFLAGS
-# must keep Go's default -O2 -g when the caller set nothing).
-# shellcheck disable=SC2206 # the caller's flags are a space-separated list
-cflags+=(${CGO_CFLAGS:--O2 -g})
-# shellcheck disable=SC2206
-ldflags+=(-Wl,--enable-new-dtags ${CGO_LDFLAGS:-})
-export CGO_ENABLED=1
-export CGO_CFLAGS="${cflags[*]}"
-export CGO_LDFLAGS="${ldflags[*]}"
-export CUDA_HOME
+ldflags+=(-Wl,--enable-new-dtags)
+
+# join_flags OURS CALLERS: our flags go first; what the caller set is kept
+# after them. Flags that already start with ours were set by this script (a
+# test that runs it under `build-cuda.sh go test`) and stay as they are:
+# doubled flags would change every cgo package's build key and rebuild them.
+join_flags() {
+	local ours=$1 callers=$2
+	if [[ -n "$ours" && "$callers" != "$ours" && "$callers" != "$ours "* ]]; then
+		callers="$ours${callers:+ $callers}"
+	fi
+	echo "$callers"
+}
+# CGO_CFLAGS must keep Go's default -O2 -g when the caller set nothing.
+CGO_CFLAGS=$(join_flags "${cflags[*]}" "${CGO_CFLAGS:--O2 -g}")
+CGO_LDFLAGS=$(join_flags "${ldflags[*]}" "${CGO_LDFLAGS:-}")
+export CGO_ENABLED=1 CGO_CFLAGS CGO_LDFLAGS CUDA_HOME
 
 # --- modules ----------------------------------------------------------------
 
@@ -104,9 +112,12 @@ goflags=(-tags=cuda "-modfile=$repo_root/go.cuda.mod")
 [[ "$repo_root" != *" "* ]] || die "the repository path must not contain spaces (GOFLAGS cannot quote them)"
 if [[ -f vendor/modules.txt ]]; then
 	# Offline build from a vendored bundle: vendor/ already holds the adapted
-	# cu (replace => ./.cuda-deps/cu), so only the mod file is needed.
-	grep -q '^# gorgonia.org/cu v[^ ]* => \./\.cuda-deps/cu$' vendor/modules.txt ||
-		die "vendor/modules.txt was not made from go.cuda.mod (no adapted gorgonia.org/cu); remove vendor/ or rebuild the bundle"
+	# cu and gorgonia (replace => ./.cuda-deps/...), so only the mod file is
+	# needed.
+	for m in cu gorgonia; do
+		grep -q "^# gorgonia\\.org/$m v[^ ]* => \\./\\.cuda-deps/$m\$" vendor/modules.txt ||
+			die "vendor/modules.txt was not made from go.cuda.mod (no adapted gorgonia.org/$m); remove vendor/ or rebuild the bundle"
+	done
 	scripts/cuda-deps.sh --modfile-only
 	[[ " $(go env GOFLAGS) " == *" -mod=vendor "* ]] || goflags+=(-mod=vendor)
 else

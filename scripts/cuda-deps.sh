@@ -1,13 +1,16 @@
 #!/usr/bin/env bash
-# cuda-deps.sh - generate the adapted gorgonia.org/cu that the cuda build uses.
+# cuda-deps.sh - generate the adapted gorgonia.org/cu and gorgonia.org/gorgonia
+# that the cuda build uses.
 #
 # Usage: scripts/cuda-deps.sh [--modfile-only] [OUTDIR]
 #   OUTDIR defaults to the repository root. It receives:
-#     .cuda-deps/cu   adapted copy of gorgonia.org/cu (git-ignored)
-#     go.cuda.mod     go.mod + "replace gorgonia.org/cu => ./.cuda-deps/cu"
-#     go.cuda.sum     copy of go.sum
+#     .cuda-deps/cu        adapted copy of gorgonia.org/cu (git-ignored)
+#     .cuda-deps/gorgonia  adapted copy of gorgonia.org/gorgonia (git-ignored)
+#     go.cuda.mod          go.mod + a replace of each of the two modules by
+#                          its copy in .cuda-deps
+#     go.cuda.sum          copy of go.sum
 #   --modfile-only writes just go.cuda.mod and go.cuda.sum. That is all a
-#   vendored, offline build needs (the adapted cu then lives in vendor/).
+#   vendored, offline build needs (the adapted copies then live in vendor/).
 #
 # Why this exists. `go build -tags cuda` of gorgonia.org/gorgonia v0.9.18 with
 # gorgonia.org/cu v0.9.6 as published cannot work here:
@@ -17,28 +20,43 @@
 #      cuMemPrefetchAsync, cuGraphAddDependencies, cuGraphGetEdges changed).
 #   3. cu's package init calls cuInit and os.Exit(1)s on failure, so a cuda
 #      binary dies before main on a machine without a usable GPU.
+#   4. gorgonia's cuda.go has an init that logs "Using CUDA build" to stderr,
+#      before main, at every start of the binary. That breaks the trainer's
+#      promise of one error line on stderr for bad input and puts a non-JSON
+#      line into -log-format json output.
 #
-# Chosen mechanism: a second mod file plus a generated module folder.
-# We copy cu from the module cache (verified against go.sum by `go mod
-# download`) into the git-ignored .cuda-deps/cu, apply our own changes from
-# scripts/cudacompat/ (a cuDNN-free stand-in for cu/dnn, a compat header with
-# CUDA 11/12/13 shims, an explicit Init instead of the exiting init), and
-# build with `-modfile go.cuda.mod`, whose only difference from go.mod is
-# `replace gorgonia.org/cu => ./.cuda-deps/cu`.
+# Chosen mechanism: a second mod file plus generated module folders.
+# We copy each module from the module cache (verified against go.sum by `go
+# mod download`) into the git-ignored .cuda-deps/, apply our own changes
+# (for cu from scripts/cudacompat/: a cuDNN-free stand-in for cu/dnn, a
+# compat header with CUDA 11/12/13 shims, an explicit Init instead of the
+# exiting init; for gorgonia: cuda.go without its init), and build with
+# `-modfile go.cuda.mod`, whose only difference from go.mod is the two
+# replaces `gorgonia.org/cu => ./.cuda-deps/cu` and
+# `gorgonia.org/gorgonia => ./.cuda-deps/gorgonia`.
+# Each change first checks that upstream is what it was written for
+# (rewrites must match an exact number of times), so a different upstream
+# stops this script instead of being adapted halfway.
 # Alternatives rejected:
 #   - `go build -overlay` is refused for files under GOMODCACHE ("Files
 #     beneath GOMODCACHE must not be replaced").
 #   - a replace directive in go.mod itself would make the CPU build depend on
 #     a generated folder, and committing a patched fork would put third-party
 #     source in this repository.
-#   - -tags/ldflags cannot remove a package's cgo files or its init function.
-# The output depends only on the pinned cu version and scripts/cudacompat/, so
+#   - -tags/ldflags cannot remove a package's cgo files or its init function,
+#     and redirecting the standard logger from main comes too late: package
+#     inits run before main.
+# The copies leave out what no build of ours reads (upstream's tests,
+# examples, media and code generators; gorgonia's examples/ alone is 85 MB).
+# The output depends only on the pinned versions and scripts/cudacompat/, so
 # running this twice yields the same tree (tested by gpu/cudadeps_test.go).
 set -euo pipefail
 
-# The rewrites below are written for exactly this version; go.mod must agree.
+# The rewrites below are written for exactly these versions; go.mod must agree.
 CU_MODULE=gorgonia.org/cu
 CU_VERSION=v0.9.6
+GORGONIA_MODULE=gorgonia.org/gorgonia
+GORGONIA_VERSION=v0.9.18
 
 repo_root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 compat_dir="$repo_root/scripts/cudacompat"
@@ -64,24 +82,35 @@ die() {
 # --- go.cuda.mod / go.cuda.sum ----------------------------------------------
 
 go_mod="$repo_root/go.mod"
-grep -Eq "^[[:space:]]*${CU_MODULE//./\\.} ${CU_VERSION//./\\.}([[:space:]]|$)" "$go_mod" ||
-	die "go.mod does not require $CU_MODULE $CU_VERSION; the adaptation in scripts/cuda-deps.sh is written for that version"
-if grep -Eq "^[[:space:]]*replace[[:space:]].*${CU_MODULE//./\\.}|^[[:space:]]*${CU_MODULE//./\\.}[[:space:]]*(v[^[:space:]]*)?[[:space:]]*=>" "$go_mod"; then
-	die "go.mod already replaces $CU_MODULE; refusing to add a second replace"
-fi
+
+# check_go_mod MODULE VERSION: go.mod must require exactly that version (the
+# rewrites are written for it) and must not replace MODULE itself (ours
+# would be a second replace).
+check_go_mod() {
+	local module=$1 version=$2 re
+	re=${module//./\\.}
+	grep -Eq "^[[:space:]]*$re ${version//./\\.}([[:space:]]|$)" "$go_mod" ||
+		die "go.mod does not require $module $version; the adaptation in scripts/cuda-deps.sh is written for that version"
+	if grep -Eq "^[[:space:]]*replace[[:space:]].*$re([[:space:]]|$)|^[[:space:]]*$re[[:space:]]*(v[^[:space:]]*)?[[:space:]]*=>" "$go_mod"; then
+		die "go.mod already replaces $module; refusing to add a second replace"
+	fi
+}
+check_go_mod "$CU_MODULE" "$CU_VERSION"
+check_go_mod "$GORGONIA_MODULE" "$GORGONIA_VERSION"
 
 write_modfiles() {
 	local tmp
 	tmp=$(mktemp "$out_dir/.go.cuda.mod.XXXXXX")
 	{
 		cat "$go_mod"
-		printf '\n// Added by scripts/cuda-deps.sh: the cuda build uses an adapted copy of cu.\n'
+		printf '\n// Added by scripts/cuda-deps.sh: the cuda build uses adapted copies of cu and gorgonia.\n'
 		printf 'replace %s => ./.cuda-deps/cu\n' "$CU_MODULE"
+		printf 'replace %s => ./.cuda-deps/gorgonia\n' "$GORGONIA_MODULE"
 	} >"$tmp"
 	chmod 0644 "$tmp"
 	mv -f "$tmp" "$out_dir/go.cuda.mod"
-	# The replaced module is a directory, which needs no checksum; every other
-	# module is the same as in go.sum.
+	# The replaced modules are directories, which need no checksum; every
+	# other module is the same as in go.sum.
 	install -m 0644 "$repo_root/go.sum" "$out_dir/go.cuda.sum"
 }
 
@@ -90,94 +119,104 @@ if $modfile_only; then
 	exit 0
 fi
 
-# --- .cuda-deps/cu ----------------------------------------------------------
-
-# `go mod download` verifies the module against go.sum before we copy it.
-# Run from the repository root so go.mod/go.sum are the ones consulted, and
-# with -mod=mod so a GOFLAGS=-mod=vendor environment cannot get in the way.
-src_dir=$(cd "$repo_root" && GOFLAGS=-mod=mod go mod download -json "$CU_MODULE@$CU_VERSION" |
-	sed -n 's/^[[:space:]]*"Dir": "\(.*\)",\{0,1\}$/\1/p')
-[[ -n "$src_dir" && -f "$src_dir/go.mod" ]] ||
-	die "could not locate $CU_MODULE@$CU_VERSION in the module cache (is the Go module proxy reachable?)"
+# --- module copies ----------------------------------------------------------
 
 mkdir -p "$out_dir/.cuda-deps"
-# Build in a scratch folder next to the target and swap it in at the end, so
-# an interrupted run never leaves a half-adapted copy behind.
-work=$(mktemp -d "$out_dir/.cuda-deps/.cu.tmp.XXXXXX")
+# Build in a scratch folder next to the targets and swap them in at the end,
+# so an interrupted run never leaves a half-adapted copy behind.
+work=$(mktemp -d "$out_dir/.cuda-deps/.tmp.XXXXXX")
 trap 'rm -rf "$work"' EXIT
-dst="$work/cu"
 
-cp -R "$src_dir" "$dst"
-# Module cache files are read-only; normalise modes so the tree is editable,
-# deletable and hashes the same whatever umask the copy ran under.
-chmod -R u+w "$dst"
-find "$dst" -type d -exec chmod 0755 {} +
-find "$dst" -type f -exec chmod 0644 {} +
+# copy_module MODULE VERSION NAME: copy MODULE@VERSION from the module cache
+# to $work/NAME, without upstream's tests.
+copy_module() {
+	local module=$1 version=$2 dst=$work/$3 src
+	# `go mod download` verifies the module against go.sum before we copy it.
+	# Run from the repository root so go.mod/go.sum are the ones consulted,
+	# and with -mod=mod so a GOFLAGS=-mod=vendor environment cannot get in
+	# the way.
+	src=$(cd "$repo_root" && GOFLAGS=-mod=mod go mod download -json "$module@$version" |
+		sed -n 's/^[[:space:]]*"Dir": "\(.*\)",\{0,1\}$/\1/p')
+	[[ -n "$src" && -f "$src/go.mod" ]] ||
+		die "could not locate $module@$version in the module cache (is the Go module proxy reachable?)"
+	cp -R "$src" "$dst"
+	# Module cache files are read-only; normalise modes so the tree is
+	# editable, deletable and hashes the same whatever umask the copy ran
+	# under.
+	chmod -R u+w "$dst"
+	find "$dst" -type d -exec chmod 0755 {} +
+	find "$dst" -type f -exec chmod 0644 {} +
+	find "$dst" -name '*_test.go' -delete
+}
 
-# Not needed to build the packages gorgonia imports: upstream's tests and test
-# data, and the code generators under cmd/ (which need cuDNN/cuBLAS headers
-# and extra modules of their own).
-rm -rf "$dst/cmd" "$dst/testdata"
-find "$dst" -name '*_test.go' -delete
-
-# Obstacle 1: replace cu/dnn (cgo, cuDNN) with our cuDNN-free stand-in.
-rm -rf "$dst/dnn"
-mkdir "$dst/dnn"
-install -m 0644 "$compat_dir/cudnn.go.in" "$dst/dnn/cudnn.go"
-
-# Obstacle 3: upstream cu.go holds only the exiting init() and Version();
-# replace it by our Init (plus Version, CompiledVersion, ErrorString,
-# Initialized). The rewrites further down make NumDevices and GetDevice call
-# Init, so code written for upstream's eager init (gorgonia) keeps working
-# while a caller that wants to set CUDA_VISIBLE_DEVICES first still can.
-grep -q 'os.Exit(1)' "$dst/cu.go" && grep -q 'C.cuInit' "$dst/cu.go" ||
-	die "upstream cu.go is not the expected one; review the adaptation"
-[[ $(grep -c '^func ' "$dst/cu.go") -eq 2 ]] ||
-	die "upstream cu.go has functions besides init and Version; review the adaptation"
-rm "$dst/cu.go"
-install -m 0644 "$compat_dir/cu_init.go.in" "$dst/mnist_init.go"
-
-# Obstacle 2: CUDA 13 signature changes. Route the affected calls through the
-# static inline wrappers of mnist_cudacompat.h (which includes cuda.h).
-install -m 0644 "$compat_dir/mnist_cudacompat.h" "$dst/mnist_cudacompat.h"
-
-# rewrite FILE FROM TO COUNT: replace the literal FROM by TO in FILE and check
-# it occurred exactly COUNT times, so an unexpected upstream file fails loudly.
-# FROM and TO may span lines; perl reads the whole file (-0777) and treats
-# FROM literally (\Q...\E).
+# rewrite FILE FROM TO COUNT: replace the literal FROM by TO in $work/FILE and
+# check it occurred exactly COUNT times, so an unexpected upstream file fails
+# loudly. FROM and TO may span lines; perl reads the whole file (-0777) and
+# treats FROM literally (\Q...\E).
 rewrite() {
-	local file=$dst/$1 from=$2 to=$3 want=$4 got
+	local file=$work/$1 from=$2 to=$3 want=$4 got
 	got=$(FROM=$from perl -0777 -ne 'print scalar(() = /\Q$ENV{FROM}\E/g)' "$file")
 	[[ "$got" -eq "$want" ]] ||
 		die "$1: expected $want occurrence(s) of '$from', found $got"
 	FROM=$from TO=$to perl -0777 -pi -e 's/\Q$ENV{FROM}\E/$ENV{TO}/g' "$file"
 }
 
+# --- .cuda-deps/cu ----------------------------------------------------------
+
+copy_module "$CU_MODULE" "$CU_VERSION" cu
+cu_dir=$work/cu
+
+# Not needed to build the packages gorgonia imports: upstream's test data and
+# the code generators under cmd/ (which need cuDNN/cuBLAS headers and extra
+# modules of their own).
+rm -rf "$cu_dir/cmd" "$cu_dir/testdata"
+
+# Obstacle 1: replace cu/dnn (cgo, cuDNN) with our cuDNN-free stand-in.
+rm -rf "$cu_dir/dnn"
+mkdir "$cu_dir/dnn"
+install -m 0644 "$compat_dir/cudnn.go.in" "$cu_dir/dnn/cudnn.go"
+
+# Obstacle 3: upstream cu.go holds only the exiting init() and Version();
+# replace it by our Init (plus Version, CompiledVersion, ErrorString,
+# Initialized). The rewrites further down make NumDevices and GetDevice call
+# Init, so code written for upstream's eager init (gorgonia) keeps working
+# while a caller that wants to set CUDA_VISIBLE_DEVICES first still can.
+grep -q 'os.Exit(1)' "$cu_dir/cu.go" && grep -q 'C.cuInit' "$cu_dir/cu.go" ||
+	die "upstream cu.go is not the expected one; review the adaptation"
+[[ $(grep -c '^func ' "$cu_dir/cu.go") -eq 2 ]] ||
+	die "upstream cu.go has functions besides init and Version; review the adaptation"
+rm "$cu_dir/cu.go"
+install -m 0644 "$compat_dir/cu_init.go.in" "$cu_dir/mnist_init.go"
+
+# Obstacle 2: CUDA 13 signature changes. Route the affected calls through the
+# static inline wrappers of mnist_cudacompat.h (which includes cuda.h).
+install -m 0644 "$compat_dir/mnist_cudacompat.h" "$cu_dir/mnist_cudacompat.h"
+
 for f in addressing.go ctx.go ctx_debug.go cucontext.go graph.go; do
-	rewrite "$f" '// #include <cuda.h>' '// #include "mnist_cudacompat.h"' 1
+	rewrite "cu/$f" '// #include <cuda.h>' '// #include "mnist_cudacompat.h"' 1
 done
-rewrite ctx.go 'C.cuCtxCreate(' 'C.mnist_cuCtxCreate(' 2
-rewrite ctx_debug.go 'C.cuCtxCreate(' 'C.mnist_cuCtxCreate(' 2
-rewrite cucontext.go 'C.cuCtxCreate(' 'C.mnist_cuCtxCreate(' 1
-rewrite addressing.go 'C.cuMemAdvise(' 'C.mnist_cuMemAdvise(' 1
-rewrite addressing.go 'C.cuMemPrefetchAsync(' 'C.mnist_cuMemPrefetchAsync(' 1
-rewrite graph.go 'C.cuGraphAddDependencies(' 'C.mnist_cuGraphAddDependencies(' 1
-rewrite graph.go 'C.cuGraphGetEdges(' 'C.mnist_cuGraphGetEdges(' 1
+rewrite cu/ctx.go 'C.cuCtxCreate(' 'C.mnist_cuCtxCreate(' 2
+rewrite cu/ctx_debug.go 'C.cuCtxCreate(' 'C.mnist_cuCtxCreate(' 2
+rewrite cu/cucontext.go 'C.cuCtxCreate(' 'C.mnist_cuCtxCreate(' 1
+rewrite cu/addressing.go 'C.cuMemAdvise(' 'C.mnist_cuMemAdvise(' 1
+rewrite cu/addressing.go 'C.cuMemPrefetchAsync(' 'C.mnist_cuMemPrefetchAsync(' 1
+rewrite cu/graph.go 'C.cuGraphAddDependencies(' 'C.mnist_cuGraphAddDependencies(' 1
+rewrite cu/graph.go 'C.cuGraphGetEdges(' 'C.mnist_cuGraphGetEdges(' 1
 
 # Obstacle 3, continued: initialise on first use. Device handles only come
 # from GetDevice and every program asks NumDevices or GetDevice first.
 init_first=$'\tif err = Init(); err != nil {\n\t\treturn\n\t}\n'
-rewrite api.go $'func GetDevice(ordinal int) (device Device, err error) {\n' \
+rewrite cu/api.go $'func GetDevice(ordinal int) (device Device, err error) {\n' \
 	$'func GetDevice(ordinal int) (device Device, err error) {\n'"$init_first" 1
-rewrite api.go $'func NumDevices() (count int, err error) {\n' \
+rewrite cu/api.go $'func NumDevices() (count int, err error) {\n' \
 	$'func NumDevices() (count int, err error) {\n'"$init_first" 1
 
 # Nothing may still call the changed entry points directly.
-if grep -rnE 'C\.(cuCtxCreate|cuMemAdvise|cuMemPrefetchAsync|cuGraphAddDependencies|cuGraphGetEdges)\(' --include='*.go' "$dst"; then
+if grep -rnE 'C\.(cuCtxCreate|cuMemAdvise|cuMemPrefetchAsync|cuGraphAddDependencies|cuGraphGetEdges)\(' --include='*.go' "$cu_dir"; then
 	die "call sites above still use CUDA entry points whose signature changed in CUDA 13"
 fi
 
-cat >"$dst/MNIST-ADAPTED.md" <<EOF
+cat >"$cu_dir/MNIST-ADAPTED.md" <<EOF
 # Generated: adapted copy of $CU_MODULE $CU_VERSION
 
 Written by the mnist project's scripts/cuda-deps.sh from the module cache copy
@@ -190,7 +229,45 @@ of $CU_MODULE@$CU_VERSION and scripts/cudacompat/. Do not edit; rerun the script
   cuMemPrefetchAsync, cuGraphAddDependencies and cuGraphGetEdges go through it.
 - Removed: cmd/, testdata/, *_test.go.
 EOF
-chmod 0644 "$dst/MNIST-ADAPTED.md"
+chmod 0644 "$cu_dir/MNIST-ADAPTED.md"
 
-rm -rf "$out_dir/.cuda-deps/cu"
-mv "$dst" "$out_dir/.cuda-deps/cu"
+# --- .cuda-deps/gorgonia ----------------------------------------------------
+
+copy_module "$GORGONIA_MODULE" "$GORGONIA_VERSION" gorgonia
+gorgonia_dir=$work/gorgonia
+
+# Not needed to build any package of the module, and most of its size:
+# examples/ (85 MB of models and data), media/, docs/, upstream's CI
+# (.github/), the code generators under cmd/ (main packages nothing imports)
+# and the kernel sources in "cuda modules" (scripts/gen-ptx.sh reads those
+# from the module cache; gpu/ptx_cuda.go holds the result).
+rm -rf "$gorgonia_dir/examples" "$gorgonia_dir/media" "$gorgonia_dir/docs" \
+	"$gorgonia_dir/.github" "$gorgonia_dir/cmd" "$gorgonia_dir/cuda modules"
+
+# Obstacle 4: cuda.go's init does nothing but log the banner, and "log" is
+# imported in that file only for it.
+rewrite gorgonia/cuda.go $'func init() {\n\tlog.Println("Using CUDA build")\n}\n\n' '' 1
+rewrite gorgonia/cuda.go $'\t"log"\n' '' 1
+if grep -rn 'Using CUDA build' "$gorgonia_dir"; then
+	die "the copy of $GORGONIA_MODULE still has the banner (above)"
+fi
+
+cat >"$gorgonia_dir/MNIST-ADAPTED.md" <<EOF
+# Generated: adapted copy of $GORGONIA_MODULE $GORGONIA_VERSION
+
+Written by the mnist project's scripts/cuda-deps.sh from the module cache copy
+of $GORGONIA_MODULE@$GORGONIA_VERSION. Do not edit; rerun the script.
+
+- cuda.go: without its init function, which logged "Using CUDA build" to stderr
+  before main at every start of a cuda binary, and without the "log" import
+  that only that function used.
+- Removed: examples/, media/, docs/, .github/, cmd/, "cuda modules"/, *_test.go.
+EOF
+chmod 0644 "$gorgonia_dir/MNIST-ADAPTED.md"
+
+# --- swap in ----------------------------------------------------------------
+
+for name in cu gorgonia; do
+	rm -rf "${out_dir:?}/.cuda-deps/$name"
+	mv "$work/$name" "$out_dir/.cuda-deps/$name"
+done

@@ -11,7 +11,8 @@
 # The bundle (must stay under 60 MiB) holds:
 #   go-toolchain.tar.xz  trimmed local Go toolchain (scripts/pack-go-toolchain.sh)
 #   vendor.tar.xz        `go mod vendor` of the cuda build (go.cuda.mod), so the
-#                        adapted gorgonia.org/cu travels inside vendor/
+#                        adapted gorgonia.org/cu and gorgonia.org/gorgonia
+#                        travel inside vendor/
 #   mnist/*.gz           the MNIST files, checked against their SHA-256
 #   MANIFEST.txt         versions, the go.mod it was made for, file digests
 # Copy the working tree plus .gpu-bundle/ to the host and run
@@ -54,14 +55,23 @@ pack() {
 	mv -f "$out.tmp" "$out"
 }
 
-# 1. Module dependencies of the cuda build, with the adapted cu.
+# 1. Module dependencies of the cuda build, with the adapted cu and gorgonia.
 echo "gpu-bundle: vendoring the cuda build's modules" >&2
 scripts/cuda-deps.sh
 GOFLAGS=-mod=mod go mod vendor -modfile "$repo_root/go.cuda.mod" -o "$work/vendor"
-grep -q '^# gorgonia.org/cu v[^ ]* => \./\.cuda-deps/cu$' "$work/vendor/modules.txt" ||
-	die "vendor/modules.txt lacks the adapted gorgonia.org/cu"
+for m in cu gorgonia; do
+	grep -q "^# gorgonia\\.org/$m v[^ ]* => \\./\\.cuda-deps/$m\$" "$work/vendor/modules.txt" ||
+		die "vendor/modules.txt lacks the adapted gorgonia.org/$m"
+done
 [[ -f "$work/vendor/gorgonia.org/cu/mnist_cudacompat.h" && -f "$work/vendor/gorgonia.org/cu/dnn/cudnn.go" ]] ||
 	die "the vendored gorgonia.org/cu is not the adapted copy"
+# go mod vendor copies a package folder's non-Go files too, so the copy's
+# MNIST-ADAPTED.md travels with it; the banner must be gone from cuda.go.
+vendored_gorgonia=$work/vendor/gorgonia.org/gorgonia
+if [[ ! -f "$vendored_gorgonia/MNIST-ADAPTED.md" || ! -f "$vendored_gorgonia/cuda.go" ]] ||
+	grep -q 'Using CUDA build' "$vendored_gorgonia/cuda.go"; then
+	die "the vendored gorgonia.org/gorgonia is not the adapted copy"
+fi
 pack "$work" vendor "$bundle/vendor.tar.xz"
 
 # 2. The Go toolchain; repacked only when the local Go changed (30 s).

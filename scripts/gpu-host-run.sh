@@ -33,7 +33,8 @@
 #   SKIP_TORCH     set to skip the PyTorch reference run
 #   KEEP_VENDOR=1  keep vendor/ afterwards (it is removed by default, see finish)
 # Nothing here regenerates files that need the network or nvcc: the PTX
-# (gpu/ptx_cuda.go) is committed and the adapted gorgonia.org/cu is in vendor/.
+# (gpu/ptx_cuda.go) is committed and the adapted gorgonia.org/cu and
+# gorgonia.org/gorgonia are in vendor/.
 set -euo pipefail
 
 repo_root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
