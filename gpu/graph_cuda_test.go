@@ -91,6 +91,9 @@ func TestGorgoniaGraphMatchesReference(t *testing.T) {
 func TestGorgoniaGraphPlacement(t *testing.T) {
 	requireNativeGPU(t)
 	b := newTestGraph(t, model.DefaultConfig())
+	if w, ok := b.(gorgoniaBackend); ok {
+		b = w.Backend
+	}
 	lister, ok := b.(interface{ Program() (string, error) })
 	if !ok {
 		t.Fatalf("%T does not list its program", b)

@@ -31,6 +31,7 @@
 #   GO_TEST_FLAGS  extra flags for the go test steps, default -short
 #   TRAIN_LIMIT_S  time limit of each training run, default 200
 #   SKIP_TORCH     set to skip the PyTorch reference run
+#   SKIP_TRAIN     set to skip both training runs and the PyTorch one (tests only)
 #   KEEP_VENDOR=1  keep vendor/ afterwards (it is removed by default, see finish)
 # Nothing here regenerates files that need the network or nvcc: the PTX
 # (gpu/ptx_cuda.go) is committed and the adapted gorgonia.org/cu and
@@ -263,7 +264,9 @@ train_both() {
 		fi
 	done
 }
-train_both "${TRAIN_LIMIT_S:-200}"
+if [[ -z "${SKIP_TRAIN:-}" ]]; then
+	train_both "${TRAIN_LIMIT_S:-200}"
+fi
 
 # The trainer's own tests against the cuda build: build-cuda.sh's GOFLAGS
 # reach the `go build` in cmd/train's TestMain, so every run in them trains

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"testing"
 
+	"mnist/gpu"
 	"mnist/model"
 )
 
@@ -145,7 +146,7 @@ func TestMetricsOutAndPlot(t *testing.T) {
 			doc := readMetrics(t, metricsPath)
 			checkMetricsDoc(t, doc, 10000)
 			if *doc.Interrupted || len(doc.Epochs) != 1 || *doc.Flags.BatchSize != 128 || *doc.Flags.Seed != 3 ||
-				*doc.Flags.Epochs != 1 || *doc.Flags.DataDir != dir || doc.Device != "cpu" {
+				*doc.Flags.Epochs != 1 || *doc.Flags.DataDir != dir || !isBuildsDevice(doc.Device) {
 				t.Errorf("run fields do not match the flags: %+v", doc)
 			}
 			checkPNG(t, plotPath)
@@ -304,4 +305,14 @@ func TestClassAccuracyFieldEncodes(t *testing.T) {
 	if err := json.Unmarshal(b, &got); err != nil || len(got) != model.Classes || got[3] != nil || *got[0] != 0.5 || math.IsNaN(*got[1]) {
 		t.Errorf("class accuracy field %s (err %v)", b, err)
 	}
+}
+
+// isBuildsDevice reports whether name is the device this build trains on:
+// the host, or in the cuda build (which these tests also run in, on a GPU
+// host) the first GPU, named as in "cuda:0 NVIDIA H100 80GB HBM3 (native)".
+func isBuildsDevice(name string) bool {
+	if gpu.BuiltWithCUDA {
+		return strings.HasPrefix(name, "cuda:0 ")
+	}
+	return name == "cpu"
 }
