@@ -15,7 +15,8 @@
 #   nvidia-smi
 #   test-gpu    go test -tags cuda ./gpu/ (via build-cuda.sh): parity with the
 #               CPU reference for both engines, placement listing
-#   train-native    bin/train-cuda -log-format json, default flags, our engine
+#   train-native    make train-cuda TRAIN_FLAGS="-log-format json" (else
+#                   bin/train-cuda ...), default training flags, our engine
 #   torch       python3 scripts/torch_mnist.py --device cuda --json, if present
 #   train-gorgonia  the same with Gorgonia's CUDA tape machine
 #   test-cli    go test -short ./cmd/train/ (and data/, model/kernels/) in the
@@ -32,6 +33,7 @@
 #   TRAIN_LIMIT_S  time limit of each training run, default 200
 #   SKIP_TORCH     set to skip the PyTorch reference run
 #   SKIP_TRAIN     set to skip both training runs and the PyTorch one (tests only)
+#   SKIP_TESTS     set to skip the test steps (build and train only)
 #   KEEP_VENDOR=1  keep vendor/ afterwards (it is removed by default, see finish)
 # Nothing here regenerates files that need the network or nvcc: the PTX
 # (gpu/ptx_cuda.go) is committed and the adapted gorgonia.org/cu and
@@ -244,15 +246,21 @@ run_step nvidia-smi 30 nvidia-smi || true
 # writes Gorgonia's listing of the compiled training program there.
 export MNIST_REQUIRE_GPU=1 MNIST_PLACEMENT_OUT=$results/placement.txt
 
-# shellcheck disable=SC2086 # GO_TEST_FLAGS is a list of flags
-run_step test-gpu 150 bash scripts/build-cuda.sh go test -count=1 -v $go_test_flags ./gpu/ || true
+if [[ -z "${SKIP_TESTS:-}" ]]; then
+	# shellcheck disable=SC2086 # GO_TEST_FLAGS is a list of flags
+	run_step test-gpu 150 bash scripts/build-cuda.sh go test -count=1 -v $go_test_flags ./gpu/ || true
+fi
 
-# Both engines train the real thing with the default flags: ours first,
-# because it is quick, then Gorgonia's, whose speed is unknown.
+# Both engines train the real thing with the default flags, as users do
+# (`make train-cuda`, which only relinks here): ours first, because it is
+# quick, then Gorgonia's, whose speed is unknown.
 train_both() {
 	local engine
 	for engine in native gorgonia; do
-		if [[ -x bin/train-cuda ]]; then
+		if [[ -x bin/train-cuda ]] && command -v make >/dev/null; then
+			run_step "train-$engine" "$1" env MNIST_CUDA_ENGINE=$engine \
+				make --no-print-directory train-cuda DATA_DIR="$bundle/mnist" TRAIN_FLAGS="-log-format json" || true
+		elif [[ -x bin/train-cuda ]]; then
 			run_step "train-$engine" "$1" env MNIST_CUDA_ENGINE=$engine \
 				bin/train-cuda -log-format json -data-dir "$bundle/mnist" || true
 		else
@@ -273,14 +281,16 @@ fi
 # on the GPU (with the quick native engine). data/ and model/kernels/ know
 # nothing of CUDA and run as on any machine. The tests read MNIST from the
 # default data folder (os.UserCacheDir), here one filled from the bundle.
-test_cache=$work/cache
-mkdir -p "$test_cache/mnist-gorgonia"
-cp "$bundle"/mnist/*.gz "$test_cache/mnist-gorgonia/"
-run_step test-cli 120 env MNIST_CUDA_ENGINE=native XDG_CACHE_HOME="$test_cache" \
-	bash scripts/build-cuda.sh go test -count=1 -short ./cmd/train/ ./data/... ./model/kernels/ || true
-# The trainer's tests once more on the default engine, Gorgonia's.
-run_step test-cli-gorgonia 120 env MNIST_CUDA_ENGINE=gorgonia XDG_CACHE_HOME="$test_cache" \
-	bash scripts/build-cuda.sh go test -count=1 -short ./cmd/train/ || true
+if [[ -z "${SKIP_TESTS:-}" ]]; then
+	test_cache=$work/cache
+	mkdir -p "$test_cache/mnist-gorgonia"
+	cp "$bundle"/mnist/*.gz "$test_cache/mnist-gorgonia/"
+	run_step test-cli 120 env MNIST_CUDA_ENGINE=native XDG_CACHE_HOME="$test_cache" \
+		bash scripts/build-cuda.sh go test -count=1 -short ./cmd/train/ ./data/... ./model/kernels/ || true
+	# The trainer's tests once more on the default engine, Gorgonia's.
+	run_step test-cli-gorgonia 120 env MNIST_CUDA_ENGINE=gorgonia XDG_CACHE_HOME="$test_cache" \
+		bash scripts/build-cuda.sh go test -count=1 -short ./cmd/train/ || true
+fi
 
 # model/'s own tests are CPU tests: they build graphs without gpu.Open, so
 # under the cuda tag they would run on a GPU nobody set up. The GPU checks of
