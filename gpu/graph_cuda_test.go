@@ -25,7 +25,9 @@ import (
 // on the calling thread and destroys it on Close without unsetting it there;
 // a later engine whose goroutine lands on that thread then fails to create
 // its cuBLAS handle, an error Gorgonia ignores. Keeping every machine open
-// for the life of the test binary, like the trainer, avoids that.
+// for the life of the test binary, like the trainer, avoids that. (The
+// InvalidContext failures of module loading had another cause, a thread
+// switch inside NewTapeMachine; see onOneThread.)
 func newTestGraph(t *testing.T, cfg model.Config) model.Backend {
 	t.Helper()
 	b, err := newGorgoniaBackend(cfg)
