@@ -4,7 +4,38 @@
 // same in both builds.
 package gpu
 
-import "mnist/model"
+import (
+	"fmt"
+
+	"mnist/model"
+)
+
+// The engines, chosen with -engine:
+//
+//	gorgonia  Gorgonia's tape machine runs the model's graph (the default;
+//	          on the CPU, and in the cuda build on the GPU)
+//	native    the cuda build's own engine on cu and cuBLAS (native_cuda.go)
+const (
+	EngineGorgonia = "gorgonia"
+	EngineNative   = "native"
+)
+
+// EngineNames lists the engines, the default first.
+func EngineNames() []string { return []string{EngineGorgonia, EngineNative} }
+
+// CheckEngine reports an engine name this build does not have.
+func CheckEngine(name string) error {
+	switch name {
+	case EngineGorgonia:
+		return nil
+	case EngineNative:
+		if BuiltWithCUDA {
+			return nil
+		}
+		return fmt.Errorf("-engine %s runs on a GPU: build with `make build-cuda`; the CPU build has one engine, %s", name, EngineGorgonia)
+	}
+	return fmt.Errorf("unknown engine %q: use %s or %s", name, EngineGorgonia, EngineNative)
+}
 
 // Device is an opened execution device. Close it when training is done.
 type Device interface {
@@ -12,8 +43,8 @@ type Device interface {
 	Name() string
 	// CUDA reports whether the graph runs on an NVIDIA GPU.
 	CUDA() bool
-	// NewBackend compiles the network for cfg to run on this device.
-	NewBackend(cfg model.Config) (model.Backend, error)
+	// NewEngine compiles the network for cfg to run on this device.
+	NewEngine(cfg model.Config) (model.Engine, error)
 	// Close releases the device.
 	Close() error
 }
@@ -27,12 +58,12 @@ func CPU() Device { return cpuDevice{} }
 func (cpuDevice) Name() string { return "cpu" }
 func (cpuDevice) CUDA() bool   { return false }
 
-// NewBackend builds the graph from the fused CPU ops (model.WithFusedOps)
+// NewEngine builds the graph from the fused CPU ops (model.WithFusedOps)
 // and compiles only the instructions the results need
 // (model.WithPrunedProgram). Both keep the results bit for bit. The cuda
 // build's Gorgonia engine keeps the stock ops and the whole program, the
 // form verified on a GPU.
-func (cpuDevice) NewBackend(cfg model.Config) (model.Backend, error) {
-	return model.NewGraphBackend(cfg, model.WithPrunedProgram(), model.WithFusedOps())
+func (cpuDevice) NewEngine(cfg model.Config) (model.Engine, error) {
+	return model.NewGraphEngine(cfg, model.WithPrunedProgram(), model.WithFusedOps())
 }
 func (cpuDevice) Close() error { return nil }

@@ -15,29 +15,29 @@ import (
 // engineStartTimeout bounds the wait for Gorgonia's CUDA engines to start.
 const engineStartTimeout = 30 * time.Second
 
-// newGorgoniaBackend is the Gorgonia engine: the model's graph on Gorgonia's
+// newGorgoniaEngine is the Gorgonia engine: the model's graph on Gorgonia's
 // CUDA tape machine, each machine waited for before its first run. It is
 // built, and closed, on one OS thread (onOneThread).
-func newGorgoniaBackend(cfg model.Config) (model.Backend, error) {
-	var b model.Backend
+func newGorgoniaEngine(cfg model.Config) (model.Engine, error) {
+	var e model.Engine
 	var err error
 	onOneThread(func() {
-		b, err = model.NewGraphBackend(cfg, model.WithMachineReady(waitForEngines))
+		e, err = model.NewGraphEngine(cfg, model.WithMachineReady(waitForEngines))
 	})
 	if err != nil {
 		return nil, err
 	}
-	return gorgoniaBackend{b}, nil
+	return gorgoniaEngine{e}, nil
 }
 
-// gorgoniaBackend closes its machines on one OS thread too: Gorgonia's
+// gorgoniaEngine closes its machines on one OS thread too: Gorgonia's
 // engine Close also sets its context current, then unloads modules and
 // frees memory in separate cgo calls.
-type gorgoniaBackend struct{ model.Backend }
+type gorgoniaEngine struct{ model.Engine }
 
-func (b gorgoniaBackend) Close() error {
+func (e gorgoniaEngine) Close() error {
 	var err error
-	onOneThread(func() { err = b.Backend.Close() })
+	onOneThread(func() { err = e.Engine.Close() })
 	return err
 }
 
@@ -62,10 +62,11 @@ func onOneThread(fn func()) {
 // Gorgonia's CUDA engine creates its cuBLAS handle on a goroutine of its own
 // (cuda.Engine.Run) that NewTapeMachine starts but does not wait for. Run
 // serves the engine's work queue only after that, so a no-op sent through
-// the queue and answered means the handle has been made before the first
-// matrix product asks for it. (This ordering gap is read from Gorgonia's
-// code. It did not cure the NotInitialized failures seen in the H100 tests:
-// those came after closed machines, see newTestGraph in the tests.)
+// the queue and answered means the handle exists before the first matrix
+// product asks for it. The gap is in Gorgonia's code whatever else goes
+// wrong; the cuBLAS and module-load failures seen on an H100 had another
+// cause, CUDA calls on a thread without the context, which onOneThread
+// fixes. The wait costs one round trip per machine, once.
 func waitForEngines(vm G.VM) error {
 	cm, ok := vm.(G.CUDAMachine)
 	if !ok {

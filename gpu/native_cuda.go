@@ -18,26 +18,27 @@ import (
 	"mnist/model"
 )
 
-// nativeBackend runs the whole training step on the GPU without Gorgonia's
+// nativeEngine runs the whole training step on the GPU without Gorgonia's
 // tape machine: cuBLAS for the matrix products, our kernels (gpu/kernels/
 // mlp.cu) for everything else, all data resident on the device. Per step the
 // host uploads only the batch's image indices and reads back 2 floats a row
-// (loss and hit); parameters, gradients and Adam's moments never leave the
-// GPU unless asked for (Params, Probe).
+// (loss and hit); parameters, gradients and the optimizer's state never
+// leave the GPU unless asked for (State).
 //
-// It computes what model's graph backend computes (model/graph_backend.go):
-// Step reports the batch's mean loss and hits from before the update, batches
-// may be partial, Evaluate walks the set in order in batches of BatchSize.
+// It computes what model's graph engine computes (model/graph_engine.go):
+// Step reports the batch's mean loss and hits from before the update, and
+// batches may be partial.
 //
 // CUDA contexts are bound to OS threads. Every method locks its goroutine to
-// its OS thread, pushes the backend's context, does its work and pops the
-// context again (do/withContext), so the backend may be used from any
+// its OS thread, pushes the engine's context, does its work and pops the
+// context again (do/withContext), so the engine may be used from any
 // goroutine, one call at a time (a mutex serialises calls). All work goes to
 // the context's legacy default stream, in order; cuBLAS uses the same stream,
 // and the synchronous copies back to the host wait for it.
-type nativeBackend struct {
+type nativeEngine struct {
 	mu  sync.Mutex
 	cfg model.Config
+	opt deviceOptimizer
 
 	ctx    cu.CUContext
 	hasCtx bool
@@ -46,38 +47,39 @@ type nativeBackend struct {
 	mem    deviceMemory
 
 	layout paramLayout
-	// Flat device buffers of layout.total floats, in model.Params order. The
-	// padding between tensors is zero in all four, so Adam leaves it zero.
-	params, grads, adamM, adamV cu.DevicePtr
-	step                        int // Adam updates applied so far
+	// Flat device buffers of layout.total floats, in model.Layout order:
+	// the parameters, their gradients and the optimizer's slots. The padding
+	// between tensors is zero in all of them, and the updates keep it zero.
+	params, grads cu.DevicePtr
+	slots         []cu.DevicePtr
+	step          int64 // optimizer updates applied so far
+	nonFinite     cu.DevicePtr // one int: count_nonfinite's answer
 
 	buf  batchBuffers
-	sets []*deviceSet // uploaded data sets, oldest first
+	sets map[model.DataID]*deviceSet // what Load uploaded
 
 	// Host buffers reused across calls.
 	hostIdx   []int32
 	hostStats []float32
+	hostLP    []float32
 
 	closed bool
 	broken error // the first device error; the GPU state is unknown after it
 }
 
 // Limits that keep every size a kernel sees inside int32.
-const (
-	maxNativeBatch = 1 << 16
-	maxCachedSets  = 4 // uploaded data sets kept on the device at once
-)
+const maxNativeBatch = 1 << 16
 
 // paramAlign is the alignment of each tensor in the flat buffers, in floats
 // (256 bytes, which cuBLAS and coalesced loads like).
 const paramAlign = 64
 
-// paramLayout places the six parameter tensors in one flat buffer.
+// paramLayout places the six parameter tensors of model.Layout in one flat
+// buffer, each aligned to paramAlign floats.
 type paramLayout struct {
-	shapes  [6]tensor.Shape
+	specs   [6]model.ParamSpec
 	offsets [6]int // in floats
-	sizes   [6]int
-	total   int // floats, padding included
+	total   int    // floats, padding included
 }
 
 // layerSizes are the widths of the network's four layers of units.
@@ -85,29 +87,38 @@ func layerSizes() [4]int {
 	return [4]int{model.Inputs, model.Hidden1, model.Hidden2, model.Classes}
 }
 
-// newParamLayout checks that p has the shapes the kernels are written for
-// (weights [in, out], biases [1, out]) and lays them out.
-func newParamLayout(p *model.Params) (paramLayout, error) {
-	var l paramLayout
-	sizes := layerSizes()
-	for i, t := range p.Tensors {
-		in, out := sizes[i/2], sizes[i/2+1]
-		want := tensor.Shape{in, out}
-		if i%2 == 1 {
-			want = tensor.Shape{1, out}
-		}
-		if !t.Shape().Eq(want) {
-			return l, fmt.Errorf("native cuda: %s has shape %v, want %v", model.ParamNames()[i], t.Shape(), want)
-		}
-		if _, ok := t.Data().([]float32); !ok {
-			return l, fmt.Errorf("native cuda: %s is %v, want float32", model.ParamNames()[i], t.Dtype())
-		}
-		l.shapes[i] = t.Shape().Clone()
+func newParamLayout() paramLayout {
+	l := paramLayout{specs: model.Layout()}
+	for i, s := range l.specs {
 		l.offsets[i] = l.total
-		l.sizes[i] = want.TotalSize()
-		l.total += (l.sizes[i] + paramAlign - 1) / paramAlign * paramAlign
+		l.total += (s.Size() + paramAlign - 1) / paramAlign * paramAlign
 	}
-	return l, nil
+	return l
+}
+
+// flatten copies six host tensors' values (as float64) into a flat float32
+// buffer with zero padding; unflatten does the reverse.
+func (l paramLayout) flatten(vals [6][]float64) []float32 {
+	host := make([]float32, l.total)
+	for i, v := range vals {
+		off := l.offsets[i]
+		for j, x := range v {
+			host[off+j] = float32(x)
+		}
+	}
+	return host
+}
+
+func (l paramLayout) unflatten(host []float32) [6][]float64 {
+	var out [6][]float64
+	for i, s := range l.specs {
+		off := l.offsets[i]
+		out[i] = make([]float64, s.Size())
+		for j := range out[i] {
+			out[i][j] = float64(host[off+j])
+		}
+	}
+	return out
 }
 
 // batchBuffers are the per-batch device buffers, for up to capRows rows.
@@ -126,28 +137,17 @@ type batchBuffers struct {
 	stats    cu.DevicePtr // rows×2: per row, cross-entropy and hit (0 or 1)
 }
 
-// deviceSet is a data.Set uploaded to the GPU, remembered by its *data.Set.
-// The slices' addresses and lengths are kept too, so that a Set whose slices
-// were replaced is uploaded again. (Changing the bytes in place is not
-// noticed: sets are read-only once loaded.)
+// deviceSet is a data set's images and labels on the GPU.
 type deviceSet struct {
-	set            *data.Set
-	imagesData     *byte
-	labelsData     *byte
-	nImages, n     int
+	n              int
 	images, labels cu.DevicePtr
 }
 
-func (ds *deviceSet) matches(s *data.Set) bool {
-	return ds.set == s && ds.imagesData == unsafe.SliceData(s.Images) && ds.nImages == len(s.Images) &&
-		ds.labelsData == unsafe.SliceData(s.Labels) && ds.n == len(s.Labels)
-}
-
-// newNativeBackend opens the native backend on the driver's device number
+// newNativeEngine opens the native engine on the driver's device number
 // ordinal (after Open has narrowed CUDA_VISIBLE_DEVICES, the selected GPU is
 // device 0). Parameters start as model.NewParams(Float32, cfg.Seed), exactly
-// like the CPU backend's. Only float32 is supported.
-func newNativeBackend(ordinal int, cfg model.Config) (model.Backend, error) {
+// like the CPU engine's. Only float32 is supported.
+func newNativeEngine(ordinal int, cfg model.Config) (model.Engine, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("native cuda: %w", err)
 	}
@@ -160,15 +160,15 @@ func newNativeBackend(ordinal int, cfg model.Config) (model.Backend, error) {
 	if ordinal < 0 {
 		return nil, fmt.Errorf("native cuda: invalid device number %d", ordinal)
 	}
+	opt, err := newDeviceOptimizer(cfg.Optimizer)
+	if err != nil {
+		return nil, fmt.Errorf("native cuda: %w", err)
+	}
 	initial, err := model.NewParams(tensor.Float32, cfg.Seed)
 	if err != nil {
 		return nil, fmt.Errorf("native cuda: initialise parameters: %w", err)
 	}
-	layout, err := newParamLayout(initial)
-	if err != nil {
-		return nil, err
-	}
-	b := &nativeBackend{cfg: cfg, layout: layout}
+	b := &nativeEngine{cfg: cfg, opt: opt, layout: newParamLayout(), sets: map[model.DataID]*deviceSet{}}
 	if err := b.open(ordinal, initial); err != nil {
 		return nil, errors.Join(err, b.release())
 	}
@@ -176,7 +176,7 @@ func newNativeBackend(ordinal int, cfg model.Config) (model.Backend, error) {
 }
 
 // open creates the context and everything that lives in it.
-func (b *nativeBackend) open(ordinal int, initial *model.Params) error {
+func (b *nativeEngine) open(ordinal int, initial *model.Params) error {
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
 	if err := cu.Init(); err != nil {
@@ -201,7 +201,7 @@ func (b *nativeBackend) open(ordinal int, initial *model.Params) error {
 
 // setup makes the cuBLAS handle, loads the kernels, allocates the buffers
 // and uploads the initial parameters. The context is current.
-func (b *nativeBackend) setup(initial *model.Params) error {
+func (b *nativeEngine) setup(initial *model.Params) error {
 	h := &cublas.Standard{}
 	if err := h.Init(); err != nil {
 		return fmt.Errorf("native cuda: creating the cuBLAS handle: %w", err)
@@ -214,25 +214,28 @@ func (b *nativeBackend) setup(initial *model.Params) error {
 	b.k = k
 
 	flat := int64(b.layout.total) * 4
-	for _, p := range []struct {
-		ptr  *cu.DevicePtr
-		name string
-	}{{&b.params, "parameters"}, {&b.grads, "gradients"}, {&b.adamM, "Adam's m"}, {&b.adamV, "Adam's v"}} {
-		if *p.ptr, err = b.mem.alloc(p.name, flat); err != nil {
+	if b.params, err = b.mem.alloc("parameters", flat); err != nil {
+		return err
+	}
+	if b.grads, err = b.mem.alloc("gradients", flat); err != nil {
+		return err
+	}
+	b.slots = make([]cu.DevicePtr, b.opt.slots())
+	for i := range b.slots {
+		if b.slots[i], err = b.mem.alloc(fmt.Sprintf("%s's state %d", b.opt.name(), i), flat); err != nil {
 			return err
 		}
+	}
+	if b.nonFinite, err = b.mem.alloc("non-finite count", 4); err != nil {
+		return err
 	}
 	if err := b.allocBatch(b.cfg.BatchSize); err != nil {
 		return err
 	}
-	host := make([]float32, b.layout.total) // zero padding
-	for i, t := range initial.Tensors {
-		copy(host[b.layout.offsets[i]:], t.Data().([]float32))
-	}
-	return upload("initial parameters", b.params, host)
+	return upload("initial parameters", b.params, b.layout.flatten(initial.Float64s()))
 }
 
-func (b *nativeBackend) allocBatch(rows int) error {
+func (b *nativeEngine) allocBatch(rows int) error {
 	sizes := layerSizes()
 	f := func(n int) int64 { return int64(rows) * int64(n) * 4 }
 	buf := batchBuffers{capRows: rows}
@@ -254,12 +257,13 @@ func (b *nativeBackend) allocBatch(rows int) error {
 	b.buf = buf
 	b.hostIdx = make([]int32, rows)
 	b.hostStats = make([]float32, 2*rows)
+	b.hostLP = make([]float32, rows*model.Classes)
 	return err
 }
 
-// withContext runs fn on this goroutine's OS thread with the backend's
+// withContext runs fn on this goroutine's OS thread with the engine's
 // context current, and leaves the thread's context stack as it found it.
-func (b *nativeBackend) withContext(fn func() error) error {
+func (b *nativeEngine) withContext(fn func() error) error {
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
 	if err := cu.PushCurrentCtx(b.ctx); err != nil {
@@ -272,15 +276,15 @@ func (b *nativeBackend) withContext(fn func() error) error {
 	return err
 }
 
-// do runs one public call: one at a time, on an open, healthy backend, with
+// do runs one public call: one at a time, on an open, healthy engine, with
 // the context current. A device error (driver or cuBLAS) leaves the GPU's
 // state unknown (an Adam update half applied, say), so it is remembered and
 // every later call fails with it; input errors are just returned.
-func (b *nativeBackend) do(fn func() error) error {
+func (b *nativeEngine) do(fn func() error) error {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if b.closed {
-		return errors.New("native cuda: the backend is closed")
+		return errors.New("native cuda: the engine is closed")
 	}
 	if b.broken != nil {
 		return fmt.Errorf("native cuda: unusable after an earlier device error: %w", b.broken)
@@ -294,97 +298,74 @@ func (b *nativeBackend) do(fn func() error) error {
 	return err
 }
 
-// checkBatch validates a batch before any device work.
-func (b *nativeBackend) checkBatch(set *data.Set, idx []int) error {
-	if len(idx) == 0 {
-		return errors.New("native cuda: empty batch")
-	}
-	if len(idx) > b.cfg.BatchSize {
-		return fmt.Errorf("native cuda: batch of %d images is larger than the batch size %d", len(idx), b.cfg.BatchSize)
+// Load uploads set's images and labels under id, freeing the copy it held
+// there before.
+func (b *nativeEngine) Load(id model.DataID, set *data.Set) error {
+	if err := model.CheckSet(set); err != nil {
+		return fmt.Errorf("native cuda: load %v: %w", id, err)
 	}
 	n := set.Len()
-	for _, i := range idx {
-		if i < 0 || i >= n {
-			return fmt.Errorf("native cuda: image index %d out of range for a set of %d images", i, n)
-		}
+	if n > math.MaxInt32/data.ImageSize {
+		return fmt.Errorf("native cuda: load %v: %d images, at most %d fit", id, n, math.MaxInt32/data.ImageSize)
 	}
-	return nil
+	return b.do(func() error {
+		if old := b.sets[id]; old != nil {
+			delete(b.sets, id)
+			if err := b.freeSet(old); err != nil {
+				return err
+			}
+		}
+		ds := &deviceSet{n: n}
+		var err error
+		// alloc wants whole 4-byte words; the tail bytes stay zero.
+		if ds.images, err = b.mem.alloc("images", roundUp4(len(set.Images))); err != nil {
+			return err
+		}
+		if ds.labels, err = b.mem.alloc("labels", roundUp4(n)); err != nil {
+			return errors.Join(err, b.mem.free(ds.images))
+		}
+		if err := upload("images", ds.images, set.Images); err != nil {
+			return err
+		}
+		if err := upload("labels", ds.labels, set.Labels); err != nil {
+			return err
+		}
+		b.sets[id] = ds
+		return nil
+	})
 }
 
-// deviceSet returns set's copy on the GPU, uploading it on first use.
-func (b *nativeBackend) deviceSet(set *data.Set) (*deviceSet, error) {
-	for i, ds := range b.sets {
-		if ds.set != set {
-			continue
-		}
-		if ds.matches(set) {
-			return ds, nil
-		}
-		// Same Set, new slices: drop the stale copy.
-		b.sets = append(b.sets[:i], b.sets[i+1:]...)
-		if err := b.freeSet(ds); err != nil {
-			return nil, err
-		}
-		break
+// loaded returns the set held under id after checking idx against it.
+// Called inside do.
+func (b *nativeEngine) loaded(id model.DataID, idx []int) (*deviceSet, error) {
+	ds := b.sets[id]
+	if ds == nil {
+		return nil, fmt.Errorf("native cuda: the %v was never loaded", id)
 	}
-	n := set.Len()
-	if n == 0 {
-		return nil, errors.New("native cuda: the set is empty")
+	if err := model.CheckBatch(idx, b.cfg.BatchSize, ds.n); err != nil {
+		return nil, fmt.Errorf("native cuda: %w", err)
 	}
-	if n > math.MaxInt32/data.ImageSize || len(set.Images) != n*data.ImageSize {
-		return nil, fmt.Errorf("native cuda: a set of %d labels has %d pixels, want %d (at most %d images)",
-			n, len(set.Images), n*data.ImageSize, math.MaxInt32/data.ImageSize)
-	}
-	for i, l := range set.Labels {
-		if l >= data.NumClasses {
-			return nil, fmt.Errorf("native cuda: label %d of image %d is not a digit 0-9", l, i)
-		}
-	}
-	if len(b.sets) >= maxCachedSets {
-		oldest := b.sets[0]
-		b.sets = b.sets[1:]
-		if err := b.freeSet(oldest); err != nil {
-			return nil, err
-		}
-	}
-	ds := &deviceSet{set: set, imagesData: unsafe.SliceData(set.Images), nImages: len(set.Images),
-		labelsData: unsafe.SliceData(set.Labels), n: n}
-	var err error
-	// alloc wants whole 4-byte words; the tail bytes stay zero.
-	if ds.images, err = b.mem.alloc("images", roundUp4(len(set.Images))); err != nil {
-		return nil, err
-	}
-	if ds.labels, err = b.mem.alloc("labels", roundUp4(n)); err != nil {
-		return nil, errors.Join(err, b.mem.free(ds.images))
-	}
-	if err := upload("images", ds.images, set.Images); err != nil {
-		return nil, err
-	}
-	if err := upload("labels", ds.labels, set.Labels); err != nil {
-		return nil, err
-	}
-	b.sets = append(b.sets, ds)
 	return ds, nil
 }
 
 func roundUp4(n int) int64 { return (int64(n) + 3) &^ 3 }
 
-func (b *nativeBackend) freeSet(ds *deviceSet) error {
+func (b *nativeEngine) freeSet(ds *deviceSet) error {
 	return errors.Join(b.mem.free(ds.images), b.mem.free(ds.labels))
 }
 
-// param and grad are the device addresses of tensor i (model.Params order).
-func (b *nativeBackend) param(i int) cu.DevicePtr {
+// param and grad are the device addresses of tensor i (model.Layout order).
+func (b *nativeEngine) param(i int) cu.DevicePtr {
 	return b.params + cu.DevicePtr(4*b.layout.offsets[i])
 }
 
-func (b *nativeBackend) grad(i int) cu.DevicePtr {
+func (b *nativeEngine) grad(i int) cu.DevicePtr {
 	return b.grads + cu.DevicePtr(4*b.layout.offsets[i])
 }
 
 // forward uploads the batch's indices, gathers its images and runs the
 // network, ending with log-probabilities, dlogits and per-row results.
-func (b *nativeBackend) forward(ds *deviceSet, idx []int) error {
+func (b *nativeEngine) forward(ds *deviceSet, idx []int) error {
 	rows := len(idx)
 	hostIdx := b.hostIdx[:rows]
 	for r, i := range idx {
@@ -405,23 +386,23 @@ func (b *nativeBackend) forward(ds *deviceSet, idx []int) error {
 		if err := matmulForward(b.blas, what, acts[l], b.param(2*l), acts[l+1], rows, in, out); err != nil {
 			return err
 		}
-		id := kBiasReLU
+		id := kDenseBiasReLU
 		if l == 2 {
-			id = kBiasAdd // the logits: softmax comes in softmax_xent
+			id = kDenseBias // the logits: softmax comes in cross_entropy
 		}
 		if err := b.k.launch(id, rows*out,
 			argPtr(acts[l+1]), argPtr(b.param(2*l+1)), argInt(rows), argInt(out)); err != nil {
 			return err
 		}
 	}
-	return b.k.launch(kSoftmaxXent, rows,
+	return b.k.launch(kCrossEntropy, rows,
 		argPtr(acts[3]), argPtr(ds.labels), argPtr(b.buf.idx), argInt(rows),
 		argPtr(b.buf.logProbs), argPtr(b.buf.deltas[3]), argPtr(b.buf.stats))
 }
 
 // backward fills the gradient buffer from the last forward's values, layer
 // by layer from the top, as reference.ForwardBackward does.
-func (b *nativeBackend) backward(rows int) error {
+func (b *nativeEngine) backward(rows int) error {
 	sizes := layerSizes()
 	acts, deltas := b.buf.acts, b.buf.deltas
 	for l := 2; l >= 0; l-- {
@@ -430,7 +411,7 @@ func (b *nativeBackend) backward(rows int) error {
 			acts[l], deltas[l+1], b.grad(2*l), rows, in, out); err != nil {
 			return err
 		}
-		if err := b.k.launch(kColSum, out,
+		if err := b.k.launch(kBiasGrad, out,
 			argPtr(deltas[l+1]), argPtr(b.grad(2*l+1)), argInt(rows), argInt(out)); err != nil {
 			return err
 		}
@@ -442,7 +423,7 @@ func (b *nativeBackend) backward(rows int) error {
 			return err
 		}
 		// Through the ReLU of layer l's output.
-		if err := b.k.launch(kReLUBackward, rows*in,
+		if err := b.k.launch(kReLUGrad, rows*in,
 			argPtr(deltas[l]), argPtr(acts[l]), argInt(rows*in)); err != nil {
 			return err
 		}
@@ -450,25 +431,17 @@ func (b *nativeBackend) backward(rows int) error {
 	return nil
 }
 
-// adamUpdate applies one Adam step to all parameters at once (one launch
-// over the flat buffers). α is computed in float64 like model's adam.
-func (b *nativeBackend) adamUpdate() error {
+// update applies one optimizer step to all parameters at once, over the
+// flat buffers.
+func (b *nativeEngine) update() error {
 	b.step++
-	c := b.cfg
-	t := float64(b.step)
-	alpha := c.LearningRate * math.Sqrt(1-math.Pow(c.Beta2, t)) / (1 - math.Pow(c.Beta1, t))
-	n := b.layout.total
-	return b.k.launch(kAdam, n,
-		argPtr(b.params), argPtr(b.grads), argPtr(b.adamM), argPtr(b.adamV), argInt(n),
-		argFloat(float32(c.Beta1)), argFloat(float32(1-c.Beta1)),
-		argFloat(float32(c.Beta2)), argFloat(float32(1-c.Beta2)),
-		argFloat(float32(alpha)), argFloat(float32(c.Epsilon)))
+	return b.opt.update(b.k, b.params, b.grads, b.slots, b.layout.total, b.step)
 }
 
 // readStats copies the per-row results of the last forward back and totals
 // them in row order in float64, as model.ScoreLogProbs does: the summed
 // cross-entropy and the number of rows classified right.
-func (b *nativeBackend) readStats(rows int) (hits int, lossSum float64, err error) {
+func (b *nativeEngine) readStats(rows int) (hits int, lossSum float64, err error) {
 	stats := b.hostStats[:2*rows]
 	if err := download("per-row results", stats, b.buf.stats); err != nil {
 		return 0, 0, err
@@ -482,15 +455,12 @@ func (b *nativeBackend) readStats(rows int) (hits int, lossSum float64, err erro
 	return hits, lossSum, nil
 }
 
-// Step runs forward, backward and one Adam update on the images at idx and
-// reports the loss and hits from before the update.
-func (b *nativeBackend) Step(set *data.Set, idx []int) (model.StepResult, error) {
-	if err := b.checkBatch(set, idx); err != nil {
-		return model.StepResult{}, err
-	}
+// Step runs forward, backward and one optimizer update on images idx of
+// the training set and reports the loss and hits from before the update.
+func (b *nativeEngine) Step(idx []int) (model.StepResult, error) {
 	var res model.StepResult
 	err := b.do(func() error {
-		ds, err := b.deviceSet(set)
+		ds, err := b.loaded(model.TrainSet, idx)
 		if err != nil {
 			return err
 		}
@@ -500,7 +470,7 @@ func (b *nativeBackend) Step(set *data.Set, idx []int) (model.StepResult, error)
 		if err := b.backward(len(idx)); err != nil {
 			return err
 		}
-		if err := b.adamUpdate(); err != nil {
+		if err := b.update(); err != nil {
 			return err
 		}
 		// The per-row results are not touched by the update.
@@ -514,227 +484,124 @@ func (b *nativeBackend) Step(set *data.Set, idx []int) (model.StepResult, error)
 	return res, nil
 }
 
-// Probe runs forward and backward on idx without updating, and copies the
-// log-probabilities and gradients out as float64.
-func (b *nativeBackend) Probe(set *data.Set, idx []int) (model.Pass, error) {
-	if err := b.checkBatch(set, idx); err != nil {
-		return model.Pass{}, err
+// Forward runs the network on images idx of set id and copies the
+// log-probabilities back.
+func (b *nativeEngine) Forward(id model.DataID, idx []int, logProbs []float64) error {
+	if len(logProbs) < len(idx)*model.Classes {
+		return fmt.Errorf("native cuda: forward: room for %d log-probabilities, need %d", len(logProbs), len(idx)*model.Classes)
 	}
-	rows := len(idx)
-	var p model.Pass
-	err := b.do(func() error {
-		ds, err := b.deviceSet(set)
+	return b.do(func() error {
+		ds, err := b.loaded(id, idx)
 		if err != nil {
 			return err
 		}
 		if err := b.forward(ds, idx); err != nil {
 			return err
 		}
-		if err := b.backward(rows); err != nil {
-			return err
-		}
-		lp := make([]float32, rows*model.Classes)
+		lp := b.hostLP[:len(idx)*model.Classes]
 		if err := download("log-probabilities", lp, b.buf.logProbs); err != nil {
 			return err
 		}
-		grads := make([]float32, b.layout.total)
-		if err := download("gradients", grads, b.grads); err != nil {
-			return err
-		}
-		_, lossSum, err := b.readStats(rows)
-		if err != nil {
-			return err
-		}
-		p.Loss = lossSum / float64(rows)
-		p.LogProbs = float64s(lp)
-		for i := range p.Grads {
-			off := b.layout.offsets[i]
-			p.Grads[i] = float64s(grads[off : off+b.layout.sizes[i]])
-		}
-		return nil
-	})
-	if err != nil {
-		return model.Pass{}, err
-	}
-	return p, nil
-}
-
-func float64s(v []float32) []float64 {
-	out := make([]float64, len(v))
-	for i, x := range v {
-		out[i] = float64(x)
-	}
-	return out
-}
-
-// Evaluate scores every image of set with the current parameters, in order,
-// in batches of BatchSize (the last one partial), like the graph backend.
-// Per batch the log-probabilities come back and are scored on the host by
-// model.ScoreLogProbsInto, the function every backend scores with, which
-// also fills the confusion matrix (the per-row loss and hit a step reads
-// back do not say which class was predicted). That is rows×10 floats a
-// batch instead of rows×2, once per evaluation, not per training step.
-func (b *nativeBackend) Evaluate(set *data.Set) (model.Metrics, error) {
-	var m model.Metrics
-	var correct int
-	var lossSum float64
-	err := b.eachBatchLogProbs("evaluate", set, func(idx []int, rows []float32) {
-		hits, loss := model.ScoreLogProbsInto(rows, set, idx, &m.Confusion)
-		correct += hits
-		lossSum += loss
-	})
-	if err != nil {
-		return model.Metrics{}, err
-	}
-	n := set.Len()
-	m.Accuracy, m.Loss, m.Images = float64(correct)/float64(n), lossSum/float64(n), n
-	return m, nil
-}
-
-// Predict returns the log-probabilities of every image of set, set.Len()×10.
-func (b *nativeBackend) Predict(set *data.Set) ([]float64, error) {
-	out := make([]float64, 0, set.Len()*model.Classes)
-	err := b.eachBatchLogProbs("predict", set, func(_ []int, rows []float32) {
-		for _, v := range rows {
-			out = append(out, float64(v))
-		}
-	})
-	if err != nil {
-		return nil, err
-	}
-	return out, nil
-}
-
-// eachBatchLogProbs runs the forward pass over set in order, in batches of
-// the batch size, and hands visit each batch's indices and log-probabilities
-// (copied to the host; valid only during the call).
-func (b *nativeBackend) eachBatchLogProbs(what string, set *data.Set, visit func(idx []int, rows []float32)) error {
-	n := set.Len()
-	if n == 0 {
-		return fmt.Errorf("native cuda: %s: the set is empty", what)
-	}
-	return b.do(func() error {
-		ds, err := b.deviceSet(set)
-		if err != nil {
-			return err
-		}
-		batch := b.cfg.BatchSize
-		idx := make([]int, 0, batch)
-		lp := make([]float32, batch*model.Classes)
-		for lo := 0; lo < n; lo += batch {
-			idx = idx[:0]
-			for i := lo; i < min(lo+batch, n); i++ {
-				idx = append(idx, i)
-			}
-			if err := b.forward(ds, idx); err != nil {
-				return fmt.Errorf("%s images %d-%d: %w", what, lo, lo+len(idx)-1, err)
-			}
-			rows := lp[:len(idx)*model.Classes]
-			if err := download("log-probabilities", rows, b.buf.logProbs); err != nil {
-				return fmt.Errorf("%s images %d-%d: %w", what, lo, lo+len(idx)-1, err)
-			}
-			visit(idx, rows)
+		for i, v := range lp {
+			logProbs[i] = float64(v)
 		}
 		return nil
 	})
 }
 
-// Params copies the current parameters into new host tensors.
-func (b *nativeBackend) Params() (*model.Params, error) {
-	host := make([]float32, b.layout.total)
-	if err := b.do(func() error { return download("parameters", host, b.params) }); err != nil {
-		return nil, err
-	}
-	p := &model.Params{}
-	for i := range p.Tensors {
-		off := b.layout.offsets[i]
-		vals := append([]float32(nil), host[off:off+b.layout.sizes[i]]...)
-		p.Tensors[i] = tensor.New(tensor.WithShape(b.layout.shapes[i].Clone()...), tensor.WithBacking(vals))
-	}
-	return p, nil
+// Finite counts the non-finite parameters on the GPU and reads back the
+// count: one int, not 109,386 floats.
+func (b *nativeEngine) Finite() (bool, error) {
+	count := []int32{0}
+	err := b.do(func() error {
+		if err := b.k.launchBlocks(kCountNonFinite, 1,
+			argPtr(b.params), argInt(b.layout.total), argPtr(b.nonFinite)); err != nil {
+			return err
+		}
+		return download("non-finite count", count, b.nonFinite)
+	})
+	return count[0] == 0, err
 }
 
-// SetParams uploads p's values (any float dtype) over the device parameters.
-// Adam's moments and step count are left as they are.
-func (b *nativeBackend) SetParams(p *model.Params) error {
-	host := make([]float32, b.layout.total) // zero padding
-	for i, t := range p.Tensors {
-		if t == nil {
-			return fmt.Errorf("native cuda: set parameters: %s is missing", model.ParamNames()[i])
-		}
-		if !t.Shape().Eq(b.layout.shapes[i]) {
-			return fmt.Errorf("native cuda: set parameters: %s has shape %v, want %v", model.ParamNames()[i], t.Shape(), b.layout.shapes[i])
-		}
-	}
-	for i, vals := range p.Float64s() {
-		off := b.layout.offsets[i]
-		for j, v := range vals {
-			host[off+j] = float32(v)
-		}
-	}
-	return b.do(func() error { return upload("parameters", b.params, host) })
-}
-
-// OptimizerState downloads Adam's float32 moments and returns them as
-// float64 (exact) with the step count, for checkpoints.
-func (b *nativeBackend) OptimizerState() (model.OptimizerState, error) {
-	m := make([]float32, b.layout.total)
-	v := make([]float32, b.layout.total)
-	var step int
+// State downloads the parameters and the optimizer's slots, returned as
+// float64 (exact), with the step count.
+func (b *nativeEngine) State() (model.State, error) {
+	host := make([][]float32, 1+len(b.slots))
+	var step int64
 	err := b.do(func() error {
 		step = b.step
-		if err := download("Adam's m", m, b.adamM); err != nil {
-			return err
+		for i, src := range append([]cu.DevicePtr{b.params}, b.slots...) {
+			host[i] = make([]float32, b.layout.total)
+			if err := download("the engine's state", host[i], src); err != nil {
+				return err
+			}
 		}
-		return download("Adam's v", v, b.adamV)
+		return nil
 	})
 	if err != nil {
-		return model.OptimizerState{}, err
+		return model.State{}, err
 	}
-	s := model.OptimizerState{Step: int64(step)}
-	for i := range s.M {
-		off, n := b.layout.offsets[i], b.layout.sizes[i]
-		s.M[i] = make([]float64, n)
-		s.V[i] = make([]float64, n)
-		for j := range n {
-			s.M[i][j] = float64(m[off+j])
-			s.V[i][j] = float64(v[off+j])
-		}
+	p, err := model.NewParams(tensor.Float32, b.cfg.Seed)
+	if err != nil {
+		return model.State{}, err
 	}
-	return s, nil
+	if err := p.SetFloat64s(b.layout.unflatten(host[0])); err != nil {
+		return model.State{}, err
+	}
+	opt := &model.OptimizerState{Name: b.opt.name(), Step: step}
+	for _, h := range host[1:] {
+		opt.Slots = append(opt.Slots, b.layout.unflatten(h))
+	}
+	return model.State{Params: p, Optimizer: opt}, nil
 }
 
-// SetOptimizerState uploads s's moments, narrowed to the float32 the kernels
-// keep, over Adam's buffers (padding zero, as setup leaves it) and sets the
-// step count that the bias correction uses.
-func (b *nativeBackend) SetOptimizerState(s model.OptimizerState) error {
-	if err := s.Check(); err != nil {
-		return fmt.Errorf("native cuda: set optimizer state: %w", err)
+// SetState checks s, then uploads its parameters and optimizer slots,
+// narrowed to the float32 the kernels keep, with zero padding.
+func (b *nativeEngine) SetState(s model.State) error {
+	if s.Params == nil {
+		return errors.New("native cuda: set state: no parameters")
 	}
-	m := make([]float32, b.layout.total)
-	v := make([]float32, b.layout.total)
-	for i := range s.M {
-		off := b.layout.offsets[i]
-		for j := range s.M[i] {
-			m[off+j] = float32(s.M[i][j])
-			v[off+j] = float32(s.V[i][j])
+	for i, t := range s.Params.Tensors {
+		spec := b.layout.specs[i]
+		if t == nil || !t.Shape().Eq(tensor.Shape{spec.Rows, spec.Cols}) {
+			return fmt.Errorf("native cuda: set state: %s is missing or not %d×%d", spec.Name, spec.Rows, spec.Cols)
 		}
+	}
+	opt := s.Optimizer
+	if opt == nil {
+		var err error
+		if opt, err = model.NewOptimizerState(b.opt.name()); err != nil {
+			return err
+		}
+	}
+	if opt.Name != b.opt.name() {
+		return fmt.Errorf("native cuda: set state: the optimizer state is %s's, this engine trains with %s", opt.Name, b.opt.name())
+	}
+	if err := opt.Check(); err != nil {
+		return fmt.Errorf("native cuda: set state: %w", err)
+	}
+	params := b.layout.flatten(s.Params.Float64s())
+	slots := make([][]float32, len(opt.Slots))
+	for i, slot := range opt.Slots {
+		slots[i] = b.layout.flatten(slot)
 	}
 	return b.do(func() error {
-		if err := upload("Adam's m", b.adamM, m); err != nil {
+		if err := upload("parameters", b.params, params); err != nil {
 			return err
 		}
-		if err := upload("Adam's v", b.adamV, v); err != nil {
-			return err
+		for i, slot := range slots {
+			if err := upload("the optimizer's state", b.slots[i], slot); err != nil {
+				return err
+			}
 		}
-		b.step = int(s.Step)
+		b.step = opt.Step
 		return nil
 	})
 }
 
 // Close frees all device memory, the cuBLAS handle, the module and the
 // context. Calling it again does nothing. It works after a device error too.
-func (b *nativeBackend) Close() error {
+func (b *nativeEngine) Close() error {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if b.closed {
@@ -746,7 +613,7 @@ func (b *nativeBackend) Close() error {
 
 // release undoes open, as far as open got. Destroying the context would free
 // everything in it anyway, so the context goes last and always.
-func (b *nativeBackend) release() error {
+func (b *nativeEngine) release() error {
 	if !b.hasCtx {
 		return nil
 	}
@@ -760,7 +627,7 @@ func (b *nativeBackend) release() error {
 		}
 		errs = append(errs, b.k.unload(), b.mem.freeAll())
 		b.k = nil
-		b.sets = nil
+		b.sets = map[model.DataID]*deviceSet{}
 		return errors.Join(errs...)
 	})}
 	errs = append(errs, check("destroying the context", b.ctx.Destroy()))

@@ -2,10 +2,10 @@
 
 package gpu
 
-// Launching helpers of the native backend (native_cuda.go): our own kernels
+// Launching helpers of the native engine (native_cuda.go): our own kernels
 // from gpu/kernels/mlp.cu, cuBLAS matrix products and device memory. Every
 // function here must run with the backend's CUDA context current on the
-// calling OS thread (nativeBackend.do arranges that).
+// calling OS thread (nativeEngine.do arranges that).
 
 import (
 	"errors"
@@ -40,29 +40,34 @@ type kernelID int
 
 const (
 	kGatherImages kernelID = iota
-	kBiasReLU
-	kBiasAdd
-	kSoftmaxXent
-	kColSum
-	kReLUBackward
+	kDenseBiasReLU
+	kDenseBias
+	kCrossEntropy
+	kBiasGrad
+	kReLUGrad
 	kAdam
+	kSGDMomentum
+	kCountNonFinite
 	numKernels
 )
 
 // kernelNames are the extern "C" names in mlp.cu, indexed by kernelID.
 func kernelNames() [numKernels]string {
 	return [numKernels]string{
-		kGatherImages: "gather_images",
-		kBiasReLU:     "bias_relu",
-		kBiasAdd:      "bias_add",
-		kSoftmaxXent:  "softmax_xent",
-		kColSum:       "col_sum",
-		kReLUBackward: "relu_backward",
-		kAdam:         "adam",
+		kGatherImages:   "gather_images",
+		kDenseBiasReLU:  "dense_bias_relu",
+		kDenseBias:      "dense_bias",
+		kCrossEntropy:   "cross_entropy",
+		kBiasGrad:       "bias_grad",
+		kReLUGrad:       "relu_grad",
+		kAdam:           "adam",
+		kSGDMomentum:    "sgd_momentum",
+		kCountNonFinite: "count_nonfinite",
 	}
 }
 
-// Launch shape: 256 threads a block, and at most maxBlocks blocks; the
+// Launch shape: 256 threads a block (COUNT_THREADS in mlp.cu must match),
+// and at most maxBlocks blocks; the
 // kernels loop (grid-stride) over whatever one launch does not cover.
 const (
 	threadsPerBlock = 256
@@ -146,7 +151,11 @@ func (k *kernels) launch(id kernelID, n int, args ...kernelArg) error {
 	if n > math.MaxInt32 {
 		return fmt.Errorf("native cuda: kernel %s: %d work items exceed int32", kernelNames()[id], n)
 	}
-	blocks := min((n+threadsPerBlock-1)/threadsPerBlock, maxBlocks)
+	return k.launchBlocks(id, min((n+threadsPerBlock-1)/threadsPerBlock, maxBlocks), args...)
+}
+
+// launchBlocks runs kernel id as blocks blocks of threadsPerBlock threads.
+func (k *kernels) launchBlocks(id kernelID, blocks int, args ...kernelArg) error {
 	params := make([]unsafe.Pointer, len(args))
 	for i := range args {
 		params[i] = unsafe.Pointer(&args[i])

@@ -31,21 +31,6 @@ const visibleDevicesEnv = "CUDA_VISIBLE_DEVICES"
 // opposed to a -gpu number that does not exist).
 const cpuHint = "use the CPU build instead: make train"
 
-// engineEnv chooses how the cuda build runs the network on the GPU:
-//
-//	gorgonia  Gorgonia's own CUDA tape machine runs the model's graph (default)
-//	native    our backend on cu and cuBLAS with our own kernels (native_cuda.go)
-//
-// It is an environment variable rather than a flag so that cmd/train stays
-// the same in both builds and knows nothing about CUDA.
-const engineEnv = "MNIST_CUDA_ENGINE"
-
-// Engines.
-const (
-	engineGorgonia = "gorgonia"
-	engineNative   = "native"
-)
-
 // cudaDevice is an opened CUDA GPU. Gorgonia's tape machine runs the graph's
 // CUDA ops on the driver's device 0; Open arranges that device 0 is the GPU
 // that -gpu asked for.
@@ -60,28 +45,16 @@ func (d *cudaDevice) Name() string {
 }
 func (d *cudaDevice) CUDA() bool { return true }
 
-// NewBackend compiles the network for the chosen engine. The Gorgonia engine
+// NewEngine compiles the network for the chosen engine. The Gorgonia engine
 // needs no machine options: in the cuda build gorgonia.NewTapeMachine itself
 // creates a CUDA engine for driver device 0 (which Open made the selected
 // GPU) and runs every op that has a CUDA implementation there. The native
 // engine also opens driver device 0, for the same reason.
-func (d *cudaDevice) NewBackend(cfg model.Config) (model.Backend, error) {
-	if d.engine == engineNative {
-		return newNativeBackend(0, cfg)
+func (d *cudaDevice) NewEngine(cfg model.Config) (model.Engine, error) {
+	if d.engine == EngineNative {
+		return newNativeEngine(0, cfg)
 	}
-	return newGorgoniaBackend(cfg)
-}
-
-// chosenEngine reads engineEnv.
-func chosenEngine() (string, error) {
-	switch e := os.Getenv(engineEnv); e {
-	case "", engineGorgonia:
-		return engineGorgonia, nil
-	case engineNative:
-		return engineNative, nil
-	default:
-		return "", fmt.Errorf("%s=%q: use %s or %s", engineEnv, e, engineGorgonia, engineNative)
-	}
+	return newGorgoniaEngine(cfg)
 }
 
 // Close releases nothing: Open holds no CUDA resources after it returns.
@@ -102,12 +75,11 @@ func (d *cudaDevice) Close() error { return nil }
 // instead of in its package init, so Open must run before anything else
 // touches CUDA. A CUDA_VISIBLE_DEVICES list the user already set is
 // honoured: ordinal indexes into it.
-func Open(ordinal int, log logrus.FieldLogger) (Device, error) {
+func Open(ordinal int, engine string, log logrus.FieldLogger) (Device, error) {
 	if ordinal < 0 {
 		return nil, fmt.Errorf("invalid GPU number %d: must be 0 or more", ordinal)
 	}
-	engine, err := chosenEngine()
-	if err != nil {
+	if err := CheckEngine(engine); err != nil {
 		return nil, err
 	}
 	if err := selectGPU(ordinal); err != nil {

@@ -9,64 +9,85 @@ import (
 	"mnist/model/kernels"
 )
 
-// adam is Keras's Adam, written out because Gorgonia's solver differs from it
-// in two ways that matter here: it places ε after bias correction (Keras uses
-// the "ε-hat" form below) and it clones every tensor on every step. Its state
-// is plain slices, one per parameter, so it is easy to inspect and to save.
-// The moments are kept in the weights' precision, as Keras keeps them: a
-// float32 model has float32 moments, which halves the memory Adam streams
+// adamName is the spec's optimizer.
+const adamName = "adam"
+
+// adamKind is Keras's Adam, written out because Gorgonia's solver differs
+// from it in two ways that matter here: it places ε after bias correction
+// (Keras uses the "ε-hat" form below) and it clones every tensor on every
+// step. The moments are kept in the weights' precision, as Keras keeps them:
+// a float32 model has float32 moments, which halves the memory Adam streams
 // through every step and lets the kernel work on eight values at a time.
 //
 //	m ← β1·m + (1-β1)·g
 //	v ← β2·v + (1-β2)·g²
 //	α ← lr·sqrt(1-β2^t)/(1-β1^t)
 //	w ← w - α·m/(sqrt(v)+ε)
+func adamKind() optimizerKind {
+	return optimizerKind{
+		slots: []string{"m", "v"},
+		settings: func(c OptimizerConfig) []Setting {
+			return []Setting{{"lr", c.LearningRate}, {"beta1", c.Beta1}, {"beta2", c.Beta2}, {"epsilon", c.Epsilon}}
+		},
+		validate: func(c OptimizerConfig) error {
+			switch {
+			case !(c.Beta1 >= 0 && c.Beta1 < 1):
+				return fmt.Errorf("beta1 must be in [0, 1), got %v", c.Beta1)
+			case !(c.Beta2 >= 0 && c.Beta2 < 1):
+				return fmt.Errorf("beta2 must be in [0, 1), got %v", c.Beta2)
+			case !(c.Epsilon > 0) || math.IsInf(c.Epsilon, 0):
+				return fmt.Errorf("epsilon must be a positive number, got %v", c.Epsilon)
+			}
+			return nil
+		},
+		checkState: func(s *OptimizerState) error {
+			for p, v := range s.Slots[1] {
+				for i, x := range v {
+					if x < 0 {
+						return fmt.Errorf("%s[%d] is %v: a second moment is never negative", s.TensorName("v", p), i, x)
+					}
+				}
+			}
+			return nil
+		},
+		newHost: func(c OptimizerConfig, p *Params, crew *kernels.Crew) hostOptimizer {
+			a := &adam{cfg: c, crew: crew}
+			if p.Tensors[0].Dtype() == tensor.Float64 {
+				a.f64 = newSlotBuffers[float64](2, p)
+			} else {
+				a.f32 = newSlotBuffers[float32](2, p)
+			}
+			return a
+		},
+	}
+}
+
+// adam updates host tensors; its slots are m and v.
 type adam struct {
-	lr, beta1, beta2, eps float64
-	step                  int64
-	crew                  *kernels.Crew // shares the large tensors' updates
+	cfg  OptimizerConfig
+	step int64
+	crew *kernels.Crew // shares the large tensors' updates
 	// Exactly one is set, by the weights' dtype.
-	f32 *moments[float32]
-	f64 *moments[float64]
+	f32 slotBuffers[float32]
+	f64 slotBuffers[float64]
 }
 
-// moments are Adam's first and second moments of every parameter.
-type moments[T float32 | float64] struct {
-	m, v [6][]T
+// AdamRate is the bias-corrected step size α of update t (1-based), in
+// float64 whatever the weights' dtype: every engine computes it this way.
+func AdamRate(c OptimizerConfig, t int64) float64 {
+	n := float64(t)
+	return c.LearningRate * math.Sqrt(1-math.Pow(c.Beta2, n)) / (1 - math.Pow(c.Beta1, n))
 }
 
-func newMoments[T float32 | float64](p *Params) *moments[T] {
-	mo := &moments[T]{}
-	for i, t := range p.Tensors {
-		n := t.Shape().TotalSize()
-		mo.m[i] = make([]T, n)
-		mo.v[i] = make([]T, n)
-	}
-	return mo
-}
-
-func newAdam(c Config, p *Params, crew *kernels.Crew) *adam {
-	a := &adam{lr: c.LearningRate, beta1: c.Beta1, beta2: c.Beta2, eps: c.Epsilon, crew: crew}
-	if p.Tensors[0].Dtype() == tensor.Float64 {
-		a.f64 = newMoments[float64](p)
-	} else {
-		a.f32 = newMoments[float32](p)
-	}
-	return a
-}
-
-// update applies one step to every parameter from its gradient tensor.
 func (a *adam) update(p *Params, grads [6]*tensor.Dense) error {
 	a.step++
-	t := float64(a.step)
-	alpha := a.lr * math.Sqrt(1-math.Pow(a.beta2, t)) / (1 - math.Pow(a.beta1, t))
-	k := kernels.NewAdamConsts(alpha, a.beta1, a.beta2, a.eps)
+	k := kernels.NewAdamConsts(AdamRate(a.cfg, a.step), a.cfg.Beta1, a.cfg.Beta2, a.cfg.Epsilon)
 	for i, w := range p.Tensors {
 		var ok bool
 		if a.f32 != nil {
-			ok = updateOne(a.crew, w, grads[i], a.f32.m[i], a.f32.v[i], k)
+			ok = adamOne(a.crew, w, grads[i], a.f32[0][i], a.f32[1][i], k)
 		} else {
-			ok = updateOne(a.crew, w, grads[i], a.f64.m[i], a.f64.v[i], k)
+			ok = adamOne(a.crew, w, grads[i], a.f64[0][i], a.f64[1][i], k)
 		}
 		if !ok {
 			return fmt.Errorf("adam: gradient of %s (%v) does not match its weights (%v)", ParamNames()[i], grads[i].Dtype(), w.Dtype())
@@ -75,56 +96,29 @@ func (a *adam) update(p *Params, grads [6]*tensor.Dense) error {
 	return nil
 }
 
-// updateOne steps one parameter; it reports false when the weights, the
-// gradient and the moments are not all of type T and the same length.
-func updateOne[T float32 | float64](crew *kernels.Crew, w, g *tensor.Dense, m, v []T, k kernels.AdamConsts) bool {
-	wd, ok1 := w.Data().([]T)
-	gd, ok2 := g.Data().([]T)
-	if !ok1 || !ok2 || len(wd) != len(gd) || len(wd) != len(m) {
-		return false
+func adamOne[T float32 | float64](crew *kernels.Crew, w, g *tensor.Dense, m, v []T, k kernels.AdamConsts) bool {
+	wd, gd, ok := gradientsOf[T](w, g, len(m))
+	if ok {
+		kernels.Adam(crew, wd, gd, m, v, k)
 	}
-	kernels.Adam(crew, wd, gd, m, v, k)
-	return true
+	return ok
 }
 
-// state copies the moments out as float64, the checkpoint's format.
-func (a *adam) state() OptimizerState {
-	s := OptimizerState{Step: a.step}
-	for i := range s.M {
-		if a.f32 != nil {
-			s.M[i], s.V[i] = widen(a.f32.m[i]), widen(a.f32.v[i])
-		} else {
-			s.M[i], s.V[i] = widen(a.f64.m[i]), widen(a.f64.v[i])
-		}
+func (a *adam) state() *OptimizerState {
+	s := &OptimizerState{Name: adamName, Step: a.step}
+	if a.f32 != nil {
+		s.Slots = a.f32.widen()
+	} else {
+		s.Slots = a.f64.widen()
 	}
 	return s
 }
 
-// setState copies s in; s must have passed Check. Moments saved from a
-// float32 model come back exactly.
-func (a *adam) setState(s OptimizerState) {
+func (a *adam) setState(s *OptimizerState) {
 	a.step = s.Step
-	for i := range s.M {
-		if a.f32 != nil {
-			narrow(a.f32.m[i], s.M[i])
-			narrow(a.f32.v[i], s.V[i])
-		} else {
-			narrow(a.f64.m[i], s.M[i])
-			narrow(a.f64.v[i], s.V[i])
-		}
-	}
-}
-
-func widen[T float32 | float64](x []T) []float64 {
-	out := make([]float64, len(x))
-	for i, v := range x {
-		out[i] = float64(v)
-	}
-	return out
-}
-
-func narrow[T float32 | float64](dst []T, src []float64) {
-	for i, v := range src {
-		dst[i] = T(v)
+	if a.f32 != nil {
+		a.f32.narrow(s.Slots)
+	} else {
+		a.f64.narrow(s.Slots)
 	}
 }

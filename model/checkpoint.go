@@ -3,13 +3,16 @@ package model
 import (
 	"bytes"
 	"cmp"
+	"crypto/sha256"
 	"encoding/base64"
 	"encoding/binary"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"io/fs"
+	"maps"
 	"math"
 	"os"
 	"path/filepath"
@@ -25,22 +28,26 @@ import (
 // tensors): besides the six parameters, in the training dtype (F32; F64
 // for float64 test configs), it holds
 //
-//	adam.m.<param>, adam.v.<param>  F64, the parameter's stored shape
-//	shuffle.order                   I64 [training images]
+//	<optimizer>.<slot>.<param>  F64, the parameter's stored shape
+//	shuffle.order               I64 [training images]
 //
-// and in __metadata__ the format, epoch, step and running totals of a
-// partial epoch, Adam's step count, the shuffle generator's state (base64
-// of rand.PCG's binary form) and the hyperparameters a resumed run must
-// share. Floats are written with the fewest digits that read back exactly.
+// where the slots are the optimizer's own state tensors (Adam's m and v,
+// SGD's velocity), and in __metadata__ the format, the optimizer's name,
+// step count and settings, epoch, step and running totals of a partial
+// epoch, the shuffle generator's state (base64 of rand.PCG's binary form),
+// the hyperparameters a resumed run must share, and a SHA-256 checksum of
+// everything else, so that a damaged file is found before it is used.
+// Floats are written with the fewest digits that read back exactly.
 //
-// Moments are F64 because the CPU backend keeps them in float64: anything
-// narrower would make a resumed run drift from an uninterrupted one.
+// The optimizer's slots are F64 so that one format holds either dtype's
+// state exactly: float32 moments widen and narrow back without change, so a
+// resumed run continues bit for bit.
 
 // CheckpointFormat is the "format" metadata value of checkpoint files.
-const CheckpointFormat = "mnist-checkpoint/1"
+const CheckpointFormat = "mnist-checkpoint/2"
 
 // maxCheckpointSize caps a file before it is read: the header, the
-// parameters and both moments in float64, and an order of up to 2^20
+// parameters and two optimizer slots in float64, and an order of up to 2^20
 // images (MNIST has 60,000) are far below it.
 const maxCheckpointSize = 64 << 20
 
@@ -50,15 +57,18 @@ type Checkpoint struct {
 	// (a resumed run may train to a different total).
 	Config    Config
 	Params    *Params
-	Optimizer OptimizerState
+	Optimizer *OptimizerState
 	Train     TrainState
 }
 
-// Checkpoint tensor names besides ParamNames.
+// Checkpoint metadata keys and tensor names besides the parameters'.
 const (
-	momentMPrefix = "adam.m."
-	momentVPrefix = "adam.v."
-	orderName     = "shuffle.order"
+	orderName        = "shuffle.order"
+	checksumKey      = "checksum"
+	optimizerKey     = "optimizer"
+	optimizerStepKey = "optimizer_step"
+	// settingPrefix + a Setting's name holds its value: "optimizer.lr".
+	settingPrefix = "optimizer."
 )
 
 // rawTensor is one tensor of a parsed file: its header entry and bytes.
@@ -67,21 +77,27 @@ type rawTensor struct {
 	data  []byte
 }
 
+// checkpointItem is one tensor as EncodeCheckpoint writes it.
+type checkpointItem struct {
+	name, dtype string
+	shape       []int
+	data        []byte
+}
+
 // EncodeCheckpoint writes c as a safetensors file.
 func EncodeCheckpoint(w io.Writer, c *Checkpoint) error {
-	if c.Params == nil {
-		return errors.New("encode checkpoint: no parameters")
+	if c.Params == nil || c.Optimizer == nil {
+		return errors.New("encode checkpoint: no parameters or no optimizer state")
 	}
 	if err := c.Optimizer.Check(); err != nil {
 		return fmt.Errorf("encode checkpoint: %w", err)
 	}
-	names, shapes := ParamNames(), fileShapes()
-	type item struct {
-		name, dtype string
-		shape       []int
-		data        []byte
+	slots, err := c.Optimizer.SlotNames()
+	if err != nil {
+		return fmt.Errorf("encode checkpoint: %w", err)
 	}
-	var items []item
+	names, shapes := ParamNames(), fileShapes()
+	var items []checkpointItem
 	for i, t := range c.Params.Tensors {
 		if t == nil || t.Shape().TotalSize() != paramShapes()[i].TotalSize() {
 			return fmt.Errorf("encode checkpoint: %s is missing or has the wrong size", names[i])
@@ -92,51 +108,35 @@ func EncodeCheckpoint(w io.Writer, c *Checkpoint) error {
 			for _, x := range d {
 				b = binary.LittleEndian.AppendUint32(b, math.Float32bits(x))
 			}
-			items = append(items, item{names[i], "F32", shapes[i], b})
+			items = append(items, checkpointItem{names[i], "F32", shapes[i], b})
 		case []float64:
-			items = append(items, item{names[i], "F64", shapes[i], f64Bytes(d)})
+			items = append(items, checkpointItem{names[i], "F64", shapes[i], f64Bytes(d)})
 		default:
 			return fmt.Errorf("encode checkpoint: %s has unsupported dtype %v", names[i], t.Dtype())
 		}
 	}
-	for i := range names {
-		items = append(items,
-			item{momentMPrefix + names[i], "F64", shapes[i], f64Bytes(c.Optimizer.M[i])},
-			item{momentVPrefix + names[i], "F64", shapes[i], f64Bytes(c.Optimizer.V[i])})
+	for k, slot := range slots {
+		for i := range names {
+			items = append(items, checkpointItem{c.Optimizer.TensorName(slot, i), "F64", shapes[i], f64Bytes(c.Optimizer.Slots[k][i])})
+		}
 	}
 	order := make([]byte, 0, 8*len(c.Train.Order))
 	for _, x := range c.Train.Order {
 		order = binary.LittleEndian.AppendUint64(order, uint64(x))
 	}
-	items = append(items, item{orderName, "I64", []int{len(c.Train.Order)}, order})
+	items = append(items, checkpointItem{orderName, "I64", []int{len(c.Train.Order)}, order})
 
-	f := func(x float64) string { return strconv.FormatFloat(x, 'g', -1, 64) }
-	cfg := c.Config
-	header := map[string]any{metadataKey: map[string]string{
-		"format":       CheckpointFormat,
-		"architecture": Architecture,
-		"epoch":        strconv.Itoa(c.Train.Epoch),
-		"step":         strconv.Itoa(c.Train.Step),
-		"loss_sum":     f(c.Train.LossSum),
-		"correct":      strconv.Itoa(c.Train.Correct),
-		"seen":         strconv.Itoa(c.Train.Seen),
-		"shuffle":      base64.StdEncoding.EncodeToString(c.Train.Shuffle),
-		"adam_step":    strconv.FormatInt(c.Optimizer.Step, 10),
-		"seed":         strconv.FormatUint(cfg.Seed, 10),
-		"batch_size":   strconv.Itoa(cfg.BatchSize),
-		"lr":           f(cfg.LearningRate),
-		"beta1":        f(cfg.Beta1),
-		"beta2":        f(cfg.Beta2),
-		"epsilon":      f(cfg.Epsilon),
-		"dtype":        cfg.Dtype.String(),
-	}}
+	meta := checkpointMetadata(c)
 	var body []byte
+	entries := map[string]any{}
 	for _, it := range items {
 		begin := uint64(len(body))
 		body = append(body, it.data...)
-		header[it.name] = safetensorsEntry{Dtype: it.dtype, Shape: it.shape, DataOffsets: []uint64{begin, uint64(len(body))}}
+		entries[it.name] = safetensorsEntry{Dtype: it.dtype, Shape: it.shape, DataOffsets: []uint64{begin, uint64(len(body))}}
 	}
-	js, err := json.Marshal(header)
+	meta[checksumKey] = checkpointChecksum(meta, body)
+	entries[metadataKey] = meta
+	js, err := json.Marshal(entries)
 	if err != nil {
 		return fmt.Errorf("encode checkpoint header: %w", err)
 	}
@@ -151,6 +151,46 @@ func EncodeCheckpoint(w io.Writer, c *Checkpoint) error {
 		return fmt.Errorf("write checkpoint: %w", err)
 	}
 	return nil
+}
+
+// checkpointMetadata is c's __metadata__ without the checksum.
+func checkpointMetadata(c *Checkpoint) map[string]string {
+	f := func(x float64) string { return strconv.FormatFloat(x, 'g', -1, 64) }
+	meta := map[string]string{
+		"format":         CheckpointFormat,
+		"architecture":   Architecture,
+		"epoch":          strconv.Itoa(c.Train.Epoch),
+		"step":           strconv.Itoa(c.Train.Step),
+		"loss_sum":       f(c.Train.LossSum),
+		"correct":        strconv.Itoa(c.Train.Correct),
+		"seen":           strconv.Itoa(c.Train.Seen),
+		"shuffle":        base64.StdEncoding.EncodeToString(c.Train.Shuffle),
+		"seed":           strconv.FormatUint(c.Config.Seed, 10),
+		"batch_size":     strconv.Itoa(c.Config.BatchSize),
+		"dtype":          c.Config.Dtype.String(),
+		optimizerKey:     c.Optimizer.Name,
+		optimizerStepKey: strconv.FormatInt(c.Optimizer.Step, 10),
+	}
+	for _, s := range c.Config.Optimizer.Settings() {
+		meta[settingPrefix+s.Name] = f(s.Value)
+	}
+	return meta
+}
+
+// checkpointChecksum is the hex SHA-256 of the metadata (every key but the
+// checksum, sorted, one "key=value" line each) followed by the tensor data.
+// A flipped bit anywhere but in the JSON's layout is caught by it; damage
+// to the layout fails the parse.
+func checkpointChecksum(meta map[string]string, body []byte) string {
+	h := sha256.New()
+	keys := slices.Sorted(maps.Keys(meta))
+	for _, k := range keys {
+		if k != checksumKey {
+			fmt.Fprintf(h, "%s=%s\n", k, meta[k])
+		}
+	}
+	h.Write(body)
+	return hex.EncodeToString(h.Sum(nil))
 }
 
 func f64Bytes(xs []float64) []byte {
@@ -265,26 +305,32 @@ func (r *metaReader) float(k string) float64 {
 }
 
 // DecodeCheckpoint parses a file written by EncodeCheckpoint. Errors are one
-// line naming the problem; it never panics on bad input.
+// line naming the problem (the field or tensor, where there is one); it
+// never panics on bad input. Values no run can produce (a negative second
+// moment, a step count or batch size out of range) are refused here, not
+// left to fail later as a diverged run.
 func DecodeCheckpoint(b []byte) (*Checkpoint, error) {
-	ts, meta, err := parseTensorFile(b)
+	_, meta, data, err := splitSafetensors(b)
 	if err != nil {
 		return nil, err
 	}
 	if meta["format"] != CheckpointFormat {
-		return nil, fmt.Errorf("format is %q, want %q (not a checkpoint?)", meta["format"], CheckpointFormat)
+		return nil, fmt.Errorf("format is %q, want %q (not a checkpoint of this program's version?)", meta["format"], CheckpointFormat)
+	}
+	if got, want := meta[checksumKey], checkpointChecksum(meta, data); got != want {
+		return nil, fmt.Errorf("checksum mismatch: the file is damaged or truncated")
+	}
+	ts, _, err := parseTensorFile(b)
+	if err != nil {
+		return nil, err
 	}
 	c := &Checkpoint{Config: DefaultConfig()}
 	r := &metaReader{meta: meta}
 	c.Train.Epoch, c.Train.Step = r.int("epoch"), r.int("step")
 	c.Train.LossSum, c.Train.Correct, c.Train.Seen = r.float("loss_sum"), r.int("correct"), r.int("seen")
-	c.Config.BatchSize, c.Config.LearningRate = r.int("batch_size"), r.float("lr")
-	c.Config.Beta1, c.Config.Beta2, c.Config.Epsilon = r.float("beta1"), r.float("beta2"), r.float("epsilon")
+	c.Config.BatchSize = r.int("batch_size")
 	if c.Config.Seed, err = strconv.ParseUint(meta["seed"], 10, 64); err != nil {
 		r.fail("seed", err)
-	}
-	if c.Optimizer.Step, err = strconv.ParseInt(meta["adam_step"], 10, 64); err != nil {
-		r.fail("adam_step", err)
 	}
 	if c.Train.Shuffle, err = base64.StdEncoding.DecodeString(meta["shuffle"]); err != nil {
 		r.fail("shuffle", err)
@@ -297,19 +343,40 @@ func DecodeCheckpoint(b []byte) (*Checkpoint, error) {
 	default:
 		r.fail("dtype", fmt.Errorf("%q is not float32 or float64", meta["dtype"]))
 	}
+	opt := &c.Config.Optimizer
+	opt.Name = meta[optimizerKey]
+	c.Optimizer = &OptimizerState{Name: opt.Name}
+	if c.Optimizer.Step, err = strconv.ParseInt(meta[optimizerStepKey], 10, 64); err != nil {
+		r.fail(optimizerStepKey, err)
+	}
 	if r.err != nil {
 		return nil, r.err
+	}
+	slots, err := c.Optimizer.SlotNames()
+	if err != nil {
+		return nil, fmt.Errorf("metadata %q: %w", optimizerKey, err)
+	}
+	settings := opt.Settings()
+	for i, s := range settings {
+		settings[i].Value = r.float(settingPrefix + s.Name)
+	}
+	if r.err != nil {
+		return nil, r.err
+	}
+	if err := opt.set(settings); err != nil {
+		return nil, fmt.Errorf("metadata: %w", err)
 	}
 	if err := c.Config.Validate(); err != nil {
 		return nil, fmt.Errorf("metadata: %w", err)
 	}
 
-	wantTensors := 6*3 + 1
+	wantTensors := 6*(1+len(slots)) + 1
 	if len(ts) != wantTensors {
-		return nil, fmt.Errorf("%d tensors, want %d (parameters, Adam's moments, shuffle order)", len(ts), wantTensors)
+		return nil, fmt.Errorf("%d tensors, want %d (parameters, %s's state, shuffle order)", len(ts), wantTensors, opt.Name)
 	}
 	names, shapes := ParamNames(), fileShapes()
 	c.Params = &Params{}
+	c.Optimizer.Slots = make([][6][]float64, len(slots))
 	for i, name := range names {
 		pt, err := newZeroTensor(c.Config.Dtype, paramShapes()[i])
 		if err != nil {
@@ -332,15 +399,16 @@ func DecodeCheckpoint(b []byte) (*Checkpoint, error) {
 			copy(d, readF64s(b))
 		}
 		c.Params.Tensors[i] = pt
-		m, err := take(ts, momentMPrefix+name, "F64", shapes[i], 8)
-		if err != nil {
-			return nil, err
+		for k, slot := range slots {
+			b, err := take(ts, c.Optimizer.TensorName(slot, i), "F64", shapes[i], 8)
+			if err != nil {
+				return nil, err
+			}
+			c.Optimizer.Slots[k][i] = readF64s(b)
 		}
-		v, err := take(ts, momentVPrefix+name, "F64", shapes[i], 8)
-		if err != nil {
-			return nil, err
-		}
-		c.Optimizer.M[i], c.Optimizer.V[i] = readF64s(m), readF64s(v)
+	}
+	if name, at, v := c.Params.firstNonFiniteParam(); name != "" {
+		return nil, fmt.Errorf("tensor %q[%d] is %v", name, at, v)
 	}
 	r0, ok := ts[orderName]
 	if !ok || len(r0.entry.Shape) != 1 {
@@ -357,6 +425,12 @@ func DecodeCheckpoint(b []byte) (*Checkpoint, error) {
 			return nil, fmt.Errorf("tensor %q holds %d, not an image number below %d", orderName, x, len(c.Train.Order))
 		}
 		c.Train.Order[i] = int(x)
+	}
+	if c.Config.BatchSize > len(c.Train.Order) {
+		return nil, fmt.Errorf("metadata \"batch_size\": %d is larger than the %d training images of %q", c.Config.BatchSize, len(c.Train.Order), orderName)
+	}
+	if err := c.Train.check(); err != nil {
+		return nil, fmt.Errorf("metadata: %w", err)
 	}
 	if err := c.Optimizer.Check(); err != nil {
 		return nil, err

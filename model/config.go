@@ -1,11 +1,11 @@
-// Package model holds the MNIST network as a Gorgonia graph, the training
-// loop and the evaluation. It does not know which device runs the graph: the
-// caller passes the tape-machine options it got from package gpu.
+// Package model holds the MNIST network, the training loop, evaluation and
+// the file formats. The arithmetic runs in an Engine: this package's
+// Gorgonia graph (NewGraphEngine) or one that package gpu builds; everything
+// around it is here and the same for every engine.
 package model
 
 import (
 	"fmt"
-	"math"
 
 	"gorgonia.org/tensor"
 )
@@ -25,30 +25,35 @@ const Architecture = "Flatten(784) -> Dense(128, relu) -> Dense(64, relu) -> Den
 // Config holds the hyperparameters. The zero value is not useful; start from
 // DefaultConfig, which matches Keras's defaults for the spec program.
 type Config struct {
-	Epochs       int
-	BatchSize    int
-	LearningRate float64
-	Beta1        float64
-	Beta2        float64
-	Epsilon      float64
-	Seed         uint64
+	Epochs    int
+	BatchSize int
+	Optimizer OptimizerConfig
+	Seed      uint64
 	// Dtype is tensor.Float32 for training; tests use tensor.Float64 to check
 	// gradients against finite differences.
 	Dtype tensor.Dtype
 }
 
+// DefaultMomentum is the momentum of -optimizer sgd, as in the Keras
+// examples that use SGD.
+const DefaultMomentum = 0.9
+
 // DefaultConfig is the spec: Adam(lr 0.001, β1 0.9, β2 0.999, ε 1e-7), five
-// epochs of batch 32, float32.
+// epochs of batch 32, float32. Momentum is set too, for -optimizer sgd.
 func DefaultConfig() Config {
 	return Config{
-		Epochs:       5,
-		BatchSize:    32,
-		LearningRate: 0.001,
-		Beta1:        0.9,
-		Beta2:        0.999,
-		Epsilon:      1e-7,
-		Seed:         1,
-		Dtype:        tensor.Float32,
+		Epochs:    5,
+		BatchSize: 32,
+		Optimizer: OptimizerConfig{
+			Name:         adamName,
+			LearningRate: 0.001,
+			Beta1:        0.9,
+			Beta2:        0.999,
+			Epsilon:      1e-7,
+			Momentum:     DefaultMomentum,
+		},
+		Seed:  1,
+		Dtype: tensor.Float32,
 	}
 }
 
@@ -59,16 +64,8 @@ func (c Config) Validate() error {
 		return fmt.Errorf("epochs must be >= 0, got %d", c.Epochs)
 	case c.BatchSize < 1:
 		return fmt.Errorf("batch size must be >= 1, got %d", c.BatchSize)
-	case !(c.LearningRate > 0) || math.IsInf(c.LearningRate, 0):
-		return fmt.Errorf("learning rate must be a positive number, got %v", c.LearningRate)
-	case !(c.Beta1 >= 0 && c.Beta1 < 1):
-		return fmt.Errorf("beta1 must be in [0, 1), got %v", c.Beta1)
-	case !(c.Beta2 >= 0 && c.Beta2 < 1):
-		return fmt.Errorf("beta2 must be in [0, 1), got %v", c.Beta2)
-	case !(c.Epsilon > 0):
-		return fmt.Errorf("epsilon must be > 0, got %v", c.Epsilon)
 	case c.Dtype != tensor.Float32 && c.Dtype != tensor.Float64:
 		return fmt.Errorf("dtype must be float32 or float64, got %v", c.Dtype)
 	}
-	return nil
+	return c.Optimizer.Validate()
 }

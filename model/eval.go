@@ -1,6 +1,7 @@
 package model
 
 import (
+	"context"
 	"fmt"
 	"math"
 
@@ -59,38 +60,77 @@ func (c *Confusion) ClassAccuracy() (acc [Classes]float64, count [Classes]int) {
 	return acc, count
 }
 
-// evaluateBatches walks set in order in batches and totals what score
-// returns for each: (images classified right, summed cross-entropy), with
-// score adding each row to the confusion matrix it is given. Any backend can
-// use it.
-func evaluateBatches(set *data.Set, batch int, score func(idx []int, conf *Confusion) (int, float64, error)) (Metrics, error) {
-	n := set.Len()
-	if n == 0 {
-		return Metrics{}, fmt.Errorf("evaluate: the set is empty")
-	}
-	idx := make([]int, 0, batch)
+// Evaluate scores the engine's current parameters on every image of set,
+// which it hands the engine as its TestSet, in order, in batches of batch
+// images like Keras's evaluate. The last batch may be partial (16 of the
+// 10,000 test images at batch 32); only its real rows count. It stops
+// between two batches, returning ctx's error, when ctx is cancelled.
+func Evaluate(ctx context.Context, engine Engine, set *data.Set, batch int) (Metrics, error) {
 	var m Metrics
 	var lossSum float64
 	var correct int
-	for lo := 0; lo < n; lo += batch {
-		idx = idx[:0]
-		for i := lo; i < min(lo+batch, n); i++ {
-			idx = append(idx, i)
-		}
-		hits, loss, err := score(idx, &m.Confusion)
-		if err != nil {
-			return Metrics{}, fmt.Errorf("evaluate images %d-%d: %w", lo, lo+len(idx)-1, err)
-		}
+	err := forwardBatches(ctx, engine, TestSet, set, batch, func(idx []int, logProbs []float64) {
+		hits, loss := ScoreLogProbsInto(logProbs, set, idx, &m.Confusion)
 		correct += hits
 		lossSum += loss
+	})
+	if err != nil {
+		return Metrics{}, fmt.Errorf("evaluate: %w", err)
 	}
+	n := set.Len()
 	m.Accuracy, m.Loss, m.Images = float64(correct)/float64(n), lossSum/float64(n), n
 	return m, nil
 }
 
-// scoreRows compares the log-probabilities of the real rows with their
-// labels. It returns the number classified right and the summed
-// cross-entropy of those rows, and adds the rows to conf unless it is nil.
+// Predict returns the log-probabilities of every image of set, which it
+// hands the engine as its Images, in order: set.Len() rows of Classes. The
+// labels of set are not used.
+func Predict(ctx context.Context, engine Engine, set *data.Set, batch int) ([]float64, error) {
+	out := make([]float64, 0, set.Len()*Classes)
+	err := forwardBatches(ctx, engine, Images, set, batch, func(_ []int, logProbs []float64) {
+		out = append(out, logProbs...)
+	})
+	if err != nil {
+		return nil, fmt.Errorf("predict: %w", err)
+	}
+	return out, nil
+}
+
+// forwardBatches is the one loop behind Evaluate and Predict: it loads set
+// into the engine under id and hands visit each batch's image numbers and
+// log-probabilities (valid only during the call).
+func forwardBatches(ctx context.Context, engine Engine, id DataID, set *data.Set, batch int, visit func(idx []int, logProbs []float64)) error {
+	n := set.Len()
+	if n == 0 {
+		return fmt.Errorf("the set is empty")
+	}
+	if batch < 1 {
+		return fmt.Errorf("batch size must be >= 1, got %d", batch)
+	}
+	if err := engine.Load(id, set); err != nil {
+		return err
+	}
+	idx := make([]int, 0, batch)
+	logProbs := make([]float64, batch*Classes)
+	for lo := 0; lo < n; lo += batch {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		idx = idx[:0]
+		for i := lo; i < min(lo+batch, n); i++ {
+			idx = append(idx, i)
+		}
+		rows := logProbs[:len(idx)*Classes]
+		if err := engine.Forward(id, idx, rows); err != nil {
+			return fmt.Errorf("images %d-%d: %w", lo, lo+len(idx)-1, err)
+		}
+		visit(idx, rows)
+	}
+	return nil
+}
+
+// scoreRows scores a graph's log-probabilities, of either dtype, with
+// ScoreLogProbsInto.
 func scoreRows(logProbs G.Value, set *data.Set, idx []int, conf *Confusion) (hits int, loss float64, err error) {
 	if logProbs == nil {
 		return 0, 0, fmt.Errorf("no log-probabilities computed")
@@ -108,7 +148,7 @@ func scoreRows(logProbs G.Value, set *data.Set, idx []int, conf *Confusion) (hit
 
 // ScoreLogProbs scores rows×10 log-probabilities (row r is image idx[r])
 // against the labels: how many rows' most likely class is the label, and the
-// summed cross-entropy -log p(label). Backends outside this package use it so
+// summed cross-entropy -log p(label). Engines outside this package use it so
 // that every device scores the same way.
 func ScoreLogProbs[T float32 | float64](lp []T, set *data.Set, idx []int) (hits int, loss float64) {
 	return ScoreLogProbsInto(lp, set, idx, nil)

@@ -6,6 +6,7 @@ import (
 	G "gorgonia.org/gorgonia"
 	"gorgonia.org/tensor"
 
+	"mnist/data"
 	"mnist/model/kernels"
 )
 
@@ -239,4 +240,27 @@ func (gr *graph) grad(i int) (*tensor.Dense, error) {
 // Close releases the machine (and any device memory it holds).
 func (gr *graph) Close() error {
 	return gr.vm.Close()
+}
+
+// loadBatch copies the images at idx into the graph's input buffers, padding
+// the rows past len(idx) with zeros, and sets the real-row count.
+func loadBatch(gr *graph, set *data.Set, idx []int) error {
+	switch x := gr.xT.Data().(type) {
+	case []float32:
+		y := gr.yT.Data().([]float32)
+		fillPadded(set, idx, x, y)
+	case []float64:
+		y := gr.yT.Data().([]float64)
+		fillPadded(set, idx, x, y)
+	default:
+		return fmt.Errorf("unsupported input dtype %v", gr.xT.Dtype())
+	}
+	return gr.setCount(len(idx))
+}
+
+func fillPadded[T float32 | float64](set *data.Set, idx []int, x, y []T) {
+	rows := len(idx)
+	data.FillBatch(set, idx, x[:rows*Inputs], y[:rows*Classes])
+	clear(x[rows*Inputs:])
+	clear(y[rows*Classes:])
 }

@@ -15,24 +15,44 @@ type Params struct {
 	Tensors [6]*tensor.Dense
 }
 
-// ParamNames returns the tensor names in Params order. They are also the
-// names of the graph nodes and, later, of the tensors in saved files.
-func ParamNames() [6]string {
-	return [6]string{
-		"dense1.weight", "dense1.bias",
-		"dense2.weight", "dense2.bias",
-		"dense3.weight", "dense3.bias",
+// ParamSpec is one row of the layout table: a parameter's name (also its
+// graph node's and its tensor's in saved files) and shape. Weights are
+// [in, out] so that a layer is x·W + b; biases are 1×out rows so that
+// Gorgonia's BroadcastAdd can repeat them over the batch.
+type ParamSpec struct {
+	Name       string
+	Rows, Cols int
+}
+
+// Size is the number of values of the parameter.
+func (s ParamSpec) Size() int { return s.Rows * s.Cols }
+
+// Layout is the table every engine, file format and optimizer lays the six
+// parameters out by, in this order.
+func Layout() [6]ParamSpec {
+	return [6]ParamSpec{
+		{"dense1.weight", Inputs, Hidden1}, {"dense1.bias", 1, Hidden1},
+		{"dense2.weight", Hidden1, Hidden2}, {"dense2.bias", 1, Hidden2},
+		{"dense3.weight", Hidden2, Classes}, {"dense3.bias", 1, Classes},
 	}
 }
 
-// paramShapes are the shapes in Params order. Biases are 1×n rows so that
-// Gorgonia's BroadcastAdd can repeat them over the batch.
-func paramShapes() [6]tensor.Shape {
-	return [6]tensor.Shape{
-		{Inputs, Hidden1}, {1, Hidden1},
-		{Hidden1, Hidden2}, {1, Hidden2},
-		{Hidden2, Classes}, {1, Classes},
+// ParamNames returns the tensor names in Layout order.
+func ParamNames() [6]string {
+	var names [6]string
+	for i, s := range Layout() {
+		names[i] = s.Name
 	}
+	return names
+}
+
+// paramShapes are the shapes in Layout order.
+func paramShapes() [6]tensor.Shape {
+	var shapes [6]tensor.Shape
+	for i, s := range Layout() {
+		shapes[i] = tensor.Shape{s.Rows, s.Cols}
+	}
+	return shapes
 }
 
 // NewParams draws glorot-uniform weights, U(-l, l) with
@@ -81,11 +101,58 @@ func fillUniform(t *tensor.Dense, rng *rand.Rand, limit float64) {
 	}
 }
 
-// Count is the number of trainable scalars (109,386 for this network).
-func (p *Params) Count() int {
+// ParamCount is the number of trainable scalars (109,386 for this network).
+func ParamCount() int {
 	n := 0
-	for _, t := range p.Tensors {
-		n += t.Shape().TotalSize()
+	for _, s := range Layout() {
+		n += s.Size()
 	}
 	return n
+}
+
+// Clone copies the parameters into new tensors of the same dtype.
+func (p *Params) Clone() (*Params, error) {
+	out := &Params{}
+	for i, t := range p.Tensors {
+		c, ok := t.Clone().(*tensor.Dense)
+		if !ok {
+			return nil, fmt.Errorf("copy %s: not a dense tensor", ParamNames()[i])
+		}
+		out.Tensors[i] = c
+	}
+	return out, nil
+}
+
+// firstNonFiniteParam returns the name, index and value of the first NaN or
+// infinite parameter, or an empty name when all are finite.
+func (p *Params) firstNonFiniteParam() (name string, at int, v float64) {
+	for i, t := range p.Tensors {
+		switch d := t.Data().(type) {
+		case []float32:
+			at, v = firstNonFinite(d)
+		case []float64:
+			at, v = firstNonFinite(d)
+		}
+		if at >= 0 {
+			return ParamNames()[i], at, v
+		}
+	}
+	return "", -1, 0
+}
+
+func (p *Params) finite() bool {
+	name, _, _ := p.firstNonFiniteParam()
+	return name == ""
+}
+
+// firstNonFinite returns the index and value of the first NaN or ±Inf in xs,
+// or -1. x-x is 0 for every finite x and NaN for NaN and ±Inf, which keeps
+// the loop to one subtraction and one compare per number.
+func firstNonFinite[T float32 | float64](xs []T) (int, float64) {
+	for i, x := range xs {
+		if x-x != 0 {
+			return i, float64(x)
+		}
+	}
+	return -1, 0
 }

@@ -49,6 +49,9 @@ func toFloat64(v G.Value) []float64 {
 
 // checkShapes reports the first tensor of p whose shape differs from want's.
 func checkShapes(p, want *Params) error {
+	if p == nil {
+		return fmt.Errorf("no parameters")
+	}
 	for i, t := range p.Tensors {
 		if t == nil {
 			return fmt.Errorf("%s is missing", ParamNames()[i])

@@ -2,6 +2,7 @@ package model
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math"
 	"math/rand/v2"
@@ -30,14 +31,14 @@ type Hooks struct {
 	Step       func(StepStats)
 	EpochEnd   func(EpochStats)
 	// Checkpoint is called after EpochEnd with the trainer's state at the
-	// end of the epoch; an error stops Fit. The backend's parameters and
-	// optimiser state are those of the same moment, so a checkpoint hook
-	// reads them from the backend.
+	// end of the epoch; an error stops Fit. The engine's parameters and
+	// optimizer state are those of the same moment, so a checkpoint hook
+	// reads them from the engine.
 	Checkpoint func(TrainState) error
 }
 
-// TrainState is where the training loop stands, beyond what the backend
-// holds (weights, Adam): enough to carry on exactly as if never stopped.
+// TrainState is where the training loop stands, beyond what the engine
+// holds (weights, optimizer state): enough to carry on exactly as if never stopped.
 //
 // Epoch epochs are finished; Step steps of epoch Epoch+1 are done too
 // (0 at an epoch boundary), with LossSum, Correct and Seen the running
@@ -56,31 +57,25 @@ type TrainState struct {
 
 // ErrDiverged is wrapped by the error Fit returns when the loss or a
 // parameter has become NaN or infinite.
-const ErrDiverged = trainError("training diverged")
-
-// trainError is a string type so that ErrDiverged can be a constant (no
-// package-level mutable state) and still be matched with errors.Is.
-type trainError string
-
-func (e trainError) Error() string { return string(e) }
+var ErrDiverged = errors.New("training diverged")
 
 // paramCheckEvery is how many steps pass between checks of every parameter
 // for NaN and Inf; each epoch's last step is checked too. The loss is
 // checked after every step, but a parameter can go bad while the loss stays
 // finite (an Inf weight behind a ReLU that is never active, say), and a
 // model with such a weight must not be reported as trained. A check reads
-// 109,386 numbers, about a fiftieth of a CPU step, and on a GPU backend it
-// copies the parameters to the host: every 500 steps that costs nothing
-// measurable.
+// 109,386 numbers where the engine keeps them, about a fiftieth of a CPU
+// step: every 500 steps that costs nothing measurable.
 const paramCheckEvery = 500
 
 // Trainer runs the training loop (epochs, per-epoch shuffle, progress,
-// divergence checks) over a Backend, which does the arithmetic. It keeps
+// divergence checks) over an Engine, which does the arithmetic. It keeps
 // its position between calls of Fit, so that State can be saved after an
 // interruption and Restore can put a new trainer at the same place.
 type Trainer struct {
-	cfg     Config
-	backend Backend
+	cfg    Config
+	engine Engine
+	n      int       // images in the training set
 	pcg     *rand.PCG // the shuffle's source, kept to marshal its state
 	shuffle *rand.Rand
 	// order is the current image order, nil until the first Fit or
@@ -95,14 +90,22 @@ type Trainer struct {
 	trained int
 }
 
-// NewTrainer trains with backend according to cfg.
-func NewTrainer(cfg Config, backend Backend) (*Trainer, error) {
+// NewTrainer trains engine on train according to cfg; it hands the set to
+// the engine as its TrainSet.
+func NewTrainer(cfg Config, engine Engine, train *data.Set) (*Trainer, error) {
 	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	n := train.Len()
+	if cfg.BatchSize > n {
+		return nil, fmt.Errorf("batch size %d is larger than the training set (%d images)", cfg.BatchSize, n)
+	}
+	if err := engine.Load(TrainSet, train); err != nil {
 		return nil, err
 	}
 	// Seeded apart from the weight initialisation stream.
 	pcg := rand.NewPCG(cfg.Seed, 0x73687566666c65) // "shuffle"
-	return &Trainer{cfg: cfg, backend: backend, pcg: pcg, shuffle: rand.New(pcg)}, nil
+	return &Trainer{cfg: cfg, engine: engine, n: n, pcg: pcg, shuffle: rand.New(pcg)}, nil
 }
 
 // Trained is the number of images this trainer has trained on, over all
@@ -111,7 +114,7 @@ func (t *Trainer) Trained() int { return t.trained }
 
 // State returns a copy of the trainer's position. After Fit has returned
 // because ctx was cancelled, it is the position after the last finished
-// step, which the backend's parameters and optimiser state match.
+// step, which the engine's parameters and optimizer state match.
 func (t *Trainer) State() (TrainState, error) {
 	s := t.pos
 	if !t.inEpoch {
@@ -128,23 +131,11 @@ func (t *Trainer) State() (TrainState, error) {
 
 // Restore puts the trainer at s (from State, maybe of another trainer in
 // another process); the next Fit carries on from there up to cfg.Epochs
-// epochs in all. The backend's parameters and optimiser state must be
+// epochs in all. The engine's parameters and optimizer state must be
 // restored with it. On an error the trainer is unchanged.
 func (t *Trainer) Restore(s TrainState) error {
-	switch {
-	case s.Epoch < 0 || s.Step < 0:
-		return fmt.Errorf("restore training position: epoch %d step %d is negative", s.Epoch, s.Step)
-	case s.Seen < 0 || s.Correct < 0 || s.Correct > s.Seen:
-		return fmt.Errorf("restore training position: %d right of %d seen is impossible", s.Correct, s.Seen)
-	case math.IsNaN(s.LossSum) || math.IsInf(s.LossSum, 0):
-		return fmt.Errorf("restore training position: loss sum is %v", s.LossSum)
-	}
-	seen := make([]bool, len(s.Order))
-	for _, i := range s.Order {
-		if i < 0 || i >= len(seen) || seen[i] {
-			return fmt.Errorf("restore training position: the image order is not a permutation of 0..%d", len(seen)-1)
-		}
-		seen[i] = true
+	if err := s.check(); err != nil {
+		return fmt.Errorf("restore training position: %w", err)
 	}
 	pcg := &rand.PCG{}
 	if err := pcg.UnmarshalBinary(s.Shuffle); err != nil {
@@ -160,17 +151,34 @@ func (t *Trainer) Restore(s TrainState) error {
 	return nil
 }
 
-// Fit trains up to cfg.Epochs passes over set in all, counting those done
+// check reports the first field of s that no training run can produce.
+func (s TrainState) check() error {
+	switch {
+	case s.Epoch < 0 || s.Step < 0:
+		return fmt.Errorf("epoch %d step %d is negative", s.Epoch, s.Step)
+	case s.Seen < 0 || s.Correct < 0 || s.Correct > s.Seen:
+		return fmt.Errorf("%d right of %d seen is impossible", s.Correct, s.Seen)
+	case math.IsNaN(s.LossSum) || math.IsInf(s.LossSum, 0) || s.LossSum < 0:
+		return fmt.Errorf("loss sum is %v", s.LossSum)
+	}
+	seen := make([]bool, len(s.Order))
+	for _, i := range s.Order {
+		if i < 0 || i >= len(seen) || seen[i] {
+			return fmt.Errorf("the image order is not a permutation of 0..%d", len(seen)-1)
+		}
+		seen[i] = true
+	}
+	return nil
+}
+
+// Fit trains up to cfg.Epochs passes over the training set in all, counting those done
 // before a Restore, reshuffling before each pass. It stops early, returning
 // ctx's error, when ctx is cancelled, and at once, with an error wrapping
 // ErrDiverged that names the epoch, step and learning rate, when the loss or
 // a parameter becomes NaN or infinite. The epochs finished by this call are
 // returned either way.
-func (t *Trainer) Fit(ctx context.Context, set *data.Set, hooks Hooks) ([]EpochStats, error) {
-	n := set.Len()
-	if t.cfg.BatchSize > n {
-		return nil, fmt.Errorf("batch size %d is larger than the training set (%d images)", t.cfg.BatchSize, n)
-	}
+func (t *Trainer) Fit(ctx context.Context, hooks Hooks) ([]EpochStats, error) {
+	n := t.n
 	if t.inEpoch {
 		// Stopped mid-epoch by an earlier call: go back to that epoch's
 		// snapshot, so that its reshuffle gives the same order again.
@@ -207,7 +215,7 @@ func (t *Trainer) Fit(ctx context.Context, set *data.Set, hooks Hooks) ([]EpochS
 		if hooks.EpochStart != nil {
 			hooks.EpochStart(epoch, steps)
 		}
-		stats, err := t.epoch(ctx, set, epoch, steps, hooks)
+		stats, err := t.epoch(ctx, epoch, steps, hooks)
 		if err != nil {
 			return history, err
 		}
@@ -232,7 +240,7 @@ func (t *Trainer) Fit(ctx context.Context, set *data.Set, hooks Hooks) ([]EpochS
 
 // epoch runs the steps of one epoch after the t.pos.Step already done
 // (before an interruption), keeping t.pos up to date after every step.
-func (t *Trainer) epoch(ctx context.Context, set *data.Set, epoch, steps int, hooks Hooks) (EpochStats, error) {
+func (t *Trainer) epoch(ctx context.Context, epoch, steps int, hooks Hooks) (EpochStats, error) {
 	start := time.Now()
 	p := &t.pos
 	for step := p.Step + 1; step <= steps; step++ {
@@ -241,12 +249,12 @@ func (t *Trainer) epoch(ctx context.Context, set *data.Set, epoch, steps int, ho
 		}
 		lo := (step - 1) * t.cfg.BatchSize
 		idx := t.order[lo:min(lo+t.cfg.BatchSize, len(t.order))]
-		res, err := t.backend.Step(set, idx)
+		res, err := t.engine.Step(idx)
 		if err != nil {
 			return EpochStats{}, fmt.Errorf("epoch %d step %d: %w", epoch, step, err)
 		}
 		if math.IsNaN(res.Loss) || math.IsInf(res.Loss, 0) {
-			return EpochStats{}, fmt.Errorf("epoch %d step %d: loss is %v with learning rate %g: %w", epoch, step, res.Loss, t.cfg.LearningRate, ErrDiverged)
+			return EpochStats{}, fmt.Errorf("epoch %d step %d: loss is %v with learning rate %g: %w", epoch, step, res.Loss, t.cfg.Optimizer.LearningRate, ErrDiverged)
 		}
 		if step%paramCheckEvery == 0 || step == steps {
 			if err := t.checkParams(); err != nil {
@@ -271,61 +279,21 @@ func (t *Trainer) epoch(ctx context.Context, set *data.Set, epoch, steps int, ho
 	}, nil
 }
 
-// checkParams reports the first parameter that is NaN or infinite.
+// checkParams asks the engine whether every parameter is finite and, only
+// when one is not, reads them to name it.
 func (t *Trainer) checkParams() error {
-	p, err := t.backend.Params()
+	ok, err := t.engine.Finite()
 	if err != nil {
-		return fmt.Errorf("read the parameters to check them: %w", err)
+		return fmt.Errorf("check the parameters: %w", err)
 	}
-	for i, tensor := range p.Tensors {
-		var at int
-		var v float64
-		switch data := tensor.Data().(type) {
-		case []float32:
-			at, v = firstNonFinite(data)
-		case []float64:
-			at, v = firstNonFinite(data)
-		default:
-			return fmt.Errorf("check %s: unsupported dtype %v", ParamNames()[i], tensor.Dtype())
-		}
-		if at >= 0 {
-			return fmt.Errorf("parameter %s[%d] is %v with learning rate %g: %w", ParamNames()[i], at, v, t.cfg.LearningRate, ErrDiverged)
+	if ok {
+		return nil
+	}
+	where := "a parameter is not finite"
+	if s, err := t.engine.State(); err == nil {
+		if name, at, v := s.Params.firstNonFiniteParam(); name != "" {
+			where = fmt.Sprintf("parameter %s[%d] is %v", name, at, v)
 		}
 	}
-	return nil
-}
-
-// firstNonFinite returns the index and value of the first NaN or ±Inf in xs,
-// or -1. x-x is 0 for every finite x and NaN for NaN and ±Inf, which keeps
-// the loop to one subtraction and one compare per number.
-func firstNonFinite[T float32 | float64](xs []T) (int, float64) {
-	for i, x := range xs {
-		if x-x != 0 {
-			return i, float64(x)
-		}
-	}
-	return -1, 0
-}
-
-// loadBatch copies the images at idx into the graph's input buffers, padding
-// the rows past len(idx) with zeros, and sets the real-row count.
-func loadBatch(gr *graph, set *data.Set, idx []int) error {
-	switch x := gr.xT.Data().(type) {
-	case []float32:
-		y := gr.yT.Data().([]float32)
-		fillPadded(set, idx, x, y)
-	case []float64:
-		y := gr.yT.Data().([]float64)
-		fillPadded(set, idx, x, y)
-	default:
-		return fmt.Errorf("unsupported input dtype %v", gr.xT.Dtype())
-	}
-	return gr.setCount(len(idx))
-}
-
-func fillPadded[T float32 | float64](set *data.Set, idx []int, x, y []T) {
-	rows := len(idx)
-	data.FillBatch(set, idx, x[:rows*Inputs], y[:rows*Classes])
-	clear(x[rows*Inputs:])
-	clear(y[rows*Classes:])
+	return fmt.Errorf("%s with learning rate %g: %w", where, t.cfg.Optimizer.LearningRate, ErrDiverged)
 }

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 
 	"github.com/sirupsen/logrus"
 
@@ -18,10 +19,11 @@ const keepCheckpoints = 2
 // prepareCheckpoints runs before data loading and training. It makes the
 // checkpoint folder and checks it can be written (a usage error now rather
 // than a lost checkpoint later). With -resume it reads the newest checkpoint
-// (nil without) and adopts its seed, learning rate and batch size, refusing
-// flags that contradict them: a run resumed with other hyperparameters would
-// not be the run that was stopped. Without -resume it refuses a folder that
-// already holds checkpoints, whose pruning would mix two runs.
+// (nil without) and adopts its seed, optimizer, learning rate and batch
+// size, refusing flags that contradict them: a run resumed with other
+// hyperparameters would not be the run that was stopped. Without -resume it
+// refuses a folder that already holds checkpoints, whose pruning would mix
+// two runs.
 func prepareCheckpoints(o *options) (*model.Checkpoint, string, error) {
 	if o.checkpointDir == "" {
 		return nil, "", nil
@@ -58,31 +60,32 @@ func prepareCheckpoints(o *options) (*model.Checkpoint, string, error) {
 		got, want any
 	}{
 		{"-seed", o.seedSet, o.cfg.Seed == saved.Seed, o.cfg.Seed, saved.Seed},
-		{"-lr", o.lrSet, o.cfg.LearningRate == saved.LearningRate, o.cfg.LearningRate, saved.LearningRate},
+		{"-optimizer", o.optimizerSet, o.cfg.Optimizer.Name == saved.Optimizer.Name, o.cfg.Optimizer.Name, saved.Optimizer.Name},
+		{"-lr", o.lrSet, o.cfg.Optimizer.LearningRate == saved.Optimizer.LearningRate, o.cfg.Optimizer.LearningRate, saved.Optimizer.LearningRate},
 		{"-batch-size", o.batchSizeSet, o.cfg.BatchSize == saved.BatchSize, o.cfg.BatchSize, saved.BatchSize},
 	} {
 		if c.set && !c.same {
 			return nil, "", usageError{fmt.Sprintf("-resume: %s %v differs from the checkpoint's %v (%s); resume with the same hyperparameters, or leave the flag out", c.flag, c.got, c.want, path)}
 		}
 	}
-	o.cfg.Seed, o.cfg.LearningRate, o.cfg.BatchSize = saved.Seed, saved.LearningRate, saved.BatchSize
-	if o.cfg.Beta1 != saved.Beta1 || o.cfg.Beta2 != saved.Beta2 || o.cfg.Epsilon != saved.Epsilon || o.cfg.Dtype != saved.Dtype {
-		return nil, "", fmt.Errorf("-resume: %s was made with Adam β1 %v, β2 %v, ε %v, %v; this program trains with %v, %v, %v, %v",
-			path, saved.Beta1, saved.Beta2, saved.Epsilon, saved.Dtype, o.cfg.Beta1, o.cfg.Beta2, o.cfg.Epsilon, o.cfg.Dtype)
+	o.cfg.Seed, o.cfg.BatchSize = saved.Seed, saved.BatchSize
+	o.cfg.Optimizer.Name, o.cfg.Optimizer.LearningRate = saved.Optimizer.Name, saved.Optimizer.LearningRate
+	// The settings no flag sets must be this program's: a checkpoint made
+	// with other ones is another program's run.
+	if !slices.Equal(o.cfg.Optimizer.Settings(), saved.Optimizer.Settings()) || o.cfg.Dtype != saved.Dtype {
+		return nil, "", fmt.Errorf("-resume: %s was made with %s %v, %v; this program trains with %v, %v",
+			path, saved.Optimizer.Name, saved.Optimizer.Settings(), saved.Dtype, o.cfg.Optimizer.Settings(), o.cfg.Dtype)
 	}
 	return ck, path, nil
 }
 
-// restoreCheckpoint puts a checkpoint's weights and Adam state into the
-// backend and its position into the trainer.
-func restoreCheckpoint(ck *model.Checkpoint, path string, backend model.Backend, trainer *model.Trainer, log *logrus.Logger) error {
+// restoreCheckpoint puts a checkpoint's weights and optimizer state into
+// the engine and its position into the trainer.
+func restoreCheckpoint(ck *model.Checkpoint, path string, engine model.Engine, trainer *model.Trainer, log *logrus.Logger) error {
 	if ck == nil {
 		return nil
 	}
-	if err := backend.SetParams(ck.Params); err != nil {
-		return fmt.Errorf("resume from %s: %w", path, err)
-	}
-	if err := backend.SetOptimizerState(ck.Optimizer); err != nil {
+	if err := engine.SetState(model.State{Params: ck.Params, Optimizer: ck.Optimizer}); err != nil {
 		return fmt.Errorf("resume from %s: %w", path, err)
 	}
 	if err := trainer.Restore(ck.Train); err != nil {
@@ -98,17 +101,13 @@ func restoreCheckpoint(ck *model.Checkpoint, path string, backend model.Backend,
 
 // saveCheckpoint writes the run's state at s to dir, then removes all but
 // the newest keepCheckpoints files: only once the new one is safely on disk.
-func saveCheckpoint(dir string, cfg model.Config, s model.TrainState, backend model.Backend, log *logrus.Logger) error {
-	p, err := backend.Params()
-	if err != nil {
-		return fmt.Errorf("checkpoint: %w", err)
-	}
-	opt, err := backend.OptimizerState()
+func saveCheckpoint(dir string, cfg model.Config, s model.TrainState, engine model.Engine, log *logrus.Logger) error {
+	st, err := engine.State()
 	if err != nil {
 		return fmt.Errorf("checkpoint: %w", err)
 	}
 	path := model.CheckpointPath(dir, s)
-	if err := model.SaveCheckpoint(path, &model.Checkpoint{Config: cfg, Params: p, Optimizer: opt, Train: s}); err != nil {
+	if err := model.SaveCheckpoint(path, &model.Checkpoint{Config: cfg, Params: st.Params, Optimizer: st.Optimizer, Train: s}); err != nil {
 		return err
 	}
 	if err := model.PruneCheckpoints(dir, keepCheckpoints); err != nil {

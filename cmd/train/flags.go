@@ -6,10 +6,11 @@ import (
 	"fmt"
 	"io"
 
+	"mnist/gpu"
 	"mnist/model"
 )
 
-const usageLine = "usage: train [-epochs N] [-batch-size N] [-lr X] [-seed N] [-data-dir DIR] [-gpu N] [-log-level LEVEL] [-log-format text|json] [-save FILE] [-load FILE] [-checkpoint-dir DIR [-resume]] [-metrics-out FILE] [-plot FILE]  (train -h for details)\n       train -load FILE -predict IMAGE...  (classify PNG or JPEG images)"
+const usageLine = "usage: train [-epochs N] [-batch-size N] [-optimizer adam|sgd] [-lr X] [-seed N] [-engine gorgonia|native] [-data-dir DIR] [-gpu N] [-log-level LEVEL] [-log-format text|json] [-save FILE] [-load FILE] [-checkpoint-dir DIR [-resume]] [-metrics-out FILE] [-plot FILE]  (train -h for details)\n       train -load FILE -predict IMAGE...  (classify PNG or JPEG images)"
 
 // errHelp means -h was asked for and the usage has been printed.
 var errHelp = flag.ErrHelp
@@ -24,6 +25,7 @@ type options struct {
 	cfg       model.Config
 	dataDir   string
 	gpu       int
+	engine    string
 	logLevel  string
 	logFormat string
 	// downloadOnly fetches and verifies the data, then exits (make data).
@@ -45,10 +47,10 @@ type options struct {
 	// and on interruption; resume carries on from its newest one.
 	checkpointDir string
 	resume        bool
-	// seedSet and lrSet, like batchSizeSet, say the flag was given: with
-	// -resume the checkpoint's values are adopted unless given, and a
-	// given value must match them.
-	seedSet, lrSet bool
+	// seedSet, lrSet and optimizerSet, like batchSizeSet, say the flag was
+	// given: with -resume the checkpoint's values are adopted unless given,
+	// and a given value must match them.
+	seedSet, lrSet, optimizerSet bool
 }
 
 func parseFlags(args []string, stderr io.Writer) (options, error) {
@@ -58,11 +60,13 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.SetOutput(stderr)
 	fs.IntVar(&o.cfg.Epochs, "epochs", def.Epochs, "passes over the 60,000 training images; 0 only evaluates")
 	fs.IntVar(&o.cfg.BatchSize, "batch-size", def.BatchSize, "images per training step (1..60000); also the evaluation batch")
-	fs.Float64Var(&o.cfg.LearningRate, "lr", def.LearningRate, "Adam learning rate (> 0)")
+	fs.StringVar(&o.cfg.Optimizer.Name, "optimizer", def.Optimizer.Name, "optimizer: adam (the spec: β1 0.9, β2 0.999, ε 1e-7) or sgd (momentum 0.9)")
+	fs.Float64Var(&o.cfg.Optimizer.LearningRate, "lr", def.Optimizer.LearningRate, "learning rate of the optimizer (> 0)")
 	seed := fs.Uint64("seed", def.Seed, "seed for weight initialisation and per-epoch shuffling")
 	fs.StringVar(&o.dataDir, "data-dir", "", "folder holding the MNIST .gz files, downloaded there when missing (default: the user cache dir, e.g. ~/.cache/mnist-gorgonia)")
 	fs.BoolVar(&o.downloadOnly, "download-only", false, "fetch and verify MNIST into the data folder, then exit")
 	fs.IntVar(&o.gpu, "gpu", 0, "CUDA device ordinal (cuda build only; the CPU build ignores it)")
+	fs.StringVar(&o.engine, "engine", gpu.EngineGorgonia, "what runs the network: gorgonia (Gorgonia's tape machine, on the CPU or, in the cuda build, the GPU) or native (cuda build only: our own CUDA engine)")
 	fs.StringVar(&o.logLevel, "log-level", "info", "log level: debug, info, warn, error")
 	fs.StringVar(&o.logFormat, "log-format", "text", "log format: text or json")
 	fs.StringVar(&o.metricsOut, "metrics-out", "", "write per-epoch and test metrics, the confusion matrix and the settings to this JSON `file` (atomically)")
@@ -93,7 +97,7 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	set := map[string]bool{}
 	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
 	o.batchSizeSet = set["batch-size"]
-	o.seedSet, o.lrSet = set["seed"], set["lr"]
+	o.seedSet, o.lrSet, o.optimizerSet = set["seed"], set["lr"], set["optimizer"]
 	if o.resume && o.checkpointDir == "" {
 		return o, errors.New("-resume needs -checkpoint-dir DIR, the folder to resume from")
 	}
@@ -107,6 +111,9 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 		o.predictFiles = fs.Args()
 	}
 	if err := o.cfg.Validate(); err != nil {
+		return o, err
+	}
+	if err := gpu.CheckEngine(o.engine); err != nil {
 		return o, err
 	}
 	if o.gpu < 0 {
@@ -128,7 +135,7 @@ func checkPredictFlags(o options, set map[string]bool, files []string) error {
 	if len(files) == 0 {
 		return errors.New("-predict needs at least one image file after the flags")
 	}
-	for _, name := range []string{"epochs", "lr", "seed", "save", "metrics-out", "plot", "download-only", "data-dir", "checkpoint-dir", "resume"} {
+	for _, name := range []string{"epochs", "lr", "optimizer", "seed", "save", "metrics-out", "plot", "download-only", "data-dir", "checkpoint-dir", "resume"} {
 		if set[name] {
 			return fmt.Errorf("-%s cannot be used with -predict, which only classifies images", name)
 		}

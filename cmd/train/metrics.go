@@ -29,18 +29,19 @@ type metricsFile struct {
 	Test         metricsTest    `json:"test"`
 }
 
-// metricsFlags are the command-line settings and the fixed Adam
+// metricsFlags are the command-line settings and the optimizer's
 // hyperparameters, enough to rerun the experiment.
 type metricsFlags struct {
-	Epochs    int     `json:"epochs"`
-	BatchSize int     `json:"batch_size"`
-	LR        float64 `json:"lr"`
-	Seed      uint64  `json:"seed"`
-	DataDir   string  `json:"data_dir"`
-	GPU       int     `json:"gpu"`
-	Beta1     float64 `json:"adam_beta1"`
-	Beta2     float64 `json:"adam_beta2"`
-	Epsilon   float64 `json:"adam_epsilon"`
+	Epochs    int    `json:"epochs"`
+	BatchSize int    `json:"batch_size"`
+	Optimizer string `json:"optimizer"`
+	// OptimizerSettings are the optimizer's hyperparameters by name, the
+	// learning rate ("lr") among them.
+	OptimizerSettings map[string]float64 `json:"optimizer_settings"`
+	Seed              uint64             `json:"seed"`
+	DataDir           string             `json:"data_dir"`
+	GPU               int                `json:"gpu"`
+	Engine            string             `json:"engine"`
 }
 
 type metricsEpoch struct {
@@ -69,15 +70,14 @@ func (r report) metricsDoc() metricsFile {
 		Device:       r.device,
 		Architecture: model.Architecture,
 		Flags: metricsFlags{
-			Epochs:    r.cfg.Epochs,
-			BatchSize: r.cfg.BatchSize,
-			LR:        r.cfg.LearningRate,
-			Seed:      r.cfg.Seed,
-			DataDir:   r.dataDir,
-			GPU:       r.gpu,
-			Beta1:     r.cfg.Beta1,
-			Beta2:     r.cfg.Beta2,
-			Epsilon:   r.cfg.Epsilon,
+			Epochs:            r.cfg.Epochs,
+			BatchSize:         r.cfg.BatchSize,
+			Optimizer:         r.cfg.Optimizer.Name,
+			OptimizerSettings: map[string]float64{},
+			Seed:              r.cfg.Seed,
+			DataDir:           r.dataDir,
+			GPU:               r.gpu,
+			Engine:            r.engine,
 		},
 		// An empty list, not null, when no epoch finished.
 		Epochs:       make([]metricsEpoch, 0, len(r.history)),
@@ -88,6 +88,9 @@ func (r report) metricsDoc() metricsFile {
 			Images:          r.metrics.Images,
 			ConfusionMatrix: r.metrics.Confusion,
 		},
+	}
+	for _, s := range r.cfg.Optimizer.Settings() {
+		doc.Flags.OptimizerSettings[s.Name] = s.Value
 	}
 	for _, e := range r.history {
 		doc.Epochs = append(doc.Epochs, metricsEpoch{

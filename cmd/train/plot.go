@@ -51,7 +51,7 @@ func (r report) renderPlot() ([]byte, error) {
 	firstX, lastX := math.Min(testX, 1), math.Max(testX, 1)
 
 	loss := plot.New()
-	title := fmt.Sprintf("MNIST MLP: batch %d, lr %g, seed %d, %s", r.cfg.BatchSize, r.cfg.LearningRate, r.cfg.Seed, r.device)
+	title := fmt.Sprintf("MNIST MLP: batch %d, %s lr %g, seed %d, %s", r.cfg.BatchSize, r.cfg.Optimizer.Name, r.cfg.Optimizer.LearningRate, r.cfg.Seed, r.device)
 	if r.partial {
 		title += " (interrupted)"
 	}

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"math"
@@ -9,6 +10,7 @@ import (
 	"github.com/sirupsen/logrus"
 
 	"mnist/data"
+	"mnist/model"
 )
 
 // classProb is one digit and its probability, as in the top-3 list.
@@ -21,22 +23,19 @@ type classProb struct {
 // file on stdout in text mode, one "prediction" log entry per file always
 // (the only output in json mode). Every file is read and checked before any
 // prediction, so a bad file fails the run with nothing printed.
-func predict(o options, loaded *loadedModel, log *logrus.Logger, stdout io.Writer) error {
+func predict(ctx context.Context, o options, loaded *loadedModel, log *logrus.Logger, stdout io.Writer) error {
 	set, err := data.LoadImages(o.predictFiles)
 	if err != nil {
 		return err
 	}
-	_, backend, release, err := openBackend(o, loaded, log)
+	_, engine, release, err := openEngine(o, loaded, log)
 	if err != nil {
 		return err
 	}
 	defer release()
-	logProbs, err := backend.Predict(set)
+	logProbs, err := model.Predict(ctx, engine, set, o.cfg.BatchSize)
 	if err != nil {
-		return fmt.Errorf("predict: %w", err)
-	}
-	if len(logProbs) != set.Len()*data.NumClasses {
-		return fmt.Errorf("predict: the backend returned %d log-probabilities for %d images", len(logProbs), set.Len())
+		return err
 	}
 	for i, file := range o.predictFiles {
 		top := topClasses(logProbs[i*data.NumClasses:(i+1)*data.NumClasses], 3)

@@ -26,6 +26,7 @@ type report struct {
 	history []model.EpochStats
 	dataDir string
 	gpu     int
+	engine  string
 }
 
 func (r report) samplesPerSecond() float64 {
@@ -44,7 +45,8 @@ func (r report) log(log *logrus.Logger) {
 		"samples_per_second": round(r.samplesPerSecond(), 1),
 		"epochs":             r.epochsDone,
 		"batch_size":         r.cfg.BatchSize,
-		"lr":                 r.cfg.LearningRate,
+		"optimizer":          r.cfg.Optimizer.Name,
+		"lr":                 r.cfg.Optimizer.LearningRate,
 		"seed":               r.cfg.Seed,
 		"device":             r.device,
 		// Ten numbers stay readable on one line; the 10×10 confusion
@@ -72,7 +74,7 @@ func (r report) print(w io.Writer) {
 	if r.resumedAfter > 0 {
 		fmt.Fprintf(w, "  resumed   after epoch %d; the time is this run's\n", r.resumedAfter)
 	}
-	fmt.Fprintf(w, "  setup     batch %d, lr %g, seed %d, device %s\n", r.cfg.BatchSize, r.cfg.LearningRate, r.cfg.Seed, r.device)
+	fmt.Fprintf(w, "  setup     batch %d, %s lr %g, seed %d, device %s\n", r.cfg.BatchSize, r.cfg.Optimizer.Name, r.cfg.Optimizer.LearningRate, r.cfg.Seed, r.device)
 	fmt.Fprintln(w)
 	printConfusion(w, &r.metrics.Confusion)
 }

@@ -52,14 +52,14 @@ func prepareSaveLoad(o *options) (*loadedModel, error) {
 // set's size, beyond which the run would stop with a usage error.
 const maxSavedBatch = 60000
 
-// apply puts the loaded weights into the backend, which has its own fresh
-// initial weights until then. Adam's moments start at zero either way, so
+// apply puts the loaded weights into the engine, which has its own fresh
+// initial weights until then. The optimizer starts afresh either way, so
 // more epochs after -load fine-tune from the loaded weights.
-func (l *loadedModel) apply(backend model.Backend, log *logrus.Logger) error {
+func (l *loadedModel) apply(engine model.Engine, log *logrus.Logger) error {
 	if l == nil {
 		return nil
 	}
-	if err := backend.SetParams(l.params); err != nil {
+	if err := engine.SetState(model.State{Params: l.params}); err != nil {
 		return fmt.Errorf("load model %s: %w", l.path, err)
 	}
 	fields := logrus.Fields{"file": l.path}
@@ -72,18 +72,18 @@ func (l *loadedModel) apply(backend model.Backend, log *logrus.Logger) error {
 	return nil
 }
 
-// saveModel writes the backend's current weights to o.savePath with the
+// saveModel writes the engine's current weights to o.savePath with the
 // run's settings and test results as metadata.
-func saveModel(o options, backend model.Backend, loaded *loadedModel, r report, log *logrus.Logger) error {
+func saveModel(o options, engine model.Engine, loaded *loadedModel, r report, log *logrus.Logger) error {
 	if o.savePath == "" {
 		return nil
 	}
-	p, err := backend.Params()
+	st, err := engine.State()
 	if err != nil {
 		return fmt.Errorf("save model %s: %w", o.savePath, err)
 	}
 	meta := modelMetadata(o.cfg, r, loaded)
-	if err := model.SaveSafetensors(o.savePath, p, meta); err != nil {
+	if err := model.SaveSafetensors(o.savePath, st.Params, meta); err != nil {
 		return err
 	}
 	log.WithFields(logrus.Fields{"file": o.savePath, "test_accuracy": r.metrics.Accuracy}).Info("saved model")
@@ -99,16 +99,16 @@ func modelMetadata(cfg model.Config, r report, loaded *loadedModel) map[string]s
 		"architecture":  model.Architecture,
 		"epochs":        strconv.Itoa(r.epochsDone),
 		"batch_size":    strconv.Itoa(cfg.BatchSize),
-		"lr":            f(cfg.LearningRate),
-		"beta1":         f(cfg.Beta1),
-		"beta2":         f(cfg.Beta2),
-		"epsilon":       f(cfg.Epsilon),
+		"optimizer":     cfg.Optimizer.Name,
 		"seed":          strconv.FormatUint(cfg.Seed, 10),
 		"test_accuracy": f(r.metrics.Accuracy),
 		"test_loss":     f(r.metrics.Loss),
 		"test_images":   strconv.Itoa(r.metrics.Images),
 		"device":        r.device,
 		"version":       programVersion(),
+	}
+	for _, s := range cfg.Optimizer.Settings() {
+		meta[s.Name] = f(s.Value) // "lr", "beta1", …, as Keras names them
 	}
 	if r.partial {
 		meta["interrupted"] = "true"

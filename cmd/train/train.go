@@ -22,7 +22,7 @@ func train(ctx context.Context, o options, log *logrus.Logger, stdout, stderr io
 	}
 	if o.predict {
 		// Before the data folder: predicting needs only the model file.
-		return predict(o, loaded, log, stdout)
+		return predict(ctx, o, loaded, log, stdout)
 	}
 	// Before any download or training: a bad output folder is a usage
 	// error now, not a lost result later.
@@ -56,36 +56,33 @@ func train(ctx context.Context, o options, log *logrus.Logger, stdout, stderr io
 		return usageError{fmt.Sprintf("batch size %d is larger than the training set (%d images)", o.cfg.BatchSize, trainSet.Len())}
 	}
 
-	dev, backend, release, err := openBackend(o, loaded, log)
+	dev, engine, release, err := openEngine(o, loaded, log)
 	if err != nil {
 		return err
 	}
 	defer release()
-	trainer, err := model.NewTrainer(o.cfg, backend)
+	trainer, err := model.NewTrainer(o.cfg, engine, trainSet)
 	if err != nil {
 		return err
 	}
-	if err := restoreCheckpoint(resumed, resumedPath, backend, trainer, log); err != nil {
+	if err := restoreCheckpoint(resumed, resumedPath, engine, trainer, log); err != nil {
 		return err
 	}
 	epochsBefore := 0 // finished before this run, with -resume
 	if resumed != nil {
 		epochsBefore = resumed.Train.Epoch
 	}
-	params, err := backend.Params()
-	if err != nil {
-		return err
-	}
 
 	log.WithFields(logrus.Fields{
 		"device":     dev.Name(),
 		"model":      model.Architecture,
-		"parameters": params.Count(),
+		"parameters": model.ParamCount(),
 		"train":      trainSet.Len(),
 		"test":       testSet.Len(),
 		"epochs":     o.cfg.Epochs,
 		"batch_size": o.cfg.BatchSize,
-		"lr":         o.cfg.LearningRate,
+		"optimizer":  o.cfg.Optimizer.Name,
+		"lr":         o.cfg.Optimizer.LearningRate,
 		"seed":       o.cfg.Seed,
 	}).Info("training")
 
@@ -96,10 +93,10 @@ func train(ctx context.Context, o options, log *logrus.Logger, stdout, stderr io
 	if o.checkpointDir != "" {
 		hooks.Checkpoint = func(s model.TrainState) error {
 			savedEpoch = s.Epoch
-			return saveCheckpoint(o.checkpointDir, o.cfg, s, backend, log)
+			return saveCheckpoint(o.checkpointDir, o.cfg, s, engine, log)
 		}
 	}
-	history, fitErr := trainer.Fit(ctx, trainSet, hooks)
+	history, fitErr := trainer.Fit(ctx, hooks)
 	progress.finish()
 	trainSeconds := time.Since(start).Seconds()
 	if fitErr != nil && !errors.Is(fitErr, context.Canceled) {
@@ -114,14 +111,14 @@ func train(ctx context.Context, o options, log *logrus.Logger, stdout, stderr io
 		// written: the same state again would only cost time.
 		s, err := trainer.State()
 		if err == nil && (s.Step > 0 || s.Epoch != savedEpoch) {
-			err = saveCheckpoint(o.checkpointDir, o.cfg, s, backend, log)
+			err = saveCheckpoint(o.checkpointDir, o.cfg, s, engine, log)
 		}
 		if err != nil {
 			log.WithError(err).Error("could not write the checkpoint of the interrupted run")
 		}
 	}
 
-	metrics, err := backend.Evaluate(testSet)
+	metrics, err := model.Evaluate(evalContext(ctx, fitErr), engine, testSet, o.cfg.BatchSize)
 	if err != nil {
 		return err
 	}
@@ -137,6 +134,7 @@ func train(ctx context.Context, o options, log *logrus.Logger, stdout, stderr io
 		history:      history,
 		dataDir:      dir,
 		gpu:          o.gpu,
+		engine:       o.engine,
 	}
 	r.log(log)
 	if o.logFormat == "text" {
@@ -149,31 +147,44 @@ func train(ctx context.Context, o options, log *logrus.Logger, stdout, stderr io
 		// Interrupted: exit 130 as documented, but say what was lost.
 		log.WithError(err).Error("could not write the metrics or plot of the interrupted run")
 	}
-	if err := saveModel(o, backend, loaded, r, log); err != nil {
+	if err := saveModel(o, engine, loaded, r, log); err != nil {
 		return err
 	}
 	return fitErr
 }
 
-// openBackend opens the device and compiles the network on it, with the
-// -load weights when there are any. release closes both.
-func openBackend(o options, loaded *loadedModel, log *logrus.Logger) (gpu.Device, model.Backend, func(), error) {
-	dev, err := gpu.Open(o.gpu, log)
+// openEngine opens the device and compiles the network on it with the
+// -engine engine, with the -load weights when there are any. release closes
+// both.
+func openEngine(o options, loaded *loadedModel, log *logrus.Logger) (gpu.Device, model.Engine, func(), error) {
+	dev, err := gpu.Open(o.gpu, o.engine, log)
 	if err != nil {
 		return nil, nil, nil, err
 	}
-	backend, err := dev.NewBackend(o.cfg)
+	engine, err := dev.NewEngine(o.cfg)
 	if err != nil {
 		dev.Close()
 		return nil, nil, nil, fmt.Errorf("set up the network on %s: %w", dev.Name(), err)
 	}
 	release := func() {
-		backend.Close()
+		engine.Close()
 		dev.Close()
 	}
-	if err := loaded.apply(backend, log); err != nil {
+	if err := loaded.apply(engine, log); err != nil {
 		release()
 		return nil, nil, nil, err
 	}
-	return dev, backend, release, nil
+	return dev, engine, release, nil
+}
+
+// evalContext is the context the final evaluation runs under. A signal
+// during training has already been answered by stopping the training; the
+// partial model is then still scored (10,000 images, well under a second on
+// the CPU) so that the run reports and saves what it has. Otherwise a signal
+// during evaluation stops it between two batches.
+func evalContext(ctx context.Context, fitErr error) context.Context {
+	if errors.Is(fitErr, context.Canceled) {
+		return context.WithoutCancel(ctx)
+	}
+	return ctx
 }

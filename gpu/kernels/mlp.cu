@@ -1,4 +1,12 @@
-// mlp.cu - the CUDA kernels of the native GPU backend (gpu/native*_cuda.go).
+// mlp.cu - the CUDA kernels of the native GPU engine (gpu/native*_cuda.go).
+//
+// The pieces mirror the CPU's fused Gorgonia ops (model/fused_*.go) and
+// optimizers (model/adam.go, model/sgd.go), under the same names in
+// snake_case: dense_bias_relu and dense_bias finish the dense layer that
+// cuBLAS starts (model's denseOp does both in one op), relu_grad is
+// reluGradOp, bias_grad is biasGradOp, cross_entropy is LogSoftMax with
+// crossEntropyOp and crossEntropyGradOp in one kernel, adam and sgd_momentum
+// are the optimizers' updates.
 //
 // scripts/gen-kernels.sh compiles this file to PTX and embeds it in
 // gpu/kernels_ptx_cuda.go; edit here, then rerun the script.
@@ -9,8 +17,8 @@
 //   - Scalar parameters are int or float (4 bytes); the Go side passes each
 //     argument from an 8-byte slot, of which the driver reads the first 4.
 //   - Elementwise kernels use a grid-stride loop, so any grid size is correct.
-//   - Nothing uses atomics and every reduction runs in a fixed order in one
-//     thread, so results are bit-for-bit reproducible from run to run.
+//   - Nothing uses atomics and every float reduction runs in a fixed order
+//     in one thread, so results are bit-for-bit reproducible from run to run.
 //   - The file is compiled without fast math (-fmad=false -ftz=false
 //     -prec-div=true -prec-sqrt=true) so that each operation is IEEE float32
 //     and results stay close to the float64 CPU reference.
@@ -32,9 +40,9 @@ extern "C" __global__ void gather_images(const unsigned char *images, const int 
 	}
 }
 
-// bias_relu turns z = x.W (rows x cols) into relu(z + b) in place, b being one
-// value per column. Like the reference, a negative sum becomes 0.
-extern "C" __global__ void bias_relu(float *z, const float *b, int rows, int cols)
+// dense_bias_relu turns z = x.W (rows x cols) into relu(z + b) in place, b
+// being one value per column. Like the reference, a negative sum becomes 0.
+extern "C" __global__ void dense_bias_relu(float *z, const float *b, int rows, int cols)
 {
 	int n = rows * cols;
 	for (int i = blockIdx.x * blockDim.x + threadIdx.x; i < n; i += blockDim.x * gridDim.x) {
@@ -46,8 +54,9 @@ extern "C" __global__ void bias_relu(float *z, const float *b, int rows, int col
 	}
 }
 
-// bias_add adds b (one value per column) to z (rows x cols) in place.
-extern "C" __global__ void bias_add(float *z, const float *b, int rows, int cols)
+// dense_bias adds b (one value per column) to z (rows x cols) in place: the
+// last layer, whose logits go to cross_entropy without a ReLU.
+extern "C" __global__ void dense_bias(float *z, const float *b, int rows, int cols)
 {
 	int n = rows * cols;
 	for (int i = blockIdx.x * blockDim.x + threadIdx.x; i < n; i += blockDim.x * gridDim.x) {
@@ -55,7 +64,7 @@ extern "C" __global__ void bias_add(float *z, const float *b, int rows, int cols
 	}
 }
 
-// softmax_xent handles one row of logits (rows x 10) per thread:
+// cross_entropy handles one row of logits (rows x 10) per thread:
 //   logprobs = logits - logsumexp(logits)    (max subtracted first: stable)
 //   dlogits  = (softmax - onehot(label)) / rows, the gradient of the mean loss
 //   stats[2r]   = -logprobs[label], the row's cross-entropy
@@ -64,7 +73,7 @@ extern "C" __global__ void bias_add(float *z, const float *b, int rows, int cols
 // the set was uploaded. The hit test runs on the log-probabilities with the
 // same rule as model.ScoreLogProbs (strictly greater wins, first index on
 // ties), so the GPU counts exactly what scoring the copied-back rows would.
-extern "C" __global__ void softmax_xent(const float *logits, const unsigned char *labels, const int *idx, int rows,
+extern "C" __global__ void cross_entropy(const float *logits, const unsigned char *labels, const int *idx, int rows,
 					float *logprobs, float *dlogits, float *stats)
 {
 	for (int r = blockIdx.x * blockDim.x + threadIdx.x; r < rows; r += blockDim.x * gridDim.x) {
@@ -100,10 +109,10 @@ extern "C" __global__ void softmax_xent(const float *logits, const unsigned char
 	}
 }
 
-// col_sum writes the column sums of d (rows x cols) to out (cols): the bias
-// gradient. One thread per column adds the rows in order: no atomics, so the
+// bias_grad writes the column sums of d (rows x cols) to out (cols): the
+// bias gradient. One thread per column adds the rows in order: no atomics, so the
 // result is deterministic.
-extern "C" __global__ void col_sum(const float *d, float *out, int rows, int cols)
+extern "C" __global__ void bias_grad(const float *d, float *out, int rows, int cols)
 {
 	for (int j = blockIdx.x * blockDim.x + threadIdx.x; j < cols; j += blockDim.x * gridDim.x) {
 		float s = 0.0f;
@@ -114,9 +123,9 @@ extern "C" __global__ void col_sum(const float *d, float *out, int rows, int col
 	}
 }
 
-// relu_backward zeroes the gradient d where the layer's output a was not
+// relu_grad zeroes the gradient d where the layer's output a was not
 // positive (a = relu(z), so a > 0 exactly where z > 0), in place.
-extern "C" __global__ void relu_backward(float *d, const float *a, int n)
+extern "C" __global__ void relu_grad(float *d, const float *a, int n)
 {
 	for (int i = blockIdx.x * blockDim.x + threadIdx.x; i < n; i += blockDim.x * gridDim.x) {
 		if (!(a[i] > 0.0f)) {
@@ -140,5 +149,47 @@ extern "C" __global__ void adam(float *w, const float *g, float *m, float *v, in
 		m[i] = mi;
 		v[i] = vi;
 		w[i] = w[i] - alpha * mi / (sqrtf(vi) + eps);
+	}
+}
+
+// sgd_momentum applies one step of Keras's SGD with momentum to n
+// parameters, rounding each product as model/kernels.SGDMomentum does:
+//   v <- mu*v - lr*g
+//   w <- w + v
+extern "C" __global__ void sgd_momentum(float *w, const float *g, float *v, int n, float mu, float lr)
+{
+	for (int i = blockIdx.x * blockDim.x + threadIdx.x; i < n; i += blockDim.x * gridDim.x) {
+		float vi = mu * v[i] - lr * g[i];
+		v[i] = vi;
+		w[i] = w[i] + vi;
+	}
+}
+
+#define COUNT_THREADS 256
+
+// count_nonfinite writes to out[0] how many of the n values of x are NaN or
+// infinite, so that the host learns whether the parameters are finite from
+// one int instead of copying them all. Launch it as one block of
+// COUNT_THREADS threads: each thread counts a stride, then the block adds
+// the counts in shared memory. Integer sums do not depend on order.
+extern "C" __global__ void count_nonfinite(const float *x, int n, int *out)
+{
+	__shared__ int counts[COUNT_THREADS];
+	int c = 0;
+	for (int i = threadIdx.x; i < n; i += blockDim.x) {
+		if (!isfinite(x[i])) {
+			c++;
+		}
+	}
+	counts[threadIdx.x] = c;
+	__syncthreads();
+	for (int half = blockDim.x / 2; half > 0; half /= 2) {
+		if (threadIdx.x < half) {
+			counts[threadIdx.x] += counts[threadIdx.x + half];
+		}
+		__syncthreads();
+	}
+	if (threadIdx.x == 0) {
+		out[0] = counts[0];
 	}
 }

@@ -1,0 +1,25 @@
+//go:build cuda
+
+package gpu
+
+import (
+	"gorgonia.org/cu"
+
+	"mnist/model"
+)
+
+// adamOnGPU is Keras's Adam on the device (mlp.cu's adam), with the
+// bias-corrected rate computed on the host in float64, as model's Adam does.
+type adamOnGPU struct{ c model.OptimizerConfig }
+
+func (adamOnGPU) name() string { return "adam" }
+func (adamOnGPU) slots() int   { return 2 } // m, v
+
+func (a adamOnGPU) update(k *kernels, params, grads cu.DevicePtr, slots []cu.DevicePtr, n int, t int64) error {
+	c := a.c
+	return k.launch(kAdam, n,
+		argPtr(params), argPtr(grads), argPtr(slots[0]), argPtr(slots[1]), argInt(n),
+		argFloat(float32(c.Beta1)), argFloat(float32(1-c.Beta1)),
+		argFloat(float32(c.Beta2)), argFloat(float32(1-c.Beta2)),
+		argFloat(float32(model.AdamRate(c, t))), argFloat(float32(c.Epsilon)))
+}

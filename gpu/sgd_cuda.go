@@ -1,0 +1,22 @@
+//go:build cuda
+
+package gpu
+
+import (
+	"gorgonia.org/cu"
+
+	"mnist/model"
+)
+
+// sgdOnGPU is Keras's SGD with momentum on the device (mlp.cu's
+// sgd_momentum).
+type sgdOnGPU struct{ c model.OptimizerConfig }
+
+func (sgdOnGPU) name() string { return "sgd" }
+func (sgdOnGPU) slots() int   { return 1 } // velocity
+
+func (s sgdOnGPU) update(k *kernels, params, grads cu.DevicePtr, slots []cu.DevicePtr, n int, _ int64) error {
+	return k.launch(kSGDMomentum, n,
+		argPtr(params), argPtr(grads), argPtr(slots[0]), argInt(n),
+		argFloat(float32(s.c.Momentum)), argFloat(float32(s.c.LearningRate)))
+}
