@@ -47,7 +47,11 @@ func TestAdamFirstStepIsLearningRate(t *testing.T) {
 		}
 		grads[i] = g
 	}
-	if err := newAdam(cfg, p, nil).update(p, grads); err != nil {
+	opt, err := newHostOptimizer(cfg.Optimizer, p, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := opt.update(p, grads); err != nil {
 		t.Fatal(err)
 	}
 	after := p.Tensors[0].Data().([]float32)

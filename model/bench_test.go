@@ -7,7 +7,7 @@ import (
 )
 
 // BenchmarkTrainStep is one training step (forward, backward, Adam) at the
-// default batch of 32 on the CPU graph backend, over the real MNIST images:
+// default batch of 32 on the CPU graph engine, over the real MNIST images:
 // about 80% of their pixels are 0, and gonum's pure-Go matrix product skips
 // zeros, so synthetic dense images would misstate where the time goes.
 func BenchmarkTrainStep(b *testing.B) {
@@ -26,11 +26,10 @@ func BenchmarkTrainStep(b *testing.B) {
 
 func benchmarkTrainStep(b *testing.B, set *data.Set, opts ...GraphOption) {
 	cfg := DefaultConfig()
-	backend, err := NewGraphBackend(cfg, opts...)
-	if err != nil {
+	e := newTestEngine(b, cfg, opts...)
+	if err := e.Load(TrainSet, set); err != nil {
 		b.Fatal(err)
 	}
-	defer backend.Close()
 	idx := make([]int, cfg.BatchSize)
 	b.ReportAllocs()
 	b.ResetTimer()
@@ -38,7 +37,7 @@ func benchmarkTrainStep(b *testing.B, set *data.Set, opts ...GraphOption) {
 		for r := range idx {
 			idx[r] = (i*cfg.BatchSize + r) % set.Len()
 		}
-		if _, err := backend.Step(set, idx); err != nil {
+		if _, err := e.Step(idx); err != nil {
 			b.Fatal(err)
 		}
 	}

@@ -3,7 +3,10 @@ package model
 import (
 	"bytes"
 	"context"
+	"encoding/binary"
+	"encoding/json"
 	"errors"
+	"math"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -12,22 +15,18 @@ import (
 )
 
 // checkpointOf gathers what a checkpoint holds from a trainer and its
-// backend, as the train command does.
-func checkpointOf(t *testing.T, cfg Config, tr *Trainer, b Backend) *Checkpoint {
+// engine, as the train command does.
+func checkpointOf(t *testing.T, cfg Config, tr *Trainer, e Engine) *Checkpoint {
 	t.Helper()
-	st, err := tr.State()
+	ts, err := tr.State()
 	if err != nil {
 		t.Fatal(err)
 	}
-	p, err := b.Params()
+	st, err := e.State()
 	if err != nil {
 		t.Fatal(err)
 	}
-	opt, err := b.OptimizerState()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return &Checkpoint{Config: cfg, Params: p, Optimizer: opt, Train: st}
+	return &Checkpoint{Config: cfg, Params: st.Params, Optimizer: st.Optimizer, Train: ts}
 }
 
 func encodeCheckpoint(t *testing.T, c *Checkpoint) []byte {
@@ -39,30 +38,41 @@ func encodeCheckpoint(t *testing.T, c *Checkpoint) []byte {
 	return buf.Bytes()
 }
 
-func paramBytes(t *testing.T, b Backend) []byte {
+func paramBytes(t *testing.T, e Engine) []byte {
 	t.Helper()
-	p, err := b.Params()
+	st, err := e.State()
 	if err != nil {
 		t.Fatal(err)
 	}
-	return encodeTest(t, p, nil)
+	return encodeTest(t, st.Params, nil)
 }
 
 // TestResumeIsBitIdentical: a run stopped (after epoch 2, or in the middle
 // of epoch 3), checkpointed through the file format and resumed by a fresh
-// trainer and backend ends with the same parameters, the same last-epoch
+// trainer and engine ends with the same parameters, the same last-epoch
 // statistics and the same test metrics, to the bit, as a run never stopped.
+// It holds for every optimizer: the checkpoint carries each one's own state.
 func TestResumeIsBitIdentical(t *testing.T) {
+	for _, name := range OptimizerNames() {
+		t.Run(name, func(t *testing.T) { testResumeIsBitIdentical(t, name) })
+	}
+}
+
+func testResumeIsBitIdentical(t *testing.T, optimizer string) {
 	cfg := shortConfig()
 	cfg.Epochs = 3
+	cfg.Optimizer.Name = optimizer
+	if optimizer == sgdName {
+		cfg.Optimizer.LearningRate = 0.01
+	}
 	trainSet, testSet := syntheticSet(1000, 1), syntheticSet(300, 2) // 32 steps an epoch, the last partial
 
-	want, wantB := newTestTrainer(t, cfg)
-	wantHist, err := want.Fit(context.Background(), trainSet, Hooks{})
+	want, wantB := newTestTrainer(t, cfg, trainSet)
+	wantHist, err := want.Fit(context.Background(), Hooks{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	wantMetrics, err := wantB.Evaluate(testSet)
+	wantMetrics, err := Evaluate(context.Background(), wantB, testSet, cfg.BatchSize)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -79,10 +89,10 @@ func TestResumeIsBitIdentical(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			first, firstB := newTestTrainer(t, cfg)
+			first, firstB := newTestTrainer(t, cfg, trainSet)
 			ctx, cancel := context.WithCancel(context.Background())
 			defer cancel()
-			_, err := first.Fit(ctx, trainSet, Hooks{Step: func(s StepStats) {
+			_, err := first.Fit(ctx, Hooks{Step: func(s StepStats) {
 				if s.Epoch == tt.stopEpoch && s.Step == tt.stopStep {
 					cancel()
 				}
@@ -95,17 +105,14 @@ func TestResumeIsBitIdentical(t *testing.T) {
 				t.Fatal(err)
 			}
 
-			second, secondB := newTestTrainer(t, cfg)
-			if err := secondB.SetParams(ck.Params); err != nil {
-				t.Fatal(err)
-			}
-			if err := secondB.SetOptimizerState(ck.Optimizer); err != nil {
+			second, secondB := newTestTrainer(t, cfg, trainSet)
+			if err := secondB.SetState(State{Params: ck.Params, Optimizer: ck.Optimizer}); err != nil {
 				t.Fatal(err)
 			}
 			if err := second.Restore(ck.Train); err != nil {
 				t.Fatal(err)
 			}
-			hist, err := second.Fit(context.Background(), trainSet, Hooks{})
+			hist, err := second.Fit(context.Background(), Hooks{})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -119,7 +126,7 @@ func TestResumeIsBitIdentical(t *testing.T) {
 			if !bytes.Equal(paramBytes(t, secondB), paramBytes(t, wantB)) {
 				t.Error("resumed parameters differ from the uninterrupted run's")
 			}
-			m, err := secondB.Evaluate(testSet)
+			m, err := Evaluate(context.Background(), secondB, testSet, cfg.BatchSize)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -133,10 +140,10 @@ func TestResumeIsBitIdentical(t *testing.T) {
 // TestCheckpointRoundTrip: every field comes back from the file as it was.
 func TestCheckpointRoundTrip(t *testing.T) {
 	cfg := shortConfig()
-	tr, b := newTestTrainer(t, cfg)
+	tr, b := newTestTrainer(t, cfg, syntheticSet(200, 1))
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	tr.Fit(ctx, syntheticSet(200, 1), Hooks{Step: func(s StepStats) {
+	tr.Fit(ctx, Hooks{Step: func(s StepStats) {
 		if s.Epoch == 2 && s.Step == 3 {
 			cancel()
 		}
@@ -160,8 +167,8 @@ func TestCheckpointRoundTrip(t *testing.T) {
 // error naming the problem, never a panic.
 func TestDecodeCheckpointRejectsBadFiles(t *testing.T) {
 	cfg := shortConfig()
-	tr, b := newTestTrainer(t, cfg)
-	if _, err := tr.Fit(context.Background(), syntheticSet(100, 1), Hooks{}); err != nil {
+	tr, b := newTestTrainer(t, cfg, syntheticSet(100, 1))
+	if _, err := tr.Fit(context.Background(), Hooks{}); err != nil {
 		t.Fatal(err)
 	}
 	good := checkpointOf(t, cfg, tr, b)
@@ -176,6 +183,9 @@ func TestDecodeCheckpointRejectsBadFiles(t *testing.T) {
 	badShuffle := bytes.Clone(file)
 	at := bytes.Index(badShuffle, []byte(`"shuffle":"`)) + len(`"shuffle":"`)
 	badShuffle[at] = '!'
+	flipped := bytes.Clone(file)
+	flipped[len(flipped)-1000] ^= 1 // a bit of the shuffle order
+	vAt := tensorOffset(t, file, "adam.v.dense2.weight")
 	tests := []struct {
 		name string
 		file []byte
@@ -185,9 +195,19 @@ func TestDecodeCheckpointRejectsBadFiles(t *testing.T) {
 		{"truncated body", file[:len(file)-5], "truncated"},
 		{"truncated header", file[:100], "goes beyond the end"},
 		{"a model file", encodeTest(t, good.Params, map[string]string{"epochs": "2"}), "not a checkpoint"},
+		{"one bit flipped", flipped, "checksum mismatch"},
+		{"edited metadata", badShuffle, "checksum mismatch"},
 		{"order not a permutation", edited(func(c *Checkpoint) { c.Train.Order[0] = len(c.Train.Order) }), "shuffle.order"},
 		{"bad batch size", edited(func(c *Checkpoint) { c.Config.BatchSize = 0 }), "batch size"},
-		{"bad shuffle", badShuffle, `"shuffle"`},
+		{"batch larger than the set", edited(func(c *Checkpoint) { c.Config.BatchSize = 101 }), `"batch_size": 101 is larger than the 100 training images`},
+		{"bad shuffle", reseal(t, badShuffle, nil), `"shuffle"`},
+		{"negative second moment", reseal(t, file, func(body []byte) { binary.LittleEndian.PutUint64(body[vAt:], math.Float64bits(-1)) }), "adam.v.dense2.weight[0] is -1: a second moment is never negative"},
+		{"absurd step count", resealMeta(t, file, "optimizer_step", "99999999999999"), "optimizer step count 99999999999999 is outside"},
+		{"negative epoch", resealMeta(t, file, "epoch", "-1"), "epoch -1 step 0 is negative"},
+		{"unknown optimizer", resealMeta(t, file, "optimizer", "rmsprop"), `unknown optimizer "rmsprop"`},
+		{"NaN learning rate", resealMeta(t, file, "optimizer.lr", "NaN"), "learning rate must be a positive number"},
+		{"beta1 out of range", resealMeta(t, file, "optimizer.beta1", "1.5"), "beta1 must be in [0, 1)"},
+		{"older format", resealMeta(t, file, "format", "mnist-checkpoint/1"), "not a checkpoint of this program's version"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -245,4 +265,64 @@ func TestPruneCheckpointsKeepsLastTwo(t *testing.T) {
 			}
 		})
 	}
+}
+
+// reseal applies edit to a checkpoint's tensor data and writes a valid
+// checksum again, so that the decoder's own checks are what is tested.
+func reseal(t *testing.T, file []byte, edit func(body []byte)) []byte {
+	t.Helper()
+	return resealWith(t, file, edit, nil)
+}
+
+// resealMeta sets one metadata value and writes a valid checksum again.
+func resealMeta(t *testing.T, file []byte, key, value string) []byte {
+	t.Helper()
+	return resealWith(t, file, nil, func(meta map[string]string) { meta[key] = value })
+}
+
+func resealWith(t *testing.T, file []byte, editBody func([]byte), editMeta func(map[string]string)) []byte {
+	t.Helper()
+	n := binary.LittleEndian.Uint64(file)
+	var header map[string]json.RawMessage
+	if err := json.Unmarshal(file[8:8+n], &header); err != nil {
+		t.Fatal(err)
+	}
+	var meta map[string]string
+	if err := json.Unmarshal(header[metadataKey], &meta); err != nil {
+		t.Fatal(err)
+	}
+	body := bytes.Clone(file[8+n:])
+	if editBody != nil {
+		editBody(body)
+	}
+	if editMeta != nil {
+		editMeta(meta)
+	}
+	meta[checksumKey] = checkpointChecksum(meta, body)
+	raw, err := json.Marshal(meta)
+	if err != nil {
+		t.Fatal(err)
+	}
+	header[metadataKey] = raw
+	js, err := json.Marshal(header)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := binary.LittleEndian.AppendUint64(nil, uint64(len(js)))
+	return append(append(out, js...), body...)
+}
+
+// tensorOffset is where tensor name's bytes start in the data section.
+func tensorOffset(t *testing.T, file []byte, name string) int {
+	t.Helper()
+	n := binary.LittleEndian.Uint64(file)
+	var header map[string]json.RawMessage
+	if err := json.Unmarshal(file[8:8+n], &header); err != nil {
+		t.Fatal(err)
+	}
+	var e safetensorsEntry
+	if err := json.Unmarshal(header[name], &e); err != nil {
+		t.Fatal(err)
+	}
+	return int(e.DataOffsets[0])
 }

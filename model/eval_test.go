@@ -2,6 +2,7 @@ package model
 
 import (
 	"context"
+	"errors"
 	"math"
 	"testing"
 
@@ -118,11 +119,11 @@ func TestEvaluateConfusion(t *testing.T) {
 	for _, epochs := range []int{0, 1} {
 		cfg := shortConfig()
 		cfg.Epochs = epochs
-		tr, b := newTestTrainer(t, cfg)
-		if _, err := tr.Fit(context.Background(), syntheticSet(400, 1), Hooks{}); err != nil {
+		tr, b := newTestTrainer(t, cfg, syntheticSet(400, 1))
+		if _, err := tr.Fit(context.Background(), Hooks{}); err != nil {
 			t.Fatal(err)
 		}
-		m, err := b.Evaluate(test)
+		m, err := Evaluate(context.Background(), b, test, cfg.BatchSize)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -145,17 +146,13 @@ func TestEvaluateConfusion(t *testing.T) {
 func TestPredictMatchesEvaluate(t *testing.T) {
 	cfg := DefaultConfig()
 	cfg.BatchSize = 16
-	b, err := NewGraphBackend(cfg, WithPrunedProgram())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer b.Close()
+	b := newTestEngine(t, cfg, WithPrunedProgram())
 	set := syntheticSet(100, 8)
-	want, err := b.Evaluate(set)
+	want, err := Evaluate(context.Background(), b, set, cfg.BatchSize)
 	if err != nil {
 		t.Fatal(err)
 	}
-	lp, err := b.Predict(set)
+	lp, err := Predict(context.Background(), b, set, cfg.BatchSize)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -171,5 +168,21 @@ func TestPredictMatchesEvaluate(t *testing.T) {
 	got.Accuracy, got.Loss, got.Images = float64(hits)/float64(set.Len()), loss/float64(set.Len()), set.Len()
 	if got.Confusion != want.Confusion || got.Accuracy != want.Accuracy || math.Abs(got.Loss-want.Loss) > 1e-12 {
 		t.Errorf("scoring Predict's output gives %+v, Evaluate gave %+v", got, want)
+	}
+}
+
+// TestEvaluateStopsWhenCancelled: a cancelled context stops the evaluation
+// between batches with the context's error, so Ctrl-C is not ignored while
+// the test set is scored.
+func TestEvaluateStopsWhenCancelled(t *testing.T) {
+	cfg := DefaultConfig()
+	e := newTestEngine(t, cfg)
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if _, err := Evaluate(ctx, e, syntheticSet(100, 8), cfg.BatchSize); !errors.Is(err, context.Canceled) {
+		t.Errorf("Evaluate with a cancelled context = %v, want context.Canceled", err)
+	}
+	if _, err := Predict(ctx, e, syntheticSet(10, 8), cfg.BatchSize); !errors.Is(err, context.Canceled) {
+		t.Errorf("Predict with a cancelled context = %v, want context.Canceled", err)
 	}
 }

@@ -73,9 +73,9 @@ const paramCheckEvery = 500
 // its position between calls of Fit, so that State can be saved after an
 // interruption and Restore can put a new trainer at the same place.
 type Trainer struct {
-	cfg    Config
-	engine Engine
-	n      int       // images in the training set
+	cfg     Config
+	engine  Engine
+	n       int       // images in the training set
 	pcg     *rand.PCG // the shuffle's source, kept to marshal its state
 	shuffle *rand.Rand
 	// order is the current image order, nil until the first Fit or

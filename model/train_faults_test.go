@@ -11,62 +11,51 @@ import (
 	"mnist/data"
 )
 
-// poisonBackend is a Backend whose loss stays finite while one parameter
+// poisonEngine is an Engine whose loss stays finite while one parameter
 // turns bad after a given step: only the parameter check can catch it.
-type poisonBackend struct {
+type poisonEngine struct {
 	params    *Params
 	steps     int     // steps run so far
 	poisonAt  int     // after this many steps, the parameter turns bad (0: never)
 	tensor    int     // which of the six tensors
 	index     int     // which number in it
 	value     float64 // NaN or ±Inf
-	paramsHit int     // calls of Params
+	finiteHit int     // calls of Finite
+	stateHit  int     // calls of State
 }
 
-func newPoisonBackend(t *testing.T, poisonAt, tensor, index int, value float64) *poisonBackend {
+func newPoisonEngine(t *testing.T, poisonAt, tensor, index int, value float64) *poisonEngine {
 	t.Helper()
 	p, err := NewParams(DefaultConfig().Dtype, 1)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &poisonBackend{params: p, poisonAt: poisonAt, tensor: tensor, index: index, value: value}
+	return &poisonEngine{params: p, poisonAt: poisonAt, tensor: tensor, index: index, value: value}
 }
 
-func (b *poisonBackend) Step(_ *data.Set, idx []int) (StepResult, error) {
-	b.steps++
-	if b.steps == b.poisonAt {
-		b.params.Tensors[b.tensor].Data().([]float32)[b.index] = float32(b.value)
+func (e *poisonEngine) Load(DataID, *data.Set) error { return nil }
+
+func (e *poisonEngine) Step(idx []int) (StepResult, error) {
+	e.steps++
+	if e.steps == e.poisonAt {
+		e.params.Tensors[e.tensor].Data().([]float32)[e.index] = float32(e.value)
 	}
 	return StepResult{Loss: 0.5, Hits: len(idx) / 2}, nil
 }
 
-func (b *poisonBackend) Params() (*Params, error) { b.paramsHit++; return b.params, nil }
+func (e *poisonEngine) Finite() (bool, error) { e.finiteHit++; return e.params.finite(), nil }
 
-func (b *poisonBackend) Predict(*data.Set) ([]float64, error) {
-	return nil, errors.New("poisonBackend: no predictions")
+func (e *poisonEngine) State() (State, error) { e.stateHit++; return State{Params: e.params}, nil }
+
+func (e *poisonEngine) Forward(DataID, []int, []float64) error {
+	return errors.New("poisonEngine: no forward pass")
 }
 
-func (b *poisonBackend) SetParams(*Params) error {
-	return errors.New("poisonBackend: parameters are set at construction")
+func (e *poisonEngine) SetState(State) error {
+	return errors.New("poisonEngine: parameters are set at construction")
 }
 
-func (b *poisonBackend) OptimizerState() (OptimizerState, error) {
-	return OptimizerState{}, errors.New("poisonBackend: no optimizer")
-}
-
-func (b *poisonBackend) SetOptimizerState(OptimizerState) error {
-	return errors.New("poisonBackend: no optimizer")
-}
-
-func (b *poisonBackend) Probe(*data.Set, []int) (Pass, error) {
-	return Pass{}, errors.New("poisonBackend: no probes")
-}
-
-func (b *poisonBackend) Evaluate(*data.Set) (Metrics, error) {
-	return Metrics{}, errors.New("poisonBackend: no evaluation")
-}
-
-func (b *poisonBackend) Close() error { return nil }
+func (e *poisonEngine) Close() error { return nil }
 
 // TestFitChecksParameters: a parameter that turns NaN or infinite while the
 // loss stays finite stops training at the next check (every paramCheckEvery
@@ -92,20 +81,21 @@ func TestFitChecksParameters(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			cfg := DefaultConfig()
-			cfg.Epochs, cfg.BatchSize, cfg.LearningRate = 2, 1, 0.0125
-			b := newPoisonBackend(t, tt.poisonAt, tt.tensor, tt.index, tt.value)
-			tr, err := NewTrainer(cfg, b)
+			cfg.Epochs, cfg.BatchSize, cfg.Optimizer.LearningRate = 2, 1, 0.0125
+			b := newPoisonEngine(t, tt.poisonAt, tt.tensor, tt.index, tt.value)
+			tr, err := NewTrainer(cfg, b, &data.Set{Images: make([]byte, images*data.ImageSize), Labels: make([]byte, images)})
 			if err != nil {
 				t.Fatal(err)
 			}
-			history, err := tr.Fit(context.Background(), &data.Set{Images: make([]byte, images*data.ImageSize), Labels: make([]byte, images)}, Hooks{})
+			history, err := tr.Fit(context.Background(), Hooks{})
 			if tt.wantStep == 0 {
 				if err != nil {
 					t.Fatalf("finite parameters: %v", err)
 				}
-				// Two epochs of checks at 500, 1000 and 1200: six reads.
-				if b.paramsHit != 6 {
-					t.Errorf("parameters read %d times in 2 epochs of %d steps, want 6", b.paramsHit, images)
+				// Two epochs of checks at 500, 1000 and 1200: six questions,
+				// and the parameters never copied out.
+				if b.finiteHit != 6 || b.stateHit != 0 {
+					t.Errorf("Finite asked %d times and State %d times in 2 epochs of %d steps, want 6 and 0", b.finiteHit, b.stateHit, images)
 				}
 				return
 			}
@@ -137,10 +127,10 @@ func TestFitChecksParameters(t *testing.T) {
 // say where and with which rate.
 func TestDivergenceNamesEpochStepAndRate(t *testing.T) {
 	cfg := shortConfig()
-	cfg.LearningRate = 1e30
-	tr, _ := newTestTrainer(t, cfg)
+	cfg.Optimizer.LearningRate = 1e30
+	tr, _ := newTestTrainer(t, cfg, syntheticSet(640, 1))
 	steps := 0
-	_, err := tr.Fit(context.Background(), syntheticSet(640, 1), Hooks{Step: func(StepStats) { steps++ }})
+	_, err := tr.Fit(context.Background(), Hooks{Step: func(StepStats) { steps++ }})
 	if !errors.Is(err, ErrDiverged) {
 		t.Fatalf("Fit with lr 1e30 = %v, want ErrDiverged", err)
 	}
@@ -155,15 +145,10 @@ func TestDivergenceNamesEpochStepAndRate(t *testing.T) {
 }
 
 // BenchmarkParamCheck is the cost of one parameter check on the CPU graph
-// backend; compare with BenchmarkTrainStep × paramCheckEvery.
+// engine; compare with BenchmarkTrainStep × paramCheckEvery.
 func BenchmarkParamCheck(b *testing.B) {
 	cfg := DefaultConfig()
-	backend, err := NewGraphBackend(cfg)
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer backend.Close()
-	tr, err := NewTrainer(cfg, backend)
+	tr, err := NewTrainer(cfg, newTestEngine(b, cfg), syntheticSet(64, 1))
 	if err != nil {
 		b.Fatal(err)
 	}

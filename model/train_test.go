@@ -6,6 +6,8 @@ import (
 	"testing"
 
 	"gorgonia.org/tensor"
+
+	"mnist/data"
 )
 
 func shortConfig() Config {
@@ -15,30 +17,36 @@ func shortConfig() Config {
 	return c
 }
 
-// newTestTrainer makes a trainer over the CPU graph backend, closed when the
-// test ends.
-func newTestTrainer(t *testing.T, cfg Config) (*Trainer, Backend) {
+// newTestEngine makes the CPU graph engine, closed when the test ends.
+func newTestEngine(t testing.TB, cfg Config, opts ...GraphOption) Engine {
 	t.Helper()
-	b, err := NewGraphBackend(cfg)
+	e, err := NewGraphEngine(cfg, opts...)
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { b.Close() })
-	tr, err := NewTrainer(cfg, b)
+	t.Cleanup(func() { e.Close() })
+	return e
+}
+
+// newTestTrainer makes a trainer over the CPU graph engine on train.
+func newTestTrainer(t *testing.T, cfg Config, train *data.Set) (*Trainer, Engine) {
+	t.Helper()
+	e := newTestEngine(t, cfg)
+	tr, err := NewTrainer(cfg, e, train)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return tr, b
+	return tr, e
 }
 
 func trainAndEvaluate(t *testing.T, cfg Config, trainN, testN int) ([]EpochStats, Metrics) {
 	t.Helper()
-	tr, b := newTestTrainer(t, cfg)
-	history, err := tr.Fit(context.Background(), syntheticSet(trainN, 1), Hooks{})
+	tr, e := newTestTrainer(t, cfg, syntheticSet(trainN, 1))
+	history, err := tr.Fit(context.Background(), Hooks{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	m, err := b.Evaluate(syntheticSet(testN, 2))
+	m, err := Evaluate(context.Background(), e, syntheticSet(testN, 2), cfg.BatchSize)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -81,10 +89,10 @@ func TestSameSeedSameResult(t *testing.T) {
 }
 
 func TestFitStopsWhenCancelled(t *testing.T) {
-	tr, _ := newTestTrainer(t, shortConfig())
+	tr, _ := newTestTrainer(t, shortConfig(), syntheticSet(320, 1))
 	ctx, cancel := context.WithCancel(context.Background())
 	steps := 0
-	_, err := tr.Fit(ctx, syntheticSet(320, 1), Hooks{Step: func(StepStats) {
+	_, err := tr.Fit(ctx, Hooks{Step: func(StepStats) {
 		if steps++; steps == 3 {
 			cancel()
 		}
@@ -99,9 +107,9 @@ func TestFitStopsWhenCancelled(t *testing.T) {
 
 func TestDivergenceIsAnError(t *testing.T) {
 	cfg := shortConfig()
-	cfg.LearningRate = 1e12
-	tr, _ := newTestTrainer(t, cfg)
-	_, err := tr.Fit(context.Background(), syntheticSet(640, 1), Hooks{})
+	cfg.Optimizer.LearningRate = 1e12
+	tr, _ := newTestTrainer(t, cfg, syntheticSet(640, 1))
+	_, err := tr.Fit(context.Background(), Hooks{})
 	if err == nil {
 		t.Fatal("training with lr 1e12 succeeded; want a divergence error")
 	}
@@ -118,9 +126,17 @@ func TestConfigValidate(t *testing.T) {
 		{"zero epochs evaluate only", func(c *Config) { c.Epochs = 0 }, true},
 		{"negative epochs", func(c *Config) { c.Epochs = -1 }, false},
 		{"zero batch", func(c *Config) { c.BatchSize = 0 }, false},
-		{"zero lr", func(c *Config) { c.LearningRate = 0 }, false},
-		{"negative lr", func(c *Config) { c.LearningRate = -1 }, false},
-		{"NaN lr", func(c *Config) { c.LearningRate = nan() }, false},
+		{"zero lr", func(c *Config) { c.Optimizer.LearningRate = 0 }, false},
+		{"negative lr", func(c *Config) { c.Optimizer.LearningRate = -1 }, false},
+		{"NaN lr", func(c *Config) { c.Optimizer.LearningRate = nan() }, false},
+		{"beta1 1", func(c *Config) { c.Optimizer.Beta1 = 1 }, false},
+		{"beta2 negative", func(c *Config) { c.Optimizer.Beta2 = -0.1 }, false},
+		{"zero epsilon", func(c *Config) { c.Optimizer.Epsilon = 0 }, false},
+		{"unknown optimizer", func(c *Config) { c.Optimizer.Name = "rmsprop" }, false},
+		{"sgd", func(c *Config) { c.Optimizer.Name = "sgd" }, true},
+		{"sgd ignores Adam's settings", func(c *Config) { c.Optimizer.Name, c.Optimizer.Beta1 = "sgd", 7 }, true},
+		{"sgd momentum 1", func(c *Config) { c.Optimizer.Name, c.Optimizer.Momentum = "sgd", 1 }, false},
+		{"sgd negative momentum", func(c *Config) { c.Optimizer.Name, c.Optimizer.Momentum = "sgd", -0.5 }, false},
 		{"int dtype", func(c *Config) { c.Dtype = tensor.Int }, false},
 	}
 	for _, tc := range cases {

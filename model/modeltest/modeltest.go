@@ -1,4 +1,4 @@
-// Package modeltest holds what the model's tests and the GPU backends' tests
+// Package modeltest holds what the model's tests and the GPU engines' tests
 // share: small learnable image sets and the conversion of a batch into the
 // form the plain-Go reference takes.
 package modeltest

@@ -1,6 +1,6 @@
 // Package reference is a plain-Go, float64, loop-by-loop implementation of
-// the MNIST network's forward pass, loss, gradients and Adam step. It uses no
-// Gorgonia at all, so it is an independent yardstick: the CPU graph is tested
+// the MNIST network's forward pass, loss, gradients and optimizer steps
+// (Adam, SGD). It uses no Gorgonia at all, so it is an independent yardstick: the CPU graph is tested
 // against it tightly, and the GPU graph is tested against it in the cuda
 // build (where the CPU graph cannot run in the same binary).
 package reference
@@ -141,6 +141,27 @@ func (a *Adam) Update(p, grads Params) {
 			a.M[i][j] = a.Beta1*a.M[i][j] + (1-a.Beta1)*g
 			a.V[i][j] = a.Beta2*a.V[i][j] + (1-a.Beta2)*g*g
 			p[i][j] -= alpha * a.M[i][j] / (math.Sqrt(a.V[i][j]) + a.Eps)
+		}
+	}
+}
+
+// SGD is Keras's SGD with momentum (not Nesterov).
+type SGD struct {
+	LR, Momentum float64
+	Velocity     Params
+}
+
+// NewSGD starts SGD with zero velocity.
+func NewSGD(lr, momentum float64) *SGD {
+	return &SGD{LR: lr, Momentum: momentum, Velocity: Zero()}
+}
+
+// Update applies one step to p in place: v ← μ·v - lr·g, w ← w + v.
+func (s *SGD) Update(p, grads Params) {
+	for i := range p {
+		for j, g := range grads[i] {
+			s.Velocity[i][j] = s.Momentum*s.Velocity[i][j] - s.LR*g
+			p[i][j] += s.Velocity[i][j]
 		}
 	}
 }
