@@ -73,6 +73,8 @@ func TestUsageErrorsExit2(t *testing.T) {
 		{"-lr", "0"},
 		{"-lr", "-0.1"},
 		{"-lr", "NaN"},
+		{"-optimizer", "rmsprop"},
+		{"-engine", "tpu"},
 		{"-log-format", "xml"},
 		{"-log-level", "loud"},
 		{"-no-such-flag"},
@@ -100,7 +102,7 @@ func TestHelpExits0AndDocumentsFlags(t *testing.T) {
 	if code != exitOK {
 		t.Fatalf("-h exit code %d, want 0", code)
 	}
-	for _, flag := range []string{"-epochs", "-batch-size", "-lr", "-seed", "-data-dir", "-log-level", "-log-format", "-gpu"} {
+	for _, flag := range []string{"-epochs", "-batch-size", "-optimizer", "-lr", "-seed", "-engine", "-data-dir", "-log-level", "-log-format", "-gpu"} {
 		if !strings.Contains(stderr, flag) {
 			t.Errorf("-h does not document %s", flag)
 		}

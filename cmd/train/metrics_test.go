@@ -7,6 +7,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 
@@ -20,11 +21,13 @@ type metricsDocForTest struct {
 	Interrupted *bool  `json:"interrupted"`
 	Device      string `json:"device"`
 	Flags       struct {
-		Epochs    *int     `json:"epochs"`
-		BatchSize *int     `json:"batch_size"`
-		LR        *float64 `json:"lr"`
-		Seed      *uint64  `json:"seed"`
-		DataDir   *string  `json:"data_dir"`
+		Epochs            *int               `json:"epochs"`
+		BatchSize         *int               `json:"batch_size"`
+		Optimizer         *string            `json:"optimizer"`
+		OptimizerSettings map[string]float64 `json:"optimizer_settings"`
+		Seed              *uint64            `json:"seed"`
+		DataDir           *string            `json:"data_dir"`
+		Engine            *string            `json:"engine"`
 	} `json:"flags"`
 	Epochs []struct {
 		Epoch         int      `json:"epoch"`
@@ -59,8 +62,13 @@ func readMetrics(t *testing.T, path string) metricsDocForTest {
 func checkMetricsDoc(t *testing.T, doc metricsDocForTest, images int) {
 	t.Helper()
 	if doc.Interrupted == nil || doc.Device == "" || doc.Flags.Epochs == nil || doc.Flags.BatchSize == nil ||
-		doc.Flags.LR == nil || doc.Flags.Seed == nil || doc.Flags.DataDir == nil {
+		doc.Flags.Seed == nil || doc.Flags.DataDir == nil || doc.Flags.Engine == nil {
 		t.Errorf("missing run fields: %+v", doc)
+	}
+	// The default optimizer is the spec's Adam, with Keras's settings.
+	if doc.Flags.Optimizer == nil || *doc.Flags.Optimizer != "adam" ||
+		!reflect.DeepEqual(doc.Flags.OptimizerSettings, map[string]float64{"lr": 0.001, "beta1": 0.9, "beta2": 0.999, "epsilon": 1e-7}) {
+		t.Errorf("optimizer %v with settings %v, want adam with lr 0.001, beta1 0.9, beta2 0.999, epsilon 1e-7", doc.Flags.Optimizer, doc.Flags.OptimizerSettings)
 	}
 	for i, e := range doc.Epochs {
 		if e.Epoch != i+1 || e.TrainLoss == nil || e.TrainAccuracy == nil || e.Seconds == nil {

@@ -4,6 +4,7 @@ package main
 
 import (
 	"bufio"
+	"context"
 	"encoding/json"
 	"image"
 	"image/color"
@@ -131,15 +132,15 @@ func idxPredictions(t *testing.T, saved string, set *data.Set) []idxPrediction {
 	}
 	cfg := model.DefaultConfig()
 	cfg.BatchSize = 128
-	b, err := gpu.CPU().NewBackend(cfg)
+	e, err := gpu.CPU().NewEngine(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer b.Close()
-	if err := b.SetParams(p); err != nil {
+	defer e.Close()
+	if err := e.SetState(model.State{Params: p}); err != nil {
 		t.Fatal(err)
 	}
-	lp, err := b.Predict(set)
+	lp, err := model.Predict(context.Background(), e, set, cfg.BatchSize)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -35,7 +35,7 @@ func TestSaveLoadReproduces(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, k := range []string{"architecture", "epochs", "batch_size", "lr", "beta1", "beta2", "epsilon", "seed", "test_accuracy", "test_loss", "version"} {
+	for _, k := range []string{"architecture", "epochs", "batch_size", "optimizer", "lr", "beta1", "beta2", "epsilon", "seed", "test_accuracy", "test_loss", "version"} {
 		if meta[k] == "" {
 			t.Errorf("metadata lacks %q: %v", k, meta)
 		}
