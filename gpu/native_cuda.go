@@ -8,7 +8,6 @@ import (
 	"math"
 	"runtime"
 	"sync"
-	"unsafe"
 
 	"gorgonia.org/cu"
 	cublas "gorgonia.org/cu/blas"
