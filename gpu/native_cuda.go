@@ -51,7 +51,7 @@ type nativeEngine struct {
 	// between tensors is zero in all of them, and the updates keep it zero.
 	params, grads cu.DevicePtr
 	slots         []cu.DevicePtr
-	step          int64 // optimizer updates applied so far
+	step          int64        // optimizer updates applied so far
 	nonFinite     cu.DevicePtr // one int: count_nonfinite's answer
 
 	buf  batchBuffers
