@@ -519,7 +519,10 @@ func (b *nativeEngine) Finite() (bool, error) {
 		}
 		return download("non-finite count", count, b.nonFinite)
 	})
-	return count[0] == 0, err
+	if err != nil {
+		return false, err
+	}
+	return count[0] == 0, nil
 }
 
 // State downloads the parameters and the optimizer's slots, returned as
