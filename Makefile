@@ -38,10 +38,10 @@ fuzz: ## run each fuzzer for FUZZTIME (default 1m)
 bench: ## benchmark CPU training against a PyTorch reference (scripts/bench.sh)
 	bash scripts/bench.sh
 
-build-cuda: ## build bin/train-cuda with Gorgonia's CUDA backend (needs a CUDA toolkit; CUDA_HOME=...)
+build-cuda: ## build bin/train-cuda, whose -engine gorgonia|native runs on the GPU (needs a CUDA toolkit; CUDA_HOME=...)
 	bash scripts/build-cuda.sh
 
-train-cuda: build-cuda ## train on the GPU (-gpu N in TRAIN_FLAGS picks the device)
+train-cuda: build-cuda ## train on the GPU (TRAIN_FLAGS: -gpu N picks the device, -engine native our own CUDA engine)
 	$(BIN)/train-cuda $(if $(DATA_DIR),-data-dir $(DATA_DIR)) $(TRAIN_FLAGS)
 
 test-cuda: ## cuda-tagged tests of gpu/ (GPU parity tests skip without a GPU)

@@ -13,12 +13,13 @@ import (
 )
 
 // Gorgonia's own CUDA tape machine running the model's graph (the same
-// model.NewGraphBackend the CPU build uses, via newGorgoniaBackend) is checked against the plain-Go
-// float64 reference, as the CPU graph is in model's tests: loss,
-// log-probabilities, every gradient, then two Adam steps.
+// model.NewGraphEngine the CPU build uses, via newGorgoniaEngine) is checked
+// against the plain-Go float64 reference, as the CPU graph is in model's
+// tests: loss, log-probabilities, every gradient (read as probeAt does),
+// then two Adam steps.
 
-// newTestGraph returns a Gorgonia-engine backend that is deliberately never
-// closed. On the H100, Gorgonia's CUDA tests failed now and then with cuBLAS's
+// newTestGraph returns a Gorgonia engine that is deliberately never closed.
+// On the H100, Gorgonia's CUDA tests failed now and then with cuBLAS's
 // NotInitialized when they ran after other Gorgonia machines of the same
 // test binary had been closed, while the trainer (whose machines live until
 // the process ends) never did. Gorgonia's engine creates its context current
@@ -28,33 +29,30 @@ import (
 // for the life of the test binary, like the trainer, avoids that. (The
 // InvalidContext failures of module loading had another cause, a thread
 // switch inside NewTapeMachine; see onOneThread.)
-func newTestGraph(t *testing.T, cfg model.Config) model.Backend {
+func newTestGraph(t *testing.T, cfg model.Config) model.Engine {
 	t.Helper()
-	b, err := newGorgoniaBackend(cfg)
+	e, err := newGorgoniaEngine(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return b
+	return e
 }
 
 func TestGorgoniaGraphMatchesReference(t *testing.T) {
 	requireNativeGPU(t)
 	cfg := nativeTestConfig(8)
-	b := newTestGraph(t, cfg)
-	start, err := b.Params()
-	if err != nil {
-		t.Fatal(err)
-	}
-	w := reference.Params(start.Float64s())
-	opt := reference.NewAdam(cfg.LearningRate, cfg.Beta1, cfg.Beta2, cfg.Epsilon)
+	e := newTestGraph(t, cfg)
+	prober := newTestGraph(t, probeConfig(cfg))
 	set := learnableSet(8, 4)
-	for step, idx := range [][]int{{1, 3, 5, 7, 0, 2, 4}, {7, 6, 5, 4, 3, 2, 1, 0}} {
+	load(t, e, model.TrainSet, set)
+	load(t, prober, model.TrainSet, set)
+	w := reference.Params(state(t, e).Params.Float64s())
+	o := cfg.Optimizer
+	opt := reference.NewAdam(o.LearningRate, o.Beta1, o.Beta2, o.Epsilon)
+	for step, idx := range twoSteps() {
 		x, labels := referenceBatch(set, idx)
 		want := reference.ForwardBackward(w, x, labels)
-		got, err := b.Probe(set, idx)
-		if err != nil {
-			t.Fatalf("step %d: Probe: %v", step+1, err)
-		}
+		got := probeAt(t, prober, state(t, e).Params, idx)
 		if e := math.Abs(got.Loss-want.Loss) / want.Loss; !(e <= nativeTol) {
 			t.Errorf("step %d: loss %v, reference %v (rel err %.2g)", step+1, got.Loss, want.Loss, e)
 		}
@@ -68,16 +66,17 @@ func TestGorgoniaGraphMatchesReference(t *testing.T) {
 				t.Errorf("step %d: %s gradient differs, rel err %.2g", step+1, model.ParamNames()[i], e)
 			}
 		}
-		if _, err := b.Step(set, idx); err != nil {
+		res, err := e.Step(idx)
+		if err != nil {
 			t.Fatalf("step %d: Step: %v", step+1, err)
+		}
+		if e := math.Abs(res.Loss-want.Loss) / want.Loss; !(e <= nativeTol) {
+			t.Errorf("step %d: Step's loss %v, reference %v (rel err %.2g)", step+1, res.Loss, want.Loss, e)
 		}
 		opt.Update(w, want.Grads)
 	}
-	after, err := b.Params()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for i, got := range after.Float64s() {
+	after := state(t, e)
+	for i, got := range after.Params.Float64s() {
 		e := maxRelErr(got, w[i], 1e-2)
 		t.Logf("%s after 2 Adam steps: max rel err %.2g", model.ParamNames()[i], e)
 		if !(e <= nativeTol) {
@@ -92,13 +91,13 @@ func TestGorgoniaGraphMatchesReference(t *testing.T) {
 // MNIST_PLACEMENT_OUT set, the full listing is written there.
 func TestGorgoniaGraphPlacement(t *testing.T) {
 	requireNativeGPU(t)
-	b := newTestGraph(t, model.DefaultConfig())
-	if w, ok := b.(gorgoniaBackend); ok {
-		b = w.Backend
+	e := newTestGraph(t, model.DefaultConfig())
+	if w, ok := e.(gorgoniaEngine); ok {
+		e = w.Engine
 	}
-	lister, ok := b.(interface{ Program() (string, error) })
+	lister, ok := e.(interface{ Program() (string, error) })
 	if !ok {
-		t.Fatalf("%T does not list its program", b)
+		t.Fatalf("%T does not list its program", e)
 	}
 	listing, err := lister.Program()
 	if err != nil {

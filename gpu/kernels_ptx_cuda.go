@@ -17,12 +17,12 @@ const kernelsNVCCRelease = "11.8"
 // mlpKernelsSHA256 the SHA-256 of its contents.
 const (
 	mlpKernelsSource = "gpu/kernels/mlp.cu"
-	mlpKernelsSHA256 = "337e016881e301ff64608b3d6bc40a3c82947eb5eb30e8066f92f62d28ef3426"
+	mlpKernelsSHA256 = "96247b096aaa1de7490dd3d2e97b54ee9aaa80562f4a53bfb5b3e2d56b583693"
 )
 
 // mlpKernelNames lists the kernels of mlpKernelsPTX in file order.
 func mlpKernelNames() []string {
-	return []string{"gather_images", "bias_relu", "bias_add", "softmax_xent", "col_sum", "relu_backward", "adam"}
+	return []string{"gather_images", "dense_bias_relu", "dense_bias", "cross_entropy", "bias_grad", "relu_grad", "adam", "sgd_momentum", "count_nonfinite"}
 }
 
 // mlpKernelsPTX is gpu/kernels/mlp.cu compiled to PTX.
@@ -39,6 +39,7 @@ const mlpKernelsPTX = `//
 .address_size 64
 
 	// .globl	gather_images
+// _ZZ15count_nonfiniteE6counts has been demoted
 
 .visible .entry gather_images(
 	.param .u64 gather_images_param_0,
@@ -99,12 +100,12 @@ $L__BB0_3:
 	ret;
 
 }
-	// .globl	bias_relu
-.visible .entry bias_relu(
-	.param .u64 bias_relu_param_0,
-	.param .u64 bias_relu_param_1,
-	.param .u32 bias_relu_param_2,
-	.param .u32 bias_relu_param_3
+	// .globl	dense_bias_relu
+.visible .entry dense_bias_relu(
+	.param .u64 dense_bias_relu_param_0,
+	.param .u64 dense_bias_relu_param_1,
+	.param .u32 dense_bias_relu_param_2,
+	.param .u32 dense_bias_relu_param_3
 )
 {
 	.reg .pred 	%p<4>;
@@ -113,10 +114,10 @@ $L__BB0_3:
 	.reg .b64 	%rd<9>;
 
 
-	ld.param.u64 	%rd3, [bias_relu_param_0];
-	ld.param.u64 	%rd4, [bias_relu_param_1];
-	ld.param.u32 	%r8, [bias_relu_param_2];
-	ld.param.u32 	%r7, [bias_relu_param_3];
+	ld.param.u64 	%rd3, [dense_bias_relu_param_0];
+	ld.param.u64 	%rd4, [dense_bias_relu_param_1];
+	ld.param.u32 	%r8, [dense_bias_relu_param_2];
+	ld.param.u32 	%r7, [dense_bias_relu_param_3];
 	mov.u32 	%r1, %ntid.x;
 	mov.u32 	%r9, %ctaid.x;
 	mov.u32 	%r10, %tid.x;
@@ -150,12 +151,12 @@ $L__BB1_3:
 	ret;
 
 }
-	// .globl	bias_add
-.visible .entry bias_add(
-	.param .u64 bias_add_param_0,
-	.param .u64 bias_add_param_1,
-	.param .u32 bias_add_param_2,
-	.param .u32 bias_add_param_3
+	// .globl	dense_bias
+.visible .entry dense_bias(
+	.param .u64 dense_bias_param_0,
+	.param .u64 dense_bias_param_1,
+	.param .u32 dense_bias_param_2,
+	.param .u32 dense_bias_param_3
 )
 {
 	.reg .pred 	%p<3>;
@@ -164,10 +165,10 @@ $L__BB1_3:
 	.reg .b64 	%rd<9>;
 
 
-	ld.param.u64 	%rd3, [bias_add_param_0];
-	ld.param.u64 	%rd4, [bias_add_param_1];
-	ld.param.u32 	%r8, [bias_add_param_2];
-	ld.param.u32 	%r7, [bias_add_param_3];
+	ld.param.u64 	%rd3, [dense_bias_param_0];
+	ld.param.u64 	%rd4, [dense_bias_param_1];
+	ld.param.u32 	%r8, [dense_bias_param_2];
+	ld.param.u32 	%r7, [dense_bias_param_3];
 	mov.u32 	%r1, %ntid.x;
 	mov.u32 	%r9, %ctaid.x;
 	mov.u32 	%r10, %tid.x;
@@ -199,15 +200,15 @@ $L__BB2_3:
 	ret;
 
 }
-	// .globl	softmax_xent
-.visible .entry softmax_xent(
-	.param .u64 softmax_xent_param_0,
-	.param .u64 softmax_xent_param_1,
-	.param .u64 softmax_xent_param_2,
-	.param .u32 softmax_xent_param_3,
-	.param .u64 softmax_xent_param_4,
-	.param .u64 softmax_xent_param_5,
-	.param .u64 softmax_xent_param_6
+	// .globl	cross_entropy
+.visible .entry cross_entropy(
+	.param .u64 cross_entropy_param_0,
+	.param .u64 cross_entropy_param_1,
+	.param .u64 cross_entropy_param_2,
+	.param .u32 cross_entropy_param_3,
+	.param .u64 cross_entropy_param_4,
+	.param .u64 cross_entropy_param_5,
+	.param .u64 cross_entropy_param_6
 )
 {
 	.reg .pred 	%p<26>;
@@ -216,13 +217,13 @@ $L__BB2_3:
 	.reg .b64 	%rd<28>;
 
 
-	ld.param.u64 	%rd9, [softmax_xent_param_0];
-	ld.param.u64 	%rd10, [softmax_xent_param_1];
-	ld.param.u64 	%rd11, [softmax_xent_param_2];
-	ld.param.u32 	%r6, [softmax_xent_param_3];
-	ld.param.u64 	%rd12, [softmax_xent_param_4];
-	ld.param.u64 	%rd13, [softmax_xent_param_5];
-	ld.param.u64 	%rd14, [softmax_xent_param_6];
+	ld.param.u64 	%rd9, [cross_entropy_param_0];
+	ld.param.u64 	%rd10, [cross_entropy_param_1];
+	ld.param.u64 	%rd11, [cross_entropy_param_2];
+	ld.param.u32 	%r6, [cross_entropy_param_3];
+	ld.param.u64 	%rd12, [cross_entropy_param_4];
+	ld.param.u64 	%rd13, [cross_entropy_param_5];
+	ld.param.u64 	%rd14, [cross_entropy_param_6];
 	mov.u32 	%r1, %ntid.x;
 	mov.u32 	%r7, %ctaid.x;
 	mov.u32 	%r8, %tid.x;
@@ -453,7 +454,7 @@ $L__BB3_2:
 $L__BB3_4:
 	mul.lo.s32 	%r67, %r68, 10;
 	cvt.s64.s32 	%rd27, %r67;
-	ld.param.u32 	%r66, [softmax_xent_param_3];
+	ld.param.u32 	%r66, [cross_entropy_param_3];
 	setp.eq.f32 	%p4, %f4, 0f00000000;
 	selp.f32 	%f180, 0fFF800000, %f348, %p4;
 	add.rn.f32 	%f181, %f3, %f180;
@@ -709,12 +710,12 @@ $L__BB3_5:
 	ret;
 
 }
-	// .globl	col_sum
-.visible .entry col_sum(
-	.param .u64 col_sum_param_0,
-	.param .u64 col_sum_param_1,
-	.param .u32 col_sum_param_2,
-	.param .u32 col_sum_param_3
+	// .globl	bias_grad
+.visible .entry bias_grad(
+	.param .u64 bias_grad_param_0,
+	.param .u64 bias_grad_param_1,
+	.param .u32 bias_grad_param_2,
+	.param .u32 bias_grad_param_3
 )
 {
 	.reg .pred 	%p<10>;
@@ -723,10 +724,10 @@ $L__BB3_5:
 	.reg .b64 	%rd<24>;
 
 
-	ld.param.u64 	%rd7, [col_sum_param_0];
-	ld.param.u64 	%rd8, [col_sum_param_1];
-	ld.param.u32 	%r18, [col_sum_param_2];
-	ld.param.u32 	%r19, [col_sum_param_3];
+	ld.param.u64 	%rd7, [bias_grad_param_0];
+	ld.param.u64 	%rd8, [bias_grad_param_1];
+	ld.param.u32 	%r18, [bias_grad_param_2];
+	ld.param.u32 	%r19, [bias_grad_param_3];
 	cvta.to.global.u64 	%rd1, %rd7;
 	cvta.to.global.u64 	%rd2, %rd8;
 	mov.u32 	%r1, %ntid.x;
@@ -824,11 +825,11 @@ $L__BB4_13:
 	ret;
 
 }
-	// .globl	relu_backward
-.visible .entry relu_backward(
-	.param .u64 relu_backward_param_0,
-	.param .u64 relu_backward_param_1,
-	.param .u32 relu_backward_param_2
+	// .globl	relu_grad
+.visible .entry relu_grad(
+	.param .u64 relu_grad_param_0,
+	.param .u64 relu_grad_param_1,
+	.param .u32 relu_grad_param_2
 )
 {
 	.reg .pred 	%p<4>;
@@ -837,9 +838,9 @@ $L__BB4_13:
 	.reg .b64 	%rd<10>;
 
 
-	ld.param.u64 	%rd4, [relu_backward_param_0];
-	ld.param.u64 	%rd5, [relu_backward_param_1];
-	ld.param.u32 	%r6, [relu_backward_param_2];
+	ld.param.u64 	%rd4, [relu_grad_param_0];
+	ld.param.u64 	%rd5, [relu_grad_param_1];
+	ld.param.u32 	%r6, [relu_grad_param_2];
 	mov.u32 	%r1, %ntid.x;
 	mov.u32 	%r7, %ctaid.x;
 	mov.u32 	%r8, %tid.x;
@@ -951,6 +952,143 @@ $L__BB6_2:
 	@%p2 bra 	$L__BB6_2;
 
 $L__BB6_3:
+	ret;
+
+}
+	// .globl	sgd_momentum
+.visible .entry sgd_momentum(
+	.param .u64 sgd_momentum_param_0,
+	.param .u64 sgd_momentum_param_1,
+	.param .u64 sgd_momentum_param_2,
+	.param .u32 sgd_momentum_param_3,
+	.param .f32 sgd_momentum_param_4,
+	.param .f32 sgd_momentum_param_5
+)
+{
+	.reg .pred 	%p<3>;
+	.reg .f32 	%f<10>;
+	.reg .b32 	%r<11>;
+	.reg .b64 	%rd<11>;
+
+
+	ld.param.u64 	%rd4, [sgd_momentum_param_0];
+	ld.param.u64 	%rd5, [sgd_momentum_param_1];
+	ld.param.u64 	%rd6, [sgd_momentum_param_2];
+	ld.param.u32 	%r6, [sgd_momentum_param_3];
+	ld.param.f32 	%f1, [sgd_momentum_param_4];
+	ld.param.f32 	%f2, [sgd_momentum_param_5];
+	mov.u32 	%r1, %ntid.x;
+	mov.u32 	%r7, %ctaid.x;
+	mov.u32 	%r8, %tid.x;
+	mad.lo.s32 	%r10, %r7, %r1, %r8;
+	setp.ge.s32 	%p1, %r10, %r6;
+	@%p1 bra 	$L__BB7_3;
+
+	mov.u32 	%r9, %nctaid.x;
+	mul.lo.s32 	%r3, %r1, %r9;
+	cvta.to.global.u64 	%rd1, %rd6;
+	cvta.to.global.u64 	%rd2, %rd5;
+	cvta.to.global.u64 	%rd3, %rd4;
+
+$L__BB7_2:
+	mul.wide.s32 	%rd7, %r10, 4;
+	add.s64 	%rd8, %rd1, %rd7;
+	ld.global.f32 	%f3, [%rd8];
+	mul.rn.f32 	%f4, %f3, %f1;
+	add.s64 	%rd9, %rd2, %rd7;
+	ld.global.f32 	%f5, [%rd9];
+	mul.rn.f32 	%f6, %f5, %f2;
+	sub.rn.f32 	%f7, %f4, %f6;
+	st.global.f32 	[%rd8], %f7;
+	add.s64 	%rd10, %rd3, %rd7;
+	ld.global.f32 	%f8, [%rd10];
+	add.rn.f32 	%f9, %f8, %f7;
+	st.global.f32 	[%rd10], %f9;
+	add.s32 	%r10, %r10, %r3;
+	setp.lt.s32 	%p2, %r10, %r6;
+	@%p2 bra 	$L__BB7_2;
+
+$L__BB7_3:
+	ret;
+
+}
+	// .globl	count_nonfinite
+.visible .entry count_nonfinite(
+	.param .u64 count_nonfinite_param_0,
+	.param .u32 count_nonfinite_param_1,
+	.param .u64 count_nonfinite_param_2
+)
+{
+	.reg .pred 	%p<8>;
+	.reg .f32 	%f<3>;
+	.reg .b32 	%r<30>;
+	.reg .b64 	%rd<7>;
+	// demoted variable
+	.shared .align 4 .b8 _ZZ15count_nonfiniteE6counts[1024];
+
+	ld.param.u64 	%rd2, [count_nonfinite_param_0];
+	ld.param.u32 	%r12, [count_nonfinite_param_1];
+	ld.param.u64 	%rd3, [count_nonfinite_param_2];
+	mov.u32 	%r1, %tid.x;
+	setp.ge.s32 	%p1, %r1, %r12;
+	mov.u32 	%r28, 0;
+	mov.u32 	%r2, %ntid.x;
+	@%p1 bra 	$L__BB8_3;
+
+	cvta.to.global.u64 	%rd1, %rd2;
+	mov.u32 	%r26, %r1;
+
+$L__BB8_2:
+	mul.wide.s32 	%rd4, %r26, 4;
+	add.s64 	%rd5, %rd1, %rd4;
+	ld.global.f32 	%f1, [%rd5];
+	abs.f32 	%f2, %f1;
+	setp.geu.f32 	%p2, %f2, 0f7F800000;
+	selp.u32 	%r15, 1, 0, %p2;
+	add.s32 	%r28, %r28, %r15;
+	add.s32 	%r26, %r26, %r2;
+	setp.lt.s32 	%p3, %r26, %r12;
+	@%p3 bra 	$L__BB8_2;
+
+$L__BB8_3:
+	shl.b32 	%r16, %r1, 2;
+	mov.u32 	%r17, _ZZ15count_nonfiniteE6counts;
+	add.s32 	%r8, %r17, %r16;
+	st.shared.u32 	[%r8], %r28;
+	bar.sync 	0;
+	shr.u32 	%r29, %r2, 1;
+	setp.eq.s32 	%p4, %r29, 0;
+	@%p4 bra 	$L__BB8_8;
+
+$L__BB8_5:
+	setp.ge.u32 	%p5, %r1, %r29;
+	@%p5 bra 	$L__BB8_7;
+
+	shl.b32 	%r18, %r29, 2;
+	add.s32 	%r19, %r8, %r18;
+	ld.shared.u32 	%r20, [%r8];
+	ld.shared.u32 	%r21, [%r19];
+	add.s32 	%r22, %r20, %r21;
+	st.shared.u32 	[%r8], %r22;
+
+$L__BB8_7:
+	bar.sync 	0;
+	shr.u32 	%r23, %r29, 31;
+	add.s32 	%r24, %r29, %r23;
+	shr.s32 	%r11, %r24, 1;
+	setp.gt.s32 	%p6, %r29, 1;
+	mov.u32 	%r29, %r11;
+	@%p6 bra 	$L__BB8_5;
+
+$L__BB8_8:
+	setp.ne.s32 	%p7, %r1, 0;
+	@%p7 bra 	$L__BB8_10;
+
+	ld.shared.u32 	%r25, [_ZZ15count_nonfiniteE6counts];
+	cvta.to.global.u64 	%rd6, %rd3;
+	st.global.u32 	[%rd6], %r25;
+
+$L__BB8_10:
 	ret;
 
 }

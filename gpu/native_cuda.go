@@ -8,7 +8,6 @@ import (
 	"math"
 	"runtime"
 	"sync"
-	"unsafe"
 
 	"gorgonia.org/cu"
 	cublas "gorgonia.org/cu/blas"
@@ -52,7 +51,7 @@ type nativeEngine struct {
 	// between tensors is zero in all of them, and the updates keep it zero.
 	params, grads cu.DevicePtr
 	slots         []cu.DevicePtr
-	step          int64 // optimizer updates applied so far
+	step          int64        // optimizer updates applied so far
 	nonFinite     cu.DevicePtr // one int: count_nonfinite's answer
 
 	buf  batchBuffers
@@ -520,7 +519,10 @@ func (b *nativeEngine) Finite() (bool, error) {
 		}
 		return download("non-finite count", count, b.nonFinite)
 	})
-	return count[0] == 0, err
+	if err != nil {
+		return false, err
+	}
+	return count[0] == 0, nil
 }
 
 // State downloads the parameters and the optimizer's slots, returned as

@@ -54,20 +54,41 @@ func nativeTestConfig(batch int) model.Config {
 	return cfg
 }
 
-// newTestNative opens the native backend on device 0, closed when the test
+// newTestNative opens the native engine on device 0, closed when the test
 // ends.
-func newTestNative(t testing.TB, cfg model.Config) model.Backend {
+func newTestNative(t testing.TB, cfg model.Config) model.Engine {
 	t.Helper()
-	b, err := newNativeBackend(0, cfg)
+	e, err := newNativeEngine(0, cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {
-		if err := b.Close(); err != nil {
+		if err := e.Close(); err != nil {
 			t.Errorf("Close: %v", err)
 		}
 	})
-	return b
+	return e
+}
+
+// load hands e set under id.
+func load(t testing.TB, e model.Engine, id model.DataID, set *data.Set) {
+	t.Helper()
+	if err := e.Load(id, set); err != nil {
+		t.Fatalf("Load %v: %v", id, err)
+	}
+}
+
+// state returns e's State.
+func state(t testing.TB, e model.Engine) model.State {
+	t.Helper()
+	s, err := e.State()
+	if err != nil {
+		t.Fatalf("State: %v", err)
+	}
+	if s.Params == nil || s.Optimizer == nil {
+		t.Fatalf("State returned %+v", s)
+	}
+	return s
 }
 
 // randomSet is n images of random pixels with random labels.
@@ -127,9 +148,9 @@ const nativeTol = 1e-4
 func TestNativeRejectsFloat64(t *testing.T) {
 	cfg := nativeTestConfig(8)
 	cfg.Dtype = tensor.Float64
-	b, err := newNativeBackend(0, cfg)
+	e, err := newNativeEngine(0, cfg)
 	if err == nil {
-		b.Close()
+		e.Close()
 		t.Fatal("float64 accepted")
 	}
 	if !strings.Contains(err.Error(), "float32") {
@@ -145,10 +166,10 @@ func TestNativeFailsCleanlyWithoutGPU(t *testing.T) {
 			t.Skip("this machine has a GPU")
 		}
 	}
-	b, err := newNativeBackend(0, nativeTestConfig(8))
+	e, err := newNativeEngine(0, nativeTestConfig(8))
 	if err == nil {
-		b.Close()
-		t.Fatal("newNativeBackend succeeded without a usable GPU")
+		e.Close()
+		t.Fatal("newNativeEngine succeeded without a usable GPU")
 	}
 	if !strings.HasPrefix(err.Error(), "native cuda: ") {
 		t.Errorf("error %q does not say where it came from", err)
@@ -156,13 +177,15 @@ func TestNativeFailsCleanlyWithoutGPU(t *testing.T) {
 	t.Logf("without a GPU: %v", err)
 }
 
-// TestNativeProbeMatchesReference compares one forward and backward pass on
-// a partial batch (7 rows, batch size 8, a repeated image) with the float64
-// reference on the same initial weights.
-func TestNativeProbeMatchesReference(t *testing.T) {
+// TestNativeForwardBackwardMatchesReference compares one forward and
+// backward pass on a partial batch (7 rows, batch size 8, a repeated image)
+// with the float64 reference on the same initial weights: the
+// log-probabilities of Forward, the loss and hits of Step, and the gradients
+// (read from Adam's first moment, see probeAt).
+func TestNativeForwardBackwardMatchesReference(t *testing.T) {
 	requireNativeGPU(t)
-	cfg := nativeTestConfig(8)
-	b := newTestNative(t, cfg)
+	cfg := probeConfig(nativeTestConfig(8))
+	e := newTestNative(t, cfg)
 	initial, err := model.NewParams(tensor.Float32, cfg.Seed)
 	if err != nil {
 		t.Fatal(err)
@@ -170,17 +193,31 @@ func TestNativeProbeMatchesReference(t *testing.T) {
 	set := randomSet(8, 3)
 	idx := []int{5, 0, 7, 2, 2, 3, 6}
 	x, labels := referenceBatch(set, idx)
+	load(t, e, model.TrainSet, set)
 
-	got, err := b.Probe(set, idx)
-	if err != nil {
+	// The engine starts at model.NewParams, and Forward changes nothing.
+	assertParamsEqual(t, state(t, e).Params, initial)
+	lp := make([]float64, len(idx)*model.Classes)
+	if err := e.Forward(model.TrainSet, idx, lp); err != nil {
 		t.Fatal(err)
 	}
+	assertParamsEqual(t, state(t, e).Params, initial)
+
+	got := probeAt(t, e, initial, idx)
 	want := reference.ForwardBackward(reference.Params(initial.Float64s()), x, labels)
 	if e := math.Abs(got.Loss-want.Loss) / want.Loss; !(e <= nativeTol) {
 		t.Errorf("loss %v, reference %v (rel err %.2g)", got.Loss, want.Loss, e)
 	}
+	if wantHits := referenceHits(want.LogProbs, labels); got.Hits != wantHits {
+		t.Errorf("%d hits, reference %d", got.Hits, wantHits)
+	}
 	if e := maxRelErr(got.LogProbs, want.LogProbs, 1); !(e <= nativeTol) {
 		t.Errorf("log-probabilities differ, rel err %.2g", e)
+	}
+	for i := range lp {
+		if lp[i] != got.LogProbs[i] {
+			t.Fatalf("log-probability %d: %v from the first Forward, %v from the second on the same weights", i, lp[i], got.LogProbs[i])
+		}
 	}
 	for i := range want.Grads {
 		// Relative to the tensor's largest gradient: tiny entries are all
@@ -192,28 +229,22 @@ func TestNativeProbeMatchesReference(t *testing.T) {
 			t.Errorf("%s: reference gradient is all zero; the test data checks nothing", model.ParamNames()[i])
 		}
 	}
-	// A probe updates nothing.
-	after, err := b.Params()
-	if err != nil {
-		t.Fatal(err)
-	}
-	assertParamsEqual(t, after, initial)
 }
 
-// TestNativeStepsMatchReferenceAdam: the parameters start bit-identical to
-// model.NewParams; each Step reports the batch's loss and hits from before
-// its update (and the same loss as a Probe on the same weights); after two
-// Steps (a partial batch, then a full one) the parameters match two updates
-// of reference.Adam fed the GPU's own gradients, which checks the Adam kernel
-// alone.
+// TestNativeStepsMatchReferenceAdam: each Step reports the batch's loss and
+// hits from before its update, exactly what scoring Forward's
+// log-probabilities on the same weights gives (the engine's two ways of
+// getting them agree); after two Steps (a partial batch, then a full one)
+// the parameters match two updates of reference.Adam fed the GPU's own
+// gradients, which checks the Adam kernel alone.
 //
 // On the learnable images they must also match the all-float64 reference,
-// like the CPU backend's test. Not on the random images: a weight whose
+// like the CPU engine's test. Not on the random images: a weight whose
 // first gradient is tiny (|g| ≈ 1e-6, where Adam's sqrt(v) ≈ ε) has its
 // update scaled by up to 1/ε, so float32 rounding of that gradient (5e-9 on
 // an H100, 1e-7 of the tensor's largest) moves the weight by 1e-6, just over
 // the tolerance; the gradients themselves are checked by
-// TestNativeProbeMatchesReference.
+// TestNativeForwardBackwardMatchesReference.
 func TestNativeStepsMatchReferenceAdam(t *testing.T) {
 	requireNativeGPU(t)
 	for _, c := range []struct {
@@ -225,38 +256,44 @@ func TestNativeStepsMatchReferenceAdam(t *testing.T) {
 	}
 }
 
+// twoSteps are the batches of the two-step parity tests: a partial batch of
+// 7 (batch size 8), then a full one.
+func twoSteps() [][]int { return [][]int{{1, 3, 5, 7, 0, 2, 4}, {7, 6, 5, 4, 3, 2, 1, 0}} }
+
 func testStepsMatchReferenceAdam(t *testing.T, set *data.Set, endToEnd bool) {
 	cfg := nativeTestConfig(8)
-	b := newTestNative(t, cfg)
+	e := newTestNative(t, cfg)
+	prober := newTestNative(t, probeConfig(cfg))
+	load(t, e, model.TrainSet, set)
+	load(t, prober, model.TrainSet, set)
 	initial, err := model.NewParams(tensor.Float32, cfg.Seed)
 	if err != nil {
 		t.Fatal(err)
 	}
-	start, err := b.Params()
-	if err != nil {
-		t.Fatal(err)
-	}
-	assertParamsEqual(t, start, initial)
+	assertParamsEqual(t, state(t, e).Params, initial)
 
+	opt := cfg.Optimizer
 	newAdam := func() *reference.Adam {
-		return reference.NewAdam(cfg.LearningRate, cfg.Beta1, cfg.Beta2, cfg.Epsilon)
+		return reference.NewAdam(opt.LearningRate, opt.Beta1, opt.Beta2, opt.Epsilon)
 	}
 	w, optW := reference.Params(initial.Float64s()), newAdam()     // all float64
 	own, optOwn := reference.Params(initial.Float64s()), newAdam() // fed the GPU's gradients
 	var refGrads, gpuGrads []reference.Params
-	for step, idx := range [][]int{{1, 3, 5, 7, 0, 2, 4}, {7, 6, 5, 4, 3, 2, 1, 0}} {
+	for step, idx := range twoSteps() {
 		x, labels := referenceBatch(set, idx)
 		pass := reference.ForwardBackward(w, x, labels)
-		probe, err := b.Probe(set, idx)
+		p := probeAt(t, prober, state(t, e).Params, idx)
+		res, err := e.Step(idx)
 		if err != nil {
 			t.Fatal(err)
 		}
-		res, err := b.Step(set, idx)
-		if err != nil {
-			t.Fatal(err)
+		if res.Loss != p.Loss || res.Hits != p.Hits {
+			t.Errorf("step %d: Step reports %+v, another engine on the same weights %v and %d hits", step+1, res, p.Loss, p.Hits)
 		}
-		if res.Loss != probe.Loss {
-			t.Errorf("step %d: Step's loss %v differs from Probe's %v on the same weights", step+1, res.Loss, probe.Loss)
+		hits, lossSum := model.ScoreLogProbs(p.LogProbs, set, idx)
+		if res.Hits != hits || res.Loss != lossSum/float64(len(idx)) {
+			t.Errorf("step %d: Step reports %+v; scoring Forward's log-probabilities gives loss %v, %d hits",
+				step+1, res, lossSum/float64(len(idx)), hits)
 		}
 		if e := math.Abs(res.Loss-pass.Loss) / pass.Loss; !(e <= nativeTol) {
 			t.Errorf("step %d: loss %v, reference %v (rel err %.2g)", step+1, res.Loss, pass.Loss, e)
@@ -265,18 +302,18 @@ func testStepsMatchReferenceAdam(t *testing.T, set *data.Set, endToEnd bool) {
 			t.Errorf("step %d: %d hits, reference %d", step+1, res.Hits, wantHits)
 		}
 		optW.Update(w, pass.Grads)
-		optOwn.Update(own, reference.Params(probe.Grads))
+		optOwn.Update(own, p.Grads)
 		refGrads = append(refGrads, pass.Grads)
-		gpuGrads = append(gpuGrads, reference.Params(probe.Grads))
+		gpuGrads = append(gpuGrads, p.Grads)
 	}
-	after, err := b.Params()
-	if err != nil {
-		t.Fatal(err)
+	after := state(t, e)
+	if after.Optimizer.Name != "adam" || after.Optimizer.Step != 2 {
+		t.Errorf("after two steps the optimizer state is %s at step %d, want adam at 2", after.Optimizer.Name, after.Optimizer.Step)
 	}
-	got := after.Float64s()
+	got := after.Params.Float64s()
 	for i := range w {
-		if !after.Tensors[i].Shape().Eq(initial.Tensors[i].Shape()) {
-			t.Errorf("%s has shape %v, want %v", model.ParamNames()[i], after.Tensors[i].Shape(), initial.Tensors[i].Shape())
+		if !after.Params.Tensors[i].Shape().Eq(initial.Tensors[i].Shape()) {
+			t.Errorf("%s has shape %v, want %v", model.ParamNames()[i], after.Params.Tensors[i].Shape(), initial.Tensors[i].Shape())
 		}
 		for _, c := range []struct {
 			what  string
@@ -307,12 +344,16 @@ func worstIndex(got, want []float64, floor float64) int {
 	return at
 }
 
+// assertParamsEqual fails unless got and want are float32 tensors of the
+// same shapes with the same bits.
 func assertParamsEqual(t *testing.T, got, want *model.Params) {
 	t.Helper()
 	for i := range want.Tensors {
-		g, w := got.Tensors[i].Data().([]float32), want.Tensors[i].Data().([]float32)
-		if !got.Tensors[i].Shape().Eq(want.Tensors[i].Shape()) || len(g) != len(w) {
-			t.Fatalf("%s: shape %v, want %v", model.ParamNames()[i], got.Tensors[i].Shape(), want.Tensors[i].Shape())
+		g, ok1 := got.Tensors[i].Data().([]float32)
+		w, ok2 := want.Tensors[i].Data().([]float32)
+		if !ok1 || !ok2 || !got.Tensors[i].Shape().Eq(want.Tensors[i].Shape()) || len(g) != len(w) {
+			t.Fatalf("%s: %v %v, want %v %v", model.ParamNames()[i],
+				got.Tensors[i].Dtype(), got.Tensors[i].Shape(), want.Tensors[i].Dtype(), want.Tensors[i].Shape())
 		}
 		for j := range w {
 			if math.Float32bits(g[j]) != math.Float32bits(w[j]) {
@@ -322,20 +363,44 @@ func assertParamsEqual(t *testing.T, got, want *model.Params) {
 	}
 }
 
+// assertOptimizerEqual fails unless got and want are the same optimizer at
+// the same step with the same bits in every slot.
+func assertOptimizerEqual(t *testing.T, got, want *model.OptimizerState) {
+	t.Helper()
+	if got.Name != want.Name || got.Step != want.Step || len(got.Slots) != len(want.Slots) {
+		t.Fatalf("optimizer state %s at step %d with %d slots, want %s at %d with %d",
+			got.Name, got.Step, len(got.Slots), want.Name, want.Step, len(want.Slots))
+	}
+	for s := range want.Slots {
+		for i := range want.Slots[s] {
+			g, w := got.Slots[s][i], want.Slots[s][i]
+			if len(g) != len(w) {
+				t.Fatalf("slot %d of %s: %d values, want %d", s, model.ParamNames()[i], len(g), len(w))
+			}
+			for j := range w {
+				if math.Float64bits(g[j]) != math.Float64bits(w[j]) {
+					t.Fatalf("slot %d of %s[%d] = %v, want %v", s, model.ParamNames()[i], j, g[j], w[j])
+				}
+			}
+		}
+	}
+}
+
 // TestNativeLearnsSyntheticDigits trains 2 epochs through model's Trainer
 // (shuffled batches of 32, the last one partial) and expects a held-out set
-// to be learnt. Evaluate must also agree exactly with scoring the Probe
-// log-probabilities batch by batch.
+// to be learnt. Evaluate (the set loaded as the TestSet) must agree exactly
+// with scoring Predict's log-probabilities (the set loaded as Images).
 func TestNativeLearnsSyntheticDigits(t *testing.T) {
 	requireNativeGPU(t)
+	ctx := context.Background()
 	cfg := nativeTestConfig(32)
 	cfg.Epochs = 2
-	b := newTestNative(t, cfg)
-	tr, err := model.NewTrainer(cfg, b)
+	e := newTestNative(t, cfg)
+	tr, err := model.NewTrainer(cfg, e, learnableSet(2000, 1))
 	if err != nil {
 		t.Fatal(err)
 	}
-	history, err := tr.Fit(context.Background(), learnableSet(2000, 1), model.Hooks{})
+	history, err := tr.Fit(ctx, model.Hooks{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -343,7 +408,7 @@ func TestNativeLearnsSyntheticDigits(t *testing.T) {
 		t.Errorf("training loss did not fall over 2 epochs: %+v", history)
 	}
 	test := learnableSet(500, 2)
-	m, err := b.Evaluate(test)
+	m, err := model.Evaluate(ctx, e, test, cfg.BatchSize)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -355,6 +420,13 @@ func TestNativeLearnsSyntheticDigits(t *testing.T) {
 		t.Errorf("held-out accuracy %.4f after 2 epochs, want >= 0.95", m.Accuracy)
 	}
 
+	lp, err := model.Predict(ctx, e, test, cfg.BatchSize)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(lp) != 500*model.Classes {
+		t.Fatalf("Predict returned %d log-probabilities, want %d", len(lp), 500*model.Classes)
+	}
 	var hits int
 	var loss float64
 	for lo := 0; lo < test.Len(); lo += cfg.BatchSize {
@@ -362,16 +434,12 @@ func TestNativeLearnsSyntheticDigits(t *testing.T) {
 		for r := range idx {
 			idx[r] += lo
 		}
-		p, err := b.Probe(test, idx)
-		if err != nil {
-			t.Fatal(err)
-		}
-		h, l := model.ScoreLogProbs(p.LogProbs, test, idx)
+		h, l := model.ScoreLogProbs(lp[lo*model.Classes:(lo+len(idx))*model.Classes], test, idx)
 		hits += h
 		loss += l
 	}
 	if want := float64(hits) / 500; m.Accuracy != want || m.Loss != loss/500 {
-		t.Errorf("Evaluate gave accuracy %v loss %v; scoring Probe's log-probabilities gives %v and %v",
+		t.Errorf("Evaluate gave accuracy %v loss %v; scoring Predict's log-probabilities gives %v and %v",
 			m.Accuracy, m.Loss, want, loss/500)
 	}
 	if m.Confusion.Total() != 500 || m.Confusion.Correct() != hits {
@@ -379,44 +447,57 @@ func TestNativeLearnsSyntheticDigits(t *testing.T) {
 	}
 }
 
-// TestNativeDeterministic: two backends with one seed, fed the same
-// batches, end with bit-identical parameters and report identical steps.
+// steps runs the given number of training steps of size up to cfg's batch
+// on e's TrainSet (n images), partial batches among them, starting at step
+// first, and returns what each reported.
+func steps(t testing.TB, e model.Engine, n, batch, first, count int) []model.StepResult {
+	t.Helper()
+	var results []model.StepResult
+	for step := first; step < first+count; step++ {
+		lo := (step * batch) % n
+		idx := identity(batch - step%3) // partial batches too
+		for r := range idx {
+			idx[r] = (idx[r] + lo) % n
+		}
+		res, err := e.Step(idx)
+		if err != nil {
+			t.Fatalf("step %d: %v", step+1, err)
+		}
+		results = append(results, res)
+	}
+	return results
+}
+
+// TestNativeDeterministic: two engines with one seed, fed the same batches,
+// end with bit-identical parameters and optimizer state and report
+// identical steps, with either optimizer.
 func TestNativeDeterministic(t *testing.T) {
 	requireNativeGPU(t)
-	cfg := nativeTestConfig(32)
 	set := learnableSet(256, 5)
-	run := func() (*model.Params, []model.StepResult) {
-		b := newTestNative(t, cfg)
-		var results []model.StepResult
-		for step := 0; step < 10; step++ {
-			lo := (step * 32) % set.Len()
-			idx := identity(32 - step%3) // partial batches too
-			for r := range idx {
-				idx[r] = (idx[r] + lo) % set.Len()
+	for _, name := range model.OptimizerNames() {
+		t.Run(name, func(t *testing.T) {
+			cfg := nativeTestConfig(32)
+			cfg.Optimizer.Name = name
+			run := func() (model.State, []model.StepResult) {
+				e := newTestNative(t, cfg)
+				load(t, e, model.TrainSet, set)
+				results := steps(t, e, set.Len(), 32, 0, 10)
+				return state(t, e), results
 			}
-			res, err := b.Step(set, idx)
-			if err != nil {
-				t.Fatal(err)
+			s1, r1 := run()
+			s2, r2 := run()
+			assertParamsEqual(t, s2.Params, s1.Params)
+			assertOptimizerEqual(t, s2.Optimizer, s1.Optimizer)
+			for i := range r1 {
+				if r1[i] != r2[i] {
+					t.Errorf("step %d: %+v, then %+v", i+1, r1[i], r2[i])
+				}
 			}
-			results = append(results, res)
-		}
-		p, err := b.Params()
-		if err != nil {
-			t.Fatal(err)
-		}
-		return p, results
-	}
-	p1, r1 := run()
-	p2, r2 := run()
-	assertParamsEqual(t, p2, p1)
-	for i := range r1 {
-		if r1[i] != r2[i] {
-			t.Errorf("step %d: %+v, then %+v", i+1, r1[i], r2[i])
-		}
+		})
 	}
 }
 
-// TestNativeAcrossThreads: the backend may be called from any goroutine.
+// TestNativeAcrossThreads: the engine may be called from any goroutine.
 // Each call here runs on a goroutine that stays locked to its OS thread until
 // it exits, which ends that thread, so every call meets a fresh thread with
 // no CUDA context current; the results must equal those of one goroutine.
@@ -434,9 +515,9 @@ func TestNativeAcrossThreads(t *testing.T) {
 		}()
 		<-done
 	}
-	var hopped model.Backend
+	var hopped model.Engine
 	var err error
-	onThread(func() { hopped, err = newNativeBackend(0, cfg) })
+	onThread(func() { hopped, err = newNativeEngine(0, cfg) })
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -446,14 +527,19 @@ func TestNativeAcrossThreads(t *testing.T) {
 			t.Errorf("Close on another thread: %v", err)
 		}
 	}()
+	onThread(func() { err = hopped.Load(model.TrainSet, set) })
+	if err != nil {
+		t.Fatalf("Load on another thread: %v", err)
+	}
 	here := newTestNative(t, cfg)
+	load(t, here, model.TrainSet, set)
 	for i, idx := range batches {
 		var got model.StepResult
-		onThread(func() { got, err = hopped.Step(set, idx) })
+		onThread(func() { got, err = hopped.Step(idx) })
 		if err != nil {
 			t.Fatalf("step %d on another thread: %v", i+1, err)
 		}
-		want, err := here.Step(set, idx)
+		want, err := here.Step(idx)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -461,75 +547,129 @@ func TestNativeAcrossThreads(t *testing.T) {
 			t.Errorf("step %d: %+v on fresh threads, %+v on one", i+1, got, want)
 		}
 	}
-	var p1 *model.Params
-	onThread(func() { p1, err = hopped.Params() })
+	var finite bool
+	onThread(func() { finite, err = hopped.Finite() })
+	if err != nil || !finite {
+		t.Errorf("Finite on another thread: %v, %v; want true", finite, err)
+	}
+	var s1 model.State
+	onThread(func() { s1, err = hopped.State() })
 	if err != nil {
 		t.Fatal(err)
 	}
-	p2, err := here.Params()
-	if err != nil {
-		t.Fatal(err)
-	}
-	assertParamsEqual(t, p1, p2)
+	s2 := state(t, here)
+	assertParamsEqual(t, s1.Params, s2.Params)
+	assertOptimizerEqual(t, s1.Optimizer, s2.Optimizer)
 }
 
-// TestNativeInputErrors: bad batches are refused without harming the
-// backend, and Close is idempotent and final.
+// TestNativeInputErrors: bad sets, batches, buffers and states are refused
+// without harming the engine, and Close is idempotent and final.
 func TestNativeInputErrors(t *testing.T) {
 	requireNativeGPU(t)
 	cfg := nativeTestConfig(4)
-	b, err := newNativeBackend(0, cfg)
+	e, err := newNativeEngine(0, cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
 	set := randomSet(6, 1)
+	if _, err := e.Step([]int{0}); err == nil || !strings.Contains(err.Error(), "never loaded") {
+		t.Errorf("Step before Load: %v", err)
+	}
+	for name, bad := range map[string]*data.Set{
+		"empty":    {},
+		"label 10": {Images: make([]byte, 2*data.ImageSize), Labels: []byte{3, 10}},
+		"short":    {Images: make([]byte, data.ImageSize), Labels: []byte{3, 4}},
+	} {
+		if err := e.Load(model.TrainSet, bad); err == nil {
+			t.Errorf("%s set loaded", name)
+		}
+	}
+	load(t, e, model.TrainSet, set)
+	before := state(t, e)
 	for name, idx := range map[string][]int{
 		"empty": {}, "negative": {0, -1}, "past the end": {6}, "larger than the batch": {0, 1, 2, 3, 4},
 	} {
-		if _, err := b.Step(set, idx); err == nil {
-			t.Errorf("%s batch accepted", name)
+		if _, err := e.Step(idx); err == nil {
+			t.Errorf("%s batch accepted by Step", name)
+		}
+		if err := e.Forward(model.TrainSet, idx, make([]float64, 5*model.Classes)); err == nil {
+			t.Errorf("%s batch accepted by Forward", name)
 		}
 	}
-	bad := &data.Set{Images: make([]byte, 2*data.ImageSize), Labels: []byte{3, 10}}
-	if _, err := b.Step(bad, []int{0}); err == nil || !strings.Contains(err.Error(), "label") {
-		t.Errorf("label 10 not refused: %v", err)
+	if err := e.Forward(model.TrainSet, []int{0, 1}, make([]float64, model.Classes)); err == nil {
+		t.Error("Forward wrote 2 rows into room for 1")
 	}
-	if _, err := b.Evaluate(&data.Set{}); err == nil {
-		t.Error("empty set evaluated")
+	if err := e.Forward(model.Images, []int{0}, make([]float64, model.Classes)); err == nil {
+		t.Error("Forward on a set never loaded succeeded")
 	}
-	if _, err := b.Step(set, []int{5, 4, 3}); err != nil {
-		t.Fatalf("good batch after bad ones: %v", err)
-	}
-	if err := b.Close(); err != nil {
+
+	sgdState, err := model.NewOptimizerState("sgd")
+	if err != nil {
 		t.Fatal(err)
 	}
-	if err := b.Close(); err != nil {
+	negativeV, err := model.NewOptimizerState("adam")
+	if err != nil {
+		t.Fatal(err)
+	}
+	negativeV.Slots[1][0][0] = -1
+	nanM, err := model.NewOptimizerState("adam")
+	if err != nil {
+		t.Fatal(err)
+	}
+	nanM.Slots[0][2][5] = math.NaN()
+	for name, s := range map[string]model.State{
+		"no parameters":             {Optimizer: before.Optimizer},
+		"another optimizer's state": {Params: before.Params, Optimizer: sgdState},
+		"a negative second moment":  {Params: before.Params, Optimizer: negativeV},
+		"a NaN first moment":        {Params: before.Params, Optimizer: nanM},
+	} {
+		if err := e.SetState(s); err == nil {
+			t.Errorf("SetState with %s accepted", name)
+		}
+	}
+	after := state(t, e)
+	assertParamsEqual(t, after.Params, before.Params)
+	assertOptimizerEqual(t, after.Optimizer, before.Optimizer)
+
+	if _, err := e.Step([]int{5, 4, 3}); err != nil {
+		t.Fatalf("good batch after bad ones: %v", err)
+	}
+	if err := e.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.Close(); err != nil {
 		t.Errorf("second Close: %v", err)
 	}
-	if _, err := b.Step(set, []int{0}); err == nil {
+	if _, err := e.Step([]int{0}); err == nil {
 		t.Error("Step after Close succeeded")
 	}
-	if _, err := b.Params(); err == nil {
-		t.Error("Params after Close succeeded")
+	if _, err := e.State(); err == nil {
+		t.Error("State after Close succeeded")
+	}
+	if _, err := e.Finite(); err == nil {
+		t.Error("Finite after Close succeeded")
 	}
 }
 
-// BenchmarkNativeStep times one training step at batch 32.
+// BenchmarkNativeStep times one training step at batch 32, per optimizer.
 func BenchmarkNativeStep(bm *testing.B) {
 	requireNativeGPU(bm)
-	cfg := nativeTestConfig(32)
-	b := newTestNative(bm, cfg)
-	set := learnableSet(1024, 1)
-	idx := identity(32)
-	if _, err := b.Step(set, idx); err != nil { // uploads the set
-		bm.Fatal(err)
-	}
-	for i := 0; bm.Loop(); i++ {
-		for r := range idx {
-			idx[r] = (i*32 + r) % set.Len()
-		}
-		if _, err := b.Step(set, idx); err != nil {
-			bm.Fatal(err)
-		}
+	for _, name := range model.OptimizerNames() {
+		bm.Run(name, func(bm *testing.B) {
+			cfg := nativeTestConfig(32)
+			cfg.Optimizer.Name = name
+			e := newTestNative(bm, cfg)
+			set := learnableSet(1024, 1)
+			load(bm, e, model.TrainSet, set)
+			idx := identity(32)
+			for i := 0; bm.Loop(); i++ {
+				for r := range idx {
+					idx[r] = (i*32 + r) % set.Len()
+				}
+				if _, err := e.Step(idx); err != nil {
+					bm.Fatal(err)
+				}
+			}
+		})
 	}
 }

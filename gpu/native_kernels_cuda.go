@@ -4,7 +4,7 @@ package gpu
 
 // Launching helpers of the native engine (native_cuda.go): our own kernels
 // from gpu/kernels/mlp.cu, cuBLAS matrix products and device memory. Every
-// function here must run with the backend's CUDA context current on the
+// function here must run with the engine's CUDA context current on the
 // calling OS thread (nativeEngine.do arranges that).
 
 import (
@@ -137,7 +137,7 @@ type kernelArg uint64
 func argPtr(p cu.DevicePtr) kernelArg { return kernelArg(p) }
 
 // argInt passes an int kernel parameter. Callers keep values in int32 range
-// (sizes are checked when the backend is made and when a set is uploaded).
+// (sizes are checked when the engine is made and when a set is uploaded).
 func argInt(v int) kernelArg { return kernelArg(uint32(int32(v))) }
 
 func argFloat(v float32) kernelArg { return kernelArg(math.Float32bits(v)) }
@@ -178,7 +178,7 @@ func devMatrix(p cu.DevicePtr, n int) []float32 {
 // gemm is cuBLAS's column-major C(m×n) = op(A)(m×k) · op(B)(k×n), alpha 1,
 // beta 0 (C is overwritten, never read). cu/blas keeps the first error and
 // turns every later call into a no-op, so its error is checked after each
-// call; after an error the backend refuses further work anyway.
+// call; after an error the engine refuses further work anyway.
 func gemm(b *cublas.Standard, what string, tA, tB blas.Transpose, m, n, k int,
 	a cu.DevicePtr, lda int, bm cu.DevicePtr, ldb int, c cu.DevicePtr, ldc int) error {
 	if m <= 0 || n <= 0 || k <= 0 {

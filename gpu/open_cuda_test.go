@@ -14,6 +14,8 @@ import (
 	logtest "github.com/sirupsen/logrus/hooks/test"
 	G "gorgonia.org/gorgonia"
 	"gorgonia.org/tensor"
+
+	"mnist/model"
 )
 
 // gpuPresent tells from the machine, not from CUDA, whether it has an NVIDIA
@@ -28,9 +30,15 @@ func gpuPresent() bool {
 }
 
 func TestOpen(t *testing.T) {
+	for _, engine := range EngineNames() {
+		t.Run(engine, func(t *testing.T) { testOpen(t, engine) })
+	}
+}
+
+func testOpen(t *testing.T, engine string) {
 	log, hook := logtest.NewNullLogger()
 	log.SetLevel(logrus.DebugLevel)
-	dev, err := Open(0, log)
+	dev, err := Open(0, engine, log)
 
 	if !gpuPresent() {
 		// The no-GPU path: a clean, one-line error that points at the CPU build.
@@ -53,8 +61,8 @@ func TestOpen(t *testing.T) {
 		t.Fatalf("this machine has an NVIDIA GPU but Open failed: %v", err)
 	}
 	defer dev.Close()
-	if !dev.CUDA() || !strings.HasPrefix(dev.Name(), "cuda:0 ") {
-		t.Errorf("got device %q (CUDA %v), want cuda:0 ...", dev.Name(), dev.CUDA())
+	if !dev.CUDA() || !strings.HasPrefix(dev.Name(), "cuda:0 ") || !strings.HasSuffix(dev.Name(), "("+engine+")") {
+		t.Errorf("got device %q (CUDA %v), want cuda:0 ... (%s)", dev.Name(), dev.CUDA(), engine)
 	}
 	var info *logrus.Entry
 	for _, e := range hook.AllEntries() {
@@ -65,12 +73,48 @@ func TestOpen(t *testing.T) {
 	if info == nil {
 		t.Fatalf("Open did not log the device at Info level; logged %v", hook.AllEntries())
 	}
-	for _, k := range []string{"name", "compute_capability", "memory_total_mib", "memory_free_mib", "driver_cuda", "built_with_cuda"} {
+	for _, k := range []string{"name", "compute_capability", "memory_total_mib", "memory_free_mib", "driver_cuda", "built_with_cuda", "engine"} {
 		if _, ok := info.Data[k]; !ok {
 			t.Errorf("device log lacks %q: %v", k, info.Data)
 		}
 	}
+	if info.Data["engine"] != engine {
+		t.Errorf("device log names engine %v, want %s", info.Data["engine"], engine)
+	}
 	t.Logf("opened %s: %v", dev.Name(), info.Data)
+}
+
+// TestOpenNewEngine: the device makes the engine Open was given.
+func TestOpenNewEngine(t *testing.T) {
+	requireNativeGPU(t)
+	log, _ := logtest.NewNullLogger()
+	for _, c := range []struct {
+		engine string
+		isWant func(model.Engine) bool
+	}{
+		{EngineNative, func(e model.Engine) bool { _, ok := e.(*nativeEngine); return ok }},
+		{EngineGorgonia, func(e model.Engine) bool { _, ok := e.(gorgoniaEngine); return ok }},
+	} {
+		dev, err := Open(0, c.engine, log)
+		if err != nil {
+			t.Fatalf("Open %s: %v", c.engine, err)
+		}
+		e, err := dev.NewEngine(nativeTestConfig(8))
+		if err != nil {
+			t.Fatalf("NewEngine %s: %v", c.engine, err)
+		}
+		if !c.isWant(e) {
+			t.Errorf("Open(0, %q) made a %T", c.engine, e)
+		}
+		if c.engine == EngineNative { // Gorgonia's machines stay open: see newTestGraph
+			if err := e.Close(); err != nil {
+				t.Errorf("Close: %v", err)
+			}
+		}
+		if err := dev.Close(); err != nil {
+			t.Errorf("device Close: %v", err)
+		}
+	}
 }
 
 // TestGraphOnGPU runs a small MatMul+Add graph on Gorgonia's CUDA tape
@@ -81,7 +125,7 @@ func TestGraphOnGPU(t *testing.T) {
 		t.Skip("no NVIDIA GPU on this machine; TestOpen covers the no-GPU error")
 	}
 	log, _ := logtest.NewNullLogger()
-	dev, err := Open(0, log)
+	dev, err := Open(0, EngineGorgonia, log)
 	if err != nil {
 		t.Fatalf("Open: %v", err)
 	}
@@ -129,9 +173,26 @@ func TestGraphOnGPU(t *testing.T) {
 
 func TestOpenRejectsNegativeOrdinal(t *testing.T) {
 	log, _ := logtest.NewNullLogger()
-	if dev, err := Open(-1, log); err == nil {
+	if dev, err := Open(-1, EngineGorgonia, log); err == nil {
 		dev.Close()
 		t.Fatal("Open(-1) succeeded")
+	}
+}
+
+// TestOpenRejectsUnknownEngine: the engine name is checked before CUDA is
+// touched, so this needs no GPU.
+func TestOpenRejectsUnknownEngine(t *testing.T) {
+	log, _ := logtest.NewNullLogger()
+	for _, name := range []string{"", "cuda", "Native"} {
+		dev, err := Open(0, name, log)
+		if err == nil {
+			dev.Close()
+			t.Errorf("Open with engine %q succeeded", name)
+			continue
+		}
+		if !strings.Contains(err.Error(), "unknown engine") || errors.Is(err, ErrNoUsableGPU) {
+			t.Errorf("engine %q: error %q does not say the engine is unknown", name, err)
+		}
 	}
 }
 

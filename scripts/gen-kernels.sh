@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# gen-kernels.sh - compile the native backend's CUDA kernels to PTX and write
+# gen-kernels.sh - compile the native engine's CUDA kernels to PTX and write
 # gpu/kernels_ptx_cuda.go.
 #
 # Usage: scripts/gen-kernels.sh [OUTFILE]   (default: gpu/kernels_ptx_cuda.go)
@@ -8,7 +8,7 @@
 #
 # Each gpu/kernels/NAME.cu becomes a Go string constant NAMEKernelsPTX and a
 # function NAMEKernelNames listing its kernels (the PTX .entry names, which
-# are the C names: the kernels are extern "C"). The native backend loads the
+# are the C names: the kernels are extern "C"). The native engine loads the
 # PTX with cuModuleLoadDataEx; the driver JIT-compiles it for the GPU at hand,
 # so one committed file serves every GPU of compute capability 7.5 or newer.
 #

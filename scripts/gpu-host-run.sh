@@ -15,13 +15,13 @@
 #   nvidia-smi
 #   test-gpu    go test -tags cuda ./gpu/ (via build-cuda.sh): parity with the
 #               CPU reference for both engines, placement listing
-#   train-native    make train-cuda TRAIN_FLAGS="-log-format json" (else
-#                   bin/train-cuda ...), default training flags, our engine
+#   train-native    make train-cuda TRAIN_FLAGS="-log-format json -engine native"
+#                   (else bin/train-cuda ...), default training flags, our engine
 #   torch       python3 scripts/torch_mnist.py --device cuda --json, if present
-#   train-gorgonia  the same with Gorgonia's CUDA tape machine
+#   train-gorgonia  the same with -engine gorgonia, Gorgonia's CUDA tape machine
 #   test-cli    go test -short ./cmd/train/ (and data/, model/kernels/) in the
-#               cuda setup, so the trainer's tests train on the GPU (native)
-#   test-cli-gorgonia  go test -short ./cmd/train/ with the Gorgonia engine
+#               cuda setup, so the trainer's tests train on the GPU (with the
+#               default engine, Gorgonia's)
 # then RESULTS_DIR/summary.txt. Exit status 0 only if every step passed.
 #
 # Environment (all optional):
@@ -258,11 +258,11 @@ train_both() {
 	local engine
 	for engine in native gorgonia; do
 		if [[ -x bin/train-cuda ]] && command -v make >/dev/null; then
-			run_step "train-$engine" "$1" env MNIST_CUDA_ENGINE=$engine \
-				make --no-print-directory train-cuda DATA_DIR="$bundle/mnist" TRAIN_FLAGS="-log-format json" || true
+			run_step "train-$engine" "$1" \
+				make --no-print-directory train-cuda DATA_DIR="$bundle/mnist" TRAIN_FLAGS="-log-format json -engine $engine" || true
 		elif [[ -x bin/train-cuda ]]; then
-			run_step "train-$engine" "$1" env MNIST_CUDA_ENGINE=$engine \
-				bin/train-cuda -log-format json -data-dir "$bundle/mnist" || true
+			run_step "train-$engine" "$1" \
+				bin/train-cuda -log-format json -engine "$engine" -data-dir "$bundle/mnist" || true
 		else
 			echo "=== train-$engine: skipped, bin/train-cuda was not built" | tee "$results/train-$engine.log"
 			record "train-$engine" SKIPPED 0
@@ -278,18 +278,16 @@ fi
 
 # The trainer's own tests against the cuda build: build-cuda.sh's GOFLAGS
 # reach the `go build` in cmd/train's TestMain, so every run in them trains
-# on the GPU (with the quick native engine). data/ and model/kernels/ know
+# on the GPU, with the default engine (Gorgonia's; the native engine is
+# covered by test-gpu and train-native). data/ and model/kernels/ know
 # nothing of CUDA and run as on any machine. The tests read MNIST from the
 # default data folder (os.UserCacheDir), here one filled from the bundle.
 if [[ -z "${SKIP_TESTS:-}" ]]; then
 	test_cache=$work/cache
 	mkdir -p "$test_cache/mnist-gorgonia"
 	cp "$bundle"/mnist/*.gz "$test_cache/mnist-gorgonia/"
-	run_step test-cli 120 env MNIST_CUDA_ENGINE=native XDG_CACHE_HOME="$test_cache" \
+	run_step test-cli 120 env XDG_CACHE_HOME="$test_cache" \
 		bash scripts/build-cuda.sh go test -count=1 -short ./cmd/train/ ./data/... ./model/kernels/ || true
-	# The trainer's tests once more on the default engine, Gorgonia's.
-	run_step test-cli-gorgonia 120 env MNIST_CUDA_ENGINE=gorgonia XDG_CACHE_HOME="$test_cache" \
-		bash scripts/build-cuda.sh go test -count=1 -short ./cmd/train/ || true
 fi
 
 # model/'s own tests are CPU tests: they build graphs without gpu.Open, so
