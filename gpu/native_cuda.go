@@ -300,6 +300,9 @@ func (b *nativeEngine) do(fn func() error) error {
 // Load uploads set's images and labels under id, freeing the copy it held
 // there before.
 func (b *nativeEngine) Load(id model.DataID, set *data.Set) error {
+	if id != model.TrainSet && id != model.TestSet && id != model.Images {
+		return fmt.Errorf("native cuda: load: unknown data set %d", id)
+	}
 	if err := model.CheckSet(set); err != nil {
 		return fmt.Errorf("native cuda: load %v: %w", id, err)
 	}
