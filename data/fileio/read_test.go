@@ -32,6 +32,14 @@ func TestReadFile(t *testing.T) {
 	os.Mkdir(filepath.Join(dir, "folder"), 0o755)
 	os.WriteFile(filepath.Join(dir, ".file.tmp-abc"), data, 0o644)
 	os.WriteFile(filepath.Join(dir, "empty"), nil, 0o644)
+	// A sparse file of 1 TiB: only a check of the size before reading
+	// (and before allocating) refuses it at once.
+	if err := os.WriteFile(filepath.Join(dir, "huge"), nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Truncate(filepath.Join(dir, "huge"), 1<<40); err != nil {
+		t.Fatal(err)
+	}
 
 	tests := []struct {
 		name    string
@@ -44,6 +52,7 @@ func TestReadFile(t *testing.T) {
 		{name: "link", max: int64(len(data)), want: data},
 		{name: "empty", max: 10, want: []byte{}},
 		{name: "file", max: int64(len(data)) - 1, wantErr: ErrTooLarge, wantMsg: "3000000 bytes, more than the 2999999 allowed"},
+		{name: "huge", max: 1 << 20, wantErr: ErrTooLarge, wantMsg: "1099511627776 bytes, more than the 1048576 allowed"},
 		{name: "fifo", max: 1 << 20, wantErr: ErrNotRegular, wantMsg: "it is a named pipe (FIFO), not a regular file"},
 		{name: "fifolink", max: 1 << 20, wantErr: ErrNotRegular, wantMsg: "it links to fifo, which is a named pipe (FIFO)"},
 		{name: "zero", max: 1 << 20, wantErr: ErrNotRegular, wantMsg: "it links to /dev/zero, which is a device, not a regular file"},

@@ -222,6 +222,11 @@ func TestBadTargets(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			before := listDir(t, dir)
 			checkErr := CheckTarget(tt.path)
+			if checkErr == nil {
+				// Never go on to WriteFile: run as root, a broken check
+				// would rename a file over /dev/null.
+				t.Fatalf("CheckTarget(%s) accepted it", tt.path)
+			}
 			checkOneLine(t, checkErr, tt.path)
 			if !strings.Contains(checkErr.Error(), tt.want) {
 				t.Errorf("CheckTarget: %q does not say %q", checkErr, tt.want)
