@@ -19,4 +19,5 @@ const (
 	ErrCount     Error = "image and label counts differ"
 	ErrShape     Error = "images are not 28x28"
 	ErrDigest    Error = "SHA-256 mismatch"
+	ErrFileSize  Error = "wrong file size"
 )

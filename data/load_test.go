@@ -1,11 +1,15 @@
 package data
 
 import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"io/fs"
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -48,7 +52,7 @@ func TestLoadSet(t *testing.T) {
 		{name: "gz of garbage", img: gz(t, []byte("<html>404</html>")), lbl: lbl3, wantErr: ErrMagic, wantPath: "img"},
 		{name: "html page", img: []byte("<html>Access Denied</html>"), lbl: lbl3, wantErr: ErrMagic, wantPath: "img"},
 		{name: "trailing garbage", img: cat(img3, []byte("x")), lbl: lbl3, wantErr: ErrTrailing, wantPath: "img"},
-		{name: "directory", imgDir: true, lbl: lbl3, wantMsg: "is a directory", wantPath: "img"},
+		{name: "directory", imgDir: true, lbl: lbl3, wantMsg: "it is a folder, not a regular file", wantPath: "img"},
 		{name: "missing", img: img3, noLbl: true, wantErr: fs.ErrNotExist, wantPath: "lbl"},
 	}
 	for _, tt := range tests {
@@ -66,7 +70,7 @@ func TestLoadSet(t *testing.T) {
 			if !tt.noLbl {
 				writeFile(t, dir, filepath.Base(lblPath), tt.lbl)
 			}
-			s, err := LoadSet(imgPath, lblPath)
+			s, err := LoadSet(context.Background(), imgPath, lblPath)
 			if tt.wantPath == "" {
 				if err != nil {
 					t.Fatal(err)
@@ -96,11 +100,38 @@ func writeSet(t *testing.T, dir, imgName, lblName string, n int) {
 	writeFile(t, dir, lblName, gz(t, labels(ls...)))
 }
 
+// fakeSet writes n images and labels under the four standard names' roles
+// (train images, train labels, test images, test labels) with their own
+// digests, as Files() would list them.
+func fakeSet(t *testing.T, dir string, nTrain, nTest int) []File {
+	t.Helper()
+	var files []File
+	for _, f := range []struct {
+		name string
+		n    int
+	}{{TrainImagesFile, nTrain}, {TrainLabelsFile, nTrain}, {TestImagesFile, nTest}, {TestLabelsFile, nTest}} {
+		var b []byte
+		if strings.Contains(f.name, "images") {
+			b = gz(t, images(f.n, 28, 28, 0))
+		} else {
+			ls := make([]byte, f.n)
+			for i := range ls {
+				ls[i] = byte(i % NumClasses)
+			}
+			b = gz(t, labels(ls...))
+		}
+		writeFile(t, dir, f.name, b)
+		sum := sha256.Sum256(b)
+		files = append(files, File{Name: f.name, SHA256: hex.EncodeToString(sum[:]), Size: int64(len(b))})
+	}
+	return files
+}
+
 func TestLoad(t *testing.T) {
+	ctx := context.Background()
 	dir := t.TempDir()
-	writeSet(t, dir, TrainImagesFile, TrainLabelsFile, 6)
-	writeSet(t, dir, TestImagesFile, TestLabelsFile, 2)
-	train, test, err := Load(dir)
+	files := fakeSet(t, dir, 6, 2)
+	train, test, err := (&Fetcher{}).load(ctx, dir, files)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -108,16 +139,24 @@ func TestLoad(t *testing.T) {
 		t.Fatalf("got %d/%d images, want 6/2", train.Len(), test.Len())
 	}
 
+	// Load verifies what it parses: a file of the right size whose bytes
+	// differ is refused, not parsed.
+	other := fakeSet(t, t.TempDir(), 6, 3)
+	spoilt := slices.Clone(files)
+	spoilt[3].SHA256 = other[3].SHA256
+	_, _, err = (&Fetcher{}).load(ctx, dir, spoilt)
+	checkErr(t, err, ErrDigest, TestLabelsFile)
+
 	if err := os.Remove(filepath.Join(dir, TestLabelsFile)); err != nil {
 		t.Fatal(err)
 	}
-	_, _, err = Load(dir)
-	checkErr(t, err, fs.ErrNotExist, TestLabelsFile)
-	if !strings.Contains(err.Error(), "test set") {
-		t.Errorf("error %q does not say which set", err)
+	_, _, err = (&Fetcher{}).load(ctx, dir, files)
+	checkErr(t, err, nil, TestLabelsFile)
+	if !strings.Contains(err.Error(), "no sources") {
+		t.Errorf("error %q does not say it cannot fetch the file", err)
 	}
-	_, _, err = Load(filepath.Join(dir, "nowhere"))
-	checkErr(t, err, fs.ErrNotExist, TrainImagesFile)
+	_, _, err = Load(ctx, filepath.Join(dir, "nowhere"))
+	checkErr(t, err, nil, TrainImagesFile)
 }
 
 func TestDefaultDir(t *testing.T) {
