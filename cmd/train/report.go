@@ -7,6 +7,7 @@ import (
 
 	"github.com/sirupsen/logrus"
 
+	"mnist/data/fileio"
 	"mnist/model"
 )
 
@@ -26,6 +27,9 @@ type report struct {
 	history []model.EpochStats
 	dataDir string
 	gpu     int
+	// files writes -metrics-out and -plot; the zero value is the real file
+	// system, tests set a fileio.Fault to make a step fail.
+	files fileio.Writer
 }
 
 func (r report) samplesPerSecond() float64 {
