@@ -38,6 +38,10 @@ type Fetcher struct {
 
 	// files writes the downloads; tests set a Fault in it.
 	files fileio.Writer
+	// readFile reads a present file (nil: fileio.ReadFile); a test swaps
+	// the file on disk behind it, to show the sets are parsed from the
+	// bytes that were verified, not from a second read.
+	readFile func(ctx context.Context, path string, maxSize int64) ([]byte, error)
 }
 
 // Ensure makes sure dir holds the four files with their canonical size and
@@ -68,7 +72,7 @@ func (f *Fetcher) ensure(ctx context.Context, dir string, files []File) ([][]byt
 	contents := make([][]byte, len(files))
 	var missing []int
 	for i, file := range files {
-		b, err := readVerified(ctx, filepath.Join(dir, file.Name), file)
+		b, err := f.readVerified(ctx, filepath.Join(dir, file.Name), file)
 		if errors.Is(err, fs.ErrNotExist) {
 			missing = append(missing, i)
 			continue
@@ -106,9 +110,13 @@ func (f *Fetcher) ensure(ctx context.Context, dir string, files []File) ([][]byt
 // (before reading, for a larger one), then its SHA-256. A missing file is
 // an error wrapping fs.ErrNotExist; one that differs is an error naming it
 // (someone put it there, so it is not touched).
-func readVerified(ctx context.Context, path string, file File) ([]byte, error) {
+func (f *Fetcher) readVerified(ctx context.Context, path string, file File) ([]byte, error) {
 	const notOriginal = "it is not the original file; delete it and run again to download it"
-	b, err := fileio.ReadFile(ctx, path, file.Size)
+	read := f.readFile
+	if read == nil {
+		read = fileio.ReadFile
+	}
+	b, err := read(ctx, path, file.Size)
 	if errors.Is(err, fileio.ErrTooLarge) {
 		return nil, fmt.Errorf("%w: %s is larger than the original's %d bytes: %s", ErrFileSize, path, file.Size, notOriginal)
 	}

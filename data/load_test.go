@@ -12,6 +12,8 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"mnist/data/fileio"
 )
 
 func writeFile(t *testing.T, dir, name string, content []byte) string {
@@ -138,6 +140,37 @@ func TestLoad(t *testing.T) {
 	if train.Len() != 6 || test.Len() != 2 {
 		t.Fatalf("got %d/%d images, want 6/2", train.Len(), test.Len())
 	}
+
+	// A file swapped on disk just after it was read and verified: the sets
+	// come from the verified bytes, not from a second read of the disk.
+	swapped := t.TempDir()
+	fakeSet(t, swapped, 6, 2)
+	swapDir := t.TempDir()
+	fakeSet(t, swapDir, 4, 1) // a valid set of other sizes, found by a second read
+	reads := map[string]int{}
+	fe := &Fetcher{readFile: func(ctx context.Context, path string, maxSize int64) ([]byte, error) {
+		reads[filepath.Base(path)]++
+		b, err := fileio.ReadFile(ctx, filepath.Join(swapped, filepath.Base(path)), maxSize)
+		if err == nil {
+			// Now replace it: anything reading path again gets the other set.
+			other, _ := os.ReadFile(filepath.Join(swapDir, filepath.Base(path)))
+			os.WriteFile(path, other, 0o644)
+		}
+		return b, err
+	}}
+	train, test, err = fe.load(ctx, dir, files)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if train.Len() != 6 || test.Len() != 2 {
+		t.Errorf("got %d/%d images, want the verified 6/2: a file was read twice", train.Len(), test.Len())
+	}
+	for name, n := range reads {
+		if n != 1 {
+			t.Errorf("%s read %d times, want once", name, n)
+		}
+	}
+	files = fakeSet(t, dir, 6, 2) // put the folder back
 
 	// Load verifies what it parses: a file of the right size whose bytes
 	// differ is refused, not parsed.
