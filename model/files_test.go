@@ -230,6 +230,35 @@ func TestCheckpointFolderIsLiteral(t *testing.T) {
 	}
 }
 
+// TestPruneLeavesWhatIsNotOurs: an old checkpoint's name on something
+// that is not a regular file (a FIFO, a folder) is not removed; pruning
+// stops with one line naming it.
+func TestPruneLeavesWhatIsNotOurs(t *testing.T) {
+	for _, kind := range []string{"fifo", "folder"} {
+		dir := t.TempDir()
+		old := CheckpointPath(dir, TrainState{Epoch: 1})
+		var err error
+		if kind == "fifo" {
+			err = syscall.Mkfifo(old, 0o644)
+		} else {
+			err = os.Mkdir(old, 0o755)
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, e := range []int{2, 3} {
+			os.WriteFile(CheckpointPath(dir, TrainState{Epoch: e}), nil, 0o644)
+		}
+		err = PruneCheckpoints(dir, 2)
+		if err == nil || !strings.Contains(err.Error(), old) || strings.Contains(err.Error(), "\n") {
+			t.Errorf("%s: prune = %v, want one line naming %s", kind, err, old)
+		}
+		if _, err := os.Lstat(old); err != nil {
+			t.Errorf("%s: pruning removed it: %v", kind, err)
+		}
+	}
+}
+
 // TestLockCheckpointDir: a second run on the same folder is refused while
 // the first holds it (two locks in one process: flock locks belong to open
 // file descriptions).
