@@ -16,4 +16,5 @@ var (
 	ErrCount     = errors.New("image and label counts differ")
 	ErrShape     = errors.New("images are not 28x28")
 	ErrDigest    = errors.New("SHA-256 mismatch")
+	ErrFileSize  = errors.New("wrong file size")
 )

@@ -1,6 +1,7 @@
 package data
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -13,6 +14,8 @@ import (
 	"time"
 
 	"github.com/sirupsen/logrus"
+
+	"mnist/data/fileio"
 )
 
 // Fetcher defaults and bounds.
@@ -32,100 +35,111 @@ type Fetcher struct {
 	Retries   int                // extra attempts per source for transient failures (at most 5)
 	RetryWait time.Duration      // pause before the first retry, doubled after each (1s if zero)
 	Log       logrus.FieldLogger // nil: no logging
+
+	// files writes the downloads; tests set a Fault in it.
+	files fileio.Writer
+	// readFile reads a present file (nil: fileio.ReadFile); a test swaps
+	// the file on disk behind it, to show the sets are parsed from the
+	// bytes that were verified, not from a second read.
+	readFile func(ctx context.Context, path string, maxSize int64) ([]byte, error)
 }
 
-// Ensure makes sure dir holds the four files with their canonical SHA-256.
-// Present files that match are left alone and nothing touches the network.
-// Missing files are fetched from the sources in order; each download goes to
-// a temp file in dir, is verified against the digest, fsynced and renamed.
-// A present file with a wrong digest is an error naming it: user files are
-// never overwritten or deleted. When all sources fail for a file, the error
-// lists each source and why it failed.
+// Ensure makes sure dir holds the four files with their canonical size and
+// SHA-256. Present files that match are left alone and nothing touches the
+// network. Missing files are fetched from the sources in order; each
+// download is verified in memory, then written with fileio.WriteFile
+// (atomically, as a temporary file renamed into place). A present file that
+// differs is an error naming it: user files are never overwritten or
+// deleted. When all sources fail for a file, the error lists each source
+// and why it failed.
 func (f *Fetcher) Ensure(ctx context.Context, dir string) error {
-	return f.ensure(ctx, dir, Files())
+	_, err := f.ensure(ctx, dir, Files())
+	return err
 }
 
 // ensure is Ensure for any file list, so tests can serve small fake files.
-func (f *Fetcher) ensure(ctx context.Context, dir string, files []File) error {
+// It returns each file's verified content, in the order of files: each
+// present file is read once, each missing one downloaded once.
+func (f *Fetcher) ensure(ctx context.Context, dir string, files []File) ([][]byte, error) {
 	log := f.Log
 	if log == nil {
 		quiet := logrus.New()
 		quiet.SetOutput(io.Discard)
 		log = quiet
 	}
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return fmt.Errorf("create data folder: %w", err)
-	}
 	// Check every present file before downloading anything, so a bad file
 	// is reported at once rather than after minutes of downloads.
-	var missing []File
-	for _, file := range files {
-		present, err := checkPresent(filepath.Join(dir, file.Name), file)
-		if err != nil {
-			return err
-		}
-		if present {
-			log.WithField("file", file.Name).Debug("present and verified")
+	contents := make([][]byte, len(files))
+	var missing []int
+	for i, file := range files {
+		b, err := f.readVerified(ctx, filepath.Join(dir, file.Name), file)
+		if errors.Is(err, fs.ErrNotExist) {
+			missing = append(missing, i)
 			continue
 		}
-		missing = append(missing, file)
+		if err != nil {
+			return nil, err
+		}
+		log.WithField("file", file.Name).Debug("present and verified")
+		contents[i] = b
 	}
 	if len(missing) == 0 {
-		return nil
+		return contents, nil
 	}
 	if len(f.Sources) == 0 {
-		return fmt.Errorf("%s is missing %s and no sources are configured to fetch it", dir, missing[0].Name)
+		return nil, fmt.Errorf("%s is missing %s and no sources are configured to fetch it", dir, files[missing[0]].Name)
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, fmt.Errorf("create data folder: %w", err)
 	}
 	// A source that failed for one file is not asked again for the next
 	// ones: an unreachable mirror then costs its timeout once, not 4 times.
 	// Indexed by position because a Source need not be comparable.
 	failedBefore := make([]error, len(f.Sources))
-	for _, file := range missing {
-		if err := f.fetchFile(ctx, dir, file, failedBefore, log); err != nil {
-			return err
+	for _, i := range missing {
+		b, err := f.fetchFile(ctx, dir, files[i], failedBefore, log)
+		if err != nil {
+			return nil, err
 		}
+		contents[i] = b
 	}
-	return nil
+	return contents, nil
 }
 
-// checkPresent reports whether path holds the file; a present file with
-// other content is an error (someone put it there, so do not touch it).
-func checkPresent(path string, file File) (bool, error) {
-	info, err := os.Stat(path)
-	if errors.Is(err, fs.ErrNotExist) {
-		return false, nil
+// readVerified reads path once and checks it is file: its size first
+// (before reading, for a larger one), then its SHA-256. A missing file is
+// an error wrapping fs.ErrNotExist; one that differs is an error naming it
+// (someone put it there, so it is not touched).
+func (f *Fetcher) readVerified(ctx context.Context, path string, file File) ([]byte, error) {
+	const notOriginal = "it is not the original file; delete it and run again to download it"
+	read := f.readFile
+	if read == nil {
+		read = fileio.ReadFile
+	}
+	b, err := read(ctx, path, file.Size)
+	if errors.Is(err, fileio.ErrTooLarge) {
+		return nil, fmt.Errorf("%w: %s is larger than the original's %d bytes: %s", ErrFileSize, path, file.Size, notOriginal)
 	}
 	if err != nil {
-		return false, fmt.Errorf("check %s: %w", path, err)
+		return nil, err
 	}
-	if info.IsDir() {
-		return false, fmt.Errorf("%s is a directory, but should be the file %s: move it away and run again", path, file.Name)
+	if int64(len(b)) != file.Size {
+		return nil, fmt.Errorf("%w: %s is %d bytes, the original %d: %s", ErrFileSize, path, len(b), file.Size, notOriginal)
 	}
-	sum, err := hashFile(path)
-	if err != nil {
-		return false, err
+	if sum := sha256Hex(b); sum != file.SHA256 {
+		return nil, fmt.Errorf("%w: %s has SHA-256 %s, want %s: %s", ErrDigest, path, sum, file.SHA256, notOriginal)
 	}
-	if sum != file.SHA256 {
-		return false, fmt.Errorf("%w: %s has SHA-256 %s, want %s: it is not the original file; delete it and run again to download it", ErrDigest, path, sum, file.SHA256)
-	}
-	return true, nil
+	return b, nil
 }
 
-func hashFile(path string) (string, error) {
-	fh, err := os.Open(path)
-	if err != nil {
-		return "", fmt.Errorf("check %w", err)
-	}
-	defer fh.Close()
-	h := sha256.New()
-	if _, err := io.Copy(h, fh); err != nil {
-		return "", fmt.Errorf("check %s: %w", path, err)
-	}
-	return hex.EncodeToString(h.Sum(nil)), nil
+func sha256Hex(b []byte) string {
+	sum := sha256.Sum256(b)
+	return hex.EncodeToString(sum[:])
 }
 
-// fetchFile tries the sources in order until one delivers a verified copy.
-func (f *Fetcher) fetchFile(ctx context.Context, dir string, file File, failedBefore []error, log logrus.FieldLogger) error {
+// fetchFile tries the sources in order until one delivers a verified copy,
+// writes it into dir and returns it.
+func (f *Fetcher) fetchFile(ctx context.Context, dir string, file File, failedBefore []error, log logrus.FieldLogger) ([]byte, error) {
 	all := &fetchError{file: file.Name, dir: dir}
 	for i, src := range f.Sources {
 		if failedBefore[i] != nil {
@@ -134,39 +148,45 @@ func (f *Fetcher) fetchFile(ctx context.Context, dir string, file File, failedBe
 		}
 		l := log.WithFields(logrus.Fields{"file": file.Name, "source": src.Name()})
 		l.Info("downloading")
-		err := f.fetchWithRetries(ctx, dir, file, src, l)
+		b, err := f.fetchWithRetries(ctx, file, src, l)
 		if err == nil {
+			// A local failure (a full disk) is not the source's fault:
+			// it ends the fetch rather than trying the next source.
+			path := filepath.Join(dir, file.Name)
+			if err := f.files.WriteFile(path, func(w io.Writer) error { _, err := w.Write(b); return err }); err != nil {
+				return nil, fmt.Errorf("save the download: %w", err)
+			}
 			l.Info("downloaded and verified")
-			return nil
+			return b, nil
 		}
 		if ctx.Err() != nil {
-			return fmt.Errorf("fetch %s: %w", file.Name, ctx.Err())
+			return nil, fmt.Errorf("fetch %s: %w", file.Name, ctx.Err())
 		}
 		l.WithError(err).Warn("source failed, trying the next one")
 		failedBefore[i] = err
 		all.failures = append(all.failures, &sourceError{src.Name(), err})
 	}
-	return all
+	return nil, all
 }
 
 // fetchWithRetries repeats transient failures (5xx, timeouts, cut-off
 // bodies) a bounded number of times; other failures return at once.
-func (f *Fetcher) fetchWithRetries(ctx context.Context, dir string, file File, src Source, log logrus.FieldLogger) error {
+func (f *Fetcher) fetchWithRetries(ctx context.Context, file File, src Source, log logrus.FieldLogger) ([]byte, error) {
 	retries := min(max(f.Retries, 0), maxRetries)
 	wait := f.RetryWait
 	if wait <= 0 {
 		wait = defaultRetryWait
 	}
 	for attempt := 1; ; attempt++ {
-		err := f.fetchOnce(ctx, dir, file, src)
+		b, err := f.fetchOnce(ctx, file, src)
 		if err == nil || ctx.Err() != nil {
-			return err
+			return b, err
 		}
 		if attempt > retries || !isTransient(err) {
 			if attempt > 1 {
-				return fmt.Errorf("%w (after %d attempts)", err, attempt)
+				return nil, fmt.Errorf("%w (after %d attempts)", err, attempt)
 			}
-			return err
+			return nil, err
 		}
 		log.WithError(err).WithField("attempt", attempt).Warn("transient failure, retrying")
 		timer := time.NewTimer(wait)
@@ -174,15 +194,16 @@ func (f *Fetcher) fetchWithRetries(ctx context.Context, dir string, file File, s
 		case <-timer.C:
 		case <-ctx.Done():
 			timer.Stop()
-			return ctx.Err()
+			return nil, ctx.Err()
 		}
 		wait *= 2
 	}
 }
 
-// fetchOnce downloads file from src into a temp file in dir and renames it
-// to its final name only once its digest is verified and it is on disk.
-func (f *Fetcher) fetchOnce(ctx context.Context, dir string, file File, src Source) (err error) {
+// fetchOnce downloads file from src into memory (at most its size and one
+// byte more) and returns it once its size and digest are verified. Nothing
+// touches the folder until then.
+func (f *Fetcher) fetchOnce(ctx context.Context, file File, src Source) ([]byte, error) {
 	timeout := f.Timeout
 	if timeout <= 0 {
 		timeout = defaultTimeout
@@ -193,66 +214,29 @@ func (f *Fetcher) fetchOnce(ctx context.Context, dir string, file File, src Sour
 	body, err := src.Open(ctx, file.Name)
 	if err != nil {
 		if errors.Is(ctx.Err(), context.DeadlineExceeded) {
-			return fmt.Errorf("timed out after %s: %w", timeout, err)
+			return nil, fmt.Errorf("timed out after %s: %w", timeout, err)
 		}
-		return err
+		return nil, err
 	}
 	defer body.Close()
 
-	tmp, err := os.CreateTemp(dir, "."+file.Name+".*.partial")
-	if err != nil {
-		return fmt.Errorf("create temp file: %w", err)
-	}
-	renamed := false
-	defer func() {
-		if !renamed {
-			tmp.Close() // may already be closed; the error does not matter
-			os.Remove(tmp.Name())
-		}
-	}()
-
-	h := sha256.New()
-	in := io.Reader(body)
-	if file.Size > 0 {
-		in = io.LimitReader(body, file.Size+1) // a larger body is wrong anyway
-	}
-	n, err := io.Copy(io.MultiWriter(tmp, h), in)
+	var buf bytes.Buffer
+	buf.Grow(int(file.Size) + 1)
+	n, err := io.Copy(&buf, io.LimitReader(body, file.Size+1)) // a larger body is wrong anyway
 	if err != nil {
 		if errors.Is(ctx.Err(), context.DeadlineExceeded) {
-			return fmt.Errorf("timed out after %s with %d bytes received: %w", timeout, n, err)
+			return nil, fmt.Errorf("timed out after %s with %d bytes received: %w", timeout, n, err)
 		}
-		return fmt.Errorf("download cut off after %d bytes: %w", n, err)
+		return nil, fmt.Errorf("download cut off after %d bytes: %w", n, err)
 	}
-	if file.Size > 0 && n > file.Size {
-		return fmt.Errorf("%w: download is larger than the expected %d bytes", ErrDigest, file.Size)
+	switch {
+	case n > file.Size:
+		return nil, fmt.Errorf("%w: download is larger than the expected %d bytes", ErrFileSize, file.Size)
+	case n < file.Size:
+		return nil, fmt.Errorf("%w: download is %d bytes, want %d", ErrFileSize, n, file.Size)
 	}
-	if sum := hex.EncodeToString(h.Sum(nil)); sum != file.SHA256 {
-		return fmt.Errorf("%w: got %s (%d bytes), want %s", ErrDigest, sum, n, file.SHA256)
+	if sum := sha256Hex(buf.Bytes()); sum != file.SHA256 {
+		return nil, fmt.Errorf("%w: got %s (%d bytes), want %s", ErrDigest, sum, n, file.SHA256)
 	}
-	if err := tmp.Chmod(0o644); err != nil { // CreateTemp makes it 0600
-		return fmt.Errorf("chmod %s: %w", tmp.Name(), err)
-	}
-	if err := tmp.Sync(); err != nil {
-		return fmt.Errorf("sync %s: %w", tmp.Name(), err)
-	}
-	if err := tmp.Close(); err != nil {
-		return fmt.Errorf("close %s: %w", tmp.Name(), err)
-	}
-	if err := os.Rename(tmp.Name(), filepath.Join(dir, file.Name)); err != nil {
-		return fmt.Errorf("rename %s: %w", tmp.Name(), err)
-	}
-	renamed = true
-	syncDir(dir)
-	return nil
-}
-
-// syncDir makes the rename durable. It is best effort: some systems
-// (Windows) cannot sync a folder, and the file itself is already synced.
-func syncDir(dir string) {
-	d, err := os.Open(dir)
-	if err != nil {
-		return
-	}
-	d.Sync()
-	d.Close()
+	return buf.Bytes(), nil
 }

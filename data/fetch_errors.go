@@ -45,7 +45,7 @@ func isTransient(err error) bool {
 	if errors.As(err, &se) {
 		return se.code >= 500 || se.code == http.StatusTooManyRequests || se.code == http.StatusRequestTimeout
 	}
-	if errors.Is(err, ErrDigest) {
+	if errors.Is(err, ErrDigest) || errors.Is(err, ErrFileSize) {
 		return false
 	}
 	var op *net.OpError

@@ -49,7 +49,7 @@ func TestEnsureConnectionRefused(t *testing.T) {
 	fe := testFetcher(HTTPSource(gone.URL+"/mnist/", nil), &openCounter{ff: ff})
 	fe.Retries, fe.RetryWait = 3, time.Second
 	start := time.Now()
-	if err := fe.ensure(context.Background(), t.TempDir(), ff.specs); err != nil {
+	if err := fe.ensureErr(context.Background(), t.TempDir(), ff.specs); err != nil {
 		t.Fatal(err)
 	}
 	if d := time.Since(start); d > 900*time.Millisecond {

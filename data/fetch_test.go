@@ -136,6 +136,12 @@ func checkDir(t *testing.T, dir string, ff fakeFiles, names ...string) {
 	}
 }
 
+// ensureErr is ensure without the contents, for the tests about fetching.
+func (f *Fetcher) ensureErr(ctx context.Context, dir string, files []File) error {
+	_, err := f.ensure(ctx, dir, files)
+	return err
+}
+
 func testFetcher(sources ...Source) *Fetcher {
 	return &Fetcher{Sources: sources, Timeout: 200 * time.Millisecond, RetryWait: time.Millisecond}
 }
@@ -152,7 +158,7 @@ func TestEnsureFallsBack(t *testing.T) {
 			dir := t.TempDir()
 			fe := testFetcher(bad.source(), good.source())
 			fe.Retries = 1
-			if err := fe.ensure(context.Background(), dir, ff.specs); err != nil {
+			if err := fe.ensureErr(context.Background(), dir, ff.specs); err != nil {
 				t.Fatal(err)
 			}
 			checkDir(t, dir, ff, "a.gz", "b.gz")
@@ -176,7 +182,7 @@ func TestEnsureAllFail(t *testing.T) {
 	}
 	dir := t.TempDir()
 	start := time.Now()
-	err := testFetcher(sources...).ensure(context.Background(), dir, ff.specs)
+	err := testFetcher(sources...).ensureErr(context.Background(), dir, ff.specs)
 	t.Log(err)
 	if err == nil {
 		t.Fatal("no error")
@@ -233,7 +239,7 @@ func TestEnsureRetries(t *testing.T) {
 			dir := t.TempDir()
 			fe := testFetcher(s.source())
 			fe.Retries = tt.retries
-			err := fe.ensure(context.Background(), dir, ff.specs)
+			err := fe.ensureErr(context.Background(), dir, ff.specs)
 			if (err == nil) != tt.wantOK {
 				t.Fatalf("error %v, want ok=%v", err, tt.wantOK)
 			}
@@ -255,7 +261,7 @@ func TestEnsureSkipsFailedSource(t *testing.T) {
 	bad := newServer(t, ff, faults["404"].fault)
 	good := newServer(t, ff, serveOK)
 	dir := t.TempDir()
-	if err := testFetcher(bad.source(), good.source()).ensure(context.Background(), dir, ff.specs); err != nil {
+	if err := testFetcher(bad.source(), good.source()).ensureErr(context.Background(), dir, ff.specs); err != nil {
 		t.Fatal(err)
 	}
 	if bad.requests.Load() != 1 || good.requests.Load() != 3 {
@@ -289,7 +295,8 @@ func TestEnsurePresentFiles(t *testing.T) {
 		{name: "one missing", present: map[string][]byte{"a.gz": ff.content["a.gz"]}, wantCalls: 1},
 		{name: "none present", wantCalls: 2},
 		{name: "wrong content", present: map[string][]byte{"b.gz": []byte("mine")}, wantMsg: "delete it"},
-		{name: "folder in the way", dirFor: "a.gz", wantMsg: "is a directory"},
+		{name: "folder in the way", dirFor: "a.gz", wantMsg: "it is a folder, not a regular file"},
+		{name: "wrong size", present: map[string][]byte{"b.gz": []byte("mine")}, wantMsg: "is 4 bytes, the original 20"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -308,7 +315,7 @@ func TestEnsurePresentFiles(t *testing.T) {
 				}
 			}
 			src := &openCounter{ff: ff}
-			err := testFetcher(src).ensure(context.Background(), dir, ff.specs)
+			err := testFetcher(src).ensureErr(context.Background(), dir, ff.specs)
 			if tt.wantMsg != "" {
 				checkErr(t, err, nil, tt.wantMsg)
 				if src.calls.Load() != 0 {
@@ -335,17 +342,27 @@ func TestEnsurePresentFiles(t *testing.T) {
 	}
 }
 
-func TestEnsureWrongDigestNamesFile(t *testing.T) {
+func TestEnsureWrongFileNamesIt(t *testing.T) {
 	ff := newFakeFiles(10)
-	dir := t.TempDir()
-	path := writeFile(t, dir, "a.gz", []byte("not it"))
-	err := testFetcher().ensure(context.Background(), dir, ff.specs)
-	checkErr(t, err, ErrDigest, path)
+	tests := []struct {
+		content []byte
+		want    error
+	}{
+		{[]byte("not it, 10"), ErrDigest}, // the right size
+		{[]byte("not it"), ErrFileSize},
+		{[]byte("not it, and longer"), ErrFileSize},
+	}
+	for _, tt := range tests {
+		dir := t.TempDir()
+		path := writeFile(t, dir, "a.gz", tt.content)
+		err := testFetcher().ensureErr(context.Background(), dir, ff.specs)
+		checkErr(t, err, tt.want, path)
+	}
 }
 
 func TestEnsureNoSources(t *testing.T) {
 	ff := newFakeFiles(10)
-	err := (&Fetcher{}).ensure(context.Background(), t.TempDir(), ff.specs)
+	err := (&Fetcher{}).ensureErr(context.Background(), t.TempDir(), ff.specs)
 	checkErr(t, err, nil, "no sources")
 }
 
@@ -360,7 +377,7 @@ func TestEnsureCancelled(t *testing.T) {
 	dir := t.TempDir()
 	fe := testFetcher(hang.source(), other)
 	fe.Timeout = time.Minute
-	err := fe.ensure(ctx, dir, ff.specs)
+	err := fe.ensureErr(ctx, dir, ff.specs)
 	checkErr(t, err, context.Canceled, "a.gz")
 	if other.calls.Load() != 0 {
 		t.Error("tried the next source after cancel")
@@ -375,7 +392,7 @@ func TestEnsureRealFilesChecked(t *testing.T) {
 	writeFile(t, dir, TrainImagesFile, []byte("x"))
 	src := &openCounter{}
 	err := (&Fetcher{Sources: []Source{src}}).Ensure(context.Background(), dir)
-	checkErr(t, err, ErrDigest, Files()[0].SHA256)
+	checkErr(t, err, ErrFileSize, "the original 9912422")
 	if src.calls.Load() != 0 {
 		t.Error("downloaded despite a bad file")
 	}

@@ -1,11 +1,14 @@
 package data
 
 import (
+	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"image"
 	"math"
-	"os"
+
+	"mnist/data/fileio"
 
 	// The decoders -predict accepts: image.Decode picks by the file's magic
 	// bytes, not its name, so a .jpg that is really a PNG still works.
@@ -48,12 +51,11 @@ func LoadImages(paths []string) (*Set, error) {
 // LoadImage decodes one PNG or JPEG file and preprocesses it with
 // ImageToMNIST; errors name the file.
 func LoadImage(path string) ([]byte, error) {
-	f, err := os.Open(path)
+	b, err := fileio.ReadFile(context.Background(), path, maxImageFileBytes)
 	if err != nil {
-		return nil, fmt.Errorf("image %s: %w", path, err)
+		return nil, fmt.Errorf("image: %w", err)
 	}
-	defer f.Close()
-	img, _, err := image.Decode(f)
+	img, _, err := image.Decode(bytes.NewReader(b))
 	if err != nil {
 		if errors.Is(err, image.ErrFormat) {
 			return nil, fmt.Errorf("image %s: not a PNG or JPEG file", path)

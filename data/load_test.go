@@ -1,13 +1,19 @@
 package data
 
 import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"io/fs"
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
 	"testing"
+
+	"mnist/data/fileio"
 )
 
 func writeFile(t *testing.T, dir, name string, content []byte) string {
@@ -48,7 +54,7 @@ func TestLoadSet(t *testing.T) {
 		{name: "gz of garbage", img: gz(t, []byte("<html>404</html>")), lbl: lbl3, wantErr: ErrMagic, wantPath: "img"},
 		{name: "html page", img: []byte("<html>Access Denied</html>"), lbl: lbl3, wantErr: ErrMagic, wantPath: "img"},
 		{name: "trailing garbage", img: cat(img3, []byte("x")), lbl: lbl3, wantErr: ErrTrailing, wantPath: "img"},
-		{name: "directory", imgDir: true, lbl: lbl3, wantMsg: "is a directory", wantPath: "img"},
+		{name: "directory", imgDir: true, lbl: lbl3, wantMsg: "it is a folder, not a regular file", wantPath: "img"},
 		{name: "missing", img: img3, noLbl: true, wantErr: fs.ErrNotExist, wantPath: "lbl"},
 	}
 	for _, tt := range tests {
@@ -66,7 +72,7 @@ func TestLoadSet(t *testing.T) {
 			if !tt.noLbl {
 				writeFile(t, dir, filepath.Base(lblPath), tt.lbl)
 			}
-			s, err := LoadSet(imgPath, lblPath)
+			s, err := LoadSet(context.Background(), imgPath, lblPath)
 			if tt.wantPath == "" {
 				if err != nil {
 					t.Fatal(err)
@@ -96,11 +102,38 @@ func writeSet(t *testing.T, dir, imgName, lblName string, n int) {
 	writeFile(t, dir, lblName, gz(t, labels(ls...)))
 }
 
+// fakeSet writes n images and labels under the four standard names' roles
+// (train images, train labels, test images, test labels) with their own
+// digests, as Files() would list them.
+func fakeSet(t *testing.T, dir string, nTrain, nTest int) []File {
+	t.Helper()
+	var files []File
+	for _, f := range []struct {
+		name string
+		n    int
+	}{{TrainImagesFile, nTrain}, {TrainLabelsFile, nTrain}, {TestImagesFile, nTest}, {TestLabelsFile, nTest}} {
+		var b []byte
+		if strings.Contains(f.name, "images") {
+			b = gz(t, images(f.n, 28, 28, 0))
+		} else {
+			ls := make([]byte, f.n)
+			for i := range ls {
+				ls[i] = byte(i % NumClasses)
+			}
+			b = gz(t, labels(ls...))
+		}
+		writeFile(t, dir, f.name, b)
+		sum := sha256.Sum256(b)
+		files = append(files, File{Name: f.name, SHA256: hex.EncodeToString(sum[:]), Size: int64(len(b))})
+	}
+	return files
+}
+
 func TestLoad(t *testing.T) {
+	ctx := context.Background()
 	dir := t.TempDir()
-	writeSet(t, dir, TrainImagesFile, TrainLabelsFile, 6)
-	writeSet(t, dir, TestImagesFile, TestLabelsFile, 2)
-	train, test, err := Load(dir)
+	files := fakeSet(t, dir, 6, 2)
+	train, test, err := (&Fetcher{}).load(ctx, dir, files)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -108,16 +141,55 @@ func TestLoad(t *testing.T) {
 		t.Fatalf("got %d/%d images, want 6/2", train.Len(), test.Len())
 	}
 
+	// A file swapped on disk just after it was read and verified: the sets
+	// come from the verified bytes, not from a second read of the disk.
+	swapped := t.TempDir()
+	fakeSet(t, swapped, 6, 2)
+	swapDir := t.TempDir()
+	fakeSet(t, swapDir, 4, 1) // a valid set of other sizes, found by a second read
+	reads := map[string]int{}
+	fe := &Fetcher{readFile: func(ctx context.Context, path string, maxSize int64) ([]byte, error) {
+		reads[filepath.Base(path)]++
+		b, err := fileio.ReadFile(ctx, filepath.Join(swapped, filepath.Base(path)), maxSize)
+		if err == nil {
+			// Now replace it: anything reading path again gets the other set.
+			other, _ := os.ReadFile(filepath.Join(swapDir, filepath.Base(path)))
+			os.WriteFile(path, other, 0o644)
+		}
+		return b, err
+	}}
+	train, test, err = fe.load(ctx, dir, files)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if train.Len() != 6 || test.Len() != 2 {
+		t.Errorf("got %d/%d images, want the verified 6/2: a file was read twice", train.Len(), test.Len())
+	}
+	for name, n := range reads {
+		if n != 1 {
+			t.Errorf("%s read %d times, want once", name, n)
+		}
+	}
+	files = fakeSet(t, dir, 6, 2) // put the folder back
+
+	// Load verifies what it parses: a file of the right size whose bytes
+	// differ is refused, not parsed.
+	other := fakeSet(t, t.TempDir(), 6, 3)
+	spoilt := slices.Clone(files)
+	spoilt[3].SHA256 = other[3].SHA256
+	_, _, err = (&Fetcher{}).load(ctx, dir, spoilt)
+	checkErr(t, err, ErrDigest, TestLabelsFile)
+
 	if err := os.Remove(filepath.Join(dir, TestLabelsFile)); err != nil {
 		t.Fatal(err)
 	}
-	_, _, err = Load(dir)
-	checkErr(t, err, fs.ErrNotExist, TestLabelsFile)
-	if !strings.Contains(err.Error(), "test set") {
-		t.Errorf("error %q does not say which set", err)
+	_, _, err = (&Fetcher{}).load(ctx, dir, files)
+	checkErr(t, err, nil, TestLabelsFile)
+	if !strings.Contains(err.Error(), "no sources") {
+		t.Errorf("error %q does not say it cannot fetch the file", err)
 	}
-	_, _, err = Load(filepath.Join(dir, "nowhere"))
-	checkErr(t, err, fs.ErrNotExist, TrainImagesFile)
+	_, _, err = Load(ctx, filepath.Join(dir, "nowhere"))
+	checkErr(t, err, nil, TrainImagesFile)
 }
 
 func TestDefaultDir(t *testing.T) {

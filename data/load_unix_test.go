@@ -3,6 +3,7 @@
 package data
 
 import (
+	"context"
 	"os"
 	"path/filepath"
 	"syscall"
@@ -17,7 +18,7 @@ func TestLoadSetUnreadable(t *testing.T) {
 	if err := syscall.Mkfifo(fifo, 0o644); err != nil {
 		t.Skip("no FIFOs here:", err)
 	}
-	_, err := LoadSet(fifo, lbl)
+	_, err := LoadSet(context.Background(), fifo, lbl)
 	checkErr(t, err, nil, "not a regular file")
 
 	if os.Geteuid() == 0 {
@@ -27,6 +28,6 @@ func TestLoadSetUnreadable(t *testing.T) {
 	if err := os.Chmod(img, 0); err != nil {
 		t.Fatal(err)
 	}
-	_, err = LoadSet(img, lbl)
+	_, err = LoadSet(context.Background(), img, lbl)
 	checkErr(t, err, os.ErrPermission, img)
 }

@@ -21,7 +21,7 @@ func TestGoProxyIntegration(t *testing.T) {
 	if err := f.Ensure(ctx, dir); err != nil {
 		t.Fatal(err)
 	}
-	train, test, err := Load(dir)
+	train, test, err := Load(ctx, dir)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -137,7 +137,7 @@ func TestEnsureFromGoProxySource(t *testing.T) {
 	mod := moduleCopy(t, map[string]string{"a.gz": string(ff.content["a.gz"]), "b.gz": string(ff.content["b.gz"])})
 	goCmd, _ := fakeGo(t, `echo '{"Dir": "`+mod+`"}'`)
 	dir := t.TempDir()
-	if err := testFetcher(GoProxySource(goCmd)).ensure(context.Background(), dir, ff.specs); err != nil {
+	if err := testFetcher(GoProxySource(goCmd)).ensureErr(context.Background(), dir, ff.specs); err != nil {
 		t.Fatal(err)
 	}
 	checkDir(t, dir, ff, "a.gz", "b.gz")

@@ -1,6 +1,7 @@
 package model
 
 import (
+	"context"
 	"testing"
 
 	"mnist/data"
@@ -15,7 +16,7 @@ func BenchmarkTrainStep(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	set, _, err := data.Load(dir)
+	set, _, err := data.Load(context.Background(), dir)
 	if err != nil {
 		b.Skipf("needs MNIST in %s (make data): %v", dir, err)
 	}

@@ -3,6 +3,7 @@ package model
 import (
 	"bytes"
 	"cmp"
+	"context"
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/binary"
@@ -16,11 +17,14 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
 
 	"gorgonia.org/tensor"
+
+	"mnist/data/fileio"
 )
 
 // A checkpoint is a safetensors file too, so that the usual tools can look
@@ -438,27 +442,27 @@ func DecodeCheckpoint(b []byte) (*Checkpoint, error) {
 	return c, nil
 }
 
-// SaveCheckpoint writes c to path atomically (see writeFileAtomic).
+// SaveCheckpoint writes c to path atomically (fileio.WriteFile).
 func SaveCheckpoint(path string, c *Checkpoint) error {
-	if err := writeFileAtomic(path, func(w io.Writer) error { return EncodeCheckpoint(w, c) }); err != nil {
-		return fmt.Errorf("save checkpoint %s: %w", path, err)
+	return saveCheckpoint(fileio.Writer{}, path, c)
+}
+
+// saveCheckpoint is SaveCheckpoint through w, so tests can make a step of
+// the write fail.
+func saveCheckpoint(w fileio.Writer, path string, c *Checkpoint) error {
+	if err := w.WriteFile(path, func(out io.Writer) error { return EncodeCheckpoint(out, c) }); err != nil {
+		return fmt.Errorf("save checkpoint: %w", err)
 	}
 	return nil
 }
 
-// LoadCheckpoint reads a checkpoint file. Errors name the file.
-func LoadCheckpoint(path string) (*Checkpoint, error) {
-	f, err := os.Open(path)
+// LoadCheckpoint reads a checkpoint file once, through fileio.ReadFile: it
+// must be a regular file of at most maxCheckpointSize bytes. Errors are one
+// line naming the file.
+func LoadCheckpoint(ctx context.Context, path string) (*Checkpoint, error) {
+	b, err := fileio.ReadFile(ctx, path, maxCheckpointSize)
 	if err != nil {
 		return nil, fmt.Errorf("load checkpoint: %w", err)
-	}
-	defer f.Close()
-	b, err := io.ReadAll(io.LimitReader(f, maxCheckpointSize+1))
-	if err != nil {
-		return nil, fmt.Errorf("load checkpoint %s: %w", path, err)
-	}
-	if len(b) > maxCheckpointSize {
-		return nil, fmt.Errorf("load checkpoint %s: larger than any checkpoint (%d bytes at most)", path, maxCheckpointSize)
 	}
 	c, err := DecodeCheckpoint(b)
 	if err != nil {
@@ -469,21 +473,57 @@ func LoadCheckpoint(path string) (*Checkpoint, error) {
 
 // Checkpoint files in a folder are named by position, with fixed widths
 // so that the names sort as the positions do: epochs finished, then steps
-// done of the next epoch (0 at an epoch's end).
-const checkpointPattern = "checkpoint-*.safetensors"
+// done of the next epoch (0 at an epoch's end). Only names that match
+// checkpointName exactly are ours: listing and pruning never touch other
+// files, temporary files of an interrupted save (".checkpoint-....tmp-X")
+// included. The folder's name is used as it is, never as a pattern.
+const checkpointFormat = "checkpoint-e%06d-s%07d.safetensors"
+
+// checkpointName matches the names checkpointFormat makes; the numbers may
+// outgrow their widths, so they are compared as numbers, not as text.
+var checkpointName = regexp.MustCompile(`^checkpoint-e([0-9]{6,})-s([0-9]{7,})\.safetensors$`)
+
+// checkpointLockName is the lock file a run holds in its checkpoint folder
+// (see LockCheckpointDir).
+const checkpointLockName = ".checkpoint.lock"
 
 // CheckpointPath is the file name for a checkpoint at s in dir.
 func CheckpointPath(dir string, s TrainState) string {
-	return filepath.Join(dir, fmt.Sprintf("checkpoint-e%06d-s%07d.safetensors", s.Epoch, s.Step))
+	return filepath.Join(dir, fmt.Sprintf(checkpointFormat, s.Epoch, s.Step))
 }
 
-// ListCheckpoints returns the checkpoint files in dir, oldest first.
+// ListCheckpoints returns the checkpoint files in dir, oldest first: the
+// entries whose names CheckpointPath makes, whatever their type (a FIFO of
+// such a name is listed, and refused when read).
 func ListCheckpoints(dir string) ([]string, error) {
-	files, err := filepath.Glob(filepath.Join(dir, checkpointPattern))
+	ents, err := os.ReadDir(dir)
 	if err != nil {
-		return nil, fmt.Errorf("list checkpoints in %s: %w", dir, err)
+		return nil, fmt.Errorf("list checkpoints: %w", err) // names dir
 	}
-	slices.Sort(files) // Glob sorts too, but the order is what matters here
+	type entry struct {
+		name        string
+		epoch, step uint64
+	}
+	var found []entry
+	for _, e := range ents {
+		m := checkpointName.FindStringSubmatch(e.Name())
+		if m == nil {
+			continue
+		}
+		epoch, err1 := strconv.ParseUint(m[1], 10, 64)
+		step, err2 := strconv.ParseUint(m[2], 10, 64)
+		if err1 != nil || err2 != nil || fmt.Sprintf(checkpointFormat, epoch, step) != e.Name() {
+			continue // not a name CheckpointPath makes (extra zeros, say)
+		}
+		found = append(found, entry{e.Name(), epoch, step})
+	}
+	slices.SortFunc(found, func(a, b entry) int {
+		return cmp.Or(cmp.Compare(a.epoch, b.epoch), cmp.Compare(a.step, b.step), cmp.Compare(a.name, b.name))
+	})
+	files := make([]string, len(found))
+	for i, e := range found {
+		files[i] = filepath.Join(dir, e.name)
+	}
 	return files, nil
 }
 
@@ -495,23 +535,44 @@ func LatestCheckpoint(dir string) (string, error) {
 		return "", err
 	}
 	if len(files) == 0 {
-		return "", fmt.Errorf("no checkpoint (%s) in %s: %w", checkpointPattern, dir, fs.ErrNotExist)
+		return "", fmt.Errorf("no checkpoint (checkpoint-e*-s*.safetensors) in %s: %w", dir, fs.ErrNotExist)
 	}
 	return files[len(files)-1], nil
 }
 
-// PruneCheckpoints removes all but the newest keep checkpoint files in dir.
-// It is called only after a new checkpoint has been written and synced, so
-// a crash at any moment leaves at least one complete checkpoint.
+// PruneCheckpoints removes all but the newest keep checkpoint files in dir,
+// by their exact names. It is called only after a new checkpoint has been
+// written and synced, so a crash at any moment leaves at least one complete
+// checkpoint. An entry of a checkpoint's name that is not a regular file
+// is not ours to remove: it is an error.
 func PruneCheckpoints(dir string, keep int) error {
 	files, err := ListCheckpoints(dir)
 	if err != nil {
 		return err
 	}
 	for _, f := range files[:max(0, len(files)-keep)] {
+		info, err := os.Lstat(f)
+		if err != nil {
+			return fmt.Errorf("remove old checkpoint: %w", err)
+		}
+		if !info.Mode().IsRegular() {
+			return fmt.Errorf("remove old checkpoint: %s is not a regular file; it was not written by this program", f)
+		}
 		if err := os.Remove(f); err != nil {
 			return fmt.Errorf("remove old checkpoint: %w", err)
 		}
 	}
 	return nil
+}
+
+// LockCheckpointDir takes the lock of the checkpoint folder dir (the file
+// .checkpoint.lock in it, which stays), so that a second run on the same
+// folder is refused instead of mixing its checkpoints with this run's and
+// pruning them. The lock goes with the process, however it ends.
+func LockCheckpointDir(dir string) (*fileio.Lock, error) {
+	l, err := fileio.LockFile(filepath.Join(dir, checkpointLockName))
+	if err != nil {
+		return nil, fmt.Errorf("checkpoint folder: %w", err)
+	}
+	return l, nil
 }

@@ -3,19 +3,17 @@ package model
 import (
 	"bytes"
 	"cmp"
+	"context"
 	"encoding/binary"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
-	"io/fs"
 	"math"
-	"os"
-	"path/filepath"
 	"slices"
-	"syscall"
 
 	"gorgonia.org/tensor"
+
+	"mnist/data/fileio"
 )
 
 // Saved models are safetensors files (https://github.com/huggingface/safetensors):
@@ -259,32 +257,13 @@ func DecodeSafetensors(b []byte) (*Params, map[string]string, error) {
 }
 
 // LoadSafetensors reads a model file written by SaveSafetensors (or by any
-// safetensors writer, given the same names, shapes and dtype). Errors name
-// the file.
-func LoadSafetensors(path string) (*Params, map[string]string, error) {
-	f, err := os.Open(path)
+// safetensors writer, given the same names, shapes and dtype). The file is
+// read once, through fileio.ReadFile: it must be a regular file of at most
+// MaxSafetensorsSize bytes. Errors are one line naming the file.
+func LoadSafetensors(ctx context.Context, path string) (*Params, map[string]string, error) {
+	b, err := fileio.ReadFile(ctx, path, MaxSafetensorsSize())
 	if err != nil {
 		return nil, nil, fmt.Errorf("load model: %w", err)
-	}
-	defer f.Close()
-	info, err := f.Stat()
-	if err != nil {
-		return nil, nil, fmt.Errorf("load model: %w", err)
-	}
-	if !info.Mode().IsRegular() {
-		return nil, nil, fmt.Errorf("load model %s: not a regular file", path)
-	}
-	limit := MaxSafetensorsSize()
-	if info.Size() > limit {
-		return nil, nil, fmt.Errorf("load model %s: file is %d bytes, larger than any model file (%d at most)", path, info.Size(), limit)
-	}
-	// The limit also holds if the file grows while we read it.
-	b, err := io.ReadAll(io.LimitReader(f, limit+1))
-	if err != nil {
-		return nil, nil, fmt.Errorf("load model %s: %w", path, err)
-	}
-	if int64(len(b)) > limit {
-		return nil, nil, fmt.Errorf("load model %s: file is larger than any model file (%d bytes at most)", path, limit)
 	}
 	p, meta, err := DecodeSafetensors(b)
 	if err != nil {
@@ -293,103 +272,19 @@ func LoadSafetensors(path string) (*Params, map[string]string, error) {
 	return p, meta, nil
 }
 
-// SaveSafetensors writes p and meta to path atomically: a reader, or a
-// crash, sees either the old file or the complete new one, never a part.
+// SaveSafetensors writes p and meta to path atomically (fileio.WriteFile):
+// a reader, or a crash, sees either the old file or the complete new one,
+// never a part.
 func SaveSafetensors(path string, p *Params, meta map[string]string) error {
-	err := writeFileAtomic(path, func(w io.Writer) error { return EncodeSafetensors(w, p, meta) })
-	if err != nil {
-		return fmt.Errorf("save model %s: %w", path, err)
-	}
-	return nil
+	return saveSafetensors(fileio.Writer{}, path, p, meta)
 }
 
-// writeFileAtomic writes through write into a temporary file in path's
-// folder (a rename is atomic only within one file system), syncs it, renames
-// it over path and syncs the folder so that the rename itself survives a
-// crash. On any failure the temporary file is removed and path is untouched.
-// write is the seam through which tests inject failures.
-func writeFileAtomic(path string, write func(io.Writer) error) (err error) {
-	dir, base := filepath.Split(path)
-	if dir == "" {
-		dir = "."
-	}
-	f, err := os.CreateTemp(dir, "."+base+".tmp-*")
+// saveSafetensors is SaveSafetensors through w, so tests can make a step
+// of the write fail.
+func saveSafetensors(w fileio.Writer, path string, p *Params, meta map[string]string) error {
+	err := w.WriteFile(path, func(out io.Writer) error { return EncodeSafetensors(out, p, meta) })
 	if err != nil {
-		return err
-	}
-	tmp := f.Name()
-	defer func() {
-		if err != nil {
-			f.Close() // may already be closed; the first error is the one that matters
-			os.Remove(tmp)
-		}
-	}()
-	if err := write(f); err != nil {
-		return err
-	}
-	// CreateTemp makes the file 0600; a model is no secret, so give it the
-	// permissions an ordinary new file gets.
-	if err := f.Chmod(0o644); err != nil {
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		return err
-	}
-	return syncDir(dir)
-}
-
-// syncDir flushes a folder's entries. Some file systems cannot sync a
-// folder and say EINVAL; the rename has happened, so that is not a failure.
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	if err := d.Sync(); err != nil && !errors.Is(err, syscall.EINVAL) {
-		return fmt.Errorf("sync folder %s: %w", dir, err)
-	}
-	return nil
-}
-
-// CheckWritable reports whether a file can be created in path's folder, by
-// creating and removing a temporary one there, so that a bad -save path is
-// found before training rather than after. path itself must not be a
-// folder.
-func CheckWritable(path string) error {
-	if info, err := os.Stat(path); err == nil && info.IsDir() {
-		return fmt.Errorf("%s is a folder", path)
-	}
-	dir := filepath.Dir(path)
-	info, err := os.Stat(dir)
-	switch {
-	case errors.Is(err, fs.ErrNotExist):
-		return fmt.Errorf("folder %s does not exist", dir)
-	case err != nil:
-		return err
-	case !info.IsDir():
-		return fmt.Errorf("%s is not a folder", dir)
-	}
-	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".check-*")
-	if err != nil {
-		// The *PathError names the random temporary file; the folder and
-		// the reason are what the user needs.
-		var pe *fs.PathError
-		if errors.As(err, &pe) {
-			err = pe.Err
-		}
-		return fmt.Errorf("cannot create files in %s: %w", dir, err)
-	}
-	name := f.Name()
-	f.Close()
-	if err := os.Remove(name); err != nil {
-		return fmt.Errorf("cannot remove the test file %s: %w", name, err)
+		return fmt.Errorf("save model: %w", err)
 	}
 	return nil
 }

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -8,6 +9,7 @@ import (
 
 	"github.com/sirupsen/logrus"
 
+	"mnist/data/fileio"
 	"mnist/model"
 )
 
@@ -17,24 +19,45 @@ import (
 const keepCheckpoints = 2
 
 // prepareCheckpoints runs before data loading and training. It makes the
-// checkpoint folder and checks it can be written (a usage error now rather
-// than a lost checkpoint later). With -resume it reads the newest checkpoint
-// (nil without) and adopts its seed, optimizer, learning rate and batch
-// size, refusing flags that contradict them: a run resumed with other
-// hyperparameters would not be the run that was stopped. Without -resume it
-// refuses a folder that already holds checkpoints, whose pruning would mix
-// two runs.
-func prepareCheckpoints(o *options) (*model.Checkpoint, string, error) {
+// checkpoint folder, takes its lock for the whole run (a second run on the
+// same folder would mix its checkpoints with this one's and prune them: it
+// is refused, exit 1) and checks that a checkpoint can be written there (a
+// usage error now rather than a lost checkpoint later); then see
+// resumeCheckpoint. The caller releases the lock when the run ends; the
+// process ending, however it ends, releases it too.
+func prepareCheckpoints(ctx context.Context, o *options, log *logrus.Logger) (*model.Checkpoint, string, *fileio.Lock, error) {
 	if o.checkpointDir == "" {
-		return nil, "", nil
+		return nil, "", nil, nil
 	}
 	dir := o.checkpointDir
 	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return nil, "", usageError{fmt.Sprintf("-checkpoint-dir %s: %v", dir, err)}
+		return nil, "", nil, usageError{fmt.Sprintf("-checkpoint-dir %s: %v", dir, err)}
 	}
-	if err := model.CheckWritable(filepath.Join(dir, "checkpoint")); err != nil {
-		return nil, "", usageError{fmt.Sprintf("-checkpoint-dir %s: %v", dir, err)}
+	lock, err := model.LockCheckpointDir(dir)
+	if err != nil {
+		return nil, "", nil, err
 	}
+	if err := fileio.CheckTarget(model.CheckpointPath(dir, model.TrainState{})); err != nil {
+		lock.Unlock()
+		return nil, "", nil, usageError{fmt.Sprintf("-checkpoint-dir: %v", err)}
+	}
+	ck, path, err := resumeCheckpoint(ctx, o, log)
+	if err != nil {
+		lock.Unlock()
+		return nil, "", nil, err
+	}
+	return ck, path, lock, nil
+}
+
+// resumeCheckpoint, with -resume, reads the newest checkpoint that reads
+// back whole (nil without -resume), warning about each newer one that does
+// not, and adopts its seed, optimizer, learning rate and batch size,
+// refusing flags that contradict them: a run resumed with other
+// hyperparameters would not be the run that was stopped. Without -resume it
+// refuses a folder that already holds checkpoints, whose pruning would mix
+// two runs.
+func resumeCheckpoint(ctx context.Context, o *options, log *logrus.Logger) (*model.Checkpoint, string, error) {
+	dir := o.checkpointDir
 	if !o.resume {
 		files, err := model.ListCheckpoints(dir)
 		if err != nil {
@@ -45,13 +68,14 @@ func prepareCheckpoints(o *options) (*model.Checkpoint, string, error) {
 		}
 		return nil, "", nil
 	}
-	path, err := model.LatestCheckpoint(dir)
+	ck, path, bad, err := model.LoadNewestCheckpoint(ctx, dir)
 	if err != nil {
+		// Every file is bad: the error names the newest, and is the one
+		// line the run ends with.
 		return nil, "", fmt.Errorf("-resume: %w", err)
 	}
-	ck, err := model.LoadCheckpoint(path)
-	if err != nil {
-		return nil, "", err
+	for _, e := range bad {
+		log.WithError(e).Warn("skipping a damaged checkpoint; resuming from an older one")
 	}
 	saved := ck.Config
 	for _, c := range []struct {

@@ -51,6 +51,7 @@ func TestSignalExits130(t *testing.T) {
 	}{
 		{"SIGINT json", syscall.SIGINT, "json"},
 		{"SIGTERM text", syscall.SIGTERM, "text"},
+		{"SIGHUP text", syscall.SIGHUP, "text"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -215,7 +215,7 @@ func TestBadDataFiles(t *testing.T) {
 					t.Fatal(err)
 				}
 			},
-			binProblem: "is a directory", dataMsg: "is a directory"},
+			binProblem: "it is a folder, not a regular file", dataMsg: "it is a folder, not a regular file"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -231,15 +231,21 @@ func TestBadDataFiles(t *testing.T) {
 				t.Fatal(err)
 			}
 
+			// The size is checked before the digest: a file of another
+			// size is refused without being hashed.
+			problem := tt.binProblem
+			if problem == "SHA-256 mismatch" && int64(len(tt.content)) != fileSize(t, tt.file) {
+				problem = "wrong file size"
+			}
 			before := folderDigest(t, dir)
 			code, stdout, stderr := runTrain(t, "-data-dir", dir, "-epochs", "1")
-			checkOneLineError(t, code, stdout, stderr, path, tt.binProblem)
+			checkOneLineError(t, code, stdout, stderr, path, problem)
 			if after := folderDigest(t, dir); after != before {
 				t.Errorf("the failed run changed the data folder")
 			}
 
 			imgPath, lblPath := filepath.Join(dir, data.TestImagesFile), filepath.Join(dir, data.TestLabelsFile)
-			s, err := data.LoadSet(imgPath, lblPath)
+			s, err := data.LoadSet(context.Background(), imgPath, lblPath)
 			if tt.dataKind == nil && tt.dataMsg == "" {
 				if err != nil {
 					t.Fatalf("data.LoadSet: %v", err)
@@ -303,6 +309,18 @@ func TestUnreadableDataFile(t *testing.T) {
 	if after := folderDigest(t, dir); after != before {
 		t.Errorf("the failed run changed the data folder")
 	}
+}
+
+// fileSize is the published size of the data file name.
+func fileSize(t *testing.T, name string) int64 {
+	t.Helper()
+	for _, f := range data.Files() {
+		if f.Name == name {
+			return f.Size
+		}
+	}
+	t.Fatalf("%s is not a data file", name)
+	return 0
 }
 
 // checkOneLineError asserts a failed run: exit 1, nothing on stdout, no

@@ -3,13 +3,12 @@ package main
 import (
 	"bytes"
 	"encoding/json"
-	"errors"
 	"fmt"
+	"io"
 	"math"
-	"os"
-	"path/filepath"
 	"regexp"
 
+	"mnist/data/fileio"
 	"mnist/model"
 )
 
@@ -107,13 +106,13 @@ func (r report) metricsDoc() metricsFile {
 	return doc
 }
 
-// writeMetrics writes the -metrics-out document atomically.
+// writeMetrics writes the -metrics-out document atomically (fileio).
 func (r report) writeMetrics(path string) error {
 	b, err := marshalMetrics(r.metricsDoc())
 	if err != nil {
 		return fmt.Errorf("write metrics %s: %w", path, err)
 	}
-	if err := writeOutputAtomic(path, b); err != nil {
+	if err := r.files.WriteFile(path, func(w io.Writer) error { _, err := w.Write(b); return err }); err != nil {
 		return fmt.Errorf("write metrics: %w", err)
 	}
 	return nil
@@ -141,84 +140,37 @@ func marshalMetrics(doc metricsFile) ([]byte, error) {
 	}), nil
 }
 
-// writeOutputAtomic writes b to path through a temporary file in the same
-// folder, synced and renamed over path, so a reader (or a crash) never sees
-// a half-written file under the final name. The same folder matters: a
-// rename is only atomic within one file system.
-func writeOutputAtomic(path string, b []byte) (err error) {
-	dir, base := filepath.Split(path)
-	if dir == "" {
-		dir = "."
+// outputFlags are the flags naming files the run writes, in the order
+// they are checked.
+func outputFlags(o options) []struct{ flag, path string } {
+	return []struct{ flag, path string }{
+		{"save", o.savePath},
+		{"metrics-out", o.metricsOut},
+		{"plot", o.plotOut},
 	}
-	f, err := os.CreateTemp(dir, "."+base+".tmp-*")
-	if err != nil {
-		return fmt.Errorf("create a temporary file next to %s: %w", path, err)
-	}
-	defer func() {
-		if err != nil {
-			f.Close()
-			os.Remove(f.Name())
-		}
-	}()
-	if _, err := f.Write(b); err != nil {
-		return fmt.Errorf("write %s: %w", f.Name(), err)
-	}
-	// CreateTemp makes the file 0600; an output file is for the user's other
-	// tools, so give it the usual 0644 (before umask, as os.WriteFile would).
-	if err := f.Chmod(0o644); err != nil {
-		return fmt.Errorf("set the mode of %s: %w", f.Name(), err)
-	}
-	if err := f.Sync(); err != nil {
-		return fmt.Errorf("sync %s: %w", f.Name(), err)
-	}
-	if err := f.Close(); err != nil {
-		return fmt.Errorf("close %s: %w", f.Name(), err)
-	}
-	if err := os.Rename(f.Name(), path); err != nil {
-		return fmt.Errorf("rename %s to %s: %w", f.Name(), path, err)
-	}
-	return nil
 }
 
-// checkOutputPath makes sure path can be written when training ends, so a
-// typo in a folder name is a usage error now rather than a lost result
-// after minutes of training. It creates and removes a temporary file in the
-// folder, which is exactly what the final write needs.
-func checkOutputPath(flagName, path string) error {
-	if path == "" {
-		return nil
-	}
-	if fi, err := os.Stat(path); err == nil && fi.IsDir() {
-		return usageError{fmt.Sprintf("-%s %s: is a directory, want a file name", flagName, path)}
-	}
-	dir := filepath.Dir(path)
-	f, err := os.CreateTemp(dir, ".train-write-check-*")
-	if err != nil {
-		return usageError{fmt.Sprintf("-%s %s: cannot write in folder %s: %v", flagName, path, dir, unwrapPathError(err))}
-	}
-	name := f.Name()
-	f.Close()
-	if err := os.Remove(name); err != nil {
-		return fmt.Errorf("-%s: remove the write check %s: %w", flagName, name, err)
-	}
-	return nil
-}
-
-// unwrapPathError drops the temporary file's random name from the message:
-// the user named the folder, not that file.
-func unwrapPathError(err error) error {
-	if pe := new(os.PathError); errors.As(err, &pe) {
-		return pe.Err
-	}
-	return err
-}
-
-// checkOutputs checks every output flag before training starts.
+// checkOutputs checks every output flag before anything is loaded or
+// trained, so that a typo in a folder name, or an output that is a folder,
+// a device or a FIFO, is a usage error now rather than a lost result after
+// minutes of training (see fileio.CheckTarget). Two outputs naming the same
+// file are refused too: one would silently overwrite the other.
 func checkOutputs(o options) error {
-	if err := checkOutputPath("metrics-out", o.metricsOut); err != nil {
-		return err
+	outs := outputFlags(o)
+	for i, out := range outs {
+		if out.path == "" {
+			continue
+		}
+		for _, earlier := range outs[:i] {
+			if earlier.path != "" && fileio.SamePath(earlier.path, out.path) {
+				return usageError{fmt.Sprintf("-%s %s and -%s %s are the same file: give each output its own", earlier.flag, earlier.path, out.flag, out.path)}
+			}
+		}
+		if err := fileio.CheckTarget(out.path); err != nil {
+			return usageError{fmt.Sprintf("-%s: %v", out.flag, err)}
+		}
 	}
-	return checkOutputPath("plot", o.plotOut)
+	return nil
 }
 
 // writeOutputs writes the -metrics-out and -plot files, if asked for.

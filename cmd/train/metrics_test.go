@@ -190,11 +190,11 @@ func TestBadOutputPathExits2(t *testing.T) {
 	cases := []struct {
 		name, flag, path, want string
 	}{
-		{"metrics in a missing folder", "-metrics-out", filepath.Join(tmp, "missing", "m.json"), "cannot write in folder"},
-		{"plot in a missing folder", "-plot", filepath.Join(tmp, "missing", "p.png"), "cannot write in folder"},
-		{"metrics under a file", "-metrics-out", filepath.Join(notDir, "m.json"), "cannot write in folder"},
-		{"plot is a folder", "-plot", tmp, "is a directory"},
-		{"metrics is a folder", "-metrics-out", tmp, "is a directory"},
+		{"metrics in a missing folder", "-metrics-out", filepath.Join(tmp, "missing", "m.json"), "does not exist"},
+		{"plot in a missing folder", "-plot", filepath.Join(tmp, "missing", "p.png"), "does not exist"},
+		{"metrics under a file", "-metrics-out", filepath.Join(notDir, "m.json"), "is not a folder"},
+		{"plot is a folder", "-plot", tmp, "it is a folder, not a regular file"},
+		{"metrics is a folder", "-metrics-out", tmp, "it is a folder, not a regular file"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -202,7 +202,7 @@ func TestBadOutputPathExits2(t *testing.T) {
 			if code != exitUsage {
 				t.Errorf("exit code %d, want %d; stderr:\n%s", code, exitUsage, stderr)
 			}
-			if !strings.Contains(stderr, tc.flag+" ") || !strings.Contains(stderr, tc.want) || !strings.Contains(stderr, "usage: train") {
+			if !strings.Contains(stderr, tc.flag+": cannot write "+tc.path+": ") || !strings.Contains(stderr, tc.want) || !strings.Contains(stderr, "usage: train") {
 				t.Errorf("stderr should name %s, say %q and show the usage:\n%s", tc.flag, tc.want, stderr)
 			}
 		})

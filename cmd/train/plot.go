@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"fmt"
 	"image/color"
+	"io"
 	"math"
 
 	"gonum.org/v1/plot"
@@ -36,7 +37,7 @@ func (r report) writePlot(path string) error {
 	if err != nil {
 		return fmt.Errorf("draw plot %s: %w", path, err)
 	}
-	if err := writeOutputAtomic(path, img); err != nil {
+	if err := r.files.WriteFile(path, func(w io.Writer) error { _, err := w.Write(img); return err }); err != nil {
 		return fmt.Errorf("write plot: %w", err)
 	}
 	return nil

@@ -34,7 +34,7 @@ func TestPredictImages(t *testing.T) {
 	if code, _, stderr := runTrain(t, "-data-dir", dataDir, "-epochs", "1", "-batch-size", "128", "-save", saved, "-log-format", "json"); code != exitOK {
 		t.Fatalf("train -save exited %d:\n%s", code, stderr)
 	}
-	_, test, err := data.Load(dataDir)
+	_, test, err := data.Load(context.Background(), dataDir)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -126,7 +126,7 @@ type idxPrediction struct {
 // idxPredictions runs the saved model on set in-process on the CPU.
 func idxPredictions(t *testing.T, saved string, set *data.Set) []idxPrediction {
 	t.Helper()
-	p, _, err := model.LoadSafetensors(saved)
+	p, _, err := model.LoadSafetensors(context.Background(), saved)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -7,6 +7,7 @@ import (
 
 	"github.com/sirupsen/logrus"
 
+	"mnist/data/fileio"
 	"mnist/model"
 )
 
@@ -27,6 +28,9 @@ type report struct {
 	dataDir string
 	gpu     int
 	engine  string
+	// files writes -metrics-out and -plot; the zero value is the real file
+	// system, tests set a fileio.Fault to make a step fail.
+	files fileio.Writer
 }
 
 func (r report) samplesPerSecond() float64 {

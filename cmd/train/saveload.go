@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"runtime/debug"
 	"strconv"
@@ -18,23 +19,18 @@ type loadedModel struct {
 	meta   map[string]string
 }
 
-// prepareSaveLoad runs before data loading and training: it fails a -save
-// path that cannot be written as a usage error now rather than after the
-// training it would lose, and reads the -load file (nil without -load).
+// prepareSaveLoad runs before data loading and training: it reads the
+// -load file (nil without -load), so that a bad file costs no data loading
+// or device set-up. (The -save path is checked by checkOutputs.)
 // Without -batch-size it adopts the loaded model's batch size: evaluation
 // runs in batches of that size, and float32 sums in batches of another size
 // round differently, so only the saved size reproduces the saved test loss
 // exactly.
-func prepareSaveLoad(o *options) (*loadedModel, error) {
-	if o.savePath != "" {
-		if err := model.CheckWritable(o.savePath); err != nil {
-			return nil, usageError{fmt.Sprintf("-save %s: %v", o.savePath, err)}
-		}
-	}
+func prepareSaveLoad(ctx context.Context, o *options) (*loadedModel, error) {
 	if o.loadPath == "" {
 		return nil, nil
 	}
-	p, meta, err := model.LoadSafetensors(o.loadPath)
+	p, meta, err := model.LoadSafetensors(ctx, o.loadPath)
 	if err != nil {
 		return nil, err
 	}

@@ -4,6 +4,7 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -31,7 +32,7 @@ func TestSaveLoadReproduces(t *testing.T) {
 	trained := evaluationEntry(t, stderr)
 	assertDirHolds(t, dir, "mnist.safetensors") // no temporary file left
 
-	_, meta, err := model.LoadSafetensors(saved)
+	_, meta, err := model.LoadSafetensors(context.Background(), saved)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -78,7 +79,7 @@ func TestSaveLoadReproduces(t *testing.T) {
 	if acc := e["test_accuracy"].(float64); acc < trained["test_accuracy"].(float64)-0.01 {
 		t.Errorf("fine-tuned accuracy %v fell well below the loaded model's %v", acc, trained["test_accuracy"])
 	}
-	_, meta, err = model.LoadSafetensors(tuned)
+	_, meta, err = model.LoadSafetensors(context.Background(), tuned)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -166,14 +167,14 @@ func TestUnwritableSavePathExit2(t *testing.T) {
 	cases := []struct{ path, want string }{
 		{filepath.Join(dir, "no-such-folder", "m.safetensors"), "does not exist"},
 		{filepath.Join(file, "m.safetensors"), "is not a folder"},
-		{dir, "is a folder"},
+		{dir, "it is a folder, not a regular file"},
 	}
 	for _, c := range cases {
 		code, stdout, stderr := runTrain(t, "-data-dir", filepath.Join(dir, "no-data"), "-save", c.path)
 		if code != exitUsage {
 			t.Errorf("-save %s: exit code %d, want %d; stderr:\n%s", c.path, code, exitUsage, stderr)
 		}
-		if !strings.Contains(stderr, "train: -save "+c.path+": ") || !strings.Contains(stderr, c.want) || !strings.Contains(stderr, "usage: train") {
+		if !strings.Contains(stderr, "train: -save: cannot write "+c.path+": ") || !strings.Contains(stderr, c.want) || !strings.Contains(stderr, "usage: train") {
 			t.Errorf("-save %s: stderr should name the path, say %q and give the usage line:\n%s", c.path, c.want, stderr)
 		}
 		if strings.Contains(stderr, "msg=training") || stdout != "" {

@@ -16,7 +16,12 @@ import (
 
 // train wires the pieces: data, device, trainer, evaluator, report.
 func train(ctx context.Context, o options, log *logrus.Logger, stdout, stderr io.Writer) error {
-	loaded, err := prepareSaveLoad(&o)
+	// Before anything is read, downloaded or trained: a bad output is a
+	// usage error now, not a lost result later.
+	if err := checkOutputs(o); err != nil {
+		return err
+	}
+	loaded, err := prepareSaveLoad(ctx, &o)
 	if err != nil {
 		return err
 	}
@@ -24,15 +29,11 @@ func train(ctx context.Context, o options, log *logrus.Logger, stdout, stderr io
 		// Before the data folder: predicting needs only the model file.
 		return predict(ctx, o, loaded, log, stdout)
 	}
-	// Before any download or training: a bad output folder is a usage
-	// error now, not a lost result later.
-	if err := checkOutputs(o); err != nil {
-		return err
-	}
-	resumed, resumedPath, err := prepareCheckpoints(&o)
+	resumed, resumedPath, lock, err := prepareCheckpoints(ctx, &o, log)
 	if err != nil {
 		return err
 	}
+	defer lock.Unlock()
 	dir := o.dataDir
 	if dir == "" {
 		var err error
@@ -41,16 +42,18 @@ func train(ctx context.Context, o options, log *logrus.Logger, stdout, stderr io
 		}
 	}
 	fetcher := &data.Fetcher{Sources: data.DefaultSources(nil), Log: log}
-	if err := fetcher.Ensure(ctx, dir); err != nil {
-		return fmt.Errorf("get MNIST into %s: %w", dir, err)
-	}
 	if o.downloadOnly {
+		if err := fetcher.Ensure(ctx, dir); err != nil {
+			return fmt.Errorf("get MNIST into %s: %w", dir, err)
+		}
 		log.WithField("dir", dir).Info("MNIST is present and verified")
 		return nil
 	}
-	trainSet, testSet, err := data.Load(dir)
+	// Each file is read (or downloaded) once, verified, and parsed from
+	// those same bytes.
+	trainSet, testSet, err := fetcher.Load(ctx, dir)
 	if err != nil {
-		return err
+		return fmt.Errorf("get MNIST from %s: %w", dir, err)
 	}
 	if o.cfg.BatchSize > trainSet.Len() {
 		return usageError{fmt.Sprintf("batch size %d is larger than the training set (%d images)", o.cfg.BatchSize, trainSet.Len())}

@@ -1,0 +1,71 @@
+package model
+
+import (
+	"context"
+	"errors"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// TestLoadNewestCheckpointSkipsDamagedFiles: a truncated or bit-flipped
+// newest checkpoint is passed over for the one before it, with an error
+// naming the bad file; with every file bad, or none, it is an error.
+func TestLoadNewestCheckpointSkipsDamagedFiles(t *testing.T) {
+	cfg := shortConfig()
+	tr, e := newTestTrainer(t, cfg, syntheticSet(100, 1))
+	var saved []string
+	dir := t.TempDir()
+	hooks := Hooks{Checkpoint: func(s TrainState) error {
+		path := CheckpointPath(dir, s)
+		saved = append(saved, path)
+		return SaveCheckpoint(path, checkpointOf(t, cfg, tr, e))
+	}}
+	if _, err := tr.Fit(context.Background(), hooks); err != nil {
+		t.Fatal(err)
+	}
+	older, newest := saved[0], saved[1]
+	whole, err := os.ReadFile(newest)
+	if err != nil {
+		t.Fatal(err)
+	}
+	flipped := append([]byte(nil), whole...)
+	flipped[len(flipped)/2] ^= 0x10
+
+	for _, tc := range []struct {
+		name   string
+		newest []byte
+	}{
+		{"truncated", whole[:len(whole)-300]},
+		{"one bit flipped", flipped},
+		{"empty", nil},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if err := os.WriteFile(newest, tc.newest, 0o644); err != nil {
+				t.Fatal(err)
+			}
+			ck, path, bad, err := LoadNewestCheckpoint(context.Background(), dir)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if path != older || ck.Train.Epoch != 1 {
+				t.Errorf("loaded %s (epoch %d), want %s (epoch 1)", path, ck.Train.Epoch, older)
+			}
+			if len(bad) != 1 || !strings.Contains(bad[0].Error(), filepath.Base(newest)) {
+				t.Errorf("bad files %v, want one error naming %s", bad, filepath.Base(newest))
+			}
+		})
+	}
+
+	if err := os.WriteFile(older, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, bad, err := LoadNewestCheckpoint(context.Background(), dir); err == nil || len(bad) != 2 {
+		t.Errorf("every checkpoint damaged: err %v with %d bad, want an error and 2 bad", err, len(bad))
+	}
+	if _, _, _, err := LoadNewestCheckpoint(context.Background(), t.TempDir()); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("empty folder: %v, want fs.ErrNotExist", err)
+	}
+}
