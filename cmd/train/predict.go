@@ -26,17 +26,14 @@ func predict(o options, loaded *loadedModel, log *logrus.Logger, stdout io.Write
 	if err != nil {
 		return err
 	}
-	_, backend, release, err := openBackend(o, loaded, log)
+	c, err := openClassifier(o, loaded, log)
 	if err != nil {
 		return err
 	}
-	defer release()
-	logProbs, err := backend.Predict(set)
+	defer c.close()
+	logProbs, err := c.classify(set)
 	if err != nil {
-		return fmt.Errorf("predict: %w", err)
-	}
-	if len(logProbs) != set.Len()*data.NumClasses {
-		return fmt.Errorf("predict: the backend returned %d log-probabilities for %d images", len(logProbs), set.Len())
+		return err
 	}
 	for i, file := range o.predictFiles {
 		top := topClasses(logProbs[i*data.NumClasses:(i+1)*data.NumClasses], 3)

@@ -1,9 +1,11 @@
 package main
 
 import (
+	"encoding/json"
 	"fmt"
 	"runtime/debug"
 	"strconv"
+	"time"
 
 	"github.com/sirupsen/logrus"
 
@@ -90,6 +92,10 @@ func saveModel(o options, backend model.Backend, loaded *loadedModel, r report, 
 	return nil
 }
 
+// confusionKey is the metadata entry holding the test confusion matrix as
+// JSON, 10 rows of 10 counts.
+const confusionKey = "test_confusion"
+
 // modelMetadata is the file's __metadata__. Safetensors allows only strings
 // there; floats are written with the fewest digits that read back as the
 // same float64, so the saved test loss can be compared exactly.
@@ -109,6 +115,11 @@ func modelMetadata(cfg model.Config, r report, loaded *loadedModel) map[string]s
 		"test_images":   strconv.Itoa(r.metrics.Images),
 		"device":        r.device,
 		"version":       programVersion(),
+		"saved_at":      time.Now().UTC().Format(time.RFC3339),
+	}
+	// Rows are true labels, columns predictions; -serve draws it.
+	if b, err := json.Marshal(r.metrics.Confusion); err == nil {
+		meta[confusionKey] = string(b)
 	}
 	if r.partial {
 		meta["interrupted"] = "true"

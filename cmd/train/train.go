@@ -24,6 +24,9 @@ func train(ctx context.Context, o options, log *logrus.Logger, stdout, stderr io
 		// Before the data folder: predicting needs only the model file.
 		return predict(o, loaded, log, stdout)
 	}
+	if o.serveAddr != "" {
+		return serve(ctx, o, loaded, log, stdout)
+	}
 	// Before any download or training: a bad output folder is a usage
 	// error now, not a lost result later.
 	if err := checkOutputs(o); err != nil {
