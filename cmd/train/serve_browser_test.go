@@ -102,8 +102,10 @@ func TestServeBrowser(t *testing.T) {
 	}
 
 	dir := t.TempDir()
-	right := 0 // drawn digits shown as their MNIST label
-	for _, k := range []int{0, 1, 2, 3, 4, 7} { // test images of 7, 2, 1, 0, 4, 9
+	// Test images of 7, 2, 1, 0, 4 and 9; right counts those shown as
+	// their label.
+	right := 0
+	for _, k := range []int{0, 1, 2, 3, 4, 7} {
 		px := test.Images[k*data.ImageSize : (k+1)*data.ImageSize]
 		do("clear", chromedp.Click(chromedp.CSS("#clear")))
 		do("draw", traceDigit(t, ctx, px))
