@@ -37,6 +37,17 @@ func servedModel(t testing.TB) string {
 	if _, err := os.Stat(path); err == nil {
 		return path
 	}
+	dir := mnistDir(t)
+	out, err := exec.Command(binary, "-data-dir", dir, "-epochs", "2", "-batch-size", "128", "-save", path, "-log-format", "json").CombinedOutput()
+	if err != nil {
+		t.Fatalf("train -save: %v\n%s", err, out)
+	}
+	return path
+}
+
+// mnistDir is realDataDir for tests and benchmarks alike.
+func mnistDir(t testing.TB) string {
+	t.Helper()
 	dir, err := data.DefaultDir()
 	if err != nil {
 		t.Fatal(err)
@@ -46,11 +57,7 @@ func servedModel(t testing.TB) string {
 	if err := (&data.Fetcher{Sources: data.DefaultSources(nil)}).Ensure(ctx, dir); err != nil {
 		t.Fatalf("get MNIST into %s: %v", dir, err)
 	}
-	out, err := exec.Command(binary, "-data-dir", dir, "-epochs", "2", "-batch-size", "128", "-save", path, "-log-format", "json").CombinedOutput()
-	if err != nil {
-		t.Fatalf("train -save: %v\n%s", err, out)
-	}
-	return path
+	return dir
 }
 
 // openTestClassifier opens the classifier -serve would for the model file.
