@@ -167,20 +167,23 @@ func TestServeLoadNoLeak(t *testing.T) {
 	}
 }
 
-// BenchmarkServeLoad measures the server under 32 concurrent clients on
-// 127.0.0.1, half sending canvas PNGs and half JSON pixels: run with
-// -benchtime 2000x for the figures in docs/serve.md.
+// BenchmarkServeLoad measures the server on 127.0.0.1 under 1 and 32
+// concurrent clients, half sending canvas PNGs and half JSON pixels: run
+// with -benchtime 2000x for the figures in docs/serve.md.
 func BenchmarkServeLoad(b *testing.B) {
-	const workers = 32
 	c, info := openTestClassifier(b, servedModel(b))
 	reqs := loadRequests(b, c, 8)
 	ts := newTestServer(b, c, info)
-	client := loadClient(workers)
-	defer client.CloseIdleConnections()
-	b.ResetTimer()
-	run := runLoad(b, client, ts.URL+"/api/predict", reqs, b.N, workers)
-	b.StopTimer()
-	b.ReportMetric(float64(run.percentile(0.5).Microseconds())/1000, "p50-ms")
-	b.ReportMetric(float64(run.percentile(0.99).Microseconds())/1000, "p99-ms")
-	b.ReportMetric(run.perSecond(), "req/s")
+	for _, workers := range []int{1, 32} {
+		b.Run(fmt.Sprintf("clients=%d", workers), func(b *testing.B) {
+			client := loadClient(workers)
+			defer client.CloseIdleConnections()
+			b.ResetTimer()
+			run := runLoad(b, client, ts.URL+"/api/predict", reqs, b.N, workers)
+			b.StopTimer()
+			b.ReportMetric(float64(run.percentile(0.5).Microseconds())/1000, "p50-ms")
+			b.ReportMetric(float64(run.percentile(0.99).Microseconds())/1000, "p99-ms")
+			b.ReportMetric(run.perSecond(), "req/s")
+		})
+	}
 }
