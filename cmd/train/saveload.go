@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"runtime/debug"
 	"strconv"
-	"time"
 
 	"github.com/sirupsen/logrus"
 
@@ -115,9 +114,10 @@ func modelMetadata(cfg model.Config, r report, loaded *loadedModel) map[string]s
 		"test_images":   strconv.Itoa(r.metrics.Images),
 		"device":        r.device,
 		"version":       programVersion(),
-		"saved_at":      time.Now().UTC().Format(time.RFC3339),
 	}
-	// Rows are true labels, columns predictions; -serve draws it.
+	// Rows are true labels, columns predictions; -serve draws it. (No
+	// date: the same run must save the same bytes, resumed or not; the
+	// file's modification time says when.)
 	if b, err := json.Marshal(r.metrics.Confusion); err == nil {
 		meta[confusionKey] = string(b)
 	}

@@ -225,8 +225,12 @@ func TestServeAPIPredict(t *testing.T) {
 		if err := json.NewDecoder(res.Body).Decode(&m); err != nil {
 			t.Fatal(err)
 		}
-		if m.File != filepath.Base(saved) || m.Device == "" || m.Metadata["epochs"] != "2" || m.Metadata["saved_at"] == "" {
-			t.Errorf("model info %+v, want the file's name, the device, 2 epochs and the date", m)
+		st, err := os.Stat(saved)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if m.File != filepath.Base(saved) || m.Device == "" || m.Metadata["epochs"] != "2" || !m.Modified.Equal(st.ModTime()) {
+			t.Errorf("model info %+v, want the file's name, the device, 2 epochs and its modification time", m)
 		}
 		acc, err := strconv.ParseFloat(m.Metadata["test_accuracy"], 64)
 		if err != nil || acc < 0.9 {

@@ -3,7 +3,8 @@
 // file. No libraries, no build step.
 'use strict';
 
-const DEBOUNCE_MS = 150;  // wait this long after the last stroke change
+const DEBOUNCE_MS = 150;  // wait this long after the last stroke change,
+const MAX_WAIT_MS = 400;  // but no longer than this while drawing on
 const LINE_WIDTH = 18;    // pixels of the 280×280 pad; MNIST strokes are ~1/10 of the digit
 
 const pad = document.getElementById('pad');
@@ -21,6 +22,7 @@ const drop = document.getElementById('drop');
 // the latest one, so a slow reply never overwrites a newer drawing's.
 let version = 0;
 let timer = 0;
+let firstChange = 0; // when the changes the timer waits for began
 let inflight = null;
 let stroke = null; // {id, x, y} while a pointer is down
 
@@ -100,9 +102,16 @@ async function predict(body, type, v) {
 function padChanged() {
   version++;
   setState('pending');
+  const now = performance.now();
+  if (!timer) firstChange = now;
   clearTimeout(timer);
+  timer = setTimeout(sendPad, Math.max(0, Math.min(DEBOUNCE_MS, firstChange + MAX_WAIT_MS - now)));
+}
+
+function sendPad() {
+  timer = 0;
   const v = version;
-  timer = setTimeout(() => pad.toBlob((blob) => predict(blob, 'image/png', v), 'image/png'), DEBOUNCE_MS);
+  pad.toBlob((blob) => blob && predict(blob, 'image/png', v), 'image/png');
 }
 
 // point maps a pointer event to pad pixels (the pad may be shown smaller).
@@ -153,6 +162,7 @@ pad.addEventListener('pointercancel', endStroke);
 document.getElementById('clear').addEventListener('click', () => {
   version++;
   clearTimeout(timer);
+  timer = 0;
   if (inflight) inflight.abort();
   blankPad();
   resetResult('empty');
@@ -164,6 +174,7 @@ function useFile(file) {
   if (!file) return;
   version++;
   clearTimeout(timer);
+  timer = 0;
   const v = version;
   setState('pending');
   predict(file, file.type || 'application/octet-stream', v);
@@ -211,7 +222,7 @@ function showModel(info) {
   fact(dl, 'Test accuracy', num(m.test_accuracy, (x) => (100 * x).toFixed(2) + '%'));
   fact(dl, 'Test loss', num(m.test_loss, (x) => x.toFixed(4)));
   fact(dl, 'Epochs', m.epochs && m.epochs + (m.batch_size ? ' (batch ' + m.batch_size + ')' : ''));
-  fact(dl, 'Saved', m.saved_at ? new Date(m.saved_at).toLocaleString() : undefined);
+  fact(dl, 'Saved', info.modified ? new Date(info.modified).toLocaleString() : undefined);
   fact(dl, 'Trained on', m.device);
   fact(dl, 'Serving on', info.device);
   fact(dl, 'File', info.file + (m.version ? ' (build ' + m.version.slice(0, 12) + ')' : ''));
