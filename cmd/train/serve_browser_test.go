@@ -5,6 +5,7 @@ package main
 import (
 	"context"
 	"encoding/base64"
+	"errors"
 	"flag"
 	"os"
 	"os/exec"
@@ -14,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chromedp/cdproto/cdp"
 	"github.com/chromedp/cdproto/input"
 	"github.com/chromedp/chromedp"
 
@@ -84,9 +86,24 @@ func TestServeBrowser(t *testing.T) {
 		}
 		return r
 	}
+	// pointerTypesJS records the kinds of pointer that reach the pad, to
+	// show that mouse, pen and touch input all draw.
+	const pointerTypesJS = `window.pointerTypes = new Set();
+		document.getElementById('pad').addEventListener('pointerdown', e => window.pointerTypes.add(e.pointerType))`
 	do("open the page", chromedp.EmulateViewport(1040, 820), chromedp.Navigate(url),
 		chromedp.WaitVisible(chromedp.CSS("#pad")),
 		chromedp.Poll[chromedp.Void](`document.querySelectorAll('#facts dd').length > 0 && document.querySelector('#confusion table') !== null`))
+	if _, err := chromedp.Run(ctx, chromedp.Evaluate[chromedp.Void](pointerTypesJS+"; undefined")); err != nil && !errors.Is(err, chromedp.ErrJSUndefined) {
+		t.Fatal(err)
+	}
+	pointerTypes := func() string {
+		t.Helper()
+		types, err := chromedp.Run(ctx, chromedp.Evaluate[[]string](`[...window.pointerTypes].sort()`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return strings.Join(types, " ")
+	}
 
 	// waitReady waits for the prediction of the pad as it now is.
 	waitReady := func() pageResult {
@@ -141,11 +158,14 @@ func TestServeBrowser(t *testing.T) {
 		t.Errorf("only %d of the 6 traced test digits shown as their label", right)
 	}
 
-	// One continuous stroke, drawn as a hand would: a 3 in many small
-	// moves. It is the digit of the screenshot.
+	// One continuous stroke, drawn as a hand would, with a pen: a 3 in
+	// many small moves. It is the digit of the screenshot.
 	do("clear", chromedp.Click(chromedp.CSS("#clear")))
-	do("draw a 3", strokeDigit(t, ctx, handThree))
+	do("draw a 3", strokeDigit(t, ctx, handThree, "pen"))
 	got := waitReady()
+	if got.State != "ready" {
+		t.Fatalf("a 3 drawn with a pen: the page is in state %q", got.State)
+	}
 	file := filepath.Join(dir, "three.png")
 	if err := os.WriteFile(file, canvasPNG(t, ctx), 0o644); err != nil {
 		t.Fatal(err)
@@ -155,6 +175,9 @@ func TestServeBrowser(t *testing.T) {
 	}
 	t.Logf("hand-drawn 3: the page shows %s", got.Digit)
 	checkBars(t, got)
+	if types := pointerTypes(); types != "mouse pen" {
+		t.Errorf("the pad saw pointers %q, want mouse and pen", types)
+	}
 	if *updateScreenshot {
 		do("viewport", chromedp.EmulateViewport(1040, 650))
 		shot, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
@@ -214,6 +237,30 @@ func TestServeBrowser(t *testing.T) {
 		}
 	})
 
+	t.Run("drop", func(t *testing.T) {
+		file := filepath.Join(dir, "drop.png")
+		writePNG(t, file, darkOnLight(test.Images[8*data.ImageSize:9*data.ImageSize], 4, 140, 120))
+		b, err := os.ReadFile(file)
+		if err != nil {
+			t.Fatal(err)
+		}
+		// A drop event as the browser makes for a file dragged from the
+		// desktop (which CDP cannot drag): a DataTransfer holding the file.
+		_, err = chromedp.Run(ctx, chromedp.Evaluate[bool](`(() => {
+			const bytes = Uint8Array.from(atob('`+base64.StdEncoding.EncodeToString(b)+`'), c => c.charCodeAt(0));
+			const dt = new DataTransfer();
+			dt.items.add(new File([bytes], 'drop.png', {type: 'image/png'}));
+			return document.getElementById('drop').dispatchEvent(new DragEvent('drop', {dataTransfer: dt, bubbles: true, cancelable: true}));
+		})()`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := waitReady()
+		if want := predictDigit(t, saved, file); got.State != "ready" || got.Digit != strconv.Itoa(want) {
+			t.Errorf("dropped test image 8: state %q, digit %q; -predict says %d", got.State, got.Digit, want)
+		}
+	})
+
 	t.Run("phone", func(t *testing.T) {
 		do("phone viewport", chromedp.EmulateViewport(390, 844, chromedp.EmulateScale(3), chromedp.EmulateMobile), chromedp.Reload(),
 			chromedp.WaitVisible(chromedp.CSS("#pad")))
@@ -224,6 +271,24 @@ func TestServeBrowser(t *testing.T) {
 		}
 		if !fits {
 			t.Error("on a 390 px wide screen the page scrolls sideways or the pad is too small")
+		}
+		if _, err := chromedp.Run(ctx, chromedp.Evaluate[chromedp.Void](pointerTypesJS+"; undefined")); err != nil && !errors.Is(err, chromedp.ErrJSUndefined) {
+			t.Fatal(err)
+		}
+		do("draw a 3 by touch", strokeDigit(t, ctx, handThree, "touch"))
+		got := waitReady()
+		if got.State != "ready" {
+			t.Fatalf("a 3 drawn by touch: the page is in state %q", got.State)
+		}
+		file := filepath.Join(dir, "touch.png")
+		if err := os.WriteFile(file, canvasPNG(t, ctx), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if want := predictDigit(t, saved, file); got.State != "ready" || got.Digit != strconv.Itoa(want) {
+			t.Errorf("3 drawn by touch: state %q, digit %q; -predict on the canvas says %d", got.State, got.Digit, want)
+		}
+		if types := pointerTypes(); types != "touch" {
+			t.Errorf("the pad saw pointers %q, want touch", types)
 		}
 	})
 
@@ -274,28 +339,52 @@ var handThree = [][2]float64{
 	{15.5, 13.6}, {18.3, 15.2}, {19.6, 17.8}, {19.2, 20.6}, {17.2, 22.8}, {14, 23.9}, {10.8, 23.5}, {8.3, 21.8},
 }
 
-// strokeDigit draws points (in the 28×28 grid) as one stroke: pressed at
-// the first, moved in steps of about 2 pad pixels, released at the last.
-func strokeDigit(t *testing.T, ctx context.Context, points [][2]float64) chromedp.Action[chromedp.Void] {
+// strokeDigit draws points (in the 28×28 grid) as one stroke of the given
+// pointer ("mouse", "pen" or "touch"): down at the first point, moved in
+// steps of about 2 pad pixels, up at the last.
+func strokeDigit(t *testing.T, ctx context.Context, points [][2]float64, pointer string) chromedp.Action[chromedp.Void] {
 	t.Helper()
 	rect, err := chromedp.Run(ctx, chromedp.Evaluate[[]float64](`(r => [r.left, r.top, r.width, r.height])(document.getElementById('pad').getBoundingClientRect())`))
 	if err != nil {
 		t.Fatal(err)
 	}
-	at := func(p [2]float64) (float64, float64) {
-		return rect[0] + p[0]*rect[2]/data.ImageCols, rect[1] + p[1]*rect[3]/data.ImageRows
+	at := func(p [2]float64) [2]float64 {
+		return [2]float64{rect[0] + p[0]*rect[2]/data.ImageCols, rect[1] + p[1]*rect[3]/data.ImageRows}
 	}
-	left := func(p *input.DispatchMouseEventParams) { p.Button, p.Buttons = input.MouseButtonLeft, 1 }
-	x, y := at(points[0])
-	steps := []chromedp.Action[chromedp.Void]{chromedp.MouseEvent(chromedp.MousePressed, x, y, left, chromedp.ClickCount(1))}
+	path := [][2]float64{at(points[0])}
 	for i := 1; i < len(points); i++ {
 		for k := 1; k <= 5; k++ {
 			f := float64(k) / 5
-			x, y = at([2]float64{points[i-1][0] + f*(points[i][0]-points[i-1][0]), points[i-1][1] + f*(points[i][1]-points[i-1][1])})
-			steps = append(steps, chromedp.MouseEvent(chromedp.MouseMoved, x, y, left))
+			path = append(path, at([2]float64{points[i-1][0] + f*(points[i][0]-points[i-1][0]), points[i-1][1] + f*(points[i][1]-points[i-1][1])}))
 		}
 	}
-	return chromedp.Steps(append(steps, chromedp.MouseEvent(chromedp.MouseReleased, x, y, left, chromedp.ClickCount(1)))...)
+	var steps []chromedp.Action[chromedp.Void]
+	if pointer == "touch" {
+		touch := func(typ input.DispatchTouchEventType, p *[2]float64) chromedp.Action[chromedp.Void] {
+			params := input.DispatchTouchEventParams{Type: typ, TouchPoints: []*input.TouchPoint{}}
+			if p != nil {
+				params.TouchPoints = []*input.TouchPoint{{X: p[0], Y: p[1]}}
+			}
+			return chromedp.Func(func(ctx context.Context, t *chromedp.Target) error {
+				_, err := cdp.Call(ctx, t, input.DispatchTouchEvent, params)
+				return err
+			})
+		}
+		steps = append(steps, touch(input.DispatchTouchEventTypeTouchStart, &path[0]))
+		for i := 1; i < len(path); i++ {
+			steps = append(steps, touch(input.DispatchTouchEventTypeTouchMove, &path[i]))
+		}
+		return chromedp.Steps(append(steps, touch(input.DispatchTouchEventTypeTouchEnd, nil))...)
+	}
+	down := func(p *input.DispatchMouseEventParams) {
+		p.Button, p.Buttons, p.PointerType = input.MouseButtonLeft, 1, input.DispatchMouseEventPointerType(pointer)
+	}
+	last := path[len(path)-1]
+	steps = append(steps, chromedp.MouseEvent(chromedp.MousePressed, path[0][0], path[0][1], down, chromedp.ClickCount(1)))
+	for _, p := range path[1:] {
+		steps = append(steps, chromedp.MouseEvent(chromedp.MouseMoved, p[0], p[1], down))
+	}
+	return chromedp.Steps(append(steps, chromedp.MouseEvent(chromedp.MouseReleased, last[0], last[1], down, chromedp.ClickCount(1)))...)
 }
 
 // canvasPNG is the pad as the PNG the page sends.
