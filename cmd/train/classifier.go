@@ -25,7 +25,7 @@ type classifier interface {
 // concurrent use (the Gorgonia graph and the GPU engine keep one set of
 // input and output buffers), so calls are serialised by mu: the server's
 // requests decode images in parallel and queue only for the forward pass,
-// which takes about a millisecond for one image.
+// which for one image is short next to decoding it.
 type backendClassifier struct {
 	mu      sync.Mutex
 	name    string

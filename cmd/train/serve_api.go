@@ -86,8 +86,9 @@ type apiError struct {
 func (e *apiError) Error() string { return e.msg }
 
 // predictServer answers the API. decodeSlots bounds the images decoded at
-// once: decoding is CPU-bound and a large image takes ~200 MB while it is
-// processed, so more at once than there are cores only costs memory.
+// once: decoding is CPU-bound, and the largest image accepted needs up to
+// about 270 MB while it is processed (4 to 8 bytes a pixel decoded, 8 for
+// the grey copy), so more at once than there are cores only costs memory.
 type predictServer struct {
 	c           classifier
 	info        modelInfo
