@@ -2,10 +2,15 @@
 GO          ?= go
 BIN         := bin
 TRAIN_FLAGS ?=
+# Where make train and make train-cuda save the model, and make serve reads it
+# (bin/ is git-ignored; make clean removes it).
+MODEL       ?= $(BIN)/model.safetensors
+# Where make serve listens: this machine only, unless told otherwise.
+ADDR        ?= 127.0.0.1:8080
 # The -tags cuda build: see scripts/build-cuda.sh and the README's GPU section.
 CUDA_HOME   ?=
 
-.PHONY: help data build train test test-short vet fuzz bench build-cuda train-cuda test-cuda gen-ptx gen-kernels gpu-bundle clean
+.PHONY: help data build train serve test test-short vet fuzz bench build-cuda train-cuda test-cuda gen-ptx gen-kernels gpu-bundle clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -16,8 +21,12 @@ data: build ## download and verify MNIST into the data folder (DATA_DIR=... to c
 build: ## build the CPU binary bin/train (no cgo needed)
 	CGO_ENABLED=0 $(GO) build -o $(BIN)/train ./cmd/train
 
-train: build ## train 5 epochs on the CPU and print test accuracy and loss (TRAIN_FLAGS=... to change)
-	$(BIN)/train $(if $(DATA_DIR),-data-dir $(DATA_DIR)) $(TRAIN_FLAGS)
+train: build ## train 5 epochs on the CPU, print test accuracy and loss, save the model to MODEL (TRAIN_FLAGS=... to change)
+	$(BIN)/train $(if $(DATA_DIR),-data-dir $(DATA_DIR)) -save $(MODEL) $(TRAIN_FLAGS)
+
+serve: build ## draw digits in the browser: serve MODEL (from make train) at http://ADDR/ until Ctrl-C
+	@test -f $(MODEL) || { echo "no model at $(MODEL): run 'make train' first (it saves one there), or give MODEL=FILE"; exit 1; }
+	$(BIN)/train -load $(MODEL) -serve $(ADDR)
 
 test: ## run the whole test suite (downloads MNIST if missing)
 	$(GO) test ./...
@@ -33,6 +42,7 @@ fuzz: ## run each fuzzer for FUZZTIME (default 1m)
 	$(GO) test -run='^$$' -fuzz=FuzzReadImages -fuzztime=$(or $(FUZZTIME),1m) ./data/
 	$(GO) test -run='^$$' -fuzz=FuzzReadLabels -fuzztime=$(or $(FUZZTIME),1m) ./data/
 	$(GO) test -run='^$$' -fuzz=FuzzLoadSet -fuzztime=$(or $(FUZZTIME),1m) ./data/
+	$(GO) test -run='^$$' -fuzz=FuzzImageBytesToMNIST -fuzztime=$(or $(FUZZTIME),1m) ./data/
 	$(GO) test -run='^$$' -fuzz=FuzzLoadSafetensors -fuzztime=$(or $(FUZZTIME),1m) ./model/
 
 bench: ## benchmark CPU training against a PyTorch reference (scripts/bench.sh)
@@ -41,8 +51,8 @@ bench: ## benchmark CPU training against a PyTorch reference (scripts/bench.sh)
 build-cuda: ## build bin/train-cuda, whose -engine gorgonia|native runs on the GPU (needs a CUDA toolkit; CUDA_HOME=...)
 	bash scripts/build-cuda.sh
 
-train-cuda: build-cuda ## train on the GPU (TRAIN_FLAGS: -gpu N picks the device, -engine native our own CUDA engine)
-	$(BIN)/train-cuda $(if $(DATA_DIR),-data-dir $(DATA_DIR)) $(TRAIN_FLAGS)
+train-cuda: build-cuda ## train on the GPU and save bin/model.safetensors (TRAIN_FLAGS: -gpu N picks the device, -engine native our own CUDA engine)
+	$(BIN)/train-cuda $(if $(DATA_DIR),-data-dir $(DATA_DIR)) -save $(MODEL) $(TRAIN_FLAGS)
 
 test-cuda: ## cuda-tagged tests of gpu/ (GPU parity tests skip without a GPU)
 	bash scripts/build-cuda.sh go test ./gpu/

@@ -10,7 +10,7 @@ import (
 	"mnist/model"
 )
 
-const usageLine = "usage: train [-epochs N] [-batch-size N] [-optimizer adam|sgd] [-lr X] [-seed N] [-engine gorgonia|native] [-data-dir DIR] [-gpu N] [-log-level LEVEL] [-log-format text|json] [-save FILE] [-load FILE] [-checkpoint-dir DIR [-resume]] [-metrics-out FILE] [-plot FILE]  (train -h for details)\n       train -load FILE -predict IMAGE...  (classify PNG or JPEG images)"
+const usageLine = "usage: train [-epochs N] [-batch-size N] [-optimizer adam|sgd] [-lr X] [-seed N] [-engine gorgonia|native] [-data-dir DIR] [-gpu N] [-log-level LEVEL] [-log-format text|json] [-save FILE] [-load FILE] [-checkpoint-dir DIR [-resume]] [-metrics-out FILE] [-plot FILE]  (train -h for details)\n       train -load FILE -predict IMAGE...  (classify PNG or JPEG images)\n       train -load FILE -serve ADDR  (draw digits in the browser at http://ADDR/)"
 
 // errHelp means -h was asked for and the usage has been printed.
 var errHelp = flag.ErrHelp
@@ -43,6 +43,8 @@ type options struct {
 	// model instead of training; predictFiles are those images.
 	predict      bool
 	predictFiles []string
+	// serveAddr serves the -load model's web page and API there (-serve).
+	serveAddr string
 	// checkpointDir is where a checkpoint is written after every epoch
 	// and on interruption; resume carries on from its newest one.
 	checkpointDir string
@@ -76,6 +78,7 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.StringVar(&o.checkpointDir, "checkpoint-dir", "", "after every epoch, and on Ctrl-C, save weights, Adam's state and the shuffle position to this `folder` (created if missing), keeping the newest 2")
 	fs.BoolVar(&o.resume, "resume", false, "carry on from the newest checkpoint in -checkpoint-dir until -epochs epochs in all, as if never stopped")
 	fs.BoolVar(&o.predict, "predict", false, "classify the PNG or JPEG images named after the flags with the -load model, print each one's digit and top-3 probabilities, and exit (no training, no MNIST needed)")
+	fs.StringVar(&o.serveAddr, "serve", "", "serve a page to draw digits on, and a JSON API, with the -load model at this `address` (host:port, e.g. 127.0.0.1:8080) until Ctrl-C; see docs/serve.md")
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "train trains the MNIST MLP (784-128-64-10) with Gorgonia and reports test accuracy and loss.")
 		fmt.Fprintln(stderr, usageLine)
@@ -109,6 +112,11 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 			return o, err
 		}
 		o.predictFiles = fs.Args()
+	}
+	if o.serveAddr != "" {
+		if err := checkServeFlags(o, set); err != nil {
+			return o, err
+		}
 	}
 	if err := o.cfg.Validate(); err != nil {
 		return o, err

@@ -10,7 +10,6 @@ import (
 	"github.com/sirupsen/logrus"
 
 	"mnist/data"
-	"mnist/model"
 )
 
 // classProb is one digit and its probability, as in the top-3 list.
@@ -28,12 +27,12 @@ func predict(ctx context.Context, o options, loaded *loadedModel, log *logrus.Lo
 	if err != nil {
 		return err
 	}
-	_, engine, release, err := openEngine(o, loaded, log)
+	c, err := openClassifier(o, loaded, log)
 	if err != nil {
 		return err
 	}
-	defer release()
-	logProbs, err := model.Predict(ctx, engine, set, o.cfg.BatchSize)
+	defer c.close()
+	logProbs, err := c.classify(ctx, set)
 	if err != nil {
 		return err
 	}

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"runtime/debug"
 	"strconv"
@@ -86,6 +87,10 @@ func saveModel(o options, engine model.Engine, loaded *loadedModel, r report, lo
 	return nil
 }
 
+// confusionKey is the metadata entry holding the test confusion matrix as
+// JSON, 10 rows of 10 counts.
+const confusionKey = "test_confusion"
+
 // modelMetadata is the file's __metadata__. Safetensors allows only strings
 // there; floats are written with the fewest digits that read back as the
 // same float64, so the saved test loss can be compared exactly.
@@ -105,6 +110,12 @@ func modelMetadata(cfg model.Config, r report, loaded *loadedModel) map[string]s
 	}
 	for _, s := range cfg.Optimizer.Settings() {
 		meta[s.Name] = f(s.Value) // "lr", "beta1", …, as Keras names them
+	}
+	// Rows are true labels, columns predictions; -serve draws it. (No
+	// date: the same run must save the same bytes, resumed or not; the
+	// file's modification time says when.)
+	if b, err := json.Marshal(r.metrics.Confusion); err == nil {
+		meta[confusionKey] = string(b)
 	}
 	if r.partial {
 		meta["interrupted"] = "true"

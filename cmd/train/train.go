@@ -29,6 +29,9 @@ func train(ctx context.Context, o options, log *logrus.Logger, stdout, stderr io
 		// Before the data folder: predicting needs only the model file.
 		return predict(ctx, o, loaded, log, stdout)
 	}
+	if o.serveAddr != "" {
+		return serve(ctx, o, loaded, log, stdout)
+	}
 	resumed, resumedPath, lock, err := prepareCheckpoints(ctx, &o, log)
 	if err != nil {
 		return err
