@@ -51,25 +51,16 @@ func adamKind() optimizerKind {
 			return nil
 		},
 		newHost: func(c OptimizerConfig, p *Params, crew *kernels.Crew) hostOptimizer {
-			a := &adam{cfg: c, crew: crew}
-			if p.Tensors[0].Dtype() == tensor.Float64 {
-				a.f64 = newSlotBuffers[float64](2, p)
-			} else {
-				a.f32 = newSlotBuffers[float32](2, p)
-			}
-			return a
+			return &adam{slotState: newSlotState(adamName, 2, p), cfg: c, crew: crew}
 		},
 	}
 }
 
 // adam updates host tensors; its slots are m and v.
 type adam struct {
+	slotState
 	cfg  OptimizerConfig
-	step int64
 	crew *kernels.Crew // shares the large tensors' updates
-	// Exactly one is set, by the weights' dtype.
-	f32 slotBuffers[float32]
-	f64 slotBuffers[float64]
 }
 
 // AdamRate is the bias-corrected step size α of update t (1-based), in
@@ -102,23 +93,4 @@ func adamOne[T float32 | float64](crew *kernels.Crew, w, g *tensor.Dense, m, v [
 		kernels.Adam(crew, wd, gd, m, v, k)
 	}
 	return ok
-}
-
-func (a *adam) state() *OptimizerState {
-	s := &OptimizerState{Name: adamName, Step: a.step}
-	if a.f32 != nil {
-		s.Slots = a.f32.widen()
-	} else {
-		s.Slots = a.f64.widen()
-	}
-	return s
-}
-
-func (a *adam) setState(s *OptimizerState) {
-	a.step = s.Step
-	if a.f32 != nil {
-		a.f32.narrow(s.Slots)
-	} else {
-		a.f64.narrow(s.Slots)
-	}
 }

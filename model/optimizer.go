@@ -251,6 +251,46 @@ func (b slotBuffers[T]) narrow(src [][6][]float64) {
 	}
 }
 
+// slotState is what every host optimizer keeps besides its settings: its
+// name, its step count and its slots in the weights' precision (exactly one
+// of f32 and f64 is set). It provides the state and setState methods of
+// hostOptimizer.
+type slotState struct {
+	name string
+	step int64
+	f32  slotBuffers[float32]
+	f64  slotBuffers[float64]
+}
+
+func newSlotState(name string, slots int, p *Params) slotState {
+	s := slotState{name: name}
+	if p.Tensors[0].Dtype() == tensor.Float64 {
+		s.f64 = newSlotBuffers[float64](slots, p)
+	} else {
+		s.f32 = newSlotBuffers[float32](slots, p)
+	}
+	return s
+}
+
+func (s *slotState) state() *OptimizerState {
+	st := &OptimizerState{Name: s.name, Step: s.step}
+	if s.f32 != nil {
+		st.Slots = s.f32.widen()
+	} else {
+		st.Slots = s.f64.widen()
+	}
+	return st
+}
+
+func (s *slotState) setState(st *OptimizerState) {
+	s.step = st.Step
+	if s.f32 != nil {
+		s.f32.narrow(st.Slots)
+	} else {
+		s.f64.narrow(st.Slots)
+	}
+}
+
 // gradientsOf returns the weights and gradient of parameter i as T slices,
 // or false when they are not both T and the same length as want.
 func gradientsOf[T float32 | float64](w, g *tensor.Dense, want int) ([]T, []T, bool) {

@@ -29,23 +29,15 @@ func sgdKind() optimizerKind {
 		},
 		checkState: func(*OptimizerState) error { return nil }, // any finite velocity can occur
 		newHost: func(c OptimizerConfig, p *Params, _ *kernels.Crew) hostOptimizer {
-			s := &sgd{cfg: c}
-			if p.Tensors[0].Dtype() == tensor.Float64 {
-				s.f64 = newSlotBuffers[float64](1, p)
-			} else {
-				s.f32 = newSlotBuffers[float32](1, p)
-			}
-			return s
+			return &sgd{slotState: newSlotState(sgdName, 1, p), cfg: c}
 		},
 	}
 }
 
 // sgd updates host tensors; its slot is the velocity.
 type sgd struct {
-	cfg  OptimizerConfig
-	step int64
-	f32  slotBuffers[float32]
-	f64  slotBuffers[float64]
+	slotState
+	cfg OptimizerConfig
 }
 
 func (s *sgd) update(p *Params, grads [6]*tensor.Dense) error {
@@ -70,23 +62,4 @@ func sgdOne[T float32 | float64](w, g *tensor.Dense, v []T, c OptimizerConfig) b
 		kernels.SGDMomentum(wd, gd, v, T(c.Momentum), T(c.LearningRate))
 	}
 	return ok
-}
-
-func (s *sgd) state() *OptimizerState {
-	st := &OptimizerState{Name: sgdName, Step: s.step}
-	if s.f32 != nil {
-		st.Slots = s.f32.widen()
-	} else {
-		st.Slots = s.f64.widen()
-	}
-	return st
-}
-
-func (s *sgd) setState(st *OptimizerState) {
-	s.step = st.Step
-	if s.f32 != nil {
-		s.f32.narrow(st.Slots)
-	} else {
-		s.f64.narrow(st.Slots)
-	}
 }

@@ -26,7 +26,7 @@ import (
 // realDataDir is the default data folder with the four verified MNIST
 // files, fetched there first if missing. Like the end-to-end test, the tests
 // that need it fail rather than skip when MNIST cannot be had.
-func realDataDir(t *testing.T) string {
+func realDataDir(t testing.TB) string {
 	t.Helper()
 	dir, err := data.DefaultDir()
 	if err != nil {

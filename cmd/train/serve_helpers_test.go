@@ -23,7 +23,6 @@ import (
 
 	"github.com/sirupsen/logrus"
 
-	"mnist/data"
 	"mnist/gpu"
 	"mnist/model"
 )
@@ -38,27 +37,12 @@ func servedModel(t testing.TB) string {
 	if _, err := os.Stat(path); err == nil {
 		return path
 	}
-	dir := mnistDir(t)
+	dir := realDataDir(t)
 	out, err := exec.Command(binary, "-data-dir", dir, "-epochs", "2", "-batch-size", "128", "-save", path, "-log-format", "json").CombinedOutput()
 	if err != nil {
 		t.Fatalf("train -save: %v\n%s", err, out)
 	}
 	return path
-}
-
-// mnistDir is realDataDir for tests and benchmarks alike.
-func mnistDir(t testing.TB) string {
-	t.Helper()
-	dir, err := data.DefaultDir()
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
-	defer cancel()
-	if err := (&data.Fetcher{Sources: data.DefaultSources(nil)}).Ensure(ctx, dir); err != nil {
-		t.Fatalf("get MNIST into %s: %v", dir, err)
-	}
-	return dir
 }
 
 // openTestClassifier opens the classifier -serve would for the model file.

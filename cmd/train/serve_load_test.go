@@ -30,7 +30,7 @@ type loadRequest struct {
 // images, each with the digit the classifier gives it.
 func loadRequests(t testing.TB, c classifier, n int) []loadRequest {
 	t.Helper()
-	_, test, err := data.Load(context.Background(), mnistDir(t))
+	_, test, err := data.Load(context.Background(), realDataDir(t))
 	if err != nil {
 		t.Fatal(err)
 	}
