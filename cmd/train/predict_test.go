@@ -84,6 +84,11 @@ func TestPredictImages(t *testing.T) {
 	if len(lines) != len(files) {
 		t.Fatalf("%d stdout lines for %d files:\n%s", len(lines), len(files), stdout)
 	}
+	// On a terminal stdout and stderr are one screen: the results must not
+	// also be logged there.
+	if strings.Contains(stderr, "prediction") || strings.Contains(stderr, "top3") {
+		t.Errorf("text mode logged the predictions as well as printing them:\n%s", stderr)
+	}
 	for k, line := range lines {
 		prefix := files[k] + ": " + strconv.Itoa(wantDigits[k]) + "  ("
 		if !strings.HasPrefix(line, prefix) || strings.Count(line, "%") != 3 {
