@@ -28,7 +28,7 @@ const (
 // (16.7 megapixels, more than a 12-megapixel phone photo). The size is read
 // from the file's header before anything is decoded: a PNG of a few hundred
 // bytes can claim a million pixels a side, and decoding one of 20000×20000
-// took 3.5 GB. At the limit decoding and preprocessing take some 400 MB.
+// took 3.5 GB. At the limit -predict peaks at about 300 MB.
 const MaxImagePixels = 4096 * 4096
 
 // Error kinds of LoadImage, returned wrapped with the file name.
