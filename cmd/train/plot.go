@@ -178,23 +178,27 @@ func addSeries(p *plot.Plot, train, test plotter.XYs) error {
 	return nil
 }
 
-// valueTicks labels about six round values (steps of 1, 2, 2.5 or 5 times a
-// power of ten) with a minor tick between each two: the default ticker
+// valueTicks labels five to ten round values (steps of 1, 2, 2.5 or 5 times
+// a power of ten) with a minor tick between each two: the default ticker
 // labels only three, too few to read a value off.
 type valueTicks struct{}
+
+// minValueLabels is the fewest labels valueTicks gives: it takes the
+// largest round step that still gives this many.
+const minValueLabels = 5
 
 func (valueTicks) Ticks(lo, hi float64) []plot.Tick {
 	if !(hi > lo) || !isFinite(hi-lo) {
 		return plot.DefaultTicks{}.Ticks(lo, hi)
 	}
-	const want = 6
-	raw := (hi - lo) / want
-	mag := math.Pow(10, math.Floor(math.Log10(raw)))
-	step := 10 * mag
-	for _, m := range []float64{1, 2, 2.5, 5} {
-		if m*mag >= raw*(1-1e-9) {
-			step = m * mag
-			break
+	count := func(step float64) int {
+		return int(math.Floor(hi/step+1e-9) - math.Ceil(lo/step-1e-9) + 1)
+	}
+	mag := math.Pow(10, math.Floor(math.Log10((hi-lo)/minValueLabels)))
+	step := mag / 10
+	for _, s := range []float64{mag / 10, mag / 5, mag / 4, mag / 2, mag, 2 * mag, 2.5 * mag, 5 * mag, 10 * mag} {
+		if count(s) >= minValueLabels {
+			step = s
 		}
 	}
 	// Enough decimals for the step: 0.025 needs three, 0.05 two.

@@ -66,7 +66,7 @@ func TestPlotLegend(t *testing.T) {
 	}
 }
 
-// TestValueTicks: about six labelled round values over the range, in order,
+// TestValueTicks: five to ten labelled round values over the range, in order,
 // labelled with as many decimals as the step needs.
 func TestValueTicks(t *testing.T) {
 	cases := []struct {
@@ -77,7 +77,7 @@ func TestValueTicks(t *testing.T) {
 		{0.03, 0.33, "0.05", 6}, // steps of 0.05
 		{88.99, 98.21, "90", 5}, // steps of 2
 		{0.07, 0.11, "0.07", 5}, // steps of 0.01
-		{0, 1, "0.0", 6},        // steps of 0.2
+		{0, 1, "0.00", 5},       // steps of 0.25
 		{-3, 12, "-2.5", 6},     // steps of 2.5
 	}
 	for _, c := range cases {
