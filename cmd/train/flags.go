@@ -91,8 +91,13 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	}
 	// Parsing stops at the first argument that is not a flag, so a flag
 	// after the image names arrives as an image name: say so, rather than
-	// that the flag (-load, say) is missing.
-	for _, a := range fs.Args() {
+	// that the flag (-load, say) is missing. After "--", which ends the
+	// flags, a name starting with "-" is a file's.
+	rest := fs.Args()
+	if n := len(args) - len(rest); n > 0 && args[n-1] == "--" {
+		rest = nil
+	}
+	for _, a := range rest {
 		if len(a) > 1 && a[0] == '-' {
 			return o, fmt.Errorf("flag %s comes after the argument %q: flags must come before the image names (train -load FILE -predict IMAGE...)", a, fs.Arg(0))
 		}

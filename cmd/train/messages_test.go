@@ -59,6 +59,11 @@ func TestBadFlagsOneLine(t *testing.T) {
 			}
 		})
 	}
+	// After "--" a name starting with "-" is a file's: the run goes on to
+	// load the model.
+	if code, _, stderr := runInProcess("-load", "none.safetensors", "-predict", "--", "-a.png"); code != exitRuntime || !strings.Contains(stderr, "none.safetensors") {
+		t.Errorf("-- -a.png: exit %d:\n%s", code, stderr)
+	}
 	// A name far from every flag gets no suggestion.
 	if _, _, stderr := runInProcess("-verbose"); strings.Contains(stderr, "did you mean") {
 		t.Errorf("suggested a flag for -verbose:\n%s", stderr)
