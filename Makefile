@@ -42,7 +42,7 @@ fuzz: ## run each fuzzer for FUZZTIME (default 1m)
 	$(GO) test -run='^$$' -fuzz=FuzzReadImages -fuzztime=$(or $(FUZZTIME),1m) ./data/
 	$(GO) test -run='^$$' -fuzz=FuzzReadLabels -fuzztime=$(or $(FUZZTIME),1m) ./data/
 	$(GO) test -run='^$$' -fuzz=FuzzLoadSet -fuzztime=$(or $(FUZZTIME),1m) ./data/
-	$(GO) test -run='^$$' -fuzz=FuzzImageBytesToMNIST -fuzztime=$(or $(FUZZTIME),1m) ./data/
+	$(GO) test -run='^$$' -fuzz=FuzzImageToInputs -fuzztime=$(or $(FUZZTIME),1m) ./data/
 	$(GO) test -run='^$$' -fuzz=FuzzLoadSafetensors -fuzztime=$(or $(FUZZTIME),1m) ./model/
 
 bench: ## benchmark CPU training against a PyTorch reference (scripts/bench.sh)

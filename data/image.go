@@ -6,14 +6,13 @@ import (
 	"errors"
 	"fmt"
 	"image"
+	"image/color"
+	"image/jpeg"
+	"image/png"
+	"io"
 	"math"
 
 	"mnist/data/fileio"
-
-	// The decoders -predict accepts: image.Decode picks by the file's magic
-	// bytes, not its name, so a .jpg that is really a PNG still works.
-	_ "image/jpeg"
-	_ "image/png"
 )
 
 // Preprocessing constants, chosen to match how MNIST itself was made: each
@@ -27,19 +26,40 @@ const (
 	inkThreshold = 0.1
 )
 
+// MaxImagePixels is the largest image -predict decodes, 4096×4096 pixels
+// (16.7 megapixels, more than a 12-megapixel phone photo). The size is read
+// from the file's header before anything is decoded: a PNG of a few hundred
+// bytes can claim a million pixels a side, and decoding one of 20000×20000
+// took 3.5 GB. At the limit -predict peaks at about 300 MB.
+const MaxImagePixels = 4096 * 4096
+
+// Error kinds of LoadImage and ImageBytesToMNIST, returned wrapped with
+// details.
+var (
+	ErrImageFormat   = errors.New("not a PNG or JPEG image")
+	ErrImageTooLarge = errors.New("image too large")
+)
+
 // ErrBlankImage is returned for an image with no pixel that stands out from
 // its background: any digit predicted for it would be noise, so it is
 // refused rather than classified.
 var ErrBlankImage = errors.New("no digit found: the image is blank (every pixel is the background colour)")
 
+// The two formats -predict reads, recognised by their first bytes (never by
+// the file name, so a .jpg that is really a PNG still works).
+const (
+	pngMagic  = "\x89PNG\r\n\x1a\n"
+	jpegMagic = "\xff\xd8"
+)
+
 // LoadImages reads PNG or JPEG files and turns each into one MNIST-style
 // 28×28 image (see ImageToMNIST), in order. The labels are all zero: the
-// Set is for Backend.Predict, which ignores them. The error names the first
+// Set is for model.Predict, which ignores them. The error names the first
 // file that cannot be used.
-func LoadImages(paths []string) (*Set, error) {
+func LoadImages(ctx context.Context, paths []string) (*Set, error) {
 	s := &Set{Images: make([]byte, 0, len(paths)*ImageSize), Labels: make([]byte, len(paths))}
 	for _, p := range paths {
-		px, err := LoadImage(p)
+		px, err := LoadImage(ctx, p)
 		if err != nil {
 			return nil, err
 		}
@@ -48,72 +68,132 @@ func LoadImages(paths []string) (*Set, error) {
 	return s, nil
 }
 
-// LoadImage decodes one PNG or JPEG file and preprocesses it with
-// ImageToMNIST; errors name the file.
-func LoadImage(path string) ([]byte, error) {
-	b, err := fileio.ReadFile(context.Background(), path, maxImageFileBytes)
+// LoadImage reads one PNG or JPEG file and preprocesses it as
+// ImageBytesToMNIST does; errors name the file. A cancelled ctx stops the
+// read.
+func LoadImage(ctx context.Context, path string) ([]byte, error) {
+	b, err := fileio.ReadFile(ctx, path, maxImageFileBytes)
 	if err != nil {
 		return nil, fmt.Errorf("image: %w", err)
 	}
-	img, _, err := image.Decode(bytes.NewReader(b))
-	if err != nil {
-		if errors.Is(err, image.ErrFormat) {
-			return nil, fmt.Errorf("image %s: not a PNG or JPEG file", path)
-		}
-		return nil, fmt.Errorf("image %s: decode: %w", path, err)
-	}
-	px, err := ImageToMNIST(img)
+	px, err := ImageBytesToMNIST(b)
 	if err != nil {
 		return nil, fmt.Errorf("image %s: %w", path, err)
 	}
 	return px, nil
 }
 
+// DecodeImage decodes a PNG or JPEG image and nothing else. image.Decode
+// would pick any decoder linked into the program, and dependencies link in
+// GIF and TIFF, whose decoders return images that panic when read (a TIFF
+// with palette indices past its palette). The header is read first and an
+// image over MaxImagePixels refused before its pixels are decoded.
+func DecodeImage(r io.ReadSeeker) (image.Image, error) {
+	return decodeImage(r, MaxImagePixels)
+}
+
+// decodeImage is DecodeImage with the pixel limit as a parameter: the fuzz
+// test lowers it, so that each input decodes in microseconds.
+func decodeImage(r io.ReadSeeker, maxPixels int) (image.Image, error) {
+	var magic [8]byte
+	n, err := io.ReadFull(r, magic[:])
+	if err != nil && !errors.Is(err, io.ErrUnexpectedEOF) && !errors.Is(err, io.EOF) {
+		return nil, fmt.Errorf("read: %w", err)
+	}
+	var decodeConfig func(io.Reader) (image.Config, error)
+	var decode func(io.Reader) (image.Image, error)
+	switch head := string(magic[:n]); {
+	case head == pngMagic:
+		decodeConfig, decode = png.DecodeConfig, png.Decode
+	case len(head) >= len(jpegMagic) && head[:len(jpegMagic)] == jpegMagic:
+		decodeConfig, decode = jpeg.DecodeConfig, jpeg.Decode
+	default:
+		if kind := otherFormat(magic[:n]); kind != "" {
+			return nil, fmt.Errorf("%w (it is a %s file)", ErrImageFormat, kind)
+		}
+		return nil, ErrImageFormat
+	}
+	if _, err := r.Seek(0, io.SeekStart); err != nil {
+		return nil, fmt.Errorf("read: %w", err)
+	}
+	cfg, err := decodeConfig(r)
+	if err != nil {
+		return nil, fmt.Errorf("decode: %w", err)
+	}
+	if cfg.Width <= 0 || cfg.Height <= 0 {
+		return nil, fmt.Errorf("decode: the header gives a size of %d×%d pixels", cfg.Width, cfg.Height)
+	}
+	if cfg.Width > maxPixels/cfg.Height {
+		return nil, fmt.Errorf("%w: %d×%d pixels, more than the %d pixels (%.1f megapixels) -predict reads", ErrImageTooLarge, cfg.Width, cfg.Height, maxPixels, float64(maxPixels)/1e6)
+	}
+	if _, err := r.Seek(0, io.SeekStart); err != nil {
+		return nil, fmt.Errorf("read: %w", err)
+	}
+	img, err := decode(r)
+	if err != nil {
+		return nil, fmt.Errorf("decode: %w", err)
+	}
+	return img, nil
+}
+
+// otherFormat names an image format -predict does not read, from its magic
+// bytes, for a more helpful error; "" when it is none of them.
+func otherFormat(head []byte) string {
+	for _, f := range []struct{ magic, name string }{
+		{"GIF8", "GIF"}, {"II*\x00", "TIFF"}, {"MM\x00*", "TIFF"}, {"BM", "BMP"}, {"RIFF", "RIFF (WebP?)"},
+	} {
+		if bytes.HasPrefix(head, []byte(f.magic)) {
+			return f.name
+		}
+	}
+	return ""
+}
+
 // ImageToMNIST turns any image into 784 bytes laid out like an MNIST image
 // (white digit on black, row-major):
 //
 //  1. grey by luminance (ITU-R BT.601: 0.299 R + 0.587 G + 0.114 B), with
-//     transparent pixels taken as white paper;
-//  2. inverted when the mean of the border pixels is above mid-grey, since
-//     MNIST digits are light on dark and most photos and drawings are not;
-//  3. the background level (the border mean) subtracted and the rest
-//     stretched to 0..1, so grey paper becomes black;
-//  4. cropped to the bounding box of the ink, scaled by area averaging
-//     (each output pixel the mean of the source area it covers, so thin
-//     strokes fade rather than vanish) to fit 20×20 with the aspect ratio
-//     kept;
+//     transparent pixels taken as white paper (greyLevels, which reads any
+//     image without panicking);
+//  2. inverted when the ink is darker than the background, since MNIST
+//     digits are light on dark and most photos and drawings are not
+//     (inkIsDark);
+//  3. the background removed: a smooth surface fitted to the background's
+//     level across the image (uneven light, a shadow toward a corner) is
+//     subtracted, the rest stretched to 0..1 by the local paper brightness,
+//     and what does not rise above the photo's noise set to 0
+//     (removeBackground). An evenly lit clean image gets the constant
+//     background of its border, exactly as a plain subtraction would;
+//  4. cropped to the bounding box of the ink (pixels above inkThreshold
+//     with an inked neighbour, so that a lone speck of noise is no ink),
+//     scaled by area averaging (each output pixel the mean of the source
+//     area it covers, so thin strokes fade rather than vanish) to fit 20×20
+//     with the aspect ratio kept;
 //  5. placed in 28×28 with its centre of mass at the centre, as MNIST was
 //     made, shifted back inside the frame where that would cut it off.
 //
-// An empty image is an error, and so is a blank one (ErrBlankImage).
+// An empty image is an error, and so is a blank one (ErrBlankImage). Every
+// output byte comes from a value clamped to 0..1: nothing a decoder returns
+// can make it panic or produce NaN.
 func ImageToMNIST(img image.Image) ([]byte, error) {
+	if img == nil {
+		return nil, errors.New("empty image (no pixels)")
+	}
 	b := img.Bounds()
 	w, h := b.Dx(), b.Dy()
 	if w <= 0 || h <= 0 {
 		return nil, fmt.Errorf("empty image (%d×%d pixels)", max(w, 0), max(h, 0))
 	}
-	grey := make([]float64, w*h)
-	for y := 0; y < h; y++ {
-		for x := 0; x < w; x++ {
-			// RGBA is alpha-premultiplied, 16 bits: adding the missing
-			// (1-alpha) of white composites the pixel over white paper.
-			r, g, bl, a := img.At(b.Min.X+x, b.Min.Y+y).RGBA()
-			lum := (0.299*float64(r) + 0.587*float64(g) + 0.114*float64(bl)) / 0xffff
-			grey[y*w+x] = lum + 1 - float64(a)/0xffff
-		}
+	if w > MaxImagePixels/h {
+		return nil, fmt.Errorf("%w: %d×%d pixels, the limit is %d pixels", ErrImageTooLarge, w, h, MaxImagePixels)
 	}
-
-	bg := borderMean(grey, w, h)
-	if bg > 0.5 {
+	grey := greyLevels(img)
+	if inkIsDark(grey, w, h) {
 		for i, v := range grey {
 			grey[i] = 1 - v
 		}
-		bg = 1 - bg
 	}
-	// bg <= 0.5 here, so the division is safe and the stretch at most 2×.
-	for i, v := range grey {
-		grey[i] = min(max((v-bg)/(1-bg), 0), 1)
-	}
+	removeBackground(grey, w, h)
 
 	x0, y0, x1, y1, ok := inkBox(grey, w, h)
 	if !ok {
@@ -147,42 +227,85 @@ func ImageToMNIST(img image.Image) ([]byte, error) {
 	out := make([]byte, ImageSize)
 	for y := 0; y < th; y++ {
 		for x := 0; x < tw; x++ {
-			out[(oy+y)*ImageCols+ox+x] = byte(math.Round(255 * patch[y*tw+x]))
+			out[(oy+y)*ImageCols+ox+x] = byte(math.Round(255 * min(max(patch[y*tw+x], 0), 1)))
 		}
 	}
 	return out, nil
 }
 
-// borderMean is the mean of the outermost rows and columns: the background
-// colour, on the assumption (true of MNIST and of any framed drawing) that
-// the digit does not fill the edges.
-func borderMean(g []float64, w, h int) float64 {
-	var sum float64
-	n := 0
+// greyLevels is the image's luminance, 0 (black) to 1 (white), row-major,
+// composited over white paper. It reads palette images by index, with a
+// check: an index past the palette (which decoders can return; the image's
+// own At then panics) is taken as opaque black, as Go's PNG decoder pads a
+// short palette. Any other colour is read through its RGBA method, a nil one
+// as black, and the result clamped, so no colour can give a value outside
+// 0..1.
+func greyLevels(img image.Image) []float64 {
+	b := img.Bounds()
+	w, h := b.Dx(), b.Dy()
+	grey := make([]float64, w*h)
+	if p, ok := img.(*image.Paletted); ok {
+		levels := make([]float64, 256)
+		for i := range levels {
+			if i < len(p.Palette) && p.Palette[i] != nil {
+				levels[i] = colorGrey(p.Palette[i])
+			}
+		}
+		for y := 0; y < h; y++ {
+			for x := 0; x < w; x++ {
+				if i := p.PixOffset(b.Min.X+x, b.Min.Y+y); i >= 0 && i < len(p.Pix) {
+					grey[y*w+x] = levels[p.Pix[i]]
+				}
+			}
+		}
+		return grey
+	}
 	for y := 0; y < h; y++ {
 		for x := 0; x < w; x++ {
-			if y == 0 || y == h-1 || x == 0 || x == w-1 {
-				sum += g[y*w+x]
-				n++
+			if c := img.At(b.Min.X+x, b.Min.Y+y); c != nil {
+				grey[y*w+x] = colorGrey(c)
 			}
 		}
 	}
-	return sum / float64(n)
+	return grey
 }
 
-// inkBox is the bounding box [x0,x1)×[y0,y1) of the pixels above
-// inkThreshold; ok is false when there are none.
+// colorGrey is one colour's luminance over white paper, 0..1.
+func colorGrey(c color.Color) float64 {
+	// RGBA is alpha-premultiplied, 16 bits: adding the missing (1-alpha)
+	// of white composites the pixel over white paper.
+	r, g, bl, a := c.RGBA()
+	lum := (0.299*float64(r) + 0.587*float64(g) + 0.114*float64(bl)) / 0xffff
+	return min(max(lum+1-float64(a)/0xffff, 0), 1)
+}
+
+// inkBox is the bounding box [x0,x1)×[y0,y1) of the ink: the pixels above
+// inkThreshold that have at least one of their eight neighbours above it
+// too. A stroke, however thin, always has; a lone pixel of noise or dust
+// has not, and would otherwise stretch the box to a corner. ok is false
+// when there is no ink.
 func inkBox(g []float64, w, h int) (x0, y0, x1, y1 int, ok bool) {
 	x0, y0 = w, h
 	for y := 0; y < h; y++ {
 		for x := 0; x < w; x++ {
-			if g[y*w+x] > inkThreshold {
+			if g[y*w+x] > inkThreshold && inkedNeighbour(g, w, h, x, y) {
 				x0, y0 = min(x0, x), min(y0, y)
 				x1, y1 = max(x1, x+1), max(y1, y+1)
 			}
 		}
 	}
 	return x0, y0, x1, y1, x1 > x0
+}
+
+func inkedNeighbour(g []float64, w, h, x, y int) bool {
+	for ny := max(y-1, 0); ny <= min(y+1, h-1); ny++ {
+		for nx := max(x-1, 0); nx <= min(x+1, w-1); nx++ {
+			if (nx != x || ny != y) && g[ny*w+nx] > inkThreshold {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // areaResize scales the bw×bh region at (x0, y0) of g (row stride w) to

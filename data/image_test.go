@@ -2,6 +2,7 @@ package data
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"image"
 	"image/color"
@@ -146,7 +147,7 @@ func TestLoadImagesFormats(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	s, err := LoadImages([]string{p, j})
+	s, err := LoadImages(context.Background(), []string{p, j})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -174,7 +175,7 @@ func TestLoadImagesFormats(t *testing.T) {
 		t.Errorf("JPEG ink %d, PNG %d", sb, sa)
 	}
 
-	if _, err := LoadImages([]string{p, filepath.Join(dir, "none.png")}); err == nil || !strings.Contains(err.Error(), "none.png") {
+	if _, err := LoadImages(context.Background(), []string{p, filepath.Join(dir, "none.png")}); err == nil || !strings.Contains(err.Error(), "none.png") {
 		t.Errorf("missing file: %v, want an error naming it", err)
 	}
 }

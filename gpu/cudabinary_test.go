@@ -6,6 +6,7 @@ package gpu
 
 import (
 	"bytes"
+	"encoding/json"
 	"errors"
 	"os"
 	"os/exec"
@@ -66,7 +67,7 @@ func TestCUDABinaryStderr(t *testing.T) {
 			name:     "runtime error, JSON logs",
 			args:     []string{"-epochs", "1", "-data-dir", notDir, "-log-format", "json"},
 			wantCode: 1,
-			check:    oneErrorLine(notDir),
+			check:    oneJSONErrorLine(notDir),
 		},
 	}
 	for _, c := range cases {
@@ -109,6 +110,22 @@ func oneErrorLine(path string) func(string) string {
 		if strings.Count(stderr, "\n") != 1 || !strings.HasSuffix(stderr, "\n") ||
 			!strings.HasPrefix(stderr, "train: ") || !strings.Contains(stderr, path) {
 			return "want exactly one line, the error naming " + path
+		}
+		return ""
+	}
+}
+
+// oneJSONErrorLine accepts a stderr that is exactly one line, the trainer's
+// error as a JSON log entry (-log-format json) naming path.
+func oneJSONErrorLine(path string) func(string) string {
+	return func(stderr string) string {
+		var e struct {
+			Level, Msg string
+			ExitCode   int `json:"exit_code"`
+		}
+		if strings.Count(stderr, "\n") != 1 || json.Unmarshal([]byte(stderr), &e) != nil ||
+			e.Level != "error" || e.ExitCode != 1 || !strings.Contains(e.Msg, path) {
+			return "want exactly one line, the error as a JSON entry naming " + path
 		}
 		return ""
 	}

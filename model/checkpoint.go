@@ -50,6 +50,11 @@ import (
 // CheckpointFormat is the "format" metadata value of checkpoint files.
 const CheckpointFormat = "mnist-checkpoint/2"
 
+// ErrCheckpointNotModel is DecodeSafetensors' answer to a checkpoint: it is
+// a safetensors file too, but holds the optimiser's state besides the
+// weights and is read with LoadCheckpoint.
+var ErrCheckpointNotModel = errors.New("this is a training checkpoint, not a model file")
+
 // maxCheckpointSize caps a file before it is read: the header, the
 // parameters and two optimizer slots in float64, and an order of up to 2^20
 // images (MNIST has 60,000) are far below it.

@@ -131,7 +131,7 @@ func (gr *graph) buildForward() error {
 	// Cross-entropy through log-softmax rather than log(softmax): it never
 	// takes the log of an underflowed zero probability.
 	var err error
-	if gr.logProbs, err = G.LogSoftMax(h); err != nil {
+	if gr.logProbs, err = logSoftmax(h); err != nil {
 		return fmt.Errorf("log-softmax: %w", err)
 	}
 	picked, err := G.HadamardProd(gr.y, gr.logProbs)
@@ -164,7 +164,7 @@ func (gr *graph) buildForwardFused() error {
 		}
 	}
 	var err error
-	if gr.logProbs, err = G.LogSoftMax(h); err != nil {
+	if gr.logProbs, err = logSoftmax(h); err != nil {
 		return fmt.Errorf("log-softmax: %w", err)
 	}
 	if gr.loss, err = G.ApplyOp(&crossEntropyOp{fusedOp{"crossEntropy"}}, gr.logProbs, gr.y, gr.invCount); err != nil {

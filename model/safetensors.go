@@ -177,6 +177,9 @@ func DecodeSafetensors(b []byte) (*Params, map[string]string, error) {
 	if err != nil {
 		return nil, nil, err
 	}
+	if meta["format"] == CheckpointFormat {
+		return nil, nil, ErrCheckpointNotModel
+	}
 
 	names, shapes := ParamNames(), fileShapes()
 	keys := make([]string, 0, len(raw))
@@ -248,8 +251,19 @@ func DecodeSafetensors(b []byte) (*Params, map[string]string, error) {
 		}
 		dst := t.Data().([]float32)
 		src := data[e.DataOffsets[0]:e.DataOffsets[1]]
+		bad, first := 0, -1
 		for j := range dst {
 			dst[j] = math.Float32frombits(binary.LittleEndian.Uint32(src[4*j:]))
+			if v := float64(dst[j]); math.IsNaN(v) || math.IsInf(v, 0) {
+				if bad++; first < 0 {
+					first = j
+				}
+			}
+		}
+		// A NaN or infinite weight makes every prediction NaN: refuse the
+		// file rather than report an accuracy of 9.8% for it.
+		if bad > 0 {
+			return nil, nil, fmt.Errorf("tensor %q holds %d non-finite values (the first, at index %d, is %v): the model diverged or the file is damaged", names[i], bad, first, dst[first])
 		}
 		p.Tensors[i] = t
 	}

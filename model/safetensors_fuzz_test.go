@@ -9,7 +9,7 @@ import (
 
 // FuzzLoadSafetensors feeds arbitrary bytes to the model-file reader. It
 // must never panic, must give one-line errors and no parameters with them,
-// and whatever it accepts must survive writing and reading again bit for
+// and whatever it accepts must be finite and survive writing and reading again bit for
 // bit. The seeds are a valid file and every broken file of the table test.
 func FuzzLoadSafetensors(f *testing.F) {
 	f.Add(encodeTest(f, testParams(f), map[string]string{"seed": "7", "architecture": Architecture}))
@@ -43,6 +43,9 @@ func FuzzLoadSafetensors(f *testing.F) {
 		for i := range p.Tensors {
 			a, b := p.Tensors[i].Data().([]float32), q.Tensors[i].Data().([]float32)
 			for j := range a {
+				if math.IsNaN(float64(a[j])) || math.IsInf(float64(a[j]), 0) {
+					t.Fatalf("%s[%d] = %v accepted", ParamNames()[i], j, a[j])
+				}
 				if math.Float32bits(a[j]) != math.Float32bits(b[j]) {
 					t.Fatalf("%s[%d]: %v became %v", ParamNames()[i], j, a[j], b[j])
 				}

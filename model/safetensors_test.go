@@ -124,10 +124,12 @@ func TestSafetensorsRoundTrip(t *testing.T) {
 	if fmt.Sprint(gotMeta) != fmt.Sprint(meta) {
 		t.Errorf("metadata %v, want %v", gotMeta, meta)
 	}
-	// Every float32 bit pattern survives, signalling NaN included (found by
-	// FuzzLoadSafetensors: converting through float64 quietened it).
-	p.Tensors[0].Data().([]float32)[44] = math.Float32frombits(0x7f800001)
-	p.Tensors[5].Data().([]float32)[9] = math.Float32frombits(0xffc00000)
+	// Every finite float32 bit pattern survives: the smallest subnormal,
+	// negative zero, the largest float32. (NaN and ±Inf are refused, see
+	// brokenFiles.)
+	p.Tensors[0].Data().([]float32)[44] = math.Float32frombits(0x00000001)
+	p.Tensors[5].Data().([]float32)[9] = math.Float32frombits(0x80000000)
+	p.Tensors[3].Data().([]float32)[0] = math.Float32frombits(0x7f7fffff)
 	again, _, err := DecodeSafetensors(encodeTest(t, p, nil))
 	if err != nil {
 		t.Fatal(err)
@@ -295,6 +297,20 @@ func brokenFiles(t testing.TB) []struct {
 		{"buffer not covered", "4 bytes after the last tensor", stFile(t, h, append(append([]byte(nil), data...), 0, 0, 0, 0))},
 		{"body truncated", "body truncated: the tensors need", good[:len(good)-100]},
 		{"body empty", "body truncated", good[:len(good)-dataLen]},
+		// dense3.bias is first in validLayout's buffer, dense3.weight next.
+		{"NaN weight", `tensor "dense3.weight" holds 1 non-finite values (the first, at index 3, is NaN)`, edit(func(h map[string]any, d []byte) []byte {
+			binary.LittleEndian.PutUint32(d[40+4*3:], math.Float32bits(float32(math.NaN())))
+			return d
+		})},
+		{"infinite biases", `tensor "dense3.bias" holds 2 non-finite values (the first, at index 0, is +Inf)`, edit(func(h map[string]any, d []byte) []byte {
+			binary.LittleEndian.PutUint32(d[0:], math.Float32bits(float32(math.Inf(1))))
+			binary.LittleEndian.PutUint32(d[4*9:], math.Float32bits(float32(math.Inf(-1))))
+			return d
+		})},
+		{"checkpoint", "training checkpoint, not a model file", edit(func(h map[string]any, d []byte) []byte {
+			h["__metadata__"] = map[string]string{"format": CheckpointFormat}
+			return d
+		})},
 	}
 }
 

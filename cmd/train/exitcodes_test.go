@@ -3,6 +3,7 @@
 package main
 
 import (
+	"encoding/json"
 	"strings"
 	"syscall"
 	"testing"
@@ -21,11 +22,11 @@ func TestDivergenceExits1(t *testing.T) {
 			if code != exitRuntime {
 				t.Errorf("exit code %d, want %d; stderr:\n%s", code, exitRuntime, stderr)
 			}
-			last := lastLine(stderr)
+			last := finalError(t, stderr, format, exitRuntime)
 			t.Logf("exit %d: %s", code, last)
-			for _, want := range []string{"train: epoch 1 step ", "learning rate 1e+30", "training diverged"} {
+			for _, want := range []string{"epoch 1 step ", "learning rate 1e+30", "training diverged"} {
 				if !strings.Contains(last, want) {
-					t.Errorf("last stderr line %q lacks %q", last, want)
+					t.Errorf("final error %q lacks %q", last, want)
 				}
 			}
 			if stdout != "" || strings.Contains(stderr, `"evaluation"`) || strings.Contains(stderr, "msg=evaluation") {
@@ -59,8 +60,8 @@ func TestSignalExits130(t *testing.T) {
 			if code != exitInterrupted {
 				t.Fatalf("after %v: exit code %d, want %d\n%s", tt.signal, code, exitInterrupted, logs)
 			}
-			if last := lastLine(logs); last != "train: interrupted" {
-				t.Errorf("last stderr line %q, want %q", last, "train: interrupted")
+			if last := finalError(t, logs, tt.format, exitInterrupted); last != "interrupted" {
+				t.Errorf("final error %q, want %q", last, "interrupted")
 			}
 			if tt.format == "text" {
 				if !strings.Contains(stdout, "Test results (training interrupted: partial model)") ||
@@ -86,4 +87,27 @@ func TestSignalExits130(t *testing.T) {
 			}
 		})
 	}
+}
+
+// finalError is the message of the error that ended a run, from the last
+// line of stderr: "train: MESSAGE" in text, in json a log entry with level
+// error, the message and exit_code, which must be code.
+func finalError(t *testing.T, stderr, format string, code int) string {
+	t.Helper()
+	last := lastLine(stderr)
+	if format != "json" {
+		msg, ok := strings.CutPrefix(last, "train: ")
+		if !ok {
+			t.Errorf("last stderr line %q does not start with \"train: \"", last)
+		}
+		return msg
+	}
+	var e struct {
+		Level, Msg string
+		ExitCode   int `json:"exit_code"`
+	}
+	if err := json.Unmarshal([]byte(last), &e); err != nil || e.Level != "error" || e.ExitCode != code {
+		t.Errorf("last stderr line %q: want a JSON error entry with exit_code %d (%v)", last, code, err)
+	}
+	return e.Msg
 }

@@ -5,6 +5,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"strings"
 
 	"mnist/gpu"
 	"mnist/model"
@@ -59,7 +60,11 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	def := model.DefaultConfig()
 	o := options{cfg: def}
 	fs := flag.NewFlagSet("train", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	// The flag package would print every parse error with the whole help
+	// after it (43 lines for a typo); run prints one line and the usage
+	// instead, and -h prints the help below.
+	fs.SetOutput(io.Discard)
+	fs.Usage = func() {}
 	fs.IntVar(&o.cfg.Epochs, "epochs", def.Epochs, "passes over the 60,000 training images; 0 only evaluates")
 	fs.IntVar(&o.cfg.BatchSize, "batch-size", def.BatchSize, "images per training step (1..60000); also the evaluation batch")
 	fs.StringVar(&o.cfg.Optimizer.Name, "optimizer", def.Optimizer.Name, "optimizer: adam (the spec: β1 0.9, β2 0.999, ε 1e-7) or sgd (momentum 0.9)")
@@ -79,19 +84,30 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.BoolVar(&o.resume, "resume", false, "carry on from the newest checkpoint in -checkpoint-dir until -epochs epochs in all, as if never stopped")
 	fs.BoolVar(&o.predict, "predict", false, "classify the PNG or JPEG images named after the flags with the -load model, print each one's digit and top-3 probabilities, and exit (no training, no MNIST needed)")
 	fs.StringVar(&o.serveAddr, "serve", "", "serve a page to draw digits on, and a JSON API, with the -load model at this `address` (host:port, e.g. 127.0.0.1:8080) until Ctrl-C; see docs/serve.md")
-	fs.Usage = func() {
-		fmt.Fprintln(stderr, "train trains the MNIST MLP (784-128-64-10) with Gorgonia and reports test accuracy and loss.")
-		fmt.Fprintln(stderr, usageLine)
-		fmt.Fprintln(stderr, "\nFlags:")
-		fs.PrintDefaults()
-		fmt.Fprintln(stderr, "\nExit codes: 0 success, 1 runtime error, 2 usage error, 130 interrupted.")
-	}
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
+			fmt.Fprintln(stderr, "train trains the MNIST MLP (784-128-64-10) with Gorgonia and reports test accuracy and loss.")
+			fmt.Fprintln(stderr, usageLine)
+			fmt.Fprintln(stderr, "\nFlags:")
+			fs.SetOutput(stderr)
+			fs.PrintDefaults()
+			fmt.Fprintln(stderr, "\nExit codes: 0 success, 1 runtime error, 2 usage error, 130 interrupted.")
 			return o, errHelp
 		}
-		// The flag package has already printed the problem and the usage.
-		return o, fmt.Errorf("bad flags: %w", err)
+		return o, flagError(fs, err)
+	}
+	// Parsing stops at the first argument that is not a flag, so a flag
+	// after the image names arrives as an image name: say so, rather than
+	// that the flag (-load, say) is missing. After "--", which ends the
+	// flags, a name starting with "-" is a file's.
+	rest := fs.Args()
+	if n := len(args) - len(rest); n > 0 && args[n-1] == "--" {
+		rest = nil
+	}
+	for _, a := range rest {
+		if len(a) > 1 && a[0] == '-' {
+			return o, fmt.Errorf("flag %s comes after the argument %q: flags must come before the image names (train -load FILE -predict IMAGE...)", a, fs.Arg(0))
+		}
 	}
 	if fs.NArg() > 0 && !o.predict {
 		return o, fmt.Errorf("unexpected argument %q (image files are only taken with -predict)", fs.Arg(0))
@@ -106,6 +122,11 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	}
 	if o.resume && o.loadPath != "" {
 		return o, errors.New("-resume and -load both give the starting weights: use one")
+	}
+	// -epochs 0 evaluates the starting weights; without -load (or -resume)
+	// those are the seed's random ones, whose 10% accuracy means nothing.
+	if o.cfg.Epochs == 0 && o.loadPath == "" && !o.resume && !o.downloadOnly {
+		return o, errors.New("-epochs 0 only evaluates a model, and none was given: add -load FILE, or train with -epochs 1 or more")
 	}
 	if o.predict {
 		if err := checkPredictFlags(o, set, fs.Args()); err != nil {
@@ -149,4 +170,94 @@ func checkPredictFlags(o options, set map[string]bool, files []string) error {
 		}
 	}
 	return nil
+}
+
+// flagError turns the flag package's parse error into one line: the flag
+// package's own words, with the nearest flag name suggested for a name it
+// does not know.
+func flagError(fs *flag.FlagSet, err error) error {
+	const unknown = "flag provided but not defined: -"
+	msg := err.Error()
+	var value, flagName string
+	if n, _ := fmt.Sscanf(msg, "invalid value %q for flag -%s", &value, &flagName); n == 2 {
+		flagName = strings.TrimSuffix(flagName, ":")
+		if f := fs.Lookup(flagName); f != nil {
+			return fmt.Errorf("-%s %s: want %s", flagName, value, flagKind(f))
+		}
+	}
+	name, ok := strings.CutPrefix(msg, unknown)
+	if !ok {
+		return fmt.Errorf("bad flags: %w", err)
+	}
+	msg = "unknown flag -" + name
+	if near := nearestFlag(fs, name); near != "" {
+		msg += " (did you mean -" + near + "?)"
+	}
+	return errors.New(msg)
+}
+
+// flagKind says what a flag's value must be.
+func flagKind(f *flag.Flag) string {
+	g, ok := f.Value.(flag.Getter)
+	if !ok {
+		return "a valid value"
+	}
+	switch g.Get().(type) {
+	case float64:
+		return "a number, e.g. 0.001"
+	case int:
+		return "a whole number"
+	case uint64:
+		return "a whole number, 0 or more"
+	case bool:
+		return "true or false (as -flag=false)"
+	}
+	return "a valid value"
+}
+
+// nearestFlag is the defined flag name closest to name by edit distance,
+// if it is close enough to be a typo of it: at most 2 edits, and fewer
+// than half the name's length. A name of 3 letters or more that is the
+// start of a flag's name (-batch for -batch-size) counts as close too;
+// of several such flags, the first in alphabetical order.
+func nearestFlag(fs *flag.FlagSet, name string) string {
+	name = strings.TrimPrefix(name, "-") // --epochs is -epochs to the flag package too
+	best, bestDist := "", 3
+	fs.VisitAll(func(f *flag.Flag) {
+		d := editDistance(name, f.Name)
+		if len(name) >= 3 && strings.HasPrefix(f.Name, name) {
+			d = min(d, 1)
+		}
+		if d < bestDist && 2*d < len(name) {
+			best, bestDist = f.Name, d
+		}
+	})
+	return best
+}
+
+// editDistance is the optimal-string-alignment distance between a and b
+// (bytes): the insertions, deletions, substitutions and swaps of two
+// neighbours that turn one into the other, the usual typing slips.
+func editDistance(a, b string) int {
+	d := make([][]int, len(a)+1)
+	for i := range d {
+		d[i] = make([]int, len(b)+1)
+		d[i][0] = i
+	}
+	for j := range d[0] {
+		d[0][j] = j
+	}
+	for i := 1; i <= len(a); i++ {
+		for j := 1; j <= len(b); j++ {
+			cost := 1
+			if a[i-1] == b[j-1] {
+				cost = 0
+			}
+			d[i][j] = min(d[i-1][j]+1, d[i][j-1]+1, d[i-1][j-1]+cost)
+			if i > 1 && j > 1 && a[i-1] == b[j-2] && a[i-2] == b[j-1] {
+				d[i][j] = min(d[i][j], d[i-2][j-2]+1)
+			}
+		}
+	}
+	return d[len(a)][len(b)]
 }

@@ -12,6 +12,8 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+
+	"github.com/sirupsen/logrus"
 )
 
 // Exit codes, documented in the README.
@@ -39,29 +41,48 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return exitOK
 	}
 	if err != nil {
-		fmt.Fprintf(stderr, "train: %v\n", err)
-		fmt.Fprintln(stderr, usageLine)
-		return exitUsage
+		return fail(opts.logFormat, stderr, err, exitUsage)
 	}
 	log, err := newLogger(opts, stderr)
 	if err != nil {
-		fmt.Fprintf(stderr, "train: %v\n", err)
-		fmt.Fprintln(stderr, usageLine)
-		return exitUsage
+		return fail(opts.logFormat, stderr, err, exitUsage)
 	}
 	err = train(ctx, opts, log, stdout, stderr)
 	switch {
 	case err == nil:
 		return exitOK
 	case errors.Is(err, context.Canceled):
-		fmt.Fprintln(stderr, "train: interrupted")
-		return exitInterrupted
+		return fail(opts.logFormat, stderr, errors.New("interrupted"), exitInterrupted)
 	case errors.As(err, new(usageError)):
-		fmt.Fprintf(stderr, "train: %v\n", err)
-		fmt.Fprintln(stderr, usageLine)
-		return exitUsage
+		return fail(opts.logFormat, stderr, err, exitUsage)
 	default:
-		fmt.Fprintf(stderr, "train: %v\n", err)
-		return exitRuntime
+		return fail(opts.logFormat, stderr, err, exitRuntime)
 	}
+}
+
+// fail reports the error that ends the run and returns its exit code. In
+// text it is one line, "train: ...", followed for a usage error by the
+// usage. With -log-format json it is one JSON log entry like every other
+// line on stderr, so that a program reading the log can read the failure
+// too: level "error", msg the error, exit_code, and for a usage error
+// usage, the usage text. (When the flags cannot be parsed, json applies
+// only if -log-format json came before the bad flag.)
+func fail(logFormat string, stderr io.Writer, err error, code int) int {
+	if logFormat != "json" {
+		fmt.Fprintf(stderr, "train: %v\n", err)
+		if code == exitUsage {
+			fmt.Fprintln(stderr, usageLine)
+		}
+		return code
+	}
+	// A logger of its own: the run's may be set to a level above error.
+	log := logrus.New()
+	log.SetOutput(stderr)
+	log.SetFormatter(&logrus.JSONFormatter{})
+	entry := log.WithField("exit_code", code)
+	if code == exitUsage {
+		entry = entry.WithField("usage", usageLine)
+	}
+	entry.Error(err.Error())
+	return code
 }

@@ -115,7 +115,7 @@ func TestUnusableDataDirExits1(t *testing.T) {
 	if err := os.WriteFile(notDir, []byte("x"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	code, _, stderr := runTrain(t, "-data-dir", notDir, "-epochs", "0")
+	code, _, stderr := runTrain(t, "-data-dir", notDir, "-download-only")
 	if code != exitRuntime {
 		t.Errorf("exit code %d, want %d; stderr:\n%s", code, exitRuntime, stderr)
 	}

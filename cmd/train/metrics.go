@@ -7,6 +7,7 @@ import (
 	"io"
 	"math"
 	"regexp"
+	"strings"
 
 	"mnist/data/fileio"
 	"mnist/model"
@@ -24,7 +25,7 @@ type metricsFile struct {
 	Architecture string         `json:"architecture"`
 	Flags        metricsFlags   `json:"flags"`
 	Epochs       []metricsEpoch `json:"epochs"`
-	TrainSeconds float64        `json:"train_seconds"`
+	TrainSeconds jsonFloat      `json:"train_seconds"`
 	Test         metricsTest    `json:"test"`
 }
 
@@ -44,22 +45,37 @@ type metricsFlags struct {
 }
 
 type metricsEpoch struct {
-	Epoch         int     `json:"epoch"`
-	TrainLoss     float64 `json:"train_loss"`
-	TrainAccuracy float64 `json:"train_accuracy"`
-	Seconds       float64 `json:"seconds"`
+	Epoch         int       `json:"epoch"`
+	TrainLoss     jsonFloat `json:"train_loss"`
+	TrainAccuracy jsonFloat `json:"train_accuracy"`
+	Seconds       jsonFloat `json:"seconds"`
 }
 
 type metricsTest struct {
-	Loss     float64 `json:"loss"`
-	Accuracy float64 `json:"accuracy"`
-	Images   int     `json:"images"`
+	Loss     jsonFloat `json:"loss"`
+	Accuracy jsonFloat `json:"accuracy"`
+	Images   int       `json:"images"`
 	// ConfusionMatrix[label][predicted] counts test images.
 	ConfusionMatrix [model.Classes][model.Classes]int `json:"confusion_matrix"`
 	// ClassAccuracy[label] is the fraction of that label's images classified
 	// right; null when the set has none (JSON has no NaN).
 	ClassAccuracy [model.Classes]*float64 `json:"class_accuracy"`
 	ClassImages   [model.Classes]int      `json:"class_images"`
+}
+
+// jsonFloat is a measured number in the metrics file: written as JSON
+// writes a float64, except that NaN and ±Inf, which JSON has no way to
+// write, become null (encoding/json would fail on them, and lose the whole
+// file). A loss of null means the loss was not a finite number; the log's
+// "evaluation" entry names which ("NaN", "+Inf").
+type jsonFloat float64
+
+func (f jsonFloat) MarshalJSON() ([]byte, error) {
+	x := float64(f)
+	if math.IsNaN(x) || math.IsInf(x, 0) {
+		return []byte("null"), nil
+	}
+	return json.Marshal(x)
 }
 
 // metricsDoc gathers the report into the -metrics-out document.
@@ -80,10 +96,10 @@ func (r report) metricsDoc() metricsFile {
 		},
 		// An empty list, not null, when no epoch finished.
 		Epochs:       make([]metricsEpoch, 0, len(r.history)),
-		TrainSeconds: round(r.trainSeconds, 3),
+		TrainSeconds: jsonFloat(round(r.trainSeconds, 3)),
 		Test: metricsTest{
-			Loss:            r.metrics.Loss,
-			Accuracy:        r.metrics.Accuracy,
+			Loss:            jsonFloat(r.metrics.Loss),
+			Accuracy:        jsonFloat(r.metrics.Accuracy),
 			Images:          r.metrics.Images,
 			ConfusionMatrix: r.metrics.Confusion,
 		},
@@ -93,7 +109,7 @@ func (r report) metricsDoc() metricsFile {
 	}
 	for _, e := range r.history {
 		doc.Epochs = append(doc.Epochs, metricsEpoch{
-			Epoch: e.Epoch, TrainLoss: e.Loss, TrainAccuracy: e.Accuracy, Seconds: round(e.Seconds, 3),
+			Epoch: e.Epoch, TrainLoss: jsonFloat(e.Loss), TrainAccuracy: jsonFloat(e.Accuracy), Seconds: jsonFloat(round(e.Seconds, 3)),
 		})
 	}
 	acc, count := r.metrics.Confusion.ClassAccuracy()
@@ -173,17 +189,44 @@ func checkOutputs(o options) error {
 	return nil
 }
 
-// writeOutputs writes the -metrics-out and -plot files, if asked for.
+// writeOutputs writes the -metrics-out and -plot files, if asked for,
+// each whatever became of the other; the error names every one that
+// failed.
 func (r report) writeOutputs(o options) error {
+	var errs []error
 	if o.metricsOut != "" {
-		if err := r.writeMetrics(o.metricsOut); err != nil {
-			return err
-		}
+		errs = append(errs, r.writeMetrics(o.metricsOut))
 	}
 	if o.plotOut != "" {
-		if err := r.writePlot(o.plotOut); err != nil {
-			return err
+		errs = append(errs, r.writePlot(o.plotOut))
+	}
+	return joinErrors(errs...)
+}
+
+// joinErrors is errors.Join on one line: the messages of the non-nil
+// errors separated by "; ", nil when there are none. The program's errors
+// are one line each, and so is a list of them.
+func joinErrors(errs ...error) error {
+	var kept []error
+	for _, err := range errs {
+		if err != nil {
+			kept = append(kept, err)
 		}
 	}
-	return nil
+	if len(kept) == 0 {
+		return nil
+	}
+	return oneLineErrors(kept)
 }
+
+type oneLineErrors []error
+
+func (e oneLineErrors) Error() string {
+	msgs := make([]string, len(e))
+	for i, err := range e {
+		msgs[i] = err.Error()
+	}
+	return strings.Join(msgs, "; ")
+}
+
+func (e oneLineErrors) Unwrap() []error { return e }

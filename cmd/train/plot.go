@@ -6,6 +6,7 @@ import (
 	"image/color"
 	"io"
 	"math"
+	"strconv"
 
 	"gonum.org/v1/plot"
 	"gonum.org/v1/plot/plotter"
@@ -45,55 +46,10 @@ func (r report) writePlot(path string) error {
 
 // renderPlot returns the PNG bytes.
 func (r report) renderPlot() ([]byte, error) {
-	// The test point sits at the last finished epoch: that is the model it
-	// scores (plus, for an interrupted run, part of the next epoch). With no
-	// finished epoch it sits at 0, the untrained (or loaded) model.
-	testX := float64(len(r.history))
-	firstX, lastX := math.Min(testX, 1), math.Max(testX, 1)
-
-	loss := plot.New()
-	title := fmt.Sprintf("MNIST MLP: batch %d, %s lr %g, seed %d, %s", r.cfg.BatchSize, r.cfg.Optimizer.Name, r.cfg.Optimizer.LearningRate, r.cfg.Seed, r.device)
-	if r.partial {
-		title += " (interrupted)"
-	}
-	loss.Title.Text = title
-	loss.Y.Label.Text = "loss (cross-entropy)"
-	acc := plot.New()
-	acc.X.Label.Text = "epoch"
-	acc.Y.Label.Text = "accuracy (%)"
-
-	trainLoss := make(plotter.XYs, len(r.history))
-	trainAcc := make(plotter.XYs, len(r.history))
-	for i, e := range r.history {
-		trainLoss[i] = plotter.XY{X: float64(e.Epoch), Y: e.Loss}
-		trainAcc[i] = plotter.XY{X: float64(e.Epoch), Y: 100 * e.Accuracy}
-	}
-	testName := fmt.Sprintf("test (%d images)", r.metrics.Images)
-	if err := addSeries(loss, trainLoss, plotter.XYs{{X: testX, Y: r.metrics.Loss}}, testName); err != nil {
+	loss, acc, err := r.plots()
+	if err != nil {
 		return nil, err
 	}
-	if err := addSeries(acc, trainAcc, plotter.XYs{{X: testX, Y: 100 * r.metrics.Accuracy}}, testName); err != nil {
-		return nil, err
-	}
-
-	for _, p := range []*plot.Plot{loss, acc} {
-		// A tenth of the data's range above and below keeps points off
-		// the frame and leaves room for the legend.
-		if d := p.Y.Max - p.Y.Min; d > 0 {
-			p.Y.Min, p.Y.Max = p.Y.Min-d/10, p.Y.Max+d/10
-		}
-		// Epochs are whole numbers; half an epoch of margin keeps the
-		// first and last points off the frame.
-		p.X.Min, p.X.Max = firstX-0.5, lastX+0.5
-		p.X.Tick.Marker = epochTicks{}
-		p.Add(plotter.NewGrid())
-		p.Legend.Top = true
-		p.Legend.Left = false
-	}
-	// Loss falls and accuracy rises: keep each legend in the corner the
-	// curve leaves empty.
-	acc.Legend.Top = false
-
 	c := vgimg.NewWith(
 		vgimg.UseWH(plotWidthInches*vg.Inch, plotHeightInches*vg.Inch),
 		vgimg.UseDPI(plotDPI),
@@ -113,31 +69,160 @@ func (r report) renderPlot() ([]byte, error) {
 	return buf.Bytes(), nil
 }
 
-// addSeries adds the training curve (line and points, when any epoch
-// finished) and the test point, with legend entries.
-func addSeries(p *plot.Plot, train, test plotter.XYs, testName string) error {
+// plots builds the two panels: loss above, accuracy below, one legend (in
+// the loss panel, whose top right the falling curve leaves empty) for
+// both, since the series are the same. A value that is not a finite number
+// (a diverged epoch, an overflowed loss) cannot be placed on an axis: it
+// is left out, and the legend says so for the test result.
+func (r report) plots() (loss, acc *plot.Plot, err error) {
+	// The test point sits at the last finished epoch: that is the model it
+	// scores (plus, for an interrupted run, part of the next epoch). With no
+	// finished epoch it sits at 0, the untrained (or loaded) model.
+	testX := float64(len(r.history))
+	firstX, lastX := math.Min(testX, 1), math.Max(testX, 1)
+
+	loss = plot.New()
+	title := fmt.Sprintf("MNIST MLP: batch %d, %s lr %g, seed %d, %s", r.cfg.BatchSize, r.cfg.Optimizer.Name, r.cfg.Optimizer.LearningRate, r.cfg.Seed, r.device)
+	if r.partial {
+		title += " (interrupted)"
+	}
+	loss.Title.Text = title
+	loss.Y.Label.Text = "loss (cross-entropy)"
+	acc = plot.New()
+	acc.X.Label.Text = "epoch"
+	acc.Y.Label.Text = "accuracy (%)"
+
+	var trainLoss, trainAcc plotter.XYs
+	for _, e := range r.history {
+		trainLoss = appendFinite(trainLoss, float64(e.Epoch), e.Loss)
+		trainAcc = appendFinite(trainAcc, float64(e.Epoch), 100*e.Accuracy)
+	}
+	if err := addSeries(loss, trainLoss, appendFinite(nil, testX, r.metrics.Loss)); err != nil {
+		return nil, nil, err
+	}
+	if err := addSeries(acc, trainAcc, appendFinite(nil, testX, 100*r.metrics.Accuracy)); err != nil {
+		return nil, nil, err
+	}
+
+	testName := fmt.Sprintf("test (%d images)", r.metrics.Images)
+	if !isFinite(r.metrics.Loss) {
+		testName += fmt.Sprintf(", loss %v not drawn", r.metrics.Loss)
+	}
+	if len(r.history) > 0 {
+		loss.Legend.Add("training (mean over the epoch)", &plotter.Line{LineStyle: trainLine()}, &plotter.Scatter{GlyphStyle: trainGlyph()})
+	}
+	loss.Legend.Add(testName, &plotter.Scatter{GlyphStyle: testGlyph()})
+	loss.Legend.Top, loss.Legend.Left = true, false
+	// Clear of the frame and the grid's last line, and of each other.
+	loss.Legend.XOffs, loss.Legend.YOffs = -3*vg.Millimeter, -2*vg.Millimeter
+	loss.Legend.Padding = vg.Millimeter
+
+	for _, p := range []*plot.Plot{loss, acc} {
+		// A tenth of the data's range above and below keeps points off
+		// the frame and leaves room for the legend.
+		if d := p.Y.Max - p.Y.Min; d > 0 {
+			p.Y.Min, p.Y.Max = p.Y.Min-d/10, p.Y.Max+d/10
+		}
+		// Epochs are whole numbers; half an epoch of margin keeps the
+		// first and last points off the frame.
+		p.X.Min, p.X.Max = firstX-0.5, lastX+0.5
+		p.X.Tick.Marker = epochTicks{}
+		p.Y.Tick.Marker = valueTicks{}
+		p.Add(plotter.NewGrid())
+	}
+	return loss, acc, nil
+}
+
+func isFinite(x float64) bool { return !math.IsNaN(x) && !math.IsInf(x, 0) }
+
+// appendFinite appends (x, y) to xys unless y is NaN or infinite.
+func appendFinite(xys plotter.XYs, x, y float64) plotter.XYs {
+	if !isFinite(y) {
+		return xys
+	}
+	return append(xys, plotter.XY{X: x, Y: y})
+}
+
+// The series' styles, the same in both panels and in the legend.
+func trainLine() draw.LineStyle {
+	return draw.LineStyle{Color: trainColor(), Width: vg.Points(1.5)}
+}
+
+func trainGlyph() draw.GlyphStyle {
+	return draw.GlyphStyle{Color: trainColor(), Shape: draw.CircleGlyph{}, Radius: vg.Points(2.5)}
+}
+
+func testGlyph() draw.GlyphStyle {
+	return draw.GlyphStyle{Color: testColor(), Shape: draw.BoxGlyph{}, Radius: vg.Points(4)}
+}
+
+// addSeries draws the training curve (line and points) and the test point,
+// each when it has a point.
+func addSeries(p *plot.Plot, train, test plotter.XYs) error {
 	if len(train) > 0 {
 		line, points, err := plotter.NewLinePoints(train)
 		if err != nil {
 			return fmt.Errorf("training curve: %w", err)
 		}
-		line.Color = trainColor()
-		line.Width = vg.Points(1.5)
-		points.Color = trainColor()
-		points.Shape = draw.CircleGlyph{}
+		line.LineStyle = trainLine()
+		points.GlyphStyle = trainGlyph()
 		p.Add(line, points)
-		p.Legend.Add("training (mean over the epoch)", line, points)
 	}
-	sc, err := plotter.NewScatter(test)
-	if err != nil {
-		return fmt.Errorf("test point: %w", err)
+	if len(test) > 0 {
+		sc, err := plotter.NewScatter(test)
+		if err != nil {
+			return fmt.Errorf("test point: %w", err)
+		}
+		sc.GlyphStyle = testGlyph()
+		p.Add(sc)
 	}
-	sc.Color = testColor()
-	sc.Shape = draw.BoxGlyph{}
-	sc.Radius = vg.Points(4)
-	p.Add(sc)
-	p.Legend.Add(testName, sc)
 	return nil
+}
+
+// valueTicks labels five to ten round values (steps of 1, 2, 2.5 or 5 times
+// a power of ten) with a minor tick between each two: the default ticker
+// labels only three, too few to read a value off.
+type valueTicks struct{}
+
+// minValueLabels is the fewest labels valueTicks gives: it takes the
+// largest round step that still gives this many.
+const minValueLabels = 5
+
+func (valueTicks) Ticks(lo, hi float64) []plot.Tick {
+	if !(hi > lo) || !isFinite(hi-lo) {
+		return plot.DefaultTicks{}.Ticks(lo, hi)
+	}
+	count := func(step float64) int {
+		return int(math.Floor(hi/step+1e-9) - math.Ceil(lo/step-1e-9) + 1)
+	}
+	mag := math.Pow(10, math.Floor(math.Log10((hi-lo)/minValueLabels)))
+	step := mag / 10
+	for _, s := range []float64{mag / 10, mag / 5, mag / 4, mag / 2, mag, 2 * mag, 2.5 * mag, 5 * mag, 10 * mag} {
+		if count(s) >= minValueLabels {
+			step = s
+		}
+	}
+	// Enough decimals for the step: 0.025 needs three, 0.05 two.
+	decimals := 0
+	for d := step; decimals < 15 && math.Abs(d-math.Round(d)) > 1e-9*d; d *= 10 {
+		decimals++
+	}
+	var ticks []plot.Tick
+	first := math.Ceil(lo/step - 1e-9)
+	for i := 0; ; i++ {
+		v := (first + float64(i)) * step
+		if v > hi+step*1e-9 {
+			break
+		}
+		ticks = append(ticks, plot.Tick{Value: v, Label: strconv.FormatFloat(v, 'f', decimals, 64)})
+		if mid := v + step/2; mid <= hi {
+			ticks = append(ticks, plot.Tick{Value: mid})
+		}
+	}
+	if mid := first*step - step/2; mid >= lo {
+		ticks = append(ticks, plot.Tick{Value: mid})
+	}
+	return ticks
 }
 
 // epochTicks puts labelled ticks on whole epochs only, at most about ten of

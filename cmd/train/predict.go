@@ -19,11 +19,12 @@ type classProb struct {
 }
 
 // predict classifies o.predictFiles with the loaded model: one line per
-// file on stdout in text mode, one "prediction" log entry per file always
-// (the only output in json mode). Every file is read and checked before any
+// file on stdout in text mode, one "prediction" log entry per file in json
+// mode (where stdout stays empty), never both: on a terminal the two would
+// say everything twice. Every file is read and checked before any
 // prediction, so a bad file fails the run with nothing printed.
 func predict(ctx context.Context, o options, loaded *loadedModel, log *logrus.Logger, stdout io.Writer) error {
-	set, err := data.LoadImages(o.predictFiles)
+	set, err := data.LoadImages(ctx, o.predictFiles)
 	if err != nil {
 		return err
 	}
@@ -38,8 +39,9 @@ func predict(ctx context.Context, o options, loaded *loadedModel, log *logrus.Lo
 	}
 	for i, file := range o.predictFiles {
 		top := topClasses(logProbs[i*data.NumClasses:(i+1)*data.NumClasses], 3)
-		log.WithFields(logrus.Fields{"file": file, "digit": top[0].Digit, "top3": top}).Info("prediction")
-		if o.logFormat == "text" {
+		if o.logFormat == "json" {
+			log.WithFields(logrus.Fields{"file": file, "digit": top[0].Digit, "top3": top}).Info("prediction")
+		} else {
 			fmt.Fprintf(stdout, "%s: %d  (%s)\n", file, top[0].Digit, formatTop(top))
 		}
 	}

@@ -29,9 +29,16 @@ func newProgress(o options, log *logrus.Logger, stderr io.Writer) *progress {
 	return &progress{
 		log:    log,
 		out:    stderr,
-		live:   o.logFormat == "text" && isTerminal(stderr),
+		live:   liveBar(o.logFormat, isTerminal(stderr), os.Getenv("TERM")),
 		epochs: o.cfg.Epochs,
 	}
+}
+
+// liveBar says whether to draw the live bar: in text logs on a terminal
+// that can redraw a line. TERM=dumb (Emacs shells, some CI consoles) says
+// it cannot: the bar's carriage returns would pile up as garbage there.
+func liveBar(logFormat string, terminal bool, term string) bool {
+	return logFormat == "text" && terminal && term != "dumb"
 }
 
 func isTerminal(w io.Writer) bool {
@@ -77,8 +84,8 @@ func (p *progress) epochEnd(s model.EpochStats) {
 	}
 	p.log.WithFields(logrus.Fields{
 		"epoch":          s.Epoch,
-		"train_loss":     round(s.Loss, 6),
-		"train_accuracy": round(s.Accuracy, 6),
+		"train_loss":     logNumber(round(s.Loss, 6)),
+		"train_accuracy": logNumber(round(s.Accuracy, 6)),
 		"seconds":        round(s.Seconds, 3),
 	}).Infof("epoch %d/%d", s.Epoch, p.epochs)
 }

@@ -42,8 +42,8 @@ func (r report) samplesPerSecond() float64 {
 
 func (r report) log(log *logrus.Logger) {
 	fields := logrus.Fields{
-		"test_accuracy":      r.metrics.Accuracy,
-		"test_loss":          r.metrics.Loss,
+		"test_accuracy":      logNumber(r.metrics.Accuracy),
+		"test_loss":          logNumber(r.metrics.Loss),
 		"test_images":        r.metrics.Images,
 		"train_seconds":      round(r.trainSeconds, 3),
 		"samples_per_second": round(r.samplesPerSecond(), 1),
@@ -74,13 +74,49 @@ func (r report) print(w io.Writer) {
 	fmt.Fprintf(w, "\n%s\n", title)
 	fmt.Fprintf(w, "  accuracy  %.2f%%  (%d images)\n", 100*r.metrics.Accuracy, r.metrics.Images)
 	fmt.Fprintf(w, "  loss      %.4f\n", r.metrics.Loss)
-	fmt.Fprintf(w, "  training  %d epochs in %.1f s, %.0f images/s\n", r.epochsDone, r.trainSeconds, r.samplesPerSecond())
+	if line := r.trainingLine(); line != "" {
+		fmt.Fprintf(w, "  training  %s\n", line)
+	}
 	if r.resumedAfter > 0 {
 		fmt.Fprintf(w, "  resumed   after epoch %d; the time is this run's\n", r.resumedAfter)
 	}
 	fmt.Fprintf(w, "  setup     batch %d, %s lr %g, seed %d, device %s\n", r.cfg.BatchSize, r.cfg.Optimizer.Name, r.cfg.Optimizer.LearningRate, r.cfg.Seed, r.device)
 	fmt.Fprintln(w)
 	printConfusion(w, &r.metrics.Confusion)
+}
+
+// trainingLine says how much this run trained: "5 epochs in 16.3 s,
+// 18445 images/s", "interrupted after 1 epoch in 4.2 s, ..." (the epochs
+// finished before the signal, those before a -resume included), and ""
+// when it trained nothing, as in an evaluation of a -load model.
+func (r report) trainingLine() string {
+	if r.trainImages == 0 && !r.partial {
+		return ""
+	}
+	s := fmt.Sprintf("%s in %.1f s, %.0f images/s", plural(r.epochsDone, "epoch"), r.trainSeconds, r.samplesPerSecond())
+	if r.partial {
+		s = "interrupted after " + s
+	}
+	return s
+}
+
+// plural is "1 epoch", "2 epochs", "0 epochs".
+func plural(n int, noun string) string {
+	if n == 1 {
+		return "1 " + noun
+	}
+	return fmt.Sprintf("%d %ss", n, noun)
+}
+
+// logNumber is x as a log field: the number itself when finite, else its
+// name as a string ("NaN", "+Inf", "-Inf"), which JSON, having no such
+// numbers, can carry and a text log prints the same. (logrus's JSON
+// formatter fails on a NaN field and drops the whole entry.)
+func logNumber(x float64) any {
+	if math.IsNaN(x) || math.IsInf(x, 0) {
+		return fmt.Sprint(x)
+	}
+	return x
 }
 
 // classAccuracyField is the per-class test accuracy for the log, rounded to

@@ -3,7 +3,9 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"path/filepath"
 	"runtime/debug"
 	"strconv"
 
@@ -32,6 +34,9 @@ func prepareSaveLoad(ctx context.Context, o *options) (*loadedModel, error) {
 		return nil, nil
 	}
 	p, meta, err := model.LoadSafetensors(ctx, o.loadPath)
+	if errors.Is(err, model.ErrCheckpointNotModel) {
+		return nil, usageError{fmt.Sprintf("%v: to carry on training from it, use -resume -checkpoint-dir %s", err, filepath.Dir(o.loadPath))}
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -62,11 +67,23 @@ func (l *loadedModel) apply(engine model.Engine, log *logrus.Logger) error {
 	fields := logrus.Fields{"file": l.path}
 	for _, k := range []string{"test_accuracy", "test_loss", "epochs", "version"} {
 		if v, ok := l.meta[k]; ok {
-			fields["saved_"+k] = v
+			fields["saved_"+k] = metadataValue(v)
 		}
 	}
 	log.WithFields(fields).Info("loaded model")
 	return nil
+}
+
+// metadataValue is a metadata string as a log field: a number as a number
+// (JSON logs then carry 0.9759, not "0.9759"), anything else as it is.
+func metadataValue(v string) any {
+	if n, err := strconv.ParseInt(v, 10, 64); err == nil {
+		return n
+	}
+	if x, err := strconv.ParseFloat(v, 64); err == nil {
+		return logNumber(x)
+	}
+	return v
 }
 
 // saveModel writes the engine's current weights to o.savePath with the

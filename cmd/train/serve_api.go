@@ -184,7 +184,7 @@ func (s *predictServer) readImage(w http.ResponseWriter, r *http.Request) ([]byt
 	px, err := data.ImageBytesToMNIST(body)
 	<-s.decodeSlots
 	switch {
-	case errors.Is(err, data.ErrTooManyPixels):
+	case errors.Is(err, data.ErrImageTooLarge):
 		return nil, &apiError{http.StatusRequestEntityTooLarge, err.Error()}
 	case err != nil:
 		return nil, &apiError{http.StatusUnprocessableEntity, err.Error()}

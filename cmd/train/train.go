@@ -146,14 +146,17 @@ func train(ctx context.Context, o options, log *logrus.Logger, stdout, stderr io
 	if o.logFormat == "text" {
 		r.print(stdout)
 	}
-	if err := r.writeOutputs(o); err != nil {
-		if fitErr == nil {
-			return err
-		}
+	// Every output is written whatever became of the others, the model
+	// first: it is what the training time bought, and neither a full disk
+	// for the plot nor a number the metrics cannot hold may cost it.
+	saveErr := saveModel(o, engine, loaded, r, log)
+	outErr := r.writeOutputs(o)
+	if fitErr != nil && outErr != nil {
 		// Interrupted: exit 130 as documented, but say what was lost.
-		log.WithError(err).Error("could not write the metrics or plot of the interrupted run")
+		log.WithError(outErr).Error("could not write the metrics or plot of the interrupted run")
+		outErr = nil
 	}
-	if err := saveModel(o, engine, loaded, r, log); err != nil {
+	if err := joinErrors(saveErr, outErr); err != nil {
 		return err
 	}
 	return fitErr

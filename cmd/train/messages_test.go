@@ -1,0 +1,338 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"flag"
+	"math"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/sirupsen/logrus"
+	"gorgonia.org/tensor"
+
+	"mnist/model"
+)
+
+// runInProcess is run with buffers: for the failures that happen before
+// any data is read, which need no binary.
+func runInProcess(args ...string) (code int, stdout, stderr string) {
+	var out, errb bytes.Buffer
+	code = run(context.Background(), args, &out, &errb)
+	return code, out.String(), errb.String()
+}
+
+// TestBadFlagsOneLine: a bad command line gets one error line and the
+// usage (two lines), not the whole help around the error twice.
+func TestBadFlagsOneLine(t *testing.T) {
+	cases := []struct {
+		args []string
+		says string
+	}{
+		{[]string{"-epoch", "3"}, "unknown flag -epoch (did you mean -epochs?)"},
+		{[]string{"-bach-size", "3"}, "unknown flag -bach-size (did you mean -batch-size?)"},
+		{[]string{"-batch", "3"}, "(did you mean -batch-size?)"},
+		{[]string{"--chekpoint-dir", "x"}, "(did you mean -checkpoint-dir?)"},
+		{[]string{"-xyz"}, "train: unknown flag -xyz\n"},
+		{[]string{"-lr", "abc"}, "train: -lr abc: want a number"},
+		{[]string{"-epochs", "2.5"}, "train: -epochs 2.5: want a whole number"},
+		{[]string{"-seed", "-1"}, "train: -seed -1: want a whole number, 0 or more"},
+		{[]string{"-predict", "a.png", "-load", "m.safetensors"}, `flag -load comes after the argument "a.png": flags must come before the image names`},
+		{[]string{"-load", "m.safetensors", "-predict", "a.png", "-log-format", "json"}, "flag -log-format comes after"},
+		{[]string{"-epochs", "0"}, "-epochs 0 only evaluates a model, and none was given"},
+	}
+	for _, c := range cases {
+		t.Run(strings.Join(c.args, " "), func(t *testing.T) {
+			code, stdout, stderr := runInProcess(c.args...)
+			if code != exitUsage || stdout != "" {
+				t.Errorf("exit %d, stdout %q; want %d and nothing", code, stdout, exitUsage)
+			}
+			lines := strings.Split(strings.TrimRight(stderr, "\n"), "\n")
+			if want := 1 + strings.Count(usageLine, "\n") + 1; len(lines) != want || !strings.HasPrefix(lines[1], "usage: train") {
+				t.Errorf("%d lines, want the error and the %d-line usage:\n%s", len(lines), want-1, stderr)
+			}
+			if !strings.Contains(stderr, c.says) {
+				t.Errorf("stderr does not say %q:\n%s", c.says, stderr)
+			}
+		})
+	}
+	// After "--" a name starting with "-" is a file's: the run goes on to
+	// load the model.
+	if code, _, stderr := runInProcess("-load", "none.safetensors", "-predict", "--", "-a.png"); code != exitRuntime || !strings.Contains(stderr, "none.safetensors") {
+		t.Errorf("-- -a.png: exit %d:\n%s", code, stderr)
+	}
+	// A name far from every flag gets no suggestion.
+	if _, _, stderr := runInProcess("-verbose"); strings.Contains(stderr, "did you mean") {
+		t.Errorf("suggested a flag for -verbose:\n%s", stderr)
+	}
+}
+
+func TestNearestFlag(t *testing.T) {
+	fs := flag.NewFlagSet("t", flag.ContinueOnError)
+	for _, n := range []string{"epochs", "lr", "load", "log-level", "log-format", "batch-size", "seed", "save", "gpu"} {
+		fs.Bool(n, false, "")
+	}
+	for name, want := range map[string]string{
+		"epoch": "epochs", "epoches": "epochs", "eopchs": "epochs", "ephocs": "epochs", "epcohs": "epochs",
+		"batchsize": "batch-size", "batch": "batch-size",
+		"lod": "load", "saev": "save", "gpus": "gpu", "seeds": "seed",
+		"l": "", "x": "", "learning-rate": "", "log": "log-format", // the first of two flags it starts
+	} {
+		if got := nearestFlag(fs, name); got != want {
+			t.Errorf("nearestFlag(%q) = %q, want %q", name, got, want)
+		}
+	}
+}
+
+// TestErrorsInJSON: with -log-format json the final error is one JSON log
+// entry like every other line, with the exit code, not a "train: " line.
+func TestErrorsInJSON(t *testing.T) {
+	missing := filepath.Join(t.TempDir(), "none.safetensors")
+	cases := []struct {
+		name string
+		args []string
+		code int
+		says string
+	}{
+		{"usage error", []string{"-log-format", "json", "-epochs", "0"}, exitUsage, "-epochs 0 only evaluates"},
+		{"runtime error", []string{"-log-format", "json", "-load", missing, "-epochs", "0"}, exitRuntime, missing},
+		{"bad flag after -log-format", []string{"-log-format", "json", "-epoch", "3"}, exitUsage, "did you mean -epochs?"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			code, _, stderr := runInProcess(c.args...)
+			if code != c.code {
+				t.Errorf("exit %d, want %d", code, c.code)
+			}
+			lines := strings.Split(strings.TrimRight(stderr, "\n"), "\n")
+			var e map[string]any
+			if len(lines) != 1 || json.Unmarshal([]byte(lines[0]), &e) != nil {
+				t.Fatalf("stderr is not one JSON entry:\n%s", stderr)
+			}
+			if e["level"] != "error" || !strings.Contains(e["msg"].(string), c.says) || e["exit_code"] != float64(c.code) {
+				t.Errorf("entry %v, want level error, msg saying %q, exit_code %d", e, c.says, c.code)
+			}
+			if _, ok := e["usage"]; ok != (c.code == exitUsage) {
+				t.Errorf("entry %v: usage field only for usage errors", e)
+			}
+		})
+	}
+}
+
+// saveParams writes a model file whose parameters are the seed-1 initial
+// weights changed by edit.
+func saveParams(t *testing.T, path string, meta map[string]string, edit func(p *model.Params)) {
+	t.Helper()
+	p, err := model.NewParams(tensor.Float32, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	edit(p)
+	if err := model.SaveSafetensors(path, p, meta); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestLoadRefusals: a checkpoint given to -load is pointed to -resume (a
+// usage error), and a model with NaN or infinite weights is refused with
+// the tensor named, both before any data is looked for.
+func TestLoadRefusals(t *testing.T) {
+	dir := t.TempDir()
+	ckpt := filepath.Join(dir, "ckpt", "epoch-0001.safetensors")
+	os.Mkdir(filepath.Dir(ckpt), 0o755)
+	saveParams(t, ckpt, map[string]string{"format": model.CheckpointFormat}, func(*model.Params) {})
+	nan := filepath.Join(dir, "nan.safetensors")
+	saveParams(t, nan, nil, func(p *model.Params) { p.Tensors[2].Float32s()[17] = float32(math.NaN()) })
+	inf := filepath.Join(dir, "inf.safetensors")
+	saveParams(t, inf, nil, func(p *model.Params) { p.Tensors[5].Float32s()[0] = float32(math.Inf(-1)) })
+	noData := filepath.Join(dir, "no-data")
+	cases := []struct {
+		name, file string
+		code       int
+		says       string
+	}{
+		{"checkpoint", ckpt, exitUsage, "training checkpoint, not a model file: to carry on training from it, use -resume -checkpoint-dir " + filepath.Dir(ckpt)},
+		{"NaN weight", nan, exitRuntime, `tensor "dense2.weight" holds 1 non-finite values (the first, at index 17, is NaN)`},
+		{"-Inf bias", inf, exitRuntime, `tensor "dense3.bias" holds 1 non-finite values (the first, at index 0, is -Inf)`},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			for _, args := range [][]string{
+				{"-data-dir", noData, "-load", c.file, "-epochs", "0"},
+				{"-load", c.file, "-predict", "any.png"},
+			} {
+				code, stdout, stderr := runInProcess(args...)
+				first := strings.SplitN(stderr, "\n", 2)[0]
+				if code != c.code || stdout != "" || !strings.HasPrefix(first, "train: load model "+c.file+": ") || !strings.Contains(first, c.says) {
+					t.Errorf("%v: exit %d (want %d), stderr:\n%s\nwant it to say %q", args, code, c.code, stderr, c.says)
+				}
+			}
+		})
+	}
+	if _, err := os.Stat(noData); !os.IsNotExist(err) {
+		t.Errorf("the data folder was looked for: %v", err)
+	}
+}
+
+func TestLiveBar(t *testing.T) {
+	cases := []struct {
+		format   string
+		terminal bool
+		term     string
+		want     bool
+	}{
+		{"text", true, "xterm-256color", true},
+		{"text", true, "", true},
+		{"text", true, "dumb", false},
+		{"text", false, "xterm", false},
+		{"json", true, "xterm", false},
+	}
+	for _, c := range cases {
+		if got := liveBar(c.format, c.terminal, c.term); got != c.want {
+			t.Errorf("liveBar(%q, %v, %q) = %v, want %v", c.format, c.terminal, c.term, got, c.want)
+		}
+	}
+}
+
+// TestTrainingLine: no training line when nothing was trained, singular
+// and plural right, an interrupted run said to be interrupted.
+func TestTrainingLine(t *testing.T) {
+	cases := []struct {
+		name   string
+		r      report
+		want   string // "" for no line
+		absent string
+	}{
+		{"evaluation only", report{}, "", ""},
+		{"one epoch", report{epochsDone: 1, trainImages: 60000, trainSeconds: 3}, "1 epoch in 3.0 s, 20000 images/s", "epochs"},
+		{"five epochs", report{epochsDone: 5, trainImages: 300000, trainSeconds: 15}, "5 epochs in 15.0 s, 20000 images/s", ""},
+		{"interrupted in the second epoch", report{epochsDone: 1, trainImages: 90000, trainSeconds: 4.5, partial: true}, "interrupted after 1 epoch in 4.5 s", "epochs"},
+		{"interrupted in the first", report{epochsDone: 0, trainImages: 640, trainSeconds: 0.1, partial: true}, "interrupted after 0 epochs in 0.1 s", ""},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			got := c.r.trainingLine()
+			if !strings.HasPrefix(got, c.want) || (c.want == "" && got != "") || (c.absent != "" && strings.Contains(got, c.absent)) {
+				t.Errorf("%q, want %q", got, c.want)
+			}
+			var buf bytes.Buffer
+			c.r.print(&buf)
+			if has := strings.Contains(buf.String(), "  training  "); has != (c.want != "") {
+				t.Errorf("report has a training line: %v, want %v:\n%s", has, c.want != "", buf.String())
+			}
+		})
+	}
+}
+
+// TestNonFiniteResults: a loss that is not a finite number still gives a
+// JSON evaluation entry with every field (the loss named as a string, the
+// others numbers), and a metrics file with the loss null.
+func TestNonFiniteResults(t *testing.T) {
+	for _, loss := range []float64{math.Inf(1), math.NaN()} {
+		r := testReport(2, false)
+		r.metrics.Loss = loss
+		r.history[1].Loss = loss
+		var buf bytes.Buffer
+		log := logrus.New()
+		log.SetOutput(&buf)
+		log.SetFormatter(&logrus.JSONFormatter{})
+		r.log(log)
+		var e map[string]any
+		if err := json.Unmarshal(buf.Bytes(), &e); err != nil || e["msg"] != "evaluation" {
+			t.Fatalf("loss %v: log entry %q (%v)", loss, buf.String(), err)
+		}
+		want := "NaN"
+		if math.IsInf(loss, 1) {
+			want = "+Inf"
+		}
+		if e["test_loss"] != want {
+			t.Errorf("test_loss %#v, want %q", e["test_loss"], want)
+		}
+		if _, ok := e["test_accuracy"].(float64); !ok {
+			t.Errorf("test_accuracy %v is not a number", e["test_accuracy"])
+		}
+		path := filepath.Join(t.TempDir(), "m.json")
+		if err := r.writeMetrics(path); err != nil {
+			t.Fatalf("loss %v: %v", loss, err)
+		}
+		b, _ := os.ReadFile(path)
+		var doc struct {
+			Epochs []struct {
+				TrainLoss *float64 `json:"train_loss"`
+			} `json:"epochs"`
+			Test struct {
+				Loss     *float64 `json:"loss"`
+				Accuracy *float64 `json:"accuracy"`
+			} `json:"test"`
+		}
+		if err := json.Unmarshal(b, &doc); err != nil {
+			t.Fatal(err)
+		}
+		if doc.Test.Loss != nil || doc.Epochs[1].TrainLoss != nil || doc.Epochs[0].TrainLoss == nil || doc.Test.Accuracy == nil || *doc.Test.Accuracy != 0.9 {
+			t.Errorf("loss %v: metrics file\n%s", loss, b)
+		}
+	}
+}
+
+// TestMetadataFieldsAreNumbers: the saved results a -load logs are JSON
+// numbers, not the strings the file's metadata holds them as.
+func TestMetadataFieldsAreNumbers(t *testing.T) {
+	for in, want := range map[string]any{
+		"0.9759": 0.9759, "5": int64(5), "0.07818940951695554": 0.07818940951695554,
+		"+Inf": "+Inf", "NaN": "NaN", "0aaa58d": "0aaa58d", "devel": "devel",
+	} {
+		if got := metadataValue(in); got != want {
+			t.Errorf("metadataValue(%q) = %#v, want %#v", in, got, want)
+		}
+	}
+}
+
+// TestOutputsAreIndependent: a metrics file that cannot be written does not
+// stop the plot, and the error says which failed.
+func TestOutputsAreIndependent(t *testing.T) {
+	dir := t.TempDir()
+	o := options{metricsOut: filepath.Join(dir, "gone", "m.json"), plotOut: filepath.Join(dir, "p.png")}
+	err := testReport(2, false).writeOutputs(o)
+	if err == nil || !strings.Contains(err.Error(), "write metrics") || strings.Contains(err.Error(), "\n") {
+		t.Errorf("error %v, want one line about the metrics", err)
+	}
+	checkPNG(t, o.plotOut)
+}
+
+// TestScaledModelIsReported is the reported case end to end: a model whose
+// dense3.weight was multiplied by 1000 has huge logits. Its test loss must
+// be a finite number, and the metrics, the plot and the model must all be
+// written.
+func TestScaledModelIsReported(t *testing.T) {
+	dataDir := realDataDir(t)
+	dir := t.TempDir()
+	scaled := filepath.Join(dir, "scaled.safetensors")
+	saveParams(t, scaled, nil, func(p *model.Params) {
+		w := p.Tensors[4].Float32s()
+		for i := range w {
+			w[i] *= 1000
+		}
+	})
+	metrics, plot, saved := filepath.Join(dir, "m.json"), filepath.Join(dir, "p.png"), filepath.Join(dir, "again.safetensors")
+	code, _, stderr := runTrain(t, "-data-dir", dataDir, "-load", scaled, "-epochs", "0", "-log-format", "json",
+		"-metrics-out", metrics, "-plot", plot, "-save", saved)
+	if code != exitOK {
+		t.Fatalf("exit %d:\n%s", code, stderr)
+	}
+	e := evaluationEntry(t, stderr)
+	loss, ok := e["test_loss"].(float64)
+	if !ok || math.IsInf(loss, 0) || loss <= 0 {
+		t.Errorf("test_loss %#v, want a finite positive number", e["test_loss"])
+	}
+	doc := readMetrics(t, metrics)
+	if doc.Test.Loss != loss {
+		t.Errorf("metrics loss %v, log %v", doc.Test.Loss, loss)
+	}
+	checkPNG(t, plot)
+	if _, _, err := model.LoadSafetensors(context.Background(), saved); err != nil {
+		t.Errorf("-save: %v", err)
+	}
+}

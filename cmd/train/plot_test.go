@@ -1,0 +1,123 @@
+package main
+
+import (
+	"bytes"
+	"image"
+	"image/png"
+	"math"
+	"testing"
+
+	"gonum.org/v1/plot/vg"
+	"gonum.org/v1/plot/vg/draw"
+	"gonum.org/v1/plot/vg/vgimg"
+)
+
+// coloured says whether a pixel is a series colour (blue or red) rather
+// than black, white or a grey of the frame, text and grid.
+func coloured(img image.Image, x, y int) bool {
+	r, g, b, _ := img.At(x, y).RGBA()
+	spread := max(r, g, b) - min(r, g, b)
+	return spread > 0x3000
+}
+
+// TestPlotLegend: one legend, in the loss panel, with its symbols clear of
+// the frame's right edge (they used to touch it), and none in the accuracy
+// panel.
+func TestPlotLegend(t *testing.T) {
+	r := testReport(5, false)
+	r.metrics.Images, r.metrics.Accuracy, r.metrics.Loss = 10000, 0.9759, 0.0782
+	loss, acc, err := r.plots()
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := draw.New(vgimg.New(8*vg.Inch, 6*vg.Inch))
+	if h := loss.Legend.Rectangle(c).Size().Y; h <= 0 {
+		t.Errorf("loss panel legend height %v, want a legend", h)
+	}
+	if h := acc.Legend.Rectangle(c).Size().Y; h != 0 {
+		t.Errorf("accuracy panel legend height %v, want none", h)
+	}
+
+	b, err := r.renderPlot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	img, err := png.Decode(bytes.NewReader(b))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The frame's right edge is 4 mm (16 pixels) from the picture's; the
+	// legend must end at least 2 mm (8 pixels) before it.
+	var legendPixels int
+	for y := 0; y < plotHeightPixels/2; y++ {
+		for x := plotWidthPixels - 24; x < plotWidthPixels; x++ {
+			if coloured(img, x, y) {
+				t.Fatalf("series colour at (%d, %d): the legend reaches the edge", x, y)
+			}
+		}
+		for x := plotWidthPixels - 120; x < plotWidthPixels-24; x++ {
+			if y < 100 && coloured(img, x, y) {
+				legendPixels++
+			}
+		}
+	}
+	if legendPixels == 0 {
+		t.Error("no legend symbols in the top right")
+	}
+}
+
+// TestValueTicks: five to ten labelled round values over the range, in order,
+// labelled with as many decimals as the step needs.
+func TestValueTicks(t *testing.T) {
+	cases := []struct {
+		lo, hi  float64
+		first   string // first label
+		nLabels int
+	}{
+		{0.03, 0.33, "0.05", 6}, // steps of 0.05
+		{88.99, 98.21, "90", 5}, // steps of 2
+		{0.07, 0.11, "0.07", 5}, // steps of 0.01
+		{0, 1, "0.00", 5},       // steps of 0.25
+		{-3, 12, "-2.5", 6},     // steps of 2.5
+	}
+	for _, c := range cases {
+		var labels []string
+		var last float64 = math.Inf(-1)
+		for _, tk := range (valueTicks{}).Ticks(c.lo, c.hi) {
+			if tk.Value < c.lo-1e-9 || tk.Value > c.hi+1e-9 {
+				t.Errorf("[%v, %v]: tick %v outside the range", c.lo, c.hi, tk.Value)
+			}
+			if tk.Label != "" {
+				if tk.Value <= last {
+					t.Errorf("[%v, %v]: labels out of order", c.lo, c.hi)
+				}
+				last = tk.Value
+				labels = append(labels, tk.Label)
+			}
+		}
+		if len(labels) != c.nLabels || labels[0] != c.first {
+			t.Errorf("[%v, %v]: labels %v, want %d starting %s", c.lo, c.hi, labels, c.nLabels, c.first)
+		}
+	}
+}
+
+// TestPlotNonFinite: a loss that is not a number (an epoch that diverged,
+// an overflowed test loss) is left off the chart, and the plot is still
+// drawn.
+func TestPlotNonFinite(t *testing.T) {
+	for name, r := range map[string]report{
+		"test loss +Inf":    func() report { r := testReport(3, false); r.metrics.Loss = math.Inf(1); return r }(),
+		"epoch loss NaN":    func() report { r := testReport(3, true); r.history[2].Loss = math.NaN(); return r }(),
+		"all NaN, no epoch": func() report { r := testReport(0, false); r.metrics.Loss = math.NaN(); return r }(),
+	} {
+		t.Run(name, func(t *testing.T) {
+			b, err := r.renderPlot()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := png.Decode(bytes.NewReader(b)); err != nil {
+				t.Fatal(err)
+			}
+		})
+	}
+}
