@@ -57,11 +57,11 @@ train-cuda: build-cuda ## train on the GPU and save bin/model.safetensors (TRAIN
 test-cuda: ## cuda-tagged tests of gpu/ (GPU parity tests skip without a GPU)
 	bash scripts/build-cuda.sh go test ./gpu/
 
-gen-ptx: ## regenerate gpu/ptx_cuda.go from Gorgonia's CUDA kernels (needs nvcc, no GPU)
-	bash scripts/gen-ptx.sh
+gen-ptx: ## regenerate gpu/kernels/gorgonia/*.ptx and gpu/ptx_cuda.go from Gorgonia's CUDA kernels (go generate; needs nvcc, no GPU)
+	$(GO) generate -run 'gen-ptx\.sh' ./gpu/
 
-gen-kernels: ## regenerate gpu/kernels_ptx_cuda.go from gpu/kernels/*.cu (needs nvcc, no GPU)
-	bash scripts/gen-kernels.sh
+gen-kernels: ## regenerate gpu/kernels/*.ptx and gpu/kernels_ptx_cuda.go from gpu/kernels/*.cu (go generate; needs nvcc, no GPU)
+	$(GO) generate -run 'gen-kernels\.sh' ./gpu/
 
 gpu-bundle: ## pack toolchain, vendored modules and MNIST into .gpu-bundle/ for a GPU host without Go
 	bash scripts/gpu-bundle.sh

@@ -1,88 +1,106 @@
 package gpu
 
-// This test has no build tag: it reads the cuda-tagged generated file as
-// text, so the CPU build's `go test ./...` checks it too.
+// This test has no build tag: it reads the cuda-tagged generated file and the
+// PTX it embeds as data, so the CPU build's `go test ./...` checks them too.
 
 import (
 	"bytes"
-	"crypto/sha256"
-	"encoding/hex"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"reflect"
 	"regexp"
+	"sort"
+	"strconv"
 	"strings"
 	"testing"
 )
 
-// kernelsRequireCUDAEnv=1 turns "nvcc is missing" from a skip into a failure
-// (CI sets it after installing the toolkit).
-const kernelsRequireCUDAEnv = "MNIST_REQUIRE_CUDA"
-
 const generatedKernels = "kernels_ptx_cuda.go"
 
-// TestKernelsPTXUpToDate checks that gpu/kernels_ptx_cuda.go is what
-// scripts/gen-kernels.sh makes of gpu/kernels/*.cu.
+// TestKernelsPTXUpToDate checks that gpu/kernels_ptx_cuda.go and
+// gpu/kernels/*.ptx are what scripts/gen-kernels.sh makes of gpu/kernels/*.cu.
 func TestKernelsPTXUpToDate(t *testing.T) {
-	committed, err := os.ReadFile(generatedKernels)
-	if err != nil {
-		t.Fatal(err)
-	}
+	gpuDir := filepath.Join(repoRoot(t), "gpu")
+	committed := parseGenerated(t, filepath.Join(gpuDir, generatedKernels))
 
 	// Without nvcc: every source's recorded SHA-256 matches its contents, so
-	// a .cu edited without regenerating is caught everywhere.
+	// a .cu edited without regenerating is caught everywhere; every PTX file
+	// is the one the Go file was generated with, defines the kernels it
+	// lists, and targets the architecture Open demands.
 	t.Run("sources", func(t *testing.T) {
-		sources, err := filepath.Glob(filepath.Join("kernels", "*.cu"))
+		if !committed.generatedTag {
+			t.Errorf(`%s lacks the "Code generated ... DO NOT EDIT." line`, generatedKernels)
+		}
+		if committed.consts["kernelsNVCCRelease"] == "" {
+			t.Errorf("%s lacks kernelsNVCCRelease", generatedKernels)
+		}
+		sources, err := filepath.Glob(filepath.Join(gpuDir, "kernels", "*.cu"))
 		if err != nil || len(sources) == 0 {
-			t.Fatalf("no kernels/*.cu (%v)", err)
+			t.Fatalf("no gpu/kernels/*.cu (%v)", err)
 		}
-		recorded := map[string]bool{}
-		for _, m := range regexp.MustCompile(`(?m)^\s*(\w+)KernelsSHA256 = "([0-9a-f]{64})"`).FindAllSubmatch(committed, -1) {
-			recorded[string(m[1])] = true
-		}
+		names := kernelModules(committed)
+		// Open admits GPUs from ptxComputeCapability on; the native engine's
+		// PTX must not need a newer one.
+		ptxCC := parseGenerated(t, filepath.Join(gpuDir, "ptx_cuda.go")).consts["ptxComputeCapability"]
+		var wantPTX []string
 		for _, src := range sources {
 			name := strings.TrimSuffix(filepath.Base(src), ".cu")
-			text, err := os.ReadFile(src)
-			if err != nil {
-				t.Fatal(err)
+			wantPTX = append(wantPTX, "kernels/"+name+".ptx")
+			if !names[name] {
+				t.Errorf("gpu/kernels/%s.cu is not in %s: run go generate ./gpu/", name, generatedKernels)
+				continue
 			}
-			sum := sha256.Sum256(text)
-			want := name + `KernelsSHA256 = "` + hex.EncodeToString(sum[:]) + `"`
-			if !bytes.Contains(committed, []byte(want)) {
-				t.Errorf("%s changed since %s was generated: run scripts/gen-kernels.sh", src, generatedKernels)
+			delete(names, name)
+			if got := committed.consts[name+"KernelsSHA256"]; got != sha256Hex(string(mustReadFile(t, src))) {
+				t.Errorf("gpu/kernels/%s.cu changed since %s was generated: run go generate ./gpu/", name, generatedKernels)
 			}
-			delete(recorded, name)
+			if got, want := committed.consts[name+"KernelsSource"], "gpu/kernels/"+name+".cu"; got != want {
+				t.Errorf("%sKernelsSource is %q, want %q", name, got, want)
+			}
+			ptx := committed.embedded(t, name+"KernelsPTX")
+			if recorded, actual := committed.consts[name+"KernelsPTXSHA256"], sha256Hex(ptx); recorded != actual {
+				t.Errorf("gpu/kernels/%s.ptx has SHA-256 %s but %s was generated with %q: edited by hand? run go generate ./gpu/",
+					name, actual, generatedKernels, recorded)
+			}
+			if got, want := committed.nameLists[name+"KernelNames"], ptxEntries(ptx); len(want) == 0 || !reflect.DeepEqual(got, want) {
+				t.Errorf("%sKernelNames lists %v but gpu/kernels/%s.ptx defines %v", name, got, name, want)
+			}
+			if target := ptxTarget(ptx); target != ptxCC {
+				t.Errorf("gpu/kernels/%s.ptx targets sm_%s, Open admits compute capability %s and newer", name, target, ptxCC)
+			}
 		}
-		for name := range recorded {
-			t.Errorf("%s holds kernels of %s.cu, which no longer exists: run scripts/gen-kernels.sh", generatedKernels, name)
+		for name := range names {
+			t.Errorf("%s holds kernels of %s.cu, which no longer exists: run go generate ./gpu/", generatedKernels, name)
+		}
+		sort.Strings(wantPTX)
+		if got, want := committed.embeddedPaths(), ptxFilesIn(t, gpuDir, "kernels"); !reflect.DeepEqual(got, want) || !reflect.DeepEqual(got, wantPTX) {
+			t.Errorf("%s embeds %v, gpu/kernels holds %v, the sources make %v: run go generate ./gpu/", generatedKernels, got, want, wantPTX)
 		}
 	})
 
 	// With nvcc: regenerating gives the same kernels, and with the recorded
-	// nvcc release the very same file.
+	// nvcc release the very same files.
 	t.Run("regenerate", func(t *testing.T) {
 		nvcc, err := findNVCC()
 		if err != nil {
-			if os.Getenv(kernelsRequireCUDAEnv) == "1" {
-				t.Fatalf("%s=1 but nvcc is not available: %v", kernelsRequireCUDAEnv, err)
+			if os.Getenv(requireCUDAEnv) != "" {
+				t.Fatalf("%s is set but nvcc is not available: %v", requireCUDAEnv, err)
 			}
-			t.Skipf("nvcc not available (%v): cannot regenerate the PTX; set %s=1 to make this a failure", err, kernelsRequireCUDAEnv)
+			t.Skipf("nvcc not available (%v): cannot regenerate the PTX; set %s=1 to make this a failure", err, requireCUDAEnv)
 		}
-		out := filepath.Join(t.TempDir(), generatedKernels)
-		cmd := exec.Command("bash", filepath.Join("..", "scripts", "gen-kernels.sh"), out)
+		freshDir := t.TempDir()
+		cmd := exec.Command("bash", filepath.Join(repoRoot(t), "scripts", "gen-kernels.sh"), freshDir)
 		cmd.Env = append(os.Environ(), "NVCC="+nvcc)
 		if msg, err := cmd.CombinedOutput(); err != nil {
 			t.Fatalf("gen-kernels.sh: %v\n%s", err, msg)
 		}
-		fresh, err := os.ReadFile(out)
-		if err != nil {
-			t.Fatal(err)
-		}
+		fresh := parseGenerated(t, filepath.Join(freshDir, generatedKernels))
 		// The kernel lists and source hashes never depend on the compiler.
 		if got, want := kernelFacts(committed), kernelFacts(fresh); got != want {
-			t.Errorf("%s lists\n%s\nbut gen-kernels.sh now makes\n%s\nrerun the script", generatedKernels, got, want)
+			t.Errorf("%s lists\n%s\nbut gen-kernels.sh now makes\n%s\nrun go generate ./gpu/", generatedKernels, got, want)
 		}
-		recorded, current := nvccReleaseOf(committed), nvccReleaseOf(fresh)
+		recorded, current := committed.consts["kernelsNVCCRelease"], fresh.consts["kernelsNVCCRelease"]
 		if recorded != current {
 			// Another compiler writes other PTX; only the same release can
 			// reproduce the committed bytes.
@@ -90,31 +108,46 @@ func TestKernelsPTXUpToDate(t *testing.T) {
 				generatedKernels, recorded, nvcc, current)
 			return
 		}
-		if !bytes.Equal(fresh, committed) {
-			t.Errorf("%s is not what scripts/gen-kernels.sh makes of kernels/*.cu with nvcc %s: rerun the script",
+		if !bytes.Equal(fresh.src, committed.src) {
+			t.Errorf("%s is not what scripts/gen-kernels.sh makes of kernels/*.cu with nvcc %s: run go generate ./gpu/",
 				generatedKernels, current)
+		}
+		freshFiles := ptxFilesIn(t, freshDir, "kernels")
+		if committedFiles := ptxFilesIn(t, gpuDir, "kernels"); !reflect.DeepEqual(committedFiles, freshFiles) {
+			t.Errorf("gpu/kernels holds %v, gen-kernels.sh makes %v: run go generate ./gpu/", committedFiles, freshFiles)
+		}
+		for _, rel := range freshFiles {
+			a := mustReadFile(t, filepath.Join(gpuDir, filepath.FromSlash(rel)))
+			b := mustReadFile(t, filepath.Join(freshDir, filepath.FromSlash(rel)))
+			if !bytes.Equal(a, b) {
+				t.Errorf("gpu/%s is not what nvcc %s makes of its source: run go generate ./gpu/", rel, current)
+			}
 		}
 	})
 }
 
-// kernelFacts extracts the compiler-independent lines of a generated file:
-// each module's kernel list and source hash.
-func kernelFacts(file []byte) string {
-	re := regexp.MustCompile(`(?m)^\s*(return \[\]string\{.*\}|\w+KernelsSHA256 = ".*")$`)
-	var lines []string
-	for _, m := range re.FindAll(file, -1) {
-		lines = append(lines, strings.TrimSpace(string(m)))
+// kernelModules is the set of NAMEs for which a generated file records a
+// NAMEKernelsSHA256.
+func kernelModules(g generatedFile) map[string]bool {
+	re := regexp.MustCompile(`^([a-z][a-z0-9]*)KernelsSHA256$`)
+	names := map[string]bool{}
+	for c := range g.consts {
+		if m := re.FindStringSubmatch(c); m != nil {
+			names[m[1]] = true
+		}
 	}
-	return strings.Join(lines, "\n")
+	return names
 }
 
-// nvccReleaseOf reads kernelsNVCCRelease from a generated file.
-func nvccReleaseOf(file []byte) string {
-	m := regexp.MustCompile(`(?m)^const kernelsNVCCRelease = "([0-9.]+)"`).FindSubmatch(file)
-	if m == nil {
-		return ""
+// kernelFacts is the compiler-independent part of a generated file: each
+// module's kernel list and source hash.
+func kernelFacts(g generatedFile) string {
+	var lines []string
+	for name := range kernelModules(g) {
+		lines = append(lines, name+" "+g.consts[name+"KernelsSHA256"]+" "+strconv.Quote(strings.Join(g.nameLists[name+"KernelNames"], ",")))
 	}
-	return string(m[1])
+	sort.Strings(lines)
+	return strings.Join(lines, "\n")
 }
 
 // findNVCC looks for nvcc the way scripts/gen-kernels.sh does.

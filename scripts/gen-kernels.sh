@@ -1,27 +1,31 @@
 #!/usr/bin/env bash
-# gen-kernels.sh - compile the native engine's CUDA kernels to PTX and write
-# gpu/kernels_ptx_cuda.go.
+# gen-kernels.sh - compile the native engine's CUDA kernels to PTX files and
+# write the Go file that embeds them.
 #
-# Usage: scripts/gen-kernels.sh [OUTFILE]   (default: gpu/kernels_ptx_cuda.go)
+# Usage: scripts/gen-kernels.sh [OUTDIR]   (default: gpu)
+#        go generate ./gpu/                 (runs this and gen-ptx.sh)
 # Environment: CUDA_HOME (nvcc is taken from $CUDA_HOME/bin if present, else
 #              from PATH), NVCC (explicit nvcc).
 #
-# Each gpu/kernels/NAME.cu becomes a Go string constant NAMEKernelsPTX and a
-# function NAMEKernelNames listing its kernels (the PTX .entry names, which
-# are the C names: the kernels are extern "C"). The native engine loads the
-# PTX with cuModuleLoadDataEx; the driver JIT-compiles it for the GPU at hand,
-# so one committed file serves every GPU of compute capability 7.5 or newer.
+# Each gpu/kernels/NAME.cu becomes OUTDIR/kernels/NAME.ptx (stale .ptx files
+# without a .cu are removed), and OUTDIR/kernels_ptx_cuda.go embeds it with
+# //go:embed as the string NAMEKernelsPTX, with a function NAMEKernelNames
+# listing its kernels (the PTX .entry names, which are the C names: the
+# kernels are extern "C"). The native engine loads the PTX with
+# cuModuleLoadDataEx; the driver JIT-compiles it for the GPU at hand, so the
+# committed files serve every GPU of compute capability 7.5 or newer.
 #
 # No fast math: -fmad=false -ftz=false -prec-div=true -prec-sqrt=true keep
 # every float32 operation IEEE-exact, so the GPU stays close to the CPU.
 #
-# The generated file records each source's SHA-256 and the nvcc release;
-# gpu/kernels_gen_test.go checks both, and with the same nvcc release also that
-# rerunning this script reproduces the committed file byte for byte.
+# The generated Go file records the SHA-256 of each source and of each PTX
+# file, and the nvcc release; gpu/kernels_gen_test.go checks them, and with
+# the same nvcc release also that rerunning this script reproduces the
+# committed files byte for byte.
 set -euo pipefail
 
 repo_root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-out=${1:-$repo_root/gpu/kernels_ptx_cuda.go}
+out_dir=${1:-$repo_root/gpu}
 ptx_arch=compute_75
 flags=(-ptx "-arch=$ptx_arch" -fmad=false -ftz=false -prec-div=true -prec-sqrt=true)
 
@@ -54,24 +58,22 @@ sources=(gpu/kernels/*.cu)
 
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
+mkdir -p "$work/kernels"
 
 modules=()
 for src in "${sources[@]}"; do
 	name=$(basename "$src" .cu)
 	[[ "$name" =~ ^[a-z][a-z0-9]*$ ]] || die "kernel file names must be lower-case letters and digits: '$name.cu'"
-	ptx="$work/$name.ptx"
+	ptx="$work/kernels/$name.ptx"
 	# Compile from inside the folder, by file name, so that no path of this
 	# machine can end up in the PTX.
 	(cd gpu/kernels && "$nvcc" "${flags[@]}" -o "$ptx" "$name.cu") || die "nvcc failed on $src"
-	# A Go raw string cannot hold a backquote (or carriage returns, which gofmt drops).
-	if grep -q '[`]' "$ptx" || grep -q $'\r' "$ptx"; then
-		die "$name.ptx contains a backquote or CR; cannot embed it"
-	fi
 	sed -n 's/^\.visible \.entry \([A-Za-z_][A-Za-z0-9_]*\)(.*$/\1/p' "$ptx" >"$work/$name.entries"
 	sed -n 's|^[[:space:]]*// \.globl[[:space:]]\{1,\}\([A-Za-z_][A-Za-z0-9_]*\).*$|\1|p' "$ptx" >"$work/$name.globl"
 	[[ -s "$work/$name.entries" ]] || die "$name.ptx has no kernel entry points"
 	cmp -s "$work/$name.entries" "$work/$name.globl" || die "$name.ptx: .entry and .globl lists differ"
 	sha256sum "$src" | cut -d' ' -f1 >"$work/$name.sha256"
+	sha256sum "$ptx" | cut -d' ' -f1 >"$work/$name.ptx.sha256"
 	modules+=("$name")
 done
 
@@ -83,21 +85,26 @@ gen="$work/kernels_ptx_cuda.go"
 	echo
 	echo "package gpu"
 	echo
-	echo "// The PTX below is gpu/kernels/*.cu compiled by scripts/gen-kernels.sh with"
+	echo "// The files kernels/*.ptx are gpu/kernels/*.cu compiled by"
+	echo "// scripts/gen-kernels.sh (go generate) with"
 	echo "//"
 	echo "//	nvcc ${flags[*]}"
 	echo "//"
-	echo "// from CUDA $nvcc_release. The driver JIT-compiles it for the GPU at hand."
+	echo "// from CUDA $nvcc_release. The driver JIT-compiles them for the GPU at hand."
 	echo
-	echo "// kernelsNVCCRelease is the CUDA release of the nvcc that produced the PTX below."
+	echo "import _ \"embed\""
+	echo
+	echo "// kernelsNVCCRelease is the CUDA release of the nvcc that produced the PTX."
 	echo "const kernelsNVCCRelease = \"$nvcc_release\""
 	for name in "${modules[@]}"; do
 		echo
-		echo "// ${name}KernelsSource is the file ${name}KernelsPTX was compiled from, and"
-		echo "// ${name}KernelsSHA256 the SHA-256 of its contents."
+		echo "// ${name}KernelsSource is the file ${name}KernelsPTX was compiled from,"
+		echo "// ${name}KernelsSHA256 the SHA-256 of its contents and ${name}KernelsPTXSHA256"
+		echo "// that of kernels/$name.ptx."
 		echo "const ("
 		echo "	${name}KernelsSource = \"gpu/kernels/$name.cu\""
 		echo "	${name}KernelsSHA256 = \"$(cat "$work/$name.sha256")\""
+		echo "	${name}KernelsPTXSHA256 = \"$(cat "$work/$name.ptx.sha256")\""
 		echo ")"
 		echo
 		echo "// ${name}KernelNames lists the kernels of ${name}KernelsPTX in file order."
@@ -110,14 +117,21 @@ gen="$work/kernels_ptx_cuda.go"
 		printf '}\n}\n'
 		echo
 		echo "// ${name}KernelsPTX is gpu/kernels/$name.cu compiled to PTX."
-		printf 'const %sKernelsPTX = `' "$name"
-		cat "$work/$name.ptx"
-		echo '`'
+		echo "//"
+		echo "//go:embed kernels/$name.ptx"
+		echo "var ${name}KernelsPTX string"
 	done
 } >"$gen"
 
 "$gofmt" -l "$gen" >/dev/null || die "generated Go does not parse"
 "$gofmt" -w "$gen"
-mkdir -p "$(dirname "$out")"
-install -m 0644 "$gen" "$out"
-echo "gen-kernels: wrote $out (modules: ${modules[*]}; nvcc $nvcc_release)" >&2
+mkdir -p "$out_dir/kernels"
+# A .ptx whose .cu is gone would otherwise linger in the tree.
+for old in "$out_dir"/kernels/*.ptx; do
+	[[ -f "gpu/kernels/$(basename "$old" .ptx).cu" ]] || rm -f "$old"
+done
+for name in "${modules[@]}"; do
+	install -m 0644 "$work/kernels/$name.ptx" "$out_dir/kernels/$name.ptx"
+done
+install -m 0644 "$gen" "$out_dir/kernels_ptx_cuda.go"
+echo "gen-kernels: wrote $out_dir/kernels_ptx_cuda.go and $out_dir/kernels/*.ptx (modules: ${modules[*]}; nvcc $nvcc_release)" >&2
