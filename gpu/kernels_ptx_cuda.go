@@ -21,7 +21,7 @@ const kernelsNVCCRelease = "11.8"
 // that of kernels/mlp.ptx.
 const (
 	mlpKernelsSource    = "gpu/kernels/mlp.cu"
-	mlpKernelsSHA256    = "96247b096aaa1de7490dd3d2e97b54ee9aaa80562f4a53bfb5b3e2d56b583693"
+	mlpKernelsSHA256    = "2931835393c9ad09a158442fe643a8e830a97ae03b3e0af06b7638a84a1c1c8a"
 	mlpKernelsPTXSHA256 = "cfceb242defe0664f6da21e59d8ae0eeabed439b3c547cb3ece56d11d8849c0c"
 )
 

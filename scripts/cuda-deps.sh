@@ -240,7 +240,7 @@ gorgonia_dir=$work/gorgonia
 # examples/ (85 MB of models and data), media/, docs/, upstream's CI
 # (.github/), the code generators under cmd/ (main packages nothing imports)
 # and the kernel sources in "cuda modules" (scripts/gen-ptx.sh reads those
-# from the module cache; gpu/ptx_cuda.go holds the result).
+# from the module cache; the result is committed in gpu/kernels/gorgonia/).
 rm -rf "$gorgonia_dir/examples" "$gorgonia_dir/media" "$gorgonia_dir/docs" \
 	"$gorgonia_dir/.github" "$gorgonia_dir/cmd" "$gorgonia_dir/cuda modules"
 

@@ -36,8 +36,8 @@
 #   SKIP_TESTS     set to skip the test steps (build and train only)
 #   KEEP_VENDOR=1  keep vendor/ afterwards (it is removed by default, see finish)
 # Nothing here regenerates files that need the network or nvcc: the PTX
-# (gpu/ptx_cuda.go) is committed and the adapted gorgonia.org/cu and
-# gorgonia.org/gorgonia are in vendor/.
+# (gpu/kernels/*.ptx and gpu/kernels/gorgonia/*.ptx) is committed and the
+# adapted gorgonia.org/cu and gorgonia.org/gorgonia are in vendor/.
 set -euo pipefail
 
 repo_root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)

@@ -8,8 +8,9 @@
 // crossEntropyOp and crossEntropyGradOp in one kernel, adam and sgd_momentum
 // are the optimizers' updates.
 //
-// scripts/gen-kernels.sh compiles this file to PTX and embeds it in
-// gpu/kernels_ptx_cuda.go; edit here, then rerun the script.
+// scripts/gen-kernels.sh (make gen-kernels, or go generate ./gpu/) compiles
+// this file to gpu/kernels/mlp.ptx, which gpu/kernels_ptx_cuda.go embeds;
+// edit here, then rerun it.
 //
 // Conventions, shared with the Go side (gpu/native_kernels_cuda.go):
 //   - Matrices are row-major float32, rows x cols, leading dimension cols.
