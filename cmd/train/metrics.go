@@ -145,16 +145,17 @@ func marshalMetrics(doc metricsFile) ([]byte, error) {
 	if err := enc.Encode(doc); err != nil {
 		return nil, fmt.Errorf("encode JSON: %w", err)
 	}
-	// An array holding only numbers and nulls, across the line breaks the
-	// indentation put in it. No string can match, so collapsing a match
-	// never changes a value. (Compiled here, not in a package variable: the
-	// package keeps no global state.)
-	numberArray := regexp.MustCompile(`\[(\s*(?:-?[0-9][0-9.eE+-]*|null)(?:,\s*(?:-?[0-9][0-9.eE+-]*|null))*\s*)\]`)
-	space := regexp.MustCompile(`\s+`)
 	return numberArray.ReplaceAllFunc(buf.Bytes(), func(m []byte) []byte {
-		return bytes.ReplaceAll(space.ReplaceAll(m, nil), []byte(","), []byte(", "))
+		return bytes.ReplaceAll(whiteSpace.ReplaceAll(m, nil), []byte(","), []byte(", "))
 	}), nil
 }
+
+// numberArray matches a JSON array holding only numbers and nulls, across
+// the line breaks indentation put in it. No string can match, so collapsing
+// a match never changes a value.
+var numberArray = regexp.MustCompile(`\[(\s*(?:-?[0-9][0-9.eE+-]*|null)(?:,\s*(?:-?[0-9][0-9.eE+-]*|null))*\s*)\]`)
+
+var whiteSpace = regexp.MustCompile(`\s+`)
 
 // outputFlags are the flags naming files the run writes, in the order
 // they are checked.
