@@ -70,13 +70,6 @@ func dataBytes() int {
 	return 4 * n
 }
 
-// MaxSafetensorsSize is the largest file LoadSafetensors reads: the length
-// prefix, the largest header accepted and the parameters' bytes. Anything
-// larger cannot be a valid model, so it is rejected before being read.
-func MaxSafetensorsSize() int64 {
-	return 8 + maxHeaderLen + int64(dataBytes())
-}
-
 // EncodeSafetensors writes p as a safetensors file with meta as its
 // "__metadata__". Values are converted to float32, which is exact for the
 // float32 parameters training uses.
@@ -272,10 +265,14 @@ func DecodeSafetensors(b []byte) (*Params, map[string]string, error) {
 
 // LoadSafetensors reads a model file written by SaveSafetensors (or by any
 // safetensors writer, given the same names, shapes and dtype). The file is
-// read once, through fileio.ReadFile: it must be a regular file of at most
-// MaxSafetensorsSize bytes. Errors are one line naming the file.
+// read once, through fileio.ReadFile: it must be a regular file, of at most
+// a checkpoint's size limit, so that a checkpoint given by mistake (2.7 MB
+// against a model's 0.44 MB) is recognised and refused with
+// ErrCheckpointNotModel rather than as merely too large; DecodeSafetensors
+// then holds a model to its exact size. Errors are one line naming the
+// file.
 func LoadSafetensors(ctx context.Context, path string) (*Params, map[string]string, error) {
-	b, err := fileio.ReadFile(ctx, path, MaxSafetensorsSize())
+	b, err := fileio.ReadFile(ctx, path, maxCheckpointSize)
 	if err != nil {
 		return nil, nil, fmt.Errorf("load model: %w", err)
 	}

@@ -136,6 +136,29 @@ func saveParams(t *testing.T, path string, meta map[string]string, edit func(p *
 	}
 }
 
+// saveRealCheckpoint writes a checkpoint as -checkpoint-dir does, full size
+// (2.7 MB, far more than a model file), with a fresh Adam state.
+func saveRealCheckpoint(t *testing.T, path string) {
+	t.Helper()
+	cfg := model.DefaultConfig()
+	p, err := model.NewParams(cfg.Dtype, cfg.Seed)
+	if err != nil {
+		t.Fatal(err)
+	}
+	opt, err := model.NewOptimizerState(cfg.Optimizer.Name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	order := make([]int, 60000)
+	for i := range order {
+		order[i] = i
+	}
+	ck := &model.Checkpoint{Config: cfg, Params: p, Optimizer: opt, Train: model.TrainState{Order: order}}
+	if err := model.SaveCheckpoint(path, ck); err != nil {
+		t.Fatal(err)
+	}
+}
+
 // TestLoadRefusals: a checkpoint given to -load is pointed to -resume (a
 // usage error), and a model with NaN or infinite weights is refused with
 // the tensor named, both before any data is looked for.
@@ -143,7 +166,7 @@ func TestLoadRefusals(t *testing.T) {
 	dir := t.TempDir()
 	ckpt := filepath.Join(dir, "ckpt", "epoch-0001.safetensors")
 	os.Mkdir(filepath.Dir(ckpt), 0o755)
-	saveParams(t, ckpt, map[string]string{"format": model.CheckpointFormat}, func(*model.Params) {})
+	saveRealCheckpoint(t, ckpt)
 	nan := filepath.Join(dir, "nan.safetensors")
 	saveParams(t, nan, nil, func(p *model.Params) { p.Tensors[2].Float32s()[17] = float32(math.NaN()) })
 	inf := filepath.Join(dir, "inf.safetensors")
