@@ -34,22 +34,8 @@ die() {
 	exit 1
 }
 
-if [[ -n "${NVCC:-}" ]]; then
-	nvcc=$NVCC
-elif [[ -n "${CUDA_HOME:-}" && -x "$CUDA_HOME/bin/nvcc" ]]; then
-	nvcc=$CUDA_HOME/bin/nvcc
-else
-	nvcc=$(command -v nvcc) || die "nvcc not found: set CUDA_HOME or NVCC, or put nvcc on PATH"
-fi
-# gofmt normally sits next to go; `go test` puts GOROOT/bin on PATH.
-gofmt=$(command -v gofmt || true)
-if [[ -z "$gofmt" ]] && command -v go >/dev/null; then
-	gofmt="$(go env GOROOT)/bin/gofmt"
-fi
-[[ -x "$gofmt" ]] || die "gofmt not found: put Go's bin folder on PATH"
-
-nvcc_release=$("$nvcc" --version | sed -n 's/.*release \([0-9][0-9.]*\).*/\1/p')
-[[ -n "$nvcc_release" ]] || die "cannot tell the release of $nvcc"
+# shellcheck source=ptx-tools.sh
+source "$(dirname "${BASH_SOURCE[0]}")/ptx-tools.sh"
 
 cd "$repo_root"
 shopt -s nullglob
