@@ -70,7 +70,9 @@ type mutant struct {
 }
 
 // id names a mutant in reports: stable while its file is unchanged.
-func (m mutant) id() string { return fmt.Sprintf("%s:%d:%d\t%s\t%s", m.file, m.line, m.col, m.kind, m.desc) }
+func (m mutant) id() string {
+	return fmt.Sprintf("%s:%d:%d\t%s\t%s", m.file, m.line, m.col, m.kind, m.desc)
+}
 
 // The kinds of mutant. Boundary mutants (< for <=) are left out by default:
 // they double the run's length, and most of ours compare with a limit
