@@ -32,6 +32,9 @@ vet: ## go vet and gofmt checks
 fuzz: ## run every fuzzer for FUZZTIME each (default 1m; PARALLEL=n workers) and print a table
 	FUZZTIME=$(or $(FUZZTIME),1m) PARALLEL=$(PARALLEL) GO=$(GO) bash scripts/fuzz.sh
 
+mutate: ## mutation pass over data/ and the model and checkpoint file formats (scripts/mutate; MUTATE_FLAGS=...)
+	$(GO) run ./scripts/mutate $(or $(MUTATE_FLAGS),-j 2)
+
 bench: ## benchmark CPU training against a PyTorch reference (scripts/bench.sh)
 	bash scripts/bench.sh
 
