@@ -1,0 +1,123 @@
+package data
+
+import (
+	"image"
+	"testing"
+)
+
+// Exact results of the preparation of users' images, with every expected
+// pixel worked out by hand in the comments. TestImageToMNIST checks where
+// the digit lands; these check the arithmetic on the way (the stretch
+// against grey paper, the centre of mass, the clamp into the frame), which
+// the mutation pass (scripts/mutate) found unpinned.
+
+// greyCanvas is a w×h image of one grey level, with set(x, y, v) to draw.
+func greyCanvas(w, h int, paper uint8) (*image.Gray, func(x, y int, v uint8)) {
+	img := image.NewGray(image.Rect(0, 0, w, h))
+	for i := range img.Pix {
+		img.Pix[i] = paper
+	}
+	return img, func(x, y int, v uint8) { img.Pix[y*img.Stride+x] = v }
+}
+
+// want28 is a 28×28 result with the given pixels set.
+func want28(set func(put func(x, y int, v byte))) []byte {
+	out := make([]byte, ImageSize)
+	set(func(x, y int, v byte) { out[y*ImageCols+x] = v })
+	return out
+}
+
+func assertPixels(t *testing.T, got, want []byte) {
+	t.Helper()
+	if len(got) != len(want) {
+		t.Fatalf("%d pixels, want %d", len(got), len(want))
+	}
+	bad := 0
+	for i := range want {
+		if got[i] != want[i] {
+			if bad < 5 {
+				t.Errorf("pixel (%d, %d) = %d, want %d", i%ImageCols, i/ImageCols, got[i], want[i])
+			}
+			bad++
+		}
+	}
+	if bad > 0 {
+		t.Errorf("%d pixels differ", bad)
+	}
+}
+
+// Grey paper (51 = 0.2) is the background: it becomes 0, and the rest is
+// stretched by 1/(1-0.2). A 10×20 block, its left 3 columns white (1.0),
+// the other 7 grey 102 (0.4 → (0.4-0.2)/0.8 = 0.25 → 63.75 → 64). The box
+// is 10×20, so the scale is 1. Centre of mass across: per row, mass
+// 3 + 7·0.25 = 4.75 and moment 0.5+1.5+2.5 + 0.25·(3.5+…+9.5) = 4.5 +
+// 11.375 = 15.875, so x̄ = 3.342 and the block starts at
+// round(14 - 3.342) = 11 (not 9, where the box centre would put it);
+// down, the rows are alike: ȳ = 10, start round(14 - 10) = 4.
+func TestImageToMNISTGreyPaperExact(t *testing.T) {
+	img, set := greyCanvas(40, 40, 51)
+	for y := 5; y < 25; y++ {
+		for x := 10; x < 20; x++ {
+			v := uint8(102)
+			if x < 13 {
+				v = 255
+			}
+			set(x, y, v)
+		}
+	}
+	got, err := ImageToMNIST(img)
+	if err != nil {
+		t.Fatal(err)
+	}
+	assertPixels(t, got, want28(func(put func(x, y int, v byte)) {
+		for y := 4; y < 24; y++ {
+			for x := 11; x < 21; x++ {
+				v := byte(64)
+				if x < 14 {
+					v = 255
+				}
+				put(x, y, v)
+			}
+		}
+	}))
+}
+
+// A one-pixel "Γ" (top row 20 long, left column 20 high) has its centre
+// of mass near its corner: mass 39, moment across 0.5+…+19.5 = 200 plus
+// 19·0.5, so x̄ = 209.5/39 = 5.37, and likewise ȳ. Centring it would start
+// it at round(14 - 5.37) = 9 and cut its last pixel off the 28-pixel
+// frame; it is shifted back to start at 28 - 20 = 8, both ways.
+func TestImageToMNISTClampsIntoFrame(t *testing.T) {
+	img, set := greyCanvas(30, 30, 0)
+	for i := 0; i < 20; i++ {
+		set(5+i, 5, 255)
+		set(5, 5+i, 255)
+	}
+	got, err := ImageToMNIST(img)
+	if err != nil {
+		t.Fatal(err)
+	}
+	assertPixels(t, got, want28(func(put func(x, y int, v byte)) {
+		for i := 0; i < 20; i++ {
+			put(8+i, 8, 255)
+			put(8, 8+i, 255)
+		}
+	}))
+}
+
+// borderMean averages the outermost rows and columns, each pixel once:
+// of 1..12 in a 4×3 grid, all but 6 and 7, 65/10.
+func TestBorderMean(t *testing.T) {
+	g := []float64{
+		1, 2, 3, 4,
+		5, 6, 7, 8,
+		9, 10, 11, 12,
+	}
+	if got := borderMean(g, 4, 3); got != 6.5 {
+		t.Errorf("borderMean = %v, want 6.5", got)
+	}
+	// Transposed, 3 wide and 4 high: all but 5 and 8 of 1..12.
+	if got := borderMean(g, 3, 4); got != 65.0/10 {
+		t.Errorf("borderMean 3×4 = %v, want 6.5", got)
+	}
+}
