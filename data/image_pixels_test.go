@@ -121,3 +121,58 @@ func TestBorderMean(t *testing.T) {
 		t.Errorf("borderMean 3×4 = %v, want 6.5", got)
 	}
 }
+
+// areaResize weighs each source pixel by the fraction of it an output
+// pixel covers. 3×3 → 2×2: each output covers 1.5 pixels each way, one
+// whole and one half, so with g(x, y) = 3x + 9y the top-left output is
+// (1·1·0 + ½·1·3 + 1·½·9 + ½·½·12) / 1.5² = 9/2.25 = 4, and so on. The
+// 3×3 sits at (1, 1) of a 5-wide buffer whose other values must not leak
+// in.
+func TestAreaResize(t *testing.T) {
+	g := make([]float64, 25)
+	for i := range g {
+		g[i] = 99
+	}
+	for y := 0; y < 3; y++ {
+		for x := 0; x < 3; x++ {
+			g[(1+y)*5+1+x] = float64(3*x + 9*y)
+		}
+	}
+	got := areaResize(g, 5, 1, 1, 3, 3, 2, 2)
+	want := []float64{4, 8, 16, 20}
+	for i := range want {
+		if got[i] != want[i] {
+			t.Errorf("3×3 → 2×2: %v, want %v", got, want)
+			break
+		}
+	}
+	// Upscaling 2 → 3 across: the middle output covers a third of each.
+	got = areaResize([]float64{0, 6}, 2, 0, 0, 2, 1, 3, 1)
+	for i, w := range []float64{0, 3, 6} {
+		if d := got[i] - w; d > 1e-12 || d < -1e-12 {
+			t.Errorf("2 → 3: %v, want [0 3 6]", got)
+			break
+		}
+	}
+	// The same down a column.
+	got = areaResize([]float64{0, 3, 6}, 1, 0, 0, 1, 3, 1, 2)
+	if got[0] != 1 || got[1] != 5 {
+		t.Errorf("column 3 → 2: %v, want [1 5]", got)
+	}
+}
+
+// inkBox is the half-open box of the pixels strictly above the threshold.
+func TestInkBox(t *testing.T) {
+	g := []float64{
+		0, 0.5, 0, 0,
+		0, 0, 0, inkThreshold, // at the threshold: not ink
+		0, 0, 0.2, 0,
+	}
+	x0, y0, x1, y1, ok := inkBox(g, 4, 3)
+	if !ok || x0 != 1 || y0 != 0 || x1 != 3 || y1 != 3 {
+		t.Errorf("inkBox = [%d,%d)×[%d,%d) %v, want [1,3)×[0,3) true", x0, x1, y0, y1, ok)
+	}
+	if _, _, _, _, ok := inkBox(make([]float64, 12), 4, 3); ok {
+		t.Error("inkBox found ink in a blank image")
+	}
+}
