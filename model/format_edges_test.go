@@ -59,3 +59,20 @@ func TestEncodeSafetensorsRefuses(t *testing.T) {
 		t.Errorf("read back: %v", err)
 	}
 }
+
+// With several unexpected tensors the error names the first by name, the
+// same every time, though the header is read into a map.
+func TestDecodeSafetensorsErrorIsStable(t *testing.T) {
+	names := []string{"q", "zzz", "b", "aaa", "m", "k"}
+	header := map[string]any{}
+	for _, n := range names {
+		header[n] = map[string]any{"dtype": "F32", "shape": []int{0}, "data_offsets": []int{0, 0}}
+	}
+	file := stFile(t, header, nil)
+	for range 50 {
+		_, _, err := DecodeSafetensors(file)
+		if err == nil || !strings.Contains(err.Error(), `unexpected tensor "aaa"`) {
+			t.Fatalf("DecodeSafetensors = %v, want the error to name \"aaa\"", err)
+		}
+	}
+}
