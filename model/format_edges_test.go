@@ -2,6 +2,9 @@ package model
 
 import (
 	"bytes"
+	"encoding/binary"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -74,5 +77,53 @@ func TestDecodeSafetensorsErrorIsStable(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), `unexpected tensor "aaa"`) {
 			t.Fatalf("DecodeSafetensors = %v, want the error to name \"aaa\"", err)
 		}
+	}
+}
+
+// A model file may be as large as the limit, a header of exactly 1 MiB
+// (padding is allowed) and the parameters; one byte more is refused by its
+// size, before it is read.
+func TestLoadSafetensorsSizeLimit(t *testing.T) {
+	good := encodeTest(t, testParams(t), map[string]string{"seed": "7"})
+	n := binary.LittleEndian.Uint64(good)
+	header := append(bytes.Clone(good[8:8+n]), bytes.Repeat([]byte{' '}, 1<<20-int(n))...)
+	largest := append(binary.LittleEndian.AppendUint64(nil, 1<<20), append(header, good[8+n:]...)...)
+	if int64(len(largest)) != MaxSafetensorsSize() {
+		t.Fatalf("built %d bytes, want %d", len(largest), MaxSafetensorsSize())
+	}
+	dir := t.TempDir()
+	path := filepath.Join(dir, "largest.safetensors")
+	if err := os.WriteFile(path, largest, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := LoadSafetensors(path); err != nil {
+		t.Errorf("a file of the largest size: %v", err)
+	}
+	if err := os.WriteFile(path, append(largest, 0), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	_, _, err := LoadSafetensors(path)
+	if err == nil || !strings.Contains(err.Error(), "file is 1486129 bytes, larger than any model file") {
+		t.Errorf("one byte over: %v, want the size named", err)
+	}
+}
+
+// Saving over a folder fails at the rename, and says so; the temporary
+// file goes.
+func TestSaveSafetensorsOverFolder(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "model.safetensors")
+	if err := os.Mkdir(path, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(path, "keep"), nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := SaveSafetensors(path, testParams(t), nil); err == nil {
+		t.Fatal("saved over a folder")
+	}
+	entries, err := os.ReadDir(dir)
+	if err != nil || len(entries) != 1 {
+		t.Errorf("folder holds %v (%v), want only the folder in the way", entries, err)
 	}
 }
