@@ -127,3 +127,60 @@ func TestSaveSafetensorsOverFolder(t *testing.T) {
 		t.Errorf("folder holds %v (%v), want only the folder in the way", entries, err)
 	}
 }
+
+// EncodeCheckpoint refuses a checkpoint it could not read back, naming
+// what is wrong, and writes nothing.
+func TestEncodeCheckpointRefuses(t *testing.T) {
+	valid := func() *Checkpoint {
+		opt, err := NewOptimizerState("adam")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return &Checkpoint{Config: DefaultConfig(), Params: testParams(t), Optimizer: opt,
+			Train: TrainState{Epoch: 1, Order: []int{1, 0, 2}, Shuffle: []byte("x")}}
+	}
+	var buf bytes.Buffer
+	if err := EncodeCheckpoint(&buf, valid()); err != nil || buf.Len() == 0 {
+		t.Fatalf("a valid checkpoint: %v", err)
+	}
+	tests := []struct {
+		name string
+		edit func(c *Checkpoint)
+		want string
+	}{
+		{"no parameters", func(c *Checkpoint) { c.Params = nil }, "no parameters or no optimizer state"},
+		{"no optimizer state", func(c *Checkpoint) { c.Optimizer = nil }, "no parameters or no optimizer state"},
+		{"negative second moment", func(c *Checkpoint) { c.Optimizer.Slots[1][2][5] = -1 }, "adam.v.dense2.weight[5]"},
+		{"unknown optimizer", func(c *Checkpoint) { c.Optimizer.Name = "rmsprop" }, `unknown optimizer "rmsprop"`},
+		{"missing parameter", func(c *Checkpoint) { c.Params.Tensors[1] = nil }, "dense1.bias is missing or has the wrong size"},
+		{"parameter of the wrong size", func(c *Checkpoint) {
+			c.Params.Tensors[5] = tensor.New(tensor.WithShape(1, 3), tensor.WithBacking([]float32{1, 2, 3}))
+		}, "dense3.bias is missing or has the wrong size"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c := valid()
+			tt.edit(c)
+			var buf bytes.Buffer
+			err := EncodeCheckpoint(&buf, c)
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Errorf("EncodeCheckpoint = %v, want an error saying %q", err, tt.want)
+			}
+			if buf.Len() != 0 {
+				t.Errorf("wrote %d bytes with the error", buf.Len())
+			}
+		})
+	}
+}
+
+// A folder in which nothing can be created (Linux's /proc, even for root)
+// is reported as such by CheckWritable.
+func TestCheckWritableUncreatable(t *testing.T) {
+	if info, err := os.Stat("/proc/self"); err != nil || !info.IsDir() {
+		t.Skip("no /proc")
+	}
+	err := CheckWritable("/proc/m.safetensors")
+	if err == nil || !strings.Contains(err.Error(), "cannot create files in /proc: ") {
+		t.Errorf("CheckWritable(/proc/m.safetensors) = %v, want cannot create files", err)
+	}
+}
