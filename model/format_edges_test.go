@@ -3,6 +3,7 @@ package model
 import (
 	"bytes"
 	"encoding/binary"
+	"encoding/json"
 	"os"
 	"path/filepath"
 	"strings"
@@ -182,5 +183,120 @@ func TestCheckWritableUncreatable(t *testing.T) {
 	err := CheckWritable("/proc/m.safetensors")
 	if err == nil || !strings.Contains(err.Error(), "cannot create files in /proc: ") {
 		t.Errorf("CheckWritable(/proc/m.safetensors) = %v, want cannot create files", err)
+	}
+}
+
+// smallCheckpoint is a valid checkpoint of three training images.
+func smallCheckpoint(t *testing.T) *Checkpoint {
+	t.Helper()
+	opt, err := NewOptimizerState("adam")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := DefaultConfig()
+	cfg.BatchSize = 2
+	return &Checkpoint{Config: cfg, Params: testParams(t), Optimizer: opt,
+		Train: TrainState{Epoch: 1, Order: []int{1, 0, 2}, Shuffle: []byte("x")}}
+}
+
+// editEntries rewrites the tensor entries of a checkpoint's header. The
+// checksum covers the metadata and the data, not the entries, so it stays
+// valid: what is tested is the decoder's own checks.
+func editEntries(t *testing.T, file []byte, edit func(es map[string]*safetensorsEntry)) []byte {
+	t.Helper()
+	n := binary.LittleEndian.Uint64(file)
+	var raw map[string]json.RawMessage
+	if err := json.Unmarshal(file[8:8+n], &raw); err != nil {
+		t.Fatal(err)
+	}
+	es := map[string]*safetensorsEntry{}
+	for k, v := range raw {
+		if k == metadataKey {
+			continue
+		}
+		e := &safetensorsEntry{}
+		if err := json.Unmarshal(v, e); err != nil {
+			t.Fatal(err)
+		}
+		es[k] = e
+	}
+	edit(es)
+	for k, e := range es {
+		b, err := json.Marshal(e)
+		if err != nil {
+			t.Fatal(err)
+		}
+		raw[k] = b
+	}
+	js, err := json.Marshal(raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return append(append(binary.LittleEndian.AppendUint64(nil, uint64(len(js))), js...), file[8+n:]...)
+}
+
+// The decoder checks each tensor's dtype, shape and byte size, and the
+// metadata's numbers, though the checksum matches; the data starts 8-byte
+// aligned whatever the header's length.
+func TestDecodeCheckpointChecksBehindTheChecksum(t *testing.T) {
+	var buf bytes.Buffer
+	if err := EncodeCheckpoint(&buf, smallCheckpoint(t)); err != nil {
+		t.Fatal(err)
+	}
+	file := buf.Bytes()
+	if _, err := DecodeCheckpoint(file); err != nil {
+		t.Fatalf("the valid checkpoint: %v", err)
+	}
+	tests := []struct {
+		name string
+		file []byte
+		want string
+	}{
+		{"dtype", editEntries(t, file, func(es map[string]*safetensorsEntry) { es["dense1.bias"].Dtype = "F16" }),
+			`tensor "dense1.bias" has dtype "F16", want "F32"`},
+		{"shape", editEntries(t, file, func(es map[string]*safetensorsEntry) { es["adam.m.dense1.bias"].Shape = []int{2, 64} }),
+			`tensor "adam.m.dense1.bias" has shape [2 64], want [128]`},
+		{"byte size", editEntries(t, file, func(es map[string]*safetensorsEntry) {
+			// Move the boundary between two neighbours by 8 bytes: the
+			// tensors still tile the data, but neither has its size.
+			var a, b *safetensorsEntry
+			for _, e := range es {
+				for _, f := range es {
+					if e.DataOffsets[1] == f.DataOffsets[0] && e.DataOffsets[1]-e.DataOffsets[0] > 8 {
+						a, b = e, f
+					}
+				}
+			}
+			a.DataOffsets[1] -= 8
+			b.DataOffsets[0] -= 8
+		}), "bytes, want"},
+		{"gap", editEntries(t, file, func(es map[string]*safetensorsEntry) {
+			es[orderName].DataOffsets[0] += 8
+		}), "tensors must tile the data"},
+		{"epoch not a number", resealMeta(t, file, "epoch", "one"), `metadata "epoch"`},
+		{"loss_sum not a number", resealMeta(t, file, "loss_sum", "much"), `metadata "loss_sum"`},
+		{"seed not a number", resealMeta(t, file, "seed", "-1"), `metadata "seed"`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c, err := DecodeCheckpoint(tt.file)
+			if err == nil || c != nil || !strings.Contains(err.Error(), tt.want) {
+				t.Errorf("DecodeCheckpoint = %v, want an error saying %q", err, tt.want)
+			}
+		})
+	}
+
+	epoch := 1
+	for range 8 { // epochs of 1 to 8 digits: headers of every length mod 8
+		c := smallCheckpoint(t)
+		c.Train.Epoch = epoch
+		buf.Reset()
+		if err := EncodeCheckpoint(&buf, c); err != nil {
+			t.Fatal(err)
+		}
+		if n := binary.LittleEndian.Uint64(buf.Bytes()); (8+n)%8 != 0 {
+			t.Errorf("epoch %d: data starts at %d, not 8-byte aligned", epoch, 8+n)
+		}
+		epoch *= 10
 	}
 }
