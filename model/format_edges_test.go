@@ -276,6 +276,8 @@ func TestDecodeCheckpointChecksBehindTheChecksum(t *testing.T) {
 		{"epoch not a number", resealMeta(t, file, "epoch", "one"), `metadata "epoch"`},
 		{"loss_sum not a number", resealMeta(t, file, "loss_sum", "much"), `metadata "loss_sum"`},
 		{"seed not a number", resealMeta(t, file, "seed", "-1"), `metadata "seed"`},
+		{"optimizer step not a number", resealMeta(t, file, "optimizer_step", "1.5"), `metadata "optimizer_step"`},
+		{"unknown optimizer names the field", resealMeta(t, file, "optimizer", "rmsprop"), `metadata "optimizer": unknown optimizer "rmsprop"`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
