@@ -4,6 +4,9 @@ import (
 	"bytes"
 	"encoding/binary"
 	"encoding/json"
+	"errors"
+	"io/fs"
+	"math"
 	"os"
 	"path/filepath"
 	"strings"
@@ -277,6 +280,11 @@ func TestDecodeCheckpointChecksBehindTheChecksum(t *testing.T) {
 		{"loss_sum not a number", resealMeta(t, file, "loss_sum", "much"), `metadata "loss_sum"`},
 		{"seed not a number", resealMeta(t, file, "seed", "-1"), `metadata "seed"`},
 		{"optimizer step not a number", resealMeta(t, file, "optimizer_step", "1.5"), `metadata "optimizer_step"`},
+		{"setting not a number", resealMeta(t, file, "optimizer.beta1", "x"), `metadata "optimizer.beta1"`},
+		{"order of two dimensions", editEntries(t, file, func(es map[string]*safetensorsEntry) { es[orderName].Shape = []int{3, 1} }),
+			`tensor "shuffle.order" is missing or not one-dimensional`},
+		{"order of another dtype", editEntries(t, file, func(es map[string]*safetensorsEntry) { es[orderName].Dtype = "F64" }),
+			`tensor "shuffle.order" has dtype "F64", want "I64"`},
 		{"unknown optimizer names the field", resealMeta(t, file, "optimizer", "rmsprop"), `metadata "optimizer": unknown optimizer "rmsprop"`},
 	}
 	for _, tt := range tests {
@@ -300,5 +308,58 @@ func TestDecodeCheckpointChecksBehindTheChecksum(t *testing.T) {
 			t.Errorf("epoch %d: data starts at %d, not 8-byte aligned", epoch, 8+n)
 		}
 		epoch *= 10
+	}
+}
+
+// A float64 checkpoint reads back as float64, and a parameter that is not
+// finite is refused, naming it.
+func TestDecodeCheckpointFloat64AndNonFinite(t *testing.T) {
+	c := smallCheckpoint(t)
+	c.Config.Dtype = tensor.Float64
+	p, err := NewParams(tensor.Float64, 3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.Params = p
+	var buf bytes.Buffer
+	if err := EncodeCheckpoint(&buf, c); err != nil {
+		t.Fatal(err)
+	}
+	got, err := DecodeCheckpoint(buf.Bytes())
+	if err != nil || got == nil {
+		t.Fatalf("float64 checkpoint: %v", err)
+	}
+	want := p.Tensors[2].Data().([]float64)
+	if d, ok := got.Params.Tensors[2].Data().([]float64); !ok || d[7] != want[7] || got.Config.Dtype != tensor.Float64 {
+		t.Errorf("float64 parameters did not read back")
+	}
+
+	p.Tensors[2].Data().([]float64)[3] = math.NaN()
+	buf.Reset()
+	if err := EncodeCheckpoint(&buf, c); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := DecodeCheckpoint(buf.Bytes()); err == nil || !strings.Contains(err.Error(), `tensor "dense2.weight"[3] is NaN`) {
+		t.Errorf("NaN parameter: %v", err)
+	}
+}
+
+// SaveCheckpoint and LoadCheckpoint: a round trip through a file, and the
+// errors of a folder that is missing and a file that is.
+func TestSaveLoadCheckpointFiles(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "c.safetensors")
+	if err := SaveCheckpoint(path, smallCheckpoint(t)); err != nil {
+		t.Fatal(err)
+	}
+	c, err := LoadCheckpoint(path)
+	if err != nil || c == nil || c.Train.Epoch != 1 || len(c.Train.Order) != 3 {
+		t.Fatalf("LoadCheckpoint = %v, %v", c, err)
+	}
+	if err := SaveCheckpoint(filepath.Join(dir, "missing", "c.safetensors"), smallCheckpoint(t)); err == nil {
+		t.Error("saved into a missing folder")
+	}
+	if _, err := LoadCheckpoint(filepath.Join(dir, "none.safetensors")); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("LoadCheckpoint of a missing file = %v, want fs.ErrNotExist", err)
 	}
 }
