@@ -362,4 +362,18 @@ func TestSaveLoadCheckpointFiles(t *testing.T) {
 	if _, err := LoadCheckpoint(filepath.Join(dir, "none.safetensors")); !errors.Is(err, fs.ErrNotExist) {
 		t.Errorf("LoadCheckpoint of a missing file = %v, want fs.ErrNotExist", err)
 	}
+	if _, err := LoadCheckpoint(dir); err == nil || !strings.Contains(err.Error(), "is a directory") {
+		t.Errorf("LoadCheckpoint of a folder = %v, want it to say it is a directory", err)
+	}
+	// One byte over the 64 MiB limit (a sparse file: nothing is written).
+	big := filepath.Join(dir, "big.safetensors")
+	if err := os.WriteFile(big, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Truncate(big, 64<<20+1); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := LoadCheckpoint(big); err == nil || !strings.Contains(err.Error(), "larger than any checkpoint (67108864 bytes at most)") {
+		t.Errorf("LoadCheckpoint of 64 MiB + 1 = %v, want the size refused", err)
+	}
 }
