@@ -365,6 +365,13 @@ func TestSaveLoadCheckpointFiles(t *testing.T) {
 	if _, err := LoadCheckpoint(dir); err == nil || !strings.Contains(err.Error(), "is a directory") {
 		t.Errorf("LoadCheckpoint of a folder = %v, want it to say it is a directory", err)
 	}
+	garbage := filepath.Join(dir, "garbage.safetensors")
+	if err := os.WriteFile(garbage, []byte("not a checkpoint at all"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if c, err := LoadCheckpoint(garbage); err == nil || c != nil || !strings.Contains(err.Error(), "load checkpoint "+garbage+": ") {
+		t.Errorf("LoadCheckpoint of garbage = %v, %v; want an error naming the file", c, err)
+	}
 	// One byte over the 64 MiB limit (a sparse file: nothing is written).
 	big := filepath.Join(dir, "big.safetensors")
 	if err := os.WriteFile(big, nil, 0o644); err != nil {
