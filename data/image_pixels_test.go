@@ -105,20 +105,21 @@ func TestImageToMNISTClampsIntoFrame(t *testing.T) {
 	}))
 }
 
-// borderMean averages the outermost rows and columns, each pixel once:
-// of 1..12 in a 4×3 grid, all but 6 and 7, 65/10.
+// borderMean averages the outermost rows and columns, each pixel once. The
+// values are powers of two, so that every other choice of pixels has
+// another sum: of 1..2048 in a 4×3 grid, all but 32 and 64, 3999/10.
 func TestBorderMean(t *testing.T) {
 	g := []float64{
-		1, 2, 3, 4,
-		5, 6, 7, 8,
-		9, 10, 11, 12,
+		1, 2, 4, 8,
+		16, 32, 64, 128,
+		256, 512, 1024, 2048,
 	}
-	if got := borderMean(g, 4, 3); got != 6.5 {
-		t.Errorf("borderMean = %v, want 6.5", got)
+	if got := borderMean(g, 4, 3); got != 399.9 {
+		t.Errorf("borderMean = %v, want 399.9", got)
 	}
-	// Transposed, 3 wide and 4 high: all but 5 and 8 of 1..12.
-	if got := borderMean(g, 3, 4); got != 65.0/10 {
-		t.Errorf("borderMean 3×4 = %v, want 6.5", got)
+	// Transposed, 3 wide and 4 high: all but 16 and 128, 3951/10.
+	if got := borderMean(g, 3, 4); got != 395.1 {
+		t.Errorf("borderMean 3×4 = %v, want 395.1", got)
 	}
 }
 
