@@ -10,7 +10,7 @@ ADDR        ?= 127.0.0.1:8080
 # The -tags cuda build: see scripts/build-cuda.sh and the README's GPU section.
 CUDA_HOME   ?=
 
-.PHONY: help data build train serve test test-short vet fuzz bench build-cuda train-cuda test-cuda gen-ptx gen-kernels gpu-bundle clean
+.PHONY: help data build train serve test test-short vet fuzz mutate bench build-cuda train-cuda test-cuda gen-ptx gen-kernels gpu-bundle clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -38,12 +38,11 @@ vet: ## go vet and gofmt checks
 	$(GO) vet ./...
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { echo "gofmt needed:"; gofmt -l $$(git ls-files '*.go'); exit 1; }
 
-fuzz: ## run each fuzzer for FUZZTIME (default 1m)
-	$(GO) test -run='^$$' -fuzz=FuzzReadImages -fuzztime=$(or $(FUZZTIME),1m) ./data/
-	$(GO) test -run='^$$' -fuzz=FuzzReadLabels -fuzztime=$(or $(FUZZTIME),1m) ./data/
-	$(GO) test -run='^$$' -fuzz=FuzzLoadSet -fuzztime=$(or $(FUZZTIME),1m) ./data/
-	$(GO) test -run='^$$' -fuzz=FuzzImageToInputs -fuzztime=$(or $(FUZZTIME),1m) ./data/
-	$(GO) test -run='^$$' -fuzz=FuzzLoadSafetensors -fuzztime=$(or $(FUZZTIME),1m) ./model/
+fuzz: ## run every fuzzer for FUZZTIME each (default 1m; PARALLEL=n workers) and print a table
+	FUZZTIME=$(or $(FUZZTIME),1m) PARALLEL=$(PARALLEL) GO=$(GO) bash scripts/fuzz.sh
+
+mutate: ## mutation pass over data/ and the model and checkpoint file formats (scripts/mutate; MUTATE_FLAGS=...)
+	$(GO) run ./scripts/mutate $(or $(MUTATE_FLAGS),-j 2)
 
 bench: ## benchmark CPU training against a PyTorch reference (scripts/bench.sh)
 	bash scripts/bench.sh

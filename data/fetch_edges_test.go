@@ -1,0 +1,122 @@
+package data
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// Edges of the fetcher that the broader tests of fetch_test.go let pass:
+// each of these was found by the mutation pass (scripts/mutate), a change
+// to fetch.go that every other test survived.
+
+// A folder that holds every file needs no source at all: Ensure must not
+// ask for one, nor fail for want of one.
+func TestEnsureCompleteFolderNeedsNoSource(t *testing.T) {
+	ff := newFakeFiles(10, 20)
+	dir := t.TempDir()
+	for name, b := range ff.content {
+		writeFile(t, dir, name, b)
+	}
+	if _, err := (&Fetcher{}).ensure(context.Background(), dir, ff.specs); err != nil {
+		t.Fatalf("complete folder, no sources: %v", err)
+	}
+}
+
+// A file that cannot even be looked at (here: a path through a regular
+// file, which stat refuses with ENOTDIR) is an error naming it, not a
+// crash and not a download over it.
+func TestEnsureUncheckableFile(t *testing.T) {
+	ff := newFakeFiles(10)
+	dir := t.TempDir()
+	writeFile(t, dir, "sub", []byte("a file, not a folder"))
+	spec := ff.specs[0]
+	spec.Name = "sub/a.gz"
+	src := &openCounter{ff: ff}
+	_, err := testFetcher(src).ensure(context.Background(), dir, []File{spec})
+	checkErr(t, err, nil, "cannot read "+filepath.Join(dir, "sub", "a.gz"))
+	if src.calls.Load() != 0 {
+		t.Errorf("fetched despite the error")
+	}
+}
+
+// A source that keeps failing transiently: the error says how many
+// attempts were made, and only when there was more than one.
+func TestEnsureRetryErrorCountsAttempts(t *testing.T) {
+	ff := newFakeFiles(100)
+	for _, tt := range []struct {
+		retries int
+		want    string
+	}{{0, ""}, {1, "(after 2 attempts)"}, {2, "(after 3 attempts)"}} {
+		s := newServer(t, ff, faults["500"].fault)
+		fe := testFetcher(s.source())
+		fe.Retries = tt.retries
+		_, err := fe.ensure(context.Background(), t.TempDir(), ff.specs)
+		if err == nil {
+			t.Fatalf("retries %d: no error", tt.retries)
+		}
+		if tt.want == "" && strings.Contains(err.Error(), "attempts") || !strings.Contains(err.Error(), tt.want) {
+			t.Errorf("retries %d: error %q, want it to say %q", tt.retries, err, tt.want)
+		}
+	}
+}
+
+// Each way of running out of time says so, with the timeout, whether the
+// source stalls before the first byte or in the middle of the body.
+func TestEnsureTimeoutMessages(t *testing.T) {
+	ff := newFakeFiles(64 << 10)
+	for _, tt := range []struct {
+		fault string
+		want  []string
+	}{
+		{"hang before headers", []string{"timed out after 200ms"}},
+		{"hang mid-body", []string{"timed out after 200ms with ", " bytes received"}},
+	} {
+		s := newServer(t, ff, faults[tt.fault].fault)
+		_, err := testFetcher(s.source()).ensure(context.Background(), t.TempDir(), ff.specs)
+		for _, w := range tt.want {
+			if err == nil || !strings.Contains(err.Error(), w) {
+				t.Errorf("%s: error %v, want it to say %q", tt.fault, err, w)
+			}
+		}
+	}
+}
+
+// vanishingDir is a source whose Open removes the data folder, so that the
+// temporary file cannot be created: the error says so and nothing panics.
+type vanishingDir struct {
+	dir string
+	ff  fakeFiles
+}
+
+func (v *vanishingDir) Name() string { return "vanishing" }
+func (v *vanishingDir) Open(ctx context.Context, file string) (io.ReadCloser, error) {
+	if err := os.RemoveAll(v.dir); err != nil {
+		return nil, err
+	}
+	return io.NopCloser(strings.NewReader(string(v.ff.content[file]))), nil
+}
+
+func TestEnsureCannotCreateTempFile(t *testing.T) {
+	ff := newFakeFiles(10)
+	dir := filepath.Join(t.TempDir(), "data")
+	_, err := testFetcher(&vanishingDir{dir, ff}).ensure(context.Background(), dir, ff.specs)
+	checkErr(t, err, nil, "save the download: cannot write "+filepath.Join(dir, "a.gz"))
+}
+
+// Wrong content is never retried, even when the same error also carries a
+// transient cause (a body that was too long and then cut off, say): the
+// same source would deliver the same wrong bytes again.
+func TestIsTransientDigestWins(t *testing.T) {
+	for _, cause := range []error{io.ErrUnexpectedEOF, context.DeadlineExceeded} {
+		err := errors.Join(fmt.Errorf("%w: got x", ErrDigest), cause)
+		if isTransient(err) {
+			t.Errorf("isTransient(%v) = true, want false", err)
+		}
+	}
+}
