@@ -52,7 +52,8 @@ type target struct {
 func targets() []target {
 	return []target{
 		{files: []string{"data/*.go"}, pkg: "./data/"},
-		{files: []string{"model/safetensors.go", "model/checkpoint.go"}, pkg: "./model/",
+		{files: []string{"data/fileio/*.go"}, pkg: "./data/fileio/"},
+		{files: []string{"model/safetensors.go", "model/checkpoint.go", "model/checkpoint_resume.go"}, pkg: "./model/",
 			run: "Safetensors|Checkpoint|Resume|Prune|Save|Writable|Fuzz"},
 	}
 }
