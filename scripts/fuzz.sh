@@ -58,7 +58,7 @@ table() {
 		# shellcheck disable=SC2086
 		set -- $r
 		printf '%-26s %-10s %8s %12s %9s %6s %7s  %s\n' "$@"
-		total=$((total + $4))
+		[ "$4" != - ] && total=$((total + $4))
 	done
 	printf '%-26s %-10s %8s %12s\n' total "" "" "$total"
 }
@@ -114,7 +114,9 @@ while read -r dir name; do
 		failed=1
 		[ -n "$new" ] && echo "fuzz.sh: $name: new failing input(s) in $corpus: $new" >&2
 	fi
-	rows+=("$name ${dir#./} $seconds ${execs:-0} $rate ${interesting:--} ${total:--} $result")
+	# A run too short for a progress line (FUZZTIME=50x) reports nothing.
+	[ -z "$execs" ] && rate=-
+	rows+=("$name ${dir#./} $seconds ${execs:--} $rate ${interesting:--} ${total:--} $result")
 done <<<"$list"
 
 table
