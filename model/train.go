@@ -239,36 +239,60 @@ func (t *Trainer) Fit(ctx context.Context, hooks Hooks) ([]EpochStats, error) {
 }
 
 // epoch runs the steps of one epoch after the t.pos.Step already done
-// (before an interruption), keeping t.pos up to date after every step.
+// (before an interruption), keeping t.pos up to date: after every step
+// for an engine that reports each one, and whenever the totals are read
+// for a DeviceLoop engine, which is always before this returns.
 func (t *Trainer) epoch(ctx context.Context, epoch, steps int, hooks Hooks) (EpochStats, error) {
 	start := time.Now()
 	p := &t.pos
+	run := newStepRunner(t.engine)
+	if err := run.begin(t.order, p); err != nil {
+		return EpochStats{}, fmt.Errorf("epoch %d: %w", epoch, err)
+	}
+	// stepped is how far the engine has got, p.Step how far the totals
+	// in p have: they differ only between two reads of a DeviceLoop's.
+	stepped, seen := p.Step, p.Seen
+	collect := func() error {
+		if p.Step == stepped {
+			return nil
+		}
+		if err := run.collect(p); err != nil {
+			var bad badLoss
+			if errors.As(err, &bad) {
+				return fmt.Errorf("epoch %d step %d: %v with learning rate %g: %w", epoch, stepped, err, t.cfg.Optimizer.LearningRate, ErrDiverged)
+			}
+			return fmt.Errorf("epoch %d step %d: %w", epoch, stepped, err)
+		}
+		p.Step, p.Seen = stepped, seen
+		if hooks.Step != nil {
+			hooks.Step(StepStats{Epoch: epoch, Step: p.Step, Steps: steps,
+				Loss: p.LossSum / float64(p.Seen), Accuracy: float64(p.Correct) / float64(p.Seen)})
+		}
+		return nil
+	}
 	for step := p.Step + 1; step <= steps; step++ {
 		if err := ctx.Err(); err != nil {
-			return EpochStats{}, err
+			// The position saved after an interruption must match the
+			// engine's parameters: everything stepped is counted.
+			return EpochStats{}, errors.Join(err, collect())
 		}
 		lo := (step - 1) * t.cfg.BatchSize
-		idx := t.order[lo:min(lo+t.cfg.BatchSize, len(t.order))]
-		res, err := t.engine.Step(idx)
-		if err != nil {
-			return EpochStats{}, fmt.Errorf("epoch %d step %d: %w", epoch, step, err)
+		hi := min(lo+t.cfg.BatchSize, len(t.order))
+		if err := run.step(t.order, lo, hi); err != nil {
+			return EpochStats{}, errors.Join(fmt.Errorf("epoch %d step %d: %w", epoch, step, err), collect())
 		}
-		if math.IsNaN(res.Loss) || math.IsInf(res.Loss, 0) {
-			return EpochStats{}, fmt.Errorf("epoch %d step %d: loss is %v with learning rate %g: %w", epoch, step, res.Loss, t.cfg.Optimizer.LearningRate, ErrDiverged)
+		stepped, seen = step, seen+hi-lo
+		t.trained += hi - lo
+		checkParams := step%paramCheckEvery == 0 || step == steps
+		if checkParams || run.due(step, steps) {
+			if err := collect(); err != nil {
+				return EpochStats{}, err
+			}
 		}
-		if step%paramCheckEvery == 0 || step == steps {
+		if checkParams {
 			if err := t.checkParams(); err != nil {
 				return EpochStats{}, fmt.Errorf("epoch %d step %d: %w", epoch, step, err)
 			}
-		}
-		p.Step = step
-		p.LossSum += res.Loss * float64(len(idx))
-		p.Correct += res.Hits
-		p.Seen += len(idx)
-		t.trained += len(idx)
-		if hooks.Step != nil {
-			hooks.Step(StepStats{Epoch: epoch, Step: step, Steps: steps,
-				Loss: p.LossSum / float64(p.Seen), Accuracy: float64(p.Correct) / float64(p.Seen)})
 		}
 	}
 	return EpochStats{
