@@ -8,38 +8,10 @@ import (
 	"time"
 
 	G "gorgonia.org/gorgonia"
-
-	"mnist/model"
 )
 
 // engineStartTimeout bounds the wait for Gorgonia's CUDA engines to start.
 const engineStartTimeout = 30 * time.Second
-
-// newGorgoniaEngine is the Gorgonia engine: the model's graph on Gorgonia's
-// CUDA tape machine, each machine waited for before its first run. It is
-// built, and closed, on one OS thread (onOneThread).
-func newGorgoniaEngine(cfg model.Config) (model.Engine, error) {
-	var e model.Engine
-	var err error
-	onOneThread(func() {
-		e, err = model.NewGraphEngine(cfg, model.WithMachineReady(waitForEngines))
-	})
-	if err != nil {
-		return nil, err
-	}
-	return gorgoniaEngine{e}, nil
-}
-
-// gorgoniaEngine closes its machines on one OS thread too: Gorgonia's
-// engine Close also sets its context current, then unloads modules and
-// frees memory in separate cgo calls.
-type gorgoniaEngine struct{ model.Engine }
-
-func (e gorgoniaEngine) Close() error {
-	var err error
-	onOneThread(func() { err = e.Engine.Close() })
-	return err
-}
 
 // onOneThread runs fn with the goroutine locked to its OS thread.
 //

@@ -3,6 +3,7 @@
 package gpu
 
 import (
+	"context"
 	"math"
 	"os"
 	"strings"
@@ -85,35 +86,15 @@ func TestGorgoniaGraphMatchesReference(t *testing.T) {
 	}
 }
 
-// TestGorgoniaGraphPlacement records which ops of the training program run
-// on the GPU and which on the host, and the device↔host copies per step,
-// from Gorgonia's own listing of the compiled program. With
-// MNIST_PLACEMENT_OUT set, the full listing is written there.
-func TestGorgoniaGraphPlacement(t *testing.T) {
-	requireNativeGPU(t)
-	e := newTestGraph(t, model.DefaultConfig())
-	if w, ok := e.(gorgoniaEngine); ok {
-		e = w.Engine
-	}
-	lister, ok := e.(interface{ Program() (string, error) })
-	if !ok {
-		t.Fatalf("%T does not list its program", e)
-	}
-	listing, err := lister.Program()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if path := os.Getenv("MNIST_PLACEMENT_OUT"); path != "" {
-		if err := os.WriteFile(path, []byte(listing), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	// The node map at the end lists every instruction once, by node.
+// placement counts, from Gorgonia's listing of a compiled program, the ops
+// that run on the GPU and on the host and the device↔host copies of one
+// run. The node map at the end of the listing lists every instruction once.
+func placement(t *testing.T, listing string) (onGPU, onHost, copies int) {
+	t.Helper()
 	_, nodeMap, found := strings.Cut(listing, "Node:instructions map:")
 	if !found {
 		t.Fatalf("unexpected program listing:\n%s", listing)
 	}
-	var copies, onGPU, onHost int
 	for _, line := range strings.Split(nodeMap, "\n") {
 		fields := strings.Split(strings.TrimSpace(line), "\t")
 		switch {
@@ -133,8 +114,92 @@ func TestGorgoniaGraphPlacement(t *testing.T) {
 			t.Logf("%-4s %s -> %s", where, fields[len(fields)-6], writeTo)
 		}
 	}
+	return onGPU, onHost, copies
+}
+
+// TestGraphProgramRunsOnGPU compiles the Gorgonia engine's graph as its
+// tape machine does, which needs no GPU, and checks Gorgonia's own listing
+// of the program: every op of a training step on the GPU (the six
+// parameters, the batch, three dense layers, the loss and its gradient,
+// two ReLU gradients, three weight and three bias gradients, two input
+// gradients and the update), none on the host, no copy either way.
+func TestGraphProgramRunsOnGPU(t *testing.T) {
+	dg, err := buildDeviceGraph(&graphRun{batch: 32, layout: newParamLayout()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	listing, err := dg.programListing()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if path := os.Getenv("MNIST_PLACEMENT_OUT"); path != "" {
+		if err := os.WriteFile(path, []byte(listing), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	onGPU, onHost, copies := placement(t, listing)
 	t.Logf("training step: %d ops on the GPU, %d on the host, %d device<->host copies", onGPU, onHost, copies)
-	if onGPU == 0 {
-		t.Errorf("no op of the training program runs on the GPU")
+	if onGPU != 23 || onHost != 0 || copies != 0 {
+		t.Errorf("%d ops on the GPU, %d on the host, %d copies; want 23, 0, 0", onGPU, onHost, copies)
+	}
+}
+
+// TestGorgoniaGraphPlacement checks the program the engine's machine runs
+// on a GPU, the same way.
+func TestGorgoniaGraphPlacement(t *testing.T) {
+	requireNativeGPU(t)
+	e := newTestGraph(t, model.DefaultConfig())
+	lister, ok := e.(interface{ Program() (string, error) })
+	if !ok {
+		t.Fatalf("%T does not list its program", e)
+	}
+	listing, err := lister.Program()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if onGPU, onHost, copies := placement(t, listing); onHost != 0 || copies != 0 || onGPU == 0 {
+		t.Errorf("%d ops on the GPU, %d on the host, %d copies; want all on the GPU, no copies", onGPU, onHost, copies)
+	}
+}
+
+// stepOnly hides an engine's DeviceLoop verbs, so that the trainer drives
+// it through Step.
+type stepOnly struct{ model.Engine }
+
+// TestGorgoniaDeviceLoop trains the same short run twice on the GPU: through
+// the DeviceLoop verbs (nothing copied per step) and through Step (results
+// read back every step). The parameters must agree bit for bit, since the
+// device does the same work in the same order, and the epoch losses to
+// rounding (summed per row on the device, per batch mean on the host).
+func TestGorgoniaDeviceLoop(t *testing.T) {
+	requireNativeGPU(t)
+	cfg := nativeTestConfig(32)
+	cfg.Epochs = 2
+	set := learnableSet(1000, 4) // 32 steps an epoch, the last partial
+	train := func(e model.Engine) []model.EpochStats {
+		tr, err := model.NewTrainer(cfg, e, set)
+		if err != nil {
+			t.Fatal(err)
+		}
+		hist, err := tr.Fit(context.Background(), model.Hooks{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return hist
+	}
+	dev, host := newTestGraph(t, cfg), newTestGraph(t, cfg)
+	devHist, hostHist := train(dev), train(stepOnly{host})
+	for i := range devHist {
+		if e := math.Abs(devHist[i].Loss-hostHist[i].Loss) / hostHist[i].Loss; !(e <= 1e-12) || devHist[i].Accuracy != hostHist[i].Accuracy {
+			t.Errorf("epoch %d: loss %v accuracy %v through DeviceLoop, %v %v through Step", i+1, devHist[i].Loss, devHist[i].Accuracy, hostHist[i].Loss, hostHist[i].Accuracy)
+		}
+	}
+	a, b := state(t, dev).Params.Float64s(), state(t, host).Params.Float64s()
+	for i := range a {
+		for j := range a[i] {
+			if a[i][j] != b[i][j] {
+				t.Fatalf("%s[%d]: %v through DeviceLoop, %v through Step", model.ParamNames()[i], j, a[i][j], b[i][j])
+			}
+		}
 	}
 }

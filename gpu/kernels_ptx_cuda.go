@@ -21,13 +21,13 @@ const kernelsNVCCRelease = "11.8"
 // that of kernels/mlp.ptx.
 const (
 	mlpKernelsSource    = "gpu/kernels/mlp.cu"
-	mlpKernelsSHA256    = "2931835393c9ad09a158442fe643a8e830a97ae03b3e0af06b7638a84a1c1c8a"
-	mlpKernelsPTXSHA256 = "cfceb242defe0664f6da21e59d8ae0eeabed439b3c547cb3ece56d11d8849c0c"
+	mlpKernelsSHA256    = "48027fda94667bb6271639473dce0ac9af608ca303d1ae231857c52fd0e31174"
+	mlpKernelsPTXSHA256 = "31bd212b9020b19fee74b0cd6810fd15b59b18de9b1c6f04b1bbd3832a168f43"
 )
 
 // mlpKernelNames lists the kernels of mlpKernelsPTX in file order.
 func mlpKernelNames() []string {
-	return []string{"gather_images", "dense_bias_relu", "dense_bias", "cross_entropy", "bias_grad", "relu_grad", "adam", "sgd_momentum", "count_nonfinite"}
+	return []string{"gather_images", "dense_bias_relu", "dense_bias", "cross_entropy", "bias_grad", "relu_grad", "accumulate_scores", "adam", "sgd_momentum", "count_nonfinite"}
 }
 
 // mlpKernelsPTX is gpu/kernels/mlp.cu compiled to PTX.

@@ -5,7 +5,6 @@ package gpu
 import (
 	"errors"
 	"fmt"
-	"math"
 	"runtime"
 	"sync"
 
@@ -134,12 +133,6 @@ type batchBuffers struct {
 	deltas   [4]cu.DevicePtr
 	logProbs cu.DevicePtr // rows×10
 	stats    cu.DevicePtr // rows×2: per row, cross-entropy and hit (0 or 1)
-}
-
-// deviceSet is a data set's images and labels on the GPU.
-type deviceSet struct {
-	n              int
-	images, labels cu.DevicePtr
 }
 
 // newNativeEngine opens the native engine on the driver's device number
@@ -300,36 +293,18 @@ func (b *nativeEngine) do(fn func() error) error {
 // Load uploads set's images and labels under id, freeing the copy it held
 // there before.
 func (b *nativeEngine) Load(id model.DataID, set *data.Set) error {
-	if id != model.TrainSet && id != model.TestSet && id != model.Images {
-		return fmt.Errorf("native cuda: load: unknown data set %d", id)
-	}
-	if err := model.CheckSet(set); err != nil {
-		return fmt.Errorf("native cuda: load %v: %w", id, err)
-	}
-	n := set.Len()
-	if n > math.MaxInt32/data.ImageSize {
-		return fmt.Errorf("native cuda: load %v: %d images, at most %d fit", id, n, math.MaxInt32/data.ImageSize)
+	if err := checkUploadable(id, set); err != nil {
+		return fmt.Errorf("native cuda: %w", err)
 	}
 	return b.do(func() error {
 		if old := b.sets[id]; old != nil {
 			delete(b.sets, id)
-			if err := b.freeSet(old); err != nil {
+			if err := old.free(&b.mem); err != nil {
 				return err
 			}
 		}
-		ds := &deviceSet{n: n}
-		var err error
-		// alloc wants whole 4-byte words; the tail bytes stay zero.
-		if ds.images, err = b.mem.alloc("images", roundUp4(len(set.Images))); err != nil {
-			return err
-		}
-		if ds.labels, err = b.mem.alloc("labels", roundUp4(n)); err != nil {
-			return errors.Join(err, b.mem.free(ds.images))
-		}
-		if err := upload("images", ds.images, set.Images); err != nil {
-			return err
-		}
-		if err := upload("labels", ds.labels, set.Labels); err != nil {
+		ds, err := uploadSet(&b.mem, set)
+		if err != nil {
 			return err
 		}
 		b.sets[id] = ds
@@ -348,12 +323,6 @@ func (b *nativeEngine) loaded(id model.DataID, idx []int) (*deviceSet, error) {
 		return nil, fmt.Errorf("native cuda: %w", err)
 	}
 	return ds, nil
-}
-
-func roundUp4(n int) int64 { return (int64(n) + 3) &^ 3 }
-
-func (b *nativeEngine) freeSet(ds *deviceSet) error {
-	return errors.Join(b.mem.free(ds.images), b.mem.free(ds.labels))
 }
 
 // param and grad are the device addresses of tensor i (model.Layout order).
@@ -426,7 +395,7 @@ func (b *nativeEngine) backward(rows int) error {
 		}
 		// Through the ReLU of layer l's output.
 		if err := b.k.launch(kReLUGrad, rows*in,
-			argPtr(deltas[l]), argPtr(acts[l]), argInt(rows*in)); err != nil {
+			argPtr(deltas[l]), argPtr(acts[l]), argPtr(deltas[l]), argInt(rows*in)); err != nil {
 			return err
 		}
 	}
@@ -546,49 +515,15 @@ func (b *nativeEngine) State() (model.State, error) {
 	if err != nil {
 		return model.State{}, err
 	}
-	p, err := model.NewParams(tensor.Float32, b.cfg.Seed)
-	if err != nil {
-		return model.State{}, err
-	}
-	if err := p.SetFloat64s(b.layout.unflatten(host[0])); err != nil {
-		return model.State{}, err
-	}
-	opt := &model.OptimizerState{Name: b.opt.name(), Step: step}
-	for _, h := range host[1:] {
-		opt.Slots = append(opt.Slots, b.layout.unflatten(h))
-	}
-	return model.State{Params: p, Optimizer: opt}, nil
+	return hostState(b.layout, b.cfg.Seed, b.opt.name(), step, host[0], host[1:])
 }
 
 // SetState checks s, then uploads its parameters and optimizer slots,
 // narrowed to the float32 the kernels keep, with zero padding.
 func (b *nativeEngine) SetState(s model.State) error {
-	if s.Params == nil {
-		return errors.New("native cuda: set state: no parameters")
-	}
-	for i, t := range s.Params.Tensors {
-		spec := b.layout.specs[i]
-		if t == nil || !t.Shape().Eq(tensor.Shape{spec.Rows, spec.Cols}) {
-			return fmt.Errorf("native cuda: set state: %s is missing or not %d×%d", spec.Name, spec.Rows, spec.Cols)
-		}
-	}
-	opt := s.Optimizer
-	if opt == nil {
-		var err error
-		if opt, err = model.NewOptimizerState(b.opt.name()); err != nil {
-			return err
-		}
-	}
-	if opt.Name != b.opt.name() {
-		return fmt.Errorf("native cuda: set state: the optimizer state is %s's, this engine trains with %s", opt.Name, b.opt.name())
-	}
-	if err := opt.Check(); err != nil {
-		return fmt.Errorf("native cuda: set state: %w", err)
-	}
-	params := b.layout.flatten(s.Params.Float64s())
-	slots := make([][]float32, len(opt.Slots))
-	for i, slot := range opt.Slots {
-		slots[i] = b.layout.flatten(slot)
+	params, slots, step, err := flatState(b.layout, b.opt.name(), s)
+	if err != nil {
+		return fmt.Errorf("native cuda: %w", err)
 	}
 	return b.do(func() error {
 		if err := upload("parameters", b.params, params); err != nil {
@@ -599,7 +534,7 @@ func (b *nativeEngine) SetState(s model.State) error {
 				return err
 			}
 		}
-		b.step = opt.Step
+		b.step = step
 		return nil
 	})
 }

@@ -48,21 +48,23 @@ const (
 	kAdam
 	kSGDMomentum
 	kCountNonFinite
+	kAccumulateScores
 	numKernels
 )
 
 // kernelNames are the extern "C" names in mlp.cu, indexed by kernelID.
 func kernelNames() [numKernels]string {
 	return [numKernels]string{
-		kGatherImages:   "gather_images",
-		kDenseBiasReLU:  "dense_bias_relu",
-		kDenseBias:      "dense_bias",
-		kCrossEntropy:   "cross_entropy",
-		kBiasGrad:       "bias_grad",
-		kReLUGrad:       "relu_grad",
-		kAdam:           "adam",
-		kSGDMomentum:    "sgd_momentum",
-		kCountNonFinite: "count_nonfinite",
+		kGatherImages:     "gather_images",
+		kDenseBiasReLU:    "dense_bias_relu",
+		kDenseBias:        "dense_bias",
+		kCrossEntropy:     "cross_entropy",
+		kBiasGrad:         "bias_grad",
+		kReLUGrad:         "relu_grad",
+		kAdam:             "adam",
+		kSGDMomentum:      "sgd_momentum",
+		kCountNonFinite:   "count_nonfinite",
+		kAccumulateScores: "accumulate_scores",
 	}
 }
 

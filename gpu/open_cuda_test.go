@@ -93,7 +93,7 @@ func TestOpenNewEngine(t *testing.T) {
 		isWant func(model.Engine) bool
 	}{
 		{EngineNative, func(e model.Engine) bool { _, ok := e.(*nativeEngine); return ok }},
-		{EngineGorgonia, func(e model.Engine) bool { _, ok := e.(gorgoniaEngine); return ok }},
+		{EngineGorgonia, func(e model.Engine) bool { _, ok := e.(*graphEngine); return ok }},
 	} {
 		dev, err := Open(0, c.engine, log)
 		if err != nil {

@@ -124,15 +124,36 @@ extern "C" __global__ void bias_grad(const float *d, float *out, int rows, int c
 	}
 }
 
-// relu_grad zeroes the gradient d where the layer's output a was not
-// positive (a = relu(z), so a > 0 exactly where z > 0), in place.
-extern "C" __global__ void relu_grad(float *d, const float *a, int n)
+// relu_grad writes to out the gradient d with the entries zeroed where the
+// layer's output a was not positive (a = relu(z), so a > 0 exactly where
+// z > 0). out may be d itself (the native engine works in place).
+extern "C" __global__ void relu_grad(const float *d, const float *a, float *out, int n)
 {
 	for (int i = blockIdx.x * blockDim.x + threadIdx.x; i < n; i += blockDim.x * gridDim.x) {
-		if (!(a[i] > 0.0f)) {
-			d[i] = 0.0f;
-		}
+		out[i] = a[i] > 0.0f ? d[i] : 0.0f;
 	}
+}
+
+// accumulate_scores adds the per-row results of cross_entropy (stats, rows
+// x 2) to the running totals of the Gorgonia engine's training loop:
+// totals[0] += each row's cross-entropy, totals[1] += each row's hit, in
+// row order, in double, by one thread, so the sums are the same bits
+// however often the host reads them. mean[0] gets the batch's mean loss,
+// the value of the graph's loss node. Launch it as one thread.
+extern "C" __global__ void accumulate_scores(const float *stats, int rows, double *totals, float *mean)
+{
+	if (blockIdx.x != 0 || threadIdx.x != 0) {
+		return;
+	}
+	double loss = totals[0], hits = totals[1], batch = 0.0;
+	for (int r = 0; r < rows; r++) {
+		loss += (double)stats[2 * r];
+		hits += (double)stats[2 * r + 1];
+		batch += (double)stats[2 * r];
+	}
+	totals[0] = loss;
+	totals[1] = hits;
+	mean[0] = (float)(batch / (double)rows);
 }
 
 // adam applies one step of Keras's Adam to n parameters:

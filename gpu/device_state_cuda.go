@@ -1,0 +1,116 @@
+//go:build cuda
+
+package gpu
+
+import (
+	"errors"
+	"fmt"
+	"math"
+
+	"gorgonia.org/cu"
+	"gorgonia.org/tensor"
+
+	"mnist/data"
+	"mnist/model"
+)
+
+// What both CUDA engines (native_cuda.go, graph_engine_cuda.go) do alike
+// with the state they keep on the device: data sets uploaded once, and the
+// parameters and optimizer slots, in flat buffers laid out by paramLayout,
+// exchanged with the host as a model.State.
+
+// deviceSet is a data set's images and labels on the GPU.
+type deviceSet struct {
+	n              int
+	images, labels cu.DevicePtr
+}
+
+// checkUploadable reports why set cannot go to the GPU under id.
+func checkUploadable(id model.DataID, set *data.Set) error {
+	if id != model.TrainSet && id != model.TestSet && id != model.Images {
+		return fmt.Errorf("load: unknown data set %d", id)
+	}
+	if err := model.CheckSet(set); err != nil {
+		return fmt.Errorf("load %v: %w", id, err)
+	}
+	if n := set.Len(); n > math.MaxInt32/data.ImageSize {
+		return fmt.Errorf("load %v: %d images, at most %d fit", id, n, math.MaxInt32/data.ImageSize)
+	}
+	return nil
+}
+
+// uploadSet copies a checked set to new device memory from mem. The
+// context must be current.
+func uploadSet(mem *deviceMemory, set *data.Set) (*deviceSet, error) {
+	ds := &deviceSet{n: set.Len()}
+	var err error
+	// alloc wants whole 4-byte words; the tail bytes stay zero.
+	if ds.images, err = mem.alloc("images", roundUp4(len(set.Images))); err != nil {
+		return nil, err
+	}
+	if ds.labels, err = mem.alloc("labels", roundUp4(ds.n)); err != nil {
+		return nil, errors.Join(err, mem.free(ds.images))
+	}
+	if err := upload("images", ds.images, set.Images); err != nil {
+		return nil, err
+	}
+	if err := upload("labels", ds.labels, set.Labels); err != nil {
+		return nil, err
+	}
+	return ds, nil
+}
+
+func roundUp4(n int) int64 { return (int64(n) + 3) &^ 3 }
+
+func (ds *deviceSet) free(mem *deviceMemory) error {
+	return errors.Join(mem.free(ds.images), mem.free(ds.labels))
+}
+
+// hostState turns flat host copies of the parameters and the optimizer's
+// slots into a model.State (float64, exact).
+func hostState(l paramLayout, seed uint64, optName string, step int64, params []float32, slots [][]float32) (model.State, error) {
+	p, err := model.NewParams(tensor.Float32, seed)
+	if err != nil {
+		return model.State{}, err
+	}
+	if err := p.SetFloat64s(l.unflatten(params)); err != nil {
+		return model.State{}, err
+	}
+	opt := &model.OptimizerState{Name: optName, Step: step}
+	for _, h := range slots {
+		opt.Slots = append(opt.Slots, l.unflatten(h))
+	}
+	return model.State{Params: p, Optimizer: opt}, nil
+}
+
+// flatState checks s against the layout and the engine's optimizer and
+// flattens it for upload: float32, zero padding. A nil optimizer state is a
+// fresh one.
+func flatState(l paramLayout, optName string, s model.State) (params []float32, slots [][]float32, step int64, err error) {
+	if s.Params == nil {
+		return nil, nil, 0, errors.New("set state: no parameters")
+	}
+	for i, t := range s.Params.Tensors {
+		spec := l.specs[i]
+		if t == nil || !t.Shape().Eq(tensor.Shape{spec.Rows, spec.Cols}) {
+			return nil, nil, 0, fmt.Errorf("set state: %s is missing or not %d×%d", spec.Name, spec.Rows, spec.Cols)
+		}
+	}
+	opt := s.Optimizer
+	if opt == nil {
+		if opt, err = model.NewOptimizerState(optName); err != nil {
+			return nil, nil, 0, err
+		}
+	}
+	if opt.Name != optName {
+		return nil, nil, 0, fmt.Errorf("set state: the optimizer state is %s's, this engine trains with %s", opt.Name, optName)
+	}
+	if err := opt.Check(); err != nil {
+		return nil, nil, 0, fmt.Errorf("set state: %w", err)
+	}
+	params = l.flatten(s.Params.Float64s())
+	for _, slot := range opt.Slots {
+		slots = append(slots, l.flatten(slot))
+	}
+	return params, slots, opt.Step, nil
+}

@@ -1,0 +1,402 @@
+//go:build cuda
+
+package gpu
+
+import (
+	"errors"
+	"fmt"
+	"sync"
+
+	"gorgonia.org/cu"
+	G "gorgonia.org/gorgonia"
+	"gorgonia.org/tensor"
+
+	"mnist/data"
+	"mnist/model"
+)
+
+// graphEngine is the Gorgonia engine of the cuda build: the network as a
+// Gorgonia graph of device ops (graph_ops_cuda.go), differentiated by
+// Gorgonia and run by Gorgonia's CUDA tape machine, every instruction on
+// the GPU. One run of the program is one training step, the optimizer's
+// update included. The parameters, the optimizer's state and the data sets
+// stay on the device; a training step through the DeviceLoop verbs copies
+// nothing either way: the epoch's order goes up once, and the running loss
+// and hits come back only when the trainer asks.
+//
+// Forward-only work (Forward: evaluation, prediction) runs the same program
+// with the backward ops and the update switched off: a tape machine has
+// one CUDA context, and a second machine's context could not reach the
+// parameters.
+type graphEngine struct {
+	mu     sync.Mutex
+	cfg    model.Config
+	run    *graphRun
+	graph  *deviceGraph
+	vm     G.VM
+	closed bool
+	broken error // the first device error; the GPU state is unknown after it
+
+	sets     map[model.DataID]*deviceSet
+	hostIdx  []int32
+	hostLP   []float32
+	hostStat []float32
+}
+
+// newGorgoniaEngine builds the graph, starts Gorgonia's tape machine on
+// the driver's device 0 (the GPU Open selected) and sets up the device
+// state in the machine's context. Machines are built and closed on one OS
+// thread (onOneThread).
+func newGorgoniaEngine(cfg model.Config) (model.Engine, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, fmt.Errorf("gorgonia cuda: %w", err)
+	}
+	if cfg.Dtype != tensor.Float32 {
+		return nil, fmt.Errorf("gorgonia cuda: only float32 is supported, got %v", cfg.Dtype)
+	}
+	if cfg.BatchSize > maxNativeBatch {
+		return nil, fmt.Errorf("gorgonia cuda: batch size %d is larger than the supported %d", cfg.BatchSize, maxNativeBatch)
+	}
+	opt, err := newDeviceOptimizer(cfg.Optimizer)
+	if err != nil {
+		return nil, fmt.Errorf("gorgonia cuda: %w", err)
+	}
+	initial, err := model.NewParams(tensor.Float32, cfg.Seed)
+	if err != nil {
+		return nil, fmt.Errorf("gorgonia cuda: initialise parameters: %w", err)
+	}
+	r := &graphRun{batch: cfg.BatchSize, layout: newParamLayout(), opt: opt}
+	dg, err := buildDeviceGraph(r)
+	if err != nil {
+		return nil, fmt.Errorf("gorgonia cuda: build graph: %w", err)
+	}
+	e := &graphEngine{cfg: cfg, run: r, graph: dg, sets: map[model.DataID]*deviceSet{},
+		hostIdx: make([]int32, cfg.BatchSize), hostLP: make([]float32, cfg.BatchSize*classes),
+		hostStat: make([]float32, 2*cfg.BatchSize)}
+	onOneThread(func() { err = e.start(initial) })
+	if err != nil {
+		return nil, errors.Join(fmt.Errorf("gorgonia cuda: %w", err), e.release())
+	}
+	return e, nil
+}
+
+// start makes the machine, waits for its engine and sets up the state.
+func (e *graphEngine) start(initial *model.Params) (err error) {
+	// NewTapeMachine panics when CUDA fails to start.
+	defer func() {
+		if p := recover(); p != nil {
+			err = fmt.Errorf("starting Gorgonia's CUDA machine: %v", p)
+		}
+	}()
+	e.vm = G.NewTapeMachine(e.graph.g)
+	if err := waitForEngines(e.vm); err != nil {
+		return err
+	}
+	cm, ok := e.vm.(G.CUDAMachine)
+	if !ok || len(cm.Contexts()) == 0 {
+		return errors.New("Gorgonia's machine runs nothing on the GPU")
+	}
+	e.run.ctx = cm.Contexts()[0].CUDAContext()
+	return e.run.setup(initial)
+}
+
+// do runs one public call: one at a time, on an open, healthy engine. A
+// device error leaves the GPU's state unknown, so it is remembered and
+// every later call fails with it; input errors are just returned.
+func (e *graphEngine) do(fn func() error) error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.closed {
+		return errors.New("gorgonia cuda: the engine is closed")
+	}
+	if e.broken != nil {
+		return fmt.Errorf("gorgonia cuda: unusable after an earlier device error: %w", e.broken)
+	}
+	err := fn()
+	if err == nil {
+		return nil
+	}
+	var ce cudaError
+	if errors.As(err, &ce) || errors.Is(err, errRun) {
+		e.broken = err
+	}
+	return fmt.Errorf("gorgonia cuda: %w", err)
+}
+
+// errRun marks a failed run of the program: some of its work may have
+// been done.
+var errRun = errors.New("running the program")
+
+// runProgram runs the program once as set up in e.run.
+func (e *graphEngine) runProgram() error {
+	e.vm.Reset()
+	if err := e.vm.RunAll(); err != nil {
+		return fmt.Errorf("%w: %v", errRun, err)
+	}
+	return nil
+}
+
+func (e *graphEngine) Load(id model.DataID, set *data.Set) error {
+	if err := checkUploadable(id, set); err != nil {
+		return fmt.Errorf("gorgonia cuda: %w", err)
+	}
+	return e.do(func() error {
+		return e.run.onDevice(func() error {
+			if old := e.sets[id]; old != nil {
+				delete(e.sets, id)
+				if err := old.free(&e.run.mem); err != nil {
+					return err
+				}
+			}
+			ds, err := uploadSet(&e.run.mem, set)
+			if err != nil {
+				return err
+			}
+			e.sets[id] = ds
+			return nil
+		})
+	})
+}
+
+// useBatch uploads idx (checked against set id) and points the next run at
+// it. Called inside do.
+func (e *graphEngine) useBatch(id model.DataID, idx []int, training bool) error {
+	ds := e.sets[id]
+	if ds == nil {
+		return fmt.Errorf("the %v was never loaded", id)
+	}
+	if err := model.CheckBatch(idx, e.cfg.BatchSize, ds.n); err != nil {
+		return err
+	}
+	host := e.hostIdx[:len(idx)]
+	for r, i := range idx {
+		host[r] = int32(i) // i < set.Len() <= MaxInt32 (checked at Load)
+	}
+	r := e.run
+	r.training, r.set, r.batchIdx, r.rows = training, ds, r.idx, len(idx)
+	return r.onDevice(func() error { return upload("batch indices", r.idx, host) })
+}
+
+// Step trains on images idx of the training set and reads back their
+// losses and hits. The training loop uses StepAt instead, which reads
+// nothing back.
+func (e *graphEngine) Step(idx []int) (model.StepResult, error) {
+	var res model.StepResult
+	err := e.do(func() error {
+		if err := e.useBatch(model.TrainSet, idx, true); err != nil {
+			return err
+		}
+		if err := e.runProgram(); err != nil {
+			return err
+		}
+		stats := e.hostStat[:2*len(idx)]
+		if err := e.run.onDevice(func() error { return download("per-row results", stats, e.run.stats) }); err != nil {
+			return err
+		}
+		var lossSum float64
+		for r := range idx {
+			lossSum += float64(stats[2*r])
+			if stats[2*r+1] != 0 {
+				res.Hits++
+			}
+		}
+		res.Loss = lossSum / float64(len(idx))
+		return nil
+	})
+	return res, err
+}
+
+// SetOrder uploads the epoch's image order.
+func (e *graphEngine) SetOrder(order []int) error {
+	n := e.setLen(model.TrainSet)
+	if len(order) != n {
+		return fmt.Errorf("gorgonia cuda: an order of %d images for a training set of %d", len(order), n)
+	}
+	host := make([]int32, len(order))
+	for i, v := range order {
+		if v < 0 || v >= n {
+			return fmt.Errorf("gorgonia cuda: image %d of the order is out of range for a set of %d", v, n)
+		}
+		host[i] = int32(v)
+	}
+	return e.do(func() error {
+		r := e.run
+		return r.onDevice(func() error {
+			if r.orderLen != len(host) {
+				if r.orderLen != 0 {
+					if err := r.mem.free(r.order); err != nil {
+						return err
+					}
+					r.orderLen = 0
+				}
+				p, err := r.mem.alloc("image order", int64(len(host))*4)
+				if err != nil {
+					return err
+				}
+				r.order, r.orderLen = p, len(host)
+			}
+			return upload("image order", r.order, host)
+		})
+	})
+}
+
+func (e *graphEngine) setLen(id model.DataID) int {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if ds := e.sets[id]; ds != nil {
+		return ds.n
+	}
+	return 0
+}
+
+// StepAt trains on order[lo:hi] of the order last set. It queues the
+// step's work on the GPU and returns without waiting for it.
+func (e *graphEngine) StepAt(lo, hi int) error {
+	return e.do(func() error {
+		r := e.run
+		ds := e.sets[model.TrainSet]
+		switch {
+		case ds == nil || r.orderLen == 0:
+			return errors.New("StepAt before Load and SetOrder")
+		case lo < 0 || hi <= lo || hi > r.orderLen || hi-lo > e.cfg.BatchSize:
+			return fmt.Errorf("batch [%d, %d) does not fit an order of %d and batches of %d", lo, hi, r.orderLen, e.cfg.BatchSize)
+		}
+		r.training, r.set, r.batchIdx, r.rows = true, ds, r.order+cu.DevicePtr(4*lo), hi-lo
+		return e.runProgram()
+	})
+}
+
+// Totals reads the running loss and hits: it waits for the queued steps.
+func (e *graphEngine) Totals() (float64, int, error) {
+	t := []float64{0, 0}
+	err := e.do(func() error {
+		return e.run.onDevice(func() error { return download("running totals", t, e.run.totals) })
+	})
+	if err != nil {
+		return 0, 0, err
+	}
+	return t[0], int(t[1]), nil
+}
+
+// SetTotals starts the running totals at lossSum and hits.
+func (e *graphEngine) SetTotals(lossSum float64, hits int) error {
+	if hits < 0 || hits > 1<<52 {
+		return fmt.Errorf("gorgonia cuda: %d hits cannot be a running total", hits)
+	}
+	t := []float64{lossSum, float64(hits)}
+	return e.do(func() error {
+		return e.run.onDevice(func() error { return upload("running totals", e.run.totals, t) })
+	})
+}
+
+// Forward runs the program forward only on images idx of set id and
+// copies the log-probabilities back.
+func (e *graphEngine) Forward(id model.DataID, idx []int, logProbs []float64) error {
+	if len(logProbs) < len(idx)*classes {
+		return fmt.Errorf("gorgonia cuda: forward: room for %d log-probabilities, need %d", len(logProbs), len(idx)*classes)
+	}
+	return e.do(func() error {
+		if err := e.useBatch(id, idx, false); err != nil {
+			return err
+		}
+		if err := e.runProgram(); err != nil {
+			return err
+		}
+		lp := e.hostLP[:len(idx)*classes]
+		if err := e.run.onDevice(func() error { return download("log-probabilities", lp, e.run.logProbs) }); err != nil {
+			return err
+		}
+		for i, v := range lp {
+			logProbs[i] = float64(v)
+		}
+		return nil
+	})
+}
+
+// Finite counts the non-finite parameters on the GPU; one int comes back.
+func (e *graphEngine) Finite() (bool, error) {
+	count := []int32{0}
+	err := e.do(func() error {
+		r := e.run
+		return r.onDevice(func() error {
+			if err := r.k.launchBlocks(kCountNonFinite, 1,
+				argPtr(r.params), argInt(r.layout.total), argPtr(r.nonFinite)); err != nil {
+				return err
+			}
+			return download("non-finite count", count, r.nonFinite)
+		})
+	})
+	return count[0] == 0, err
+}
+
+// State downloads the parameters and the optimizer's slots.
+func (e *graphEngine) State() (model.State, error) {
+	r := e.run
+	host := make([][]float32, 1+len(r.slots))
+	var step int64
+	err := e.do(func() error {
+		step = r.step
+		return r.onDevice(func() error {
+			for i, src := range append([]cu.DevicePtr{r.params}, r.slots...) {
+				host[i] = make([]float32, r.layout.total)
+				if err := download("the engine's state", host[i], src); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+	})
+	if err != nil {
+		return model.State{}, err
+	}
+	return hostState(r.layout, e.cfg.Seed, r.opt.name(), step, host[0], host[1:])
+}
+
+// SetState checks s, then uploads it.
+func (e *graphEngine) SetState(s model.State) error {
+	r := e.run
+	params, slots, step, err := flatState(r.layout, r.opt.name(), s)
+	if err != nil {
+		return fmt.Errorf("gorgonia cuda: %w", err)
+	}
+	return e.do(func() error {
+		return r.onDevice(func() error {
+			if err := upload("parameters", r.params, params); err != nil {
+				return err
+			}
+			for i, slot := range slots {
+				if err := upload("the optimizer's state", r.slots[i], slot); err != nil {
+					return err
+				}
+			}
+			r.step = step
+			return nil
+		})
+	})
+}
+
+// Program is Gorgonia's listing of the program the machine runs.
+func (e *graphEngine) Program() (string, error) { return e.graph.programListing() }
+
+// Close frees the device state and closes the machine (and its context).
+// Calling it again does nothing.
+func (e *graphEngine) Close() error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.closed {
+		return nil
+	}
+	e.closed = true
+	return e.release()
+}
+
+func (e *graphEngine) release() error {
+	var err error
+	onOneThread(func() {
+		err = e.run.release()
+		if e.vm != nil {
+			err = errors.Join(err, e.vm.Close())
+		}
+	})
+	return err
+}

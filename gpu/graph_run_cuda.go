@@ -1,0 +1,254 @@
+//go:build cuda
+
+package gpu
+
+import (
+	"errors"
+	"fmt"
+	"runtime"
+
+	"gorgonia.org/cu"
+	cublas "gorgonia.org/cu/blas"
+	G "gorgonia.org/gorgonia"
+	"gorgonia.org/tensor"
+
+	"mnist/model"
+)
+
+const (
+	imagePixels = model.Inputs
+	classes     = model.Classes
+)
+
+// graphRun is the Gorgonia engine's device state, which its ops
+// (graph_ops_cuda.go) work on, and what the next run of the program does.
+// Everything here lives in the tape machine's own CUDA context (ctx): a
+// context's memory is not valid in another.
+type graphRun struct {
+	batch  int
+	layout paramLayout
+	opt    deviceOptimizer
+
+	ctx  cu.CUContext
+	blas *cublas.Standard // our own handle, made in ctx
+	k    *kernels
+	mem  deviceMemory
+
+	// Flat buffers as in the native engine: parameters, gradients and the
+	// optimizer's slots, laid out by layout.
+	params, grads cu.DevicePtr
+	slots         []cu.DevicePtr
+	step          int64
+
+	dlogits, logProbs cu.DevicePtr // batch×10 each, left by the loss kernel
+	stats             cu.DevicePtr // batch×2: each row's loss and hit
+	totals            cu.DevicePtr // 2 doubles: the running loss sum and hits
+	nonFinite         cu.DevicePtr // 1 int: count_nonfinite's answer
+	idx               cu.DevicePtr // batch ints: Step's and Forward's image numbers
+	order             cu.DevicePtr // the epoch's image order (SetOrder)
+	orderLen          int
+
+	// The next run: training (all ops) or forward only, over rows images
+	// of set, whose numbers are at batchIdx on the device.
+	training bool
+	set      *deviceSet
+	batchIdx cu.DevicePtr
+	rows     int
+}
+
+// onDevice runs fn on a locked OS thread with the machine's context
+// current. The tape machine calls the ops on a goroutine of its own, which
+// may change threads between two calls: each op sets the context again.
+func (r *graphRun) onDevice(fn func() error) error {
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	if err := cu.SetCurrentContext(r.ctx); err != nil {
+		return check("making the machine's context current", err)
+	}
+	return fn()
+}
+
+// setup makes the cuBLAS handle, loads the kernels, allocates the state
+// and uploads the initial parameters, in the machine's context.
+func (r *graphRun) setup(initial *model.Params) error {
+	return r.onDevice(func() error {
+		h := &cublas.Standard{}
+		if err := h.Init(); err != nil {
+			return fmt.Errorf("creating the cuBLAS handle: %w", err)
+		}
+		r.blas = h
+		k, err := loadKernels()
+		if err != nil {
+			return err
+		}
+		r.k = k
+		flat := int64(r.layout.total) * 4
+		rows := int64(r.batch)
+		allocs := []struct {
+			p     *cu.DevicePtr
+			what  string
+			bytes int64
+		}{
+			{&r.params, "parameters", flat},
+			{&r.grads, "gradients", flat},
+			{&r.dlogits, "logit gradients", rows * classes * 4},
+			{&r.logProbs, "log-probabilities", rows * classes * 4},
+			{&r.stats, "per-row results", rows * 2 * 4},
+			{&r.totals, "running totals", 16},
+			{&r.nonFinite, "non-finite count", 4},
+			{&r.idx, "batch indices", rows * 4},
+		}
+		for _, a := range allocs {
+			if *a.p, err = r.mem.alloc(a.what, a.bytes); err != nil {
+				return err
+			}
+		}
+		r.slots = make([]cu.DevicePtr, r.opt.slots())
+		for i := range r.slots {
+			if r.slots[i], err = r.mem.alloc(fmt.Sprintf("%s's state %d", r.opt.name(), i), flat); err != nil {
+				return err
+			}
+		}
+		return upload("initial parameters", r.params, r.layout.flatten(initial.Float64s()))
+	})
+}
+
+// release frees what setup made; the machine's Close then destroys the
+// context.
+func (r *graphRun) release() error {
+	if r.ctx == (cu.CUContext{}) {
+		return nil
+	}
+	return r.onDevice(func() error {
+		var errs []error
+		if r.blas != nil {
+			if err := r.blas.Close(); err != nil {
+				errs = append(errs, fmt.Errorf("destroying the cuBLAS handle: %w", err))
+			}
+			r.blas = nil
+		}
+		errs = append(errs, r.k.unload(), r.mem.freeAll())
+		r.k = nil
+		return errors.Join(errs...)
+	})
+}
+
+func (r *graphRun) param(i int) cu.DevicePtr { return r.params + cu.DevicePtr(4*r.layout.offsets[i]) }
+func (r *graphRun) grad(i int) cu.DevicePtr  { return r.grads + cu.DevicePtr(4*r.layout.offsets[i]) }
+
+// deviceMatrix is a tensor header over device memory the run owns.
+func deviceMatrix(p cu.DevicePtr, rows, cols int) G.Value {
+	return tensor.New(tensor.Of(tensor.Float32), tensor.WithShape(rows, cols),
+		tensor.FromMemory(uintptr(p), uintptr(rows*cols*4)))
+}
+
+func (r *graphRun) paramValue(i int) G.Value {
+	s := r.layout.specs[i]
+	return deviceMatrix(r.param(i), s.Rows, s.Cols)
+}
+
+func (r *graphRun) gradValue(i int) G.Value {
+	s := r.layout.specs[i]
+	return deviceMatrix(r.grad(i), s.Rows, s.Cols)
+}
+
+func (r *graphRun) dlogitsValue() G.Value { return deviceMatrix(r.dlogits, r.batch, classes) }
+
+// layerWidths are the inputs and outputs of dense layer l.
+func layerWidths(l int) (in, out int) {
+	s := layerSizes()
+	return s[l], s[l+1]
+}
+
+func (r *graphRun) gather(x uintptr) error {
+	return r.onDevice(func() error {
+		return r.k.launch(kGatherImages, r.rows*imagePixels,
+			argPtr(r.set.images), argPtr(r.batchIdx), argPtr(cu.DevicePtr(x)), argInt(r.rows))
+	})
+}
+
+func (r *graphRun) dense(l int, relu bool, x, w, b, out uintptr) error {
+	in, n := layerWidths(l)
+	return r.onDevice(func() error {
+		if err := matmulForward(r.blas, fmt.Sprintf("dense%d forward", l+1),
+			cu.DevicePtr(x), cu.DevicePtr(w), cu.DevicePtr(out), r.rows, in, n); err != nil {
+			return err
+		}
+		id := kDenseBias
+		if relu {
+			id = kDenseBiasReLU
+		}
+		return r.k.launch(id, r.rows*n, argPtr(cu.DevicePtr(out)), argPtr(cu.DevicePtr(b)), argInt(r.rows), argInt(n))
+	})
+}
+
+// loss leaves the log-probabilities, the logits' gradient and the per-row
+// results; in training it adds the rows to the running totals and writes
+// the batch's mean loss to mean. A forward-only run leaves mean unwritten.
+func (r *graphRun) loss(logits, mean uintptr) error {
+	return r.onDevice(func() error {
+		if err := r.k.launch(kCrossEntropy, r.rows,
+			argPtr(cu.DevicePtr(logits)), argPtr(r.set.labels), argPtr(r.batchIdx), argInt(r.rows),
+			argPtr(r.logProbs), argPtr(r.dlogits), argPtr(r.stats)); err != nil {
+			return err
+		}
+		if !r.training {
+			return nil
+		}
+		return r.k.launchBlocks(kAccumulateScores, 1,
+			argPtr(r.stats), argInt(r.rows), argPtr(r.totals), argPtr(cu.DevicePtr(mean)))
+	})
+}
+
+func (r *graphRun) reluGrad(d, a, out uintptr, cols int) error {
+	if !r.training {
+		return nil
+	}
+	return r.onDevice(func() error {
+		return r.k.launch(kReLUGrad, r.rows*cols,
+			argPtr(cu.DevicePtr(d)), argPtr(cu.DevicePtr(a)), argPtr(cu.DevicePtr(out)), argInt(r.rows*cols))
+	})
+}
+
+func (r *graphRun) weightGrad(l int, x, dz uintptr) error {
+	if !r.training {
+		return nil
+	}
+	in, n := layerWidths(l)
+	return r.onDevice(func() error {
+		return matmulWeightGrad(r.blas, fmt.Sprintf("dense%d weight gradient", l+1),
+			cu.DevicePtr(x), cu.DevicePtr(dz), r.grad(2*l), r.rows, in, n)
+	})
+}
+
+func (r *graphRun) biasGrad(l int, dz uintptr) error {
+	if !r.training {
+		return nil
+	}
+	_, n := layerWidths(l)
+	return r.onDevice(func() error {
+		return r.k.launch(kBiasGrad, n, argPtr(cu.DevicePtr(dz)), argPtr(r.grad(2*l+1)), argInt(r.rows), argInt(n))
+	})
+}
+
+func (r *graphRun) inputGrad(l int, dz, w, out uintptr) error {
+	if !r.training {
+		return nil
+	}
+	in, n := layerWidths(l)
+	return r.onDevice(func() error {
+		return matmulInputGrad(r.blas, fmt.Sprintf("dense%d input gradient", l+1),
+			cu.DevicePtr(dz), cu.DevicePtr(w), cu.DevicePtr(out), r.rows, in, n)
+	})
+}
+
+// update applies the optimizer's next step over the flat buffers.
+func (r *graphRun) update() error {
+	if !r.training {
+		return nil
+	}
+	return r.onDevice(func() error {
+		r.step++
+		return r.opt.update(r.k, r.params, r.grads, r.slots, r.layout.total, r.step)
+	})
+}
