@@ -19,6 +19,9 @@
 #                   (else bin/train-cuda ...), default training flags, our engine
 #   torch       python3 scripts/torch_mnist.py --device cuda --json, if present
 #   train-gorgonia  the same with -engine gorgonia, Gorgonia's CUDA tape machine
+#   seeds       seeds 1-5 with each engine and PyTorch eager, one after
+#               another, then the table of scripts/gpu_seeds_table.py
+#               (RESULTS_DIR/seeds.md; logs in RESULTS_DIR/seeds/)
 #   test-cli    go test -short ./cmd/train/ (and data/, model/kernels/) in the
 #               cuda setup, so the trainer's tests train on the GPU (with the
 #               default engine, Gorgonia's)
@@ -33,6 +36,7 @@
 #   TRAIN_LIMIT_S  time limit of each training run, default 200
 #   SKIP_TORCH     set to skip the PyTorch reference run
 #   SKIP_TRAIN     set to skip both training runs and the PyTorch one (tests only)
+#   SEEDS          the seeds of the seeds step, default "1 2 3 4 5" (empty: skip it)
 #   SKIP_TESTS     set to skip the test steps (build and train only)
 #   KEEP_VENDOR=1  keep vendor/ afterwards (it is removed by default, see finish)
 # Nothing here regenerates files that need the network or nvcc: the PTX
@@ -123,7 +127,32 @@ step_unpack() {
 	"$work/go/bin/go" version
 }
 
+# step_seeds RESULTS: every seed with each engine and with PyTorch, default
+# flags otherwise, then the table. A failed run shows as "failed" there.
+step_seeds() {
+	local dir=$1/seeds seed engine
+	mkdir -p "$dir"
+	rm -f "$dir"/seed-*.log
+	for seed in ${SEEDS-1 2 3 4 5}; do
+		for engine in gorgonia native; do
+			echo "--- seed $seed, $engine"
+			bin/train-cuda -log-format json -engine "$engine" -seed "$seed" -data-dir "$bundle/mnist" \
+				>"$dir/seed-$engine-$seed.log" 2>&1 || tail -n 3 "$dir/seed-$engine-$seed.log"
+		done
+		if [[ -f scripts/torch_mnist.py && -z "${SKIP_TORCH:-}" ]]; then
+			echo "--- seed $seed, torch eager"
+			python3 scripts/torch_mnist.py --device cuda --seed "$seed" --data-dir "$bundle/mnist" --json \
+				>"$dir/seed-torch-$seed.log" 2>&1 || tail -n 3 "$dir/seed-torch-$seed.log"
+		fi
+	done
+	python3 scripts/gpu_seeds_table.py "$dir" | tee "$1/seeds.md"
+}
+
 if [[ "${1:-}" == --step ]]; then
+	if [[ $# -eq 3 && "$2" == seeds ]]; then
+		step_seeds "$3"
+		exit
+	fi
 	[[ $# -eq 2 && "$2" =~ ^(host|unpack)$ ]] || {
 		echo "gpu-host-run: unknown step '${2:-}'" >&2
 		exit 2
@@ -204,6 +233,10 @@ write_summary() {
 				tail -n 4 "$results/$f.log" | sed 's/^/  /'
 			fi
 		done
+		if [[ -f "$results/seeds.md" ]]; then
+			echo
+			cat "$results/seeds.md"
+		fi
 		if [[ -f "$results/torch.log" ]]; then
 			echo
 			echo "torch, last lines:"
@@ -267,13 +300,17 @@ train_both() {
 			echo "=== train-$engine: skipped, bin/train-cuda was not built" | tee "$results/train-$engine.log"
 			record "train-$engine" SKIPPED 0
 		fi
-		if [[ $engine == native && -f scripts/torch_mnist.py && -z "${SKIP_TORCH:-}" ]]; then
+		# The seeds step runs PyTorch on every seed; alone, it runs once here.
+		if [[ $engine == native && -f scripts/torch_mnist.py && -z "${SKIP_TORCH:-}" && -z "${SEEDS-1 2 3 4 5}" ]]; then
 			run_step torch 90 python3 scripts/torch_mnist.py --device cuda --data-dir "$bundle/mnist" --json || true
 		fi
 	done
 }
 if [[ -z "${SKIP_TRAIN:-}" ]]; then
 	train_both "${TRAIN_LIMIT_S:-200}"
+	if [[ -n "${SEEDS-1 2 3 4 5}" && -x bin/train-cuda ]]; then
+		run_step seeds 200 bash "$self" --step seeds "$results" || true
+	fi
 fi
 
 # The trainer's own tests against the cuda build: build-cuda.sh's GOFLAGS
