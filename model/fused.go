@@ -26,8 +26,9 @@ import (
 //
 // They compute exactly what the stock ops compute, in the same order, through
 // the same matrix kernel, so the two graphs give bit-identical log-
-// probabilities and gradients (TestFusedGraphMatchesStockGraph). The CUDA
-// build keeps the stock ops, which Gorgonia can place on the GPU.
+// probabilities and gradients (TestFusedGraphMatchesStockGraph). The cuda
+// build's Gorgonia engine has ops of its own with a CUDA side
+// (gpu/graph_ops_cuda.go).
 
 // fusedOp is what the fused ops share: a name for hashing and printing, and
 // the type every one of them has, float32 matrices in and out.

@@ -65,11 +65,11 @@ func buildGraph(dt tensor.Dtype, batch int, training bool, opts graphOptions) (*
 		}
 		copy(gr.gradNodes[:], grads)
 		outputs = grads
-		// The full program (the CUDA device's) reads the gradients through
-		// Read ops, not the parameters' dual values: on the GPU the tape
-		// machine's write-back of dual values left them all zero (seen on an
-		// H100), while a Read makes the compiler copy the gradient to the
-		// host as part of the program. The pruned program (the CPU's) reads
+		// The full program reads the gradients through Read ops, not the
+		// parameters' dual values: under Gorgonia's CUDA machine the
+		// write-back of dual values left them all zero (seen on an H100),
+		// while a Read is part of the program on any device. The pruned
+		// program (the CPU build's) reads
 		// them straight off their nodes, which the CPU machine binds to the
 		// values it computes, and saves copying 100,000 floats a step.
 		if !opts.prune {
@@ -92,21 +92,15 @@ func buildGraph(dt tensor.Dtype, batch int, training bool, opts graphOptions) (*
 	if err := G.Let(gr.y, gr.yT); err != nil {
 		return nil, fmt.Errorf("bind y: %w", err)
 	}
-	vmOpts := opts.vmOpts
+	var vmOpts []G.VMOpt
 	if opts.prune {
 		precompiled, err := gr.compilePruned(training, outputs)
 		if err != nil {
 			return nil, err
 		}
-		vmOpts = append(append([]G.VMOpt(nil), vmOpts...), precompiled)
+		vmOpts = append(vmOpts, precompiled)
 	}
 	gr.vm = G.NewTapeMachine(g, vmOpts...)
-	if opts.ready != nil {
-		if err := opts.ready(gr.vm); err != nil {
-			gr.vm.Close()
-			return nil, fmt.Errorf("start machine: %w", err)
-		}
-	}
 	return gr, nil
 }
 

@@ -5,7 +5,6 @@ import (
 	"reflect"
 	"runtime"
 
-	G "gorgonia.org/gorgonia"
 	"gorgonia.org/tensor"
 
 	"mnist/data"
@@ -15,8 +14,8 @@ import (
 // graphEngine runs the network as Gorgonia graphs on a tape machine: one
 // graph with gradients for training, one forward-only graph for Forward,
 // both reading the same parameter tensors, and the optimizer on those host
-// tensors. Which device runs the ops is decided by the machine options
-// (none: the CPU).
+// tensors: the CPU's engine. (The cuda build's Gorgonia engine, in gpu/,
+// is a graph of ops with a CUDA side.)
 type graphEngine struct {
 	cfg    Config
 	params *Params
@@ -27,15 +26,13 @@ type graphEngine struct {
 	sets   [numDataIDs]*data.Set
 }
 
-// GraphOption adjusts the tape machines of NewGraphBackend.
+// GraphOption adjusts the graphs of NewGraphEngine.
 type GraphOption func(*graphOptions)
 
 type graphOptions struct {
-	vmOpts []G.VMOpt
-	ready  func(G.VM) error
-	prune  bool
-	fused  bool
-	crew   *kernels.Crew // set by NewGraphBackend
+	prune bool
+	fused bool
+	crew  *kernels.Crew // set by NewGraphEngine
 }
 
 // WithPrunedProgram compiles only the instructions the results need,
@@ -49,17 +46,6 @@ func WithPrunedProgram() GraphOption {
 // cheaper instructions. They run on the CPU only, and need float32.
 func WithFusedOps() GraphOption {
 	return func(o *graphOptions) { o.fused = true }
-}
-
-// WithVMOptions passes options to every gorgonia.NewTapeMachine.
-func WithVMOptions(opts ...G.VMOpt) GraphOption {
-	return func(o *graphOptions) { o.vmOpts = append(o.vmOpts, opts...) }
-}
-
-// WithMachineReady calls ready with every new tape machine before its first
-// run, for devices whose machines finish starting in the background.
-func WithMachineReady(ready func(G.VM) error) GraphOption {
-	return func(o *graphOptions) { o.ready = ready }
 }
 
 // NewGraphEngine initialises the parameters for cfg (glorot-uniform from
