@@ -58,7 +58,31 @@ func nativeTestConfig(batch int) model.Config {
 // ends.
 func newTestNative(t testing.TB, cfg model.Config) model.Engine {
 	t.Helper()
-	e, err := newNativeEngine(0, cfg)
+	return newTestEngine(t, openNative, cfg)
+}
+
+// opener makes one of the cuda build's engines.
+type opener func(model.Config) (model.Engine, error)
+
+func openNative(cfg model.Config) (model.Engine, error) { return newNativeEngine(0, cfg) }
+
+// testEngines are the cuda build's engines by name, for the tests that
+// every engine must pass.
+func testEngines() map[string]opener {
+	return map[string]opener{EngineNative: openNative, EngineGorgonia: newGorgoniaEngine}
+}
+
+// eachEngine runs test once per engine, as a subtest named for it.
+func eachEngine(t *testing.T, test func(t *testing.T, open opener)) {
+	for _, name := range EngineNames() {
+		t.Run(name, func(t *testing.T) { test(t, testEngines()[name]) })
+	}
+}
+
+// newTestEngine opens an engine, closed when the test ends.
+func newTestEngine(t testing.TB, open opener, cfg model.Config) model.Engine {
+	t.Helper()
+	e, err := open(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -144,37 +168,42 @@ func identity(n int) []int {
 
 const nativeTol = 1e-4
 
-// TestNativeRejectsFloat64 needs no GPU: the dtype is checked first.
-func TestNativeRejectsFloat64(t *testing.T) {
-	cfg := nativeTestConfig(8)
-	cfg.Dtype = tensor.Float64
-	e, err := newNativeEngine(0, cfg)
-	if err == nil {
-		e.Close()
-		t.Fatal("float64 accepted")
-	}
-	if !strings.Contains(err.Error(), "float32") {
-		t.Errorf("error %q does not say float32 is needed", err)
-	}
+// TestEngineRejectsFloat64 needs no GPU: the dtype is checked first.
+func TestEngineRejectsFloat64(t *testing.T) {
+	eachEngine(t, func(t *testing.T, open opener) {
+		cfg := nativeTestConfig(8)
+		cfg.Dtype = tensor.Float64
+		e, err := open(cfg)
+		if err == nil {
+			e.Close()
+			t.Fatal("float64 accepted")
+		}
+		if !strings.Contains(err.Error(), "float32") {
+			t.Errorf("error %q does not say float32 is needed", err)
+		}
+	})
 }
 
-// TestNativeFailsCleanlyWithoutGPU: on a machine without a usable GPU the
-// constructor returns an error (no panic, nothing left open).
-func TestNativeFailsCleanlyWithoutGPU(t *testing.T) {
+// TestEngineFailsCleanlyWithoutGPU: on a machine without a usable GPU the
+// constructors return an error (no panic, nothing left open).
+func TestEngineFailsCleanlyWithoutGPU(t *testing.T) {
 	if err := cu.Init(); err == nil {
 		if n, err := cu.NumDevices(); err == nil && n > 0 {
 			t.Skip("this machine has a GPU")
 		}
 	}
-	e, err := newNativeEngine(0, nativeTestConfig(8))
-	if err == nil {
-		e.Close()
-		t.Fatal("newNativeEngine succeeded without a usable GPU")
+	prefixes := map[string]string{EngineNative: "native cuda: ", EngineGorgonia: "gorgonia cuda: "}
+	for _, name := range EngineNames() {
+		e, err := testEngines()[name](nativeTestConfig(8))
+		if err == nil {
+			e.Close()
+			t.Fatalf("the %s engine started without a usable GPU", name)
+		}
+		if !strings.HasPrefix(err.Error(), prefixes[name]) || strings.Contains(err.Error(), "\n") {
+			t.Errorf("%s: error %q is not one line saying where it came from", name, err)
+		}
+		t.Logf("%s without a GPU: %v", name, err)
 	}
-	if !strings.HasPrefix(err.Error(), "native cuda: ") {
-		t.Errorf("error %q does not say where it came from", err)
-	}
-	t.Logf("without a GPU: %v", err)
 }
 
 // TestNativeForwardBackwardMatchesReference compares one forward and
@@ -386,16 +415,20 @@ func assertOptimizerEqual(t *testing.T, got, want *model.OptimizerState) {
 	}
 }
 
-// TestNativeLearnsSyntheticDigits trains 2 epochs through model's Trainer
+// TestEngineLearnsSyntheticDigits trains 2 epochs through model's Trainer
 // (shuffled batches of 32, the last one partial) and expects a held-out set
 // to be learnt. Evaluate (the set loaded as the TestSet) must agree exactly
 // with scoring Predict's log-probabilities (the set loaded as Images).
-func TestNativeLearnsSyntheticDigits(t *testing.T) {
+func TestEngineLearnsSyntheticDigits(t *testing.T) {
 	requireNativeGPU(t)
+	eachEngine(t, testLearnsSyntheticDigits)
+}
+
+func testLearnsSyntheticDigits(t *testing.T, open opener) {
 	ctx := context.Background()
 	cfg := nativeTestConfig(32)
 	cfg.Epochs = 2
-	e := newTestNative(t, cfg)
+	e := newTestEngine(t, open, cfg)
 	tr, err := model.NewTrainer(cfg, e, learnableSet(2000, 1))
 	if err != nil {
 		t.Fatal(err)
@@ -468,18 +501,22 @@ func steps(t testing.TB, e model.Engine, n, batch, first, count int) []model.Ste
 	return results
 }
 
-// TestNativeDeterministic: two engines with one seed, fed the same batches,
+// TestEngineDeterministic: two engines with one seed, fed the same batches,
 // end with bit-identical parameters and optimizer state and report
 // identical steps, with either optimizer.
-func TestNativeDeterministic(t *testing.T) {
+func TestEngineDeterministic(t *testing.T) {
 	requireNativeGPU(t)
+	eachEngine(t, testDeterministic)
+}
+
+func testDeterministic(t *testing.T, open opener) {
 	set := learnableSet(256, 5)
 	for _, name := range model.OptimizerNames() {
 		t.Run(name, func(t *testing.T) {
 			cfg := nativeTestConfig(32)
 			cfg.Optimizer.Name = name
 			run := func() (model.State, []model.StepResult) {
-				e := newTestNative(t, cfg)
+				e := newTestEngine(t, open, cfg)
 				load(t, e, model.TrainSet, set)
 				results := steps(t, e, set.Len(), 32, 0, 10)
 				return state(t, e), results
@@ -497,12 +534,16 @@ func TestNativeDeterministic(t *testing.T) {
 	}
 }
 
-// TestNativeAcrossThreads: the engine may be called from any goroutine.
+// TestEngineAcrossThreads: an engine may be called from any goroutine.
 // Each call here runs on a goroutine that stays locked to its OS thread until
 // it exits, which ends that thread, so every call meets a fresh thread with
 // no CUDA context current; the results must equal those of one goroutine.
-func TestNativeAcrossThreads(t *testing.T) {
+func TestEngineAcrossThreads(t *testing.T) {
 	requireNativeGPU(t)
+	eachEngine(t, testAcrossThreads)
+}
+
+func testAcrossThreads(t *testing.T, open opener) {
 	cfg := nativeTestConfig(16)
 	set := learnableSet(64, 6)
 	batches := [][]int{identity(16), identity(9), identity(16)}
@@ -517,7 +558,7 @@ func TestNativeAcrossThreads(t *testing.T) {
 	}
 	var hopped model.Engine
 	var err error
-	onThread(func() { hopped, err = newNativeEngine(0, cfg) })
+	onThread(func() { hopped, err = open(cfg) })
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -531,7 +572,7 @@ func TestNativeAcrossThreads(t *testing.T) {
 	if err != nil {
 		t.Fatalf("Load on another thread: %v", err)
 	}
-	here := newTestNative(t, cfg)
+	here := newTestEngine(t, open, cfg)
 	load(t, here, model.TrainSet, set)
 	for i, idx := range batches {
 		var got model.StepResult
@@ -562,12 +603,16 @@ func TestNativeAcrossThreads(t *testing.T) {
 	assertOptimizerEqual(t, s1.Optimizer, s2.Optimizer)
 }
 
-// TestNativeInputErrors: bad sets, batches, buffers and states are refused
+// TestEngineInputErrors: bad sets, batches, buffers and states are refused
 // without harming the engine, and Close is idempotent and final.
-func TestNativeInputErrors(t *testing.T) {
+func TestEngineInputErrors(t *testing.T) {
 	requireNativeGPU(t)
+	eachEngine(t, testInputErrors)
+}
+
+func testInputErrors(t *testing.T, open opener) {
 	cfg := nativeTestConfig(4)
-	e, err := newNativeEngine(0, cfg)
+	e, err := open(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}

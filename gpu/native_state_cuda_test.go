@@ -10,13 +10,17 @@ import (
 	"mnist/model"
 )
 
-// TestNativeFinite: Finite is true for finite parameters and turns false
+// TestEngineFinite: Finite is true for finite parameters and turns false
 // when SetState puts a NaN or an infinity anywhere among them, the first
 // and last value of the flat buffer included; putting the finite ones back
 // makes it true again.
-func TestNativeFinite(t *testing.T) {
+func TestEngineFinite(t *testing.T) {
 	requireNativeGPU(t)
-	e := newTestNative(t, nativeTestConfig(8))
+	eachEngine(t, testFinite)
+}
+
+func testFinite(t *testing.T, open opener) {
+	e := newTestEngine(t, open, nativeTestConfig(8))
 	good := state(t, e)
 	assertFinite := func(want bool, what string) {
 		t.Helper()
@@ -61,19 +65,23 @@ func TestNativeFinite(t *testing.T) {
 	}
 }
 
-// TestNativeStateRoundTrip: with either optimizer, the State of a trained
+// TestEngineStateRoundTrip: with either optimizer, the State of a trained
 // engine, handed to a fresh engine of another seed with SetState, comes
 // back bit for bit; and the uninterrupted engine and the resumed one, given
 // the same further steps, report the same results and end bit-identical, so
 // a resumed run continues exactly like an uninterrupted one.
-func TestNativeStateRoundTrip(t *testing.T) {
+func TestEngineStateRoundTrip(t *testing.T) {
 	requireNativeGPU(t)
+	eachEngine(t, testStateRoundTrip)
+}
+
+func testStateRoundTrip(t *testing.T, open opener) {
 	set := learnableSet(128, 8)
 	for _, name := range model.OptimizerNames() {
 		t.Run(name, func(t *testing.T) {
 			cfg := nativeTestConfig(16)
 			cfg.Optimizer.Name = name
-			whole := newTestNative(t, cfg)
+			whole := newTestEngine(t, open, cfg)
 			load(t, whole, model.TrainSet, set)
 			steps(t, whole, set.Len(), 16, 0, 3)
 			saved := state(t, whole)
@@ -85,7 +93,7 @@ func TestNativeStateRoundTrip(t *testing.T) {
 			// and again into the same one.
 			other := cfg
 			other.Seed = cfg.Seed + 1 // different initial weights, all to be replaced
-			resumed := newTestNative(t, other)
+			resumed := newTestEngine(t, open, other)
 			load(t, resumed, model.TrainSet, set)
 			for round := 1; round <= 2; round++ {
 				if err := resumed.SetState(saved); err != nil {
