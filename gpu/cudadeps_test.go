@@ -161,9 +161,28 @@ var gorgoniaBannerLines = []string{
 	"",
 }
 
+// gorgoniaContextLine is the line the copy's cuda/external.go adds before
+// Engine.Run creates its cuBLAS handle.
+const gorgoniaContextLine = "\tcu.SetCurrentContext(e.c.CUDAContext()) // mnist cuda-deps.sh: the handle is made in this context"
+
+// checkOneLineAdded checks that adapted is upstream with line added once,
+// right before upstream's cuBLAS handle creation, and nothing else changed.
+func checkOneLineAdded(t *testing.T, rel string, upstream, adapted []byte, line string) {
+	t.Helper()
+	const before = "\te.b.Init(cublas.WithContext(&e.c))\n"
+	if bytes.Count(upstream, []byte(before)) != 1 {
+		t.Fatalf("upstream %s does not create the cuBLAS handle once; is this the gorgonia version cuda-deps.sh was written for?", rel)
+	}
+	want := bytes.Replace(upstream, []byte(before), []byte(line+"\n"+before), 1)
+	if !bytes.Equal(adapted, want) {
+		t.Errorf("the adapted %s should be upstream's with %q added before the cuBLAS handle is made", rel, line)
+	}
+}
+
 // checkAdaptedGorgonia compares the copy of gorgonia.org/gorgonia with the
 // module cache: the dropped folders and upstream's tests are gone, cuda.go
-// lacks exactly the banner's init and import, every other file is upstream's
+// lacks exactly the banner's init and import, cuda/external.go has one line
+// more (gorgoniaContextLine), every other file is upstream's
 // unchanged, and the only file added is MNIST-ADAPTED.md.
 func checkAdaptedGorgonia(t *testing.T, out string) {
 	t.Helper()
@@ -190,6 +209,8 @@ func checkAdaptedGorgonia(t *testing.T, out string) {
 			t.Errorf("%s is missing from the copy: %v", rel, readErr)
 		case rel == "cuda.go":
 			checkGorgoniaCUDAGo(t, mustReadFile(t, path), got)
+		case rel == filepath.Join("cuda", "external.go"):
+			checkOneLineAdded(t, rel, mustReadFile(t, path), got, gorgoniaContextLine)
 		case !bytes.Equal(got, mustReadFile(t, path)):
 			t.Errorf("%s differs from upstream's", rel)
 		}

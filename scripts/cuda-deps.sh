@@ -24,6 +24,11 @@
 #      before main, at every start of the binary. That breaks the trainer's
 #      promise of one error line on stderr for bad input and puts a non-JSON
 #      line into -log-format json output.
+#   5. gorgonia's cuda.Engine.Run creates the engine's cuBLAS handle on a
+#      goroutine of its own, locked to a thread on which it never makes the
+#      engine's context current: cublasCreate then meets whatever context
+#      that thread had last, and after an earlier machine was closed that is
+#      a destroyed one (cuBLAS NotInitialized, seen on an H100).
 #
 # Chosen mechanism: a second mod file plus generated module folders.
 # We copy each module from the module cache (verified against go.sum by `go
@@ -252,6 +257,11 @@ if grep -rn 'Using CUDA build' "$gorgonia_dir"; then
 	die "the copy of $GORGONIA_MODULE still has the banner (above)"
 fi
 
+# Obstacle 5: make the engine's context current before the cuBLAS handle is
+# made on Run's thread.
+rewrite gorgonia/cuda/external.go $'\t// finish initialization\n\te.b.Init(cublas.WithContext(&e.c))\n' \
+	$'\t// finish initialization\n\tcu.SetCurrentContext(e.c.CUDAContext()) // mnist cuda-deps.sh: the handle is made in this context\n\te.b.Init(cublas.WithContext(&e.c))\n' 1
+
 cat >"$gorgonia_dir/MNIST-ADAPTED.md" <<EOF
 # Generated: adapted copy of $GORGONIA_MODULE $GORGONIA_VERSION
 
@@ -261,6 +271,8 @@ of $GORGONIA_MODULE@$GORGONIA_VERSION. Do not edit; rerun the script.
 - cuda.go: without its init function, which logged "Using CUDA build" to stderr
   before main at every start of a cuda binary, and without the "log" import
   that only that function used.
+- cuda/external.go: Engine.Run makes the engine's context current on its
+  thread before it creates the cuBLAS handle there (one line added).
 - Removed: examples/, media/, docs/, .github/, cmd/, "cuda modules"/, *_test.go.
 EOF
 chmod 0644 "$gorgonia_dir/MNIST-ADAPTED.md"
