@@ -64,6 +64,18 @@ def main():
             means.append(format(statistics.mean(vals), fmt) if vals else "-")
     print("| **mean** | " + " | ".join(means) + " |")
 
+    def mean_seconds(impl):
+        vals = [e["train_seconds"] for e in runs.get(impl, {}).values() if e and "train_seconds" in e]
+        return statistics.mean(vals) if vals else None
+
+    ref = mean_seconds("torch")
+    if ref:
+        print()
+        for i in impls:
+            m = mean_seconds(i)
+            if i != "torch" and m:
+                print(f"{i}: mean train time {m:.2f} s, {ref / m:.1f}x faster than PyTorch eager ({ref:.2f} s)")
+
 
 if __name__ == "__main__":
     main()
