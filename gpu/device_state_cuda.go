@@ -19,6 +19,12 @@ import (
 // parameters and optimizer slots, in flat buffers laid out by paramLayout,
 // exchanged with the host as a model.State.
 
+// Both engines train without a host round trip per step.
+var (
+	_ model.DeviceLoop = (*nativeEngine)(nil)
+	_ model.DeviceLoop = (*graphEngine)(nil)
+)
+
 // deviceSet is a data set's images and labels on the GPU.
 type deviceSet struct {
 	n              int
@@ -113,4 +119,86 @@ func flatState(l paramLayout, optName string, s model.State) (params []float32, 
 		slots = append(slots, l.flatten(slot))
 	}
 	return params, slots, opt.Step, nil
+}
+
+// loopState is what a DeviceLoop engine keeps on the device between steps:
+// the epoch's image order and the running totals of the rows' losses and
+// hits (two doubles, added to by accumulate_scores). Its methods need the
+// engine's context current.
+type loopState struct {
+	order    cu.DevicePtr // int32 per image
+	orderLen int
+	totals   cu.DevicePtr // 2 doubles: loss sum, hits
+}
+
+func (l *loopState) alloc(mem *deviceMemory) (err error) {
+	l.totals, err = mem.alloc("running totals", 16)
+	return err
+}
+
+// checkOrder converts an order of the n images of the training set for
+// upload, refusing anything but image numbers of the set.
+func checkOrder(order []int, n int) ([]int32, error) {
+	if len(order) != n {
+		return nil, fmt.Errorf("an order of %d images for a training set of %d", len(order), n)
+	}
+	host := make([]int32, n)
+	for i, v := range order {
+		if v < 0 || v >= n {
+			return nil, fmt.Errorf("image %d of the order is out of range for a set of %d", v, n)
+		}
+		host[i] = int32(v)
+	}
+	return host, nil
+}
+
+// setOrder uploads a checked order, reallocating only when its length
+// changes.
+func (l *loopState) setOrder(mem *deviceMemory, host []int32) error {
+	if l.orderLen != len(host) {
+		if l.orderLen != 0 {
+			if err := mem.free(l.order); err != nil {
+				return err
+			}
+			l.orderLen = 0
+		}
+		p, err := mem.alloc("image order", int64(len(host))*4)
+		if err != nil {
+			return err
+		}
+		l.order, l.orderLen = p, len(host)
+	}
+	return upload("image order", l.order, host)
+}
+
+// batchAt is the device address of order[lo:hi] after checking the range
+// against the order and the batch size.
+func (l *loopState) batchAt(lo, hi, batch int) (cu.DevicePtr, error) {
+	switch {
+	case l.orderLen == 0:
+		return 0, errors.New("StepAt before SetOrder")
+	case lo < 0 || hi <= lo || hi > l.orderLen || hi-lo > batch:
+		return 0, fmt.Errorf("batch [%d, %d) does not fit an order of %d and batches of %d", lo, hi, l.orderLen, batch)
+	}
+	return l.order + cu.DevicePtr(4*lo), nil
+}
+
+// readTotals waits for the queued work and reads the totals.
+func (l *loopState) readTotals() (float64, int, error) {
+	t := []float64{0, 0}
+	if err := download("running totals", t, l.totals); err != nil {
+		return 0, 0, err
+	}
+	return t[0], int(t[1]), nil
+}
+
+func checkTotals(hits int) error {
+	if hits < 0 || hits > 1<<52 {
+		return fmt.Errorf("%d hits cannot be a running total", hits)
+	}
+	return nil
+}
+
+func (l *loopState) writeTotals(lossSum float64, hits int) error {
+	return upload("running totals", l.totals, []float64{lossSum, float64(hits)})
 }

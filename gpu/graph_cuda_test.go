@@ -13,11 +13,10 @@ import (
 	"mnist/model/reference"
 )
 
-// Gorgonia's own CUDA tape machine running the model's graph (the same
-// model.NewGraphEngine the CPU build uses, via newGorgoniaEngine) is checked
-// against the plain-Go float64 reference, as the CPU graph is in model's
-// tests: loss, log-probabilities, every gradient (read as probeAt does),
-// then two Adam steps.
+// The Gorgonia engine (newGorgoniaEngine: the graph of device ops on
+// Gorgonia's CUDA tape machine) is checked against the plain-Go float64
+// reference, as the CPU graph is in model's tests: loss, log-probabilities,
+// every gradient (read as probeAt does), then two Adam steps.
 
 // newTestGraph returns a Gorgonia engine that is deliberately never closed.
 // On the H100, Gorgonia's CUDA tests failed now and then with cuBLAS's
@@ -166,13 +165,18 @@ func TestGorgoniaGraphPlacement(t *testing.T) {
 // it through Step.
 type stepOnly struct{ model.Engine }
 
-// TestGorgoniaDeviceLoop trains the same short run twice on the GPU: through
-// the DeviceLoop verbs (nothing copied per step) and through Step (results
-// read back every step). The parameters must agree bit for bit, since the
-// device does the same work in the same order, and the epoch losses to
-// rounding (summed per row on the device, per batch mean on the host).
-func TestGorgoniaDeviceLoop(t *testing.T) {
+// TestEngineDeviceLoop trains the same short run twice on the GPU with each
+// engine: through the DeviceLoop verbs (nothing copied per step) and
+// through Step (results read back every step). The parameters must agree
+// bit for bit, since the device does the same work in the same order, and
+// the epoch losses to rounding (summed per row on the device, per batch
+// mean on the host).
+func TestEngineDeviceLoop(t *testing.T) {
 	requireNativeGPU(t)
+	eachEngine(t, testDeviceLoop)
+}
+
+func testDeviceLoop(t *testing.T, open opener) {
 	cfg := nativeTestConfig(32)
 	cfg.Epochs = 2
 	set := learnableSet(1000, 4) // 32 steps an epoch, the last partial
@@ -187,7 +191,10 @@ func TestGorgoniaDeviceLoop(t *testing.T) {
 		}
 		return hist
 	}
-	dev, host := newTestGraph(t, cfg), newTestGraph(t, cfg)
+	dev, host := newTestEngine(t, open, cfg), newTestEngine(t, open, cfg)
+	if _, ok := dev.(model.DeviceLoop); !ok {
+		t.Fatalf("%T is not a model.DeviceLoop", dev)
+	}
 	devHist, hostHist := train(dev), train(stepOnly{host})
 	for i := range devHist {
 		if e := math.Abs(devHist[i].Loss-hostHist[i].Loss) / hostHist[i].Loss; !(e <= 1e-12) || devHist[i].Accuracy != hostHist[i].Accuracy {

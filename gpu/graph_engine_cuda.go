@@ -75,7 +75,7 @@ func newGorgoniaEngine(cfg model.Config) (model.Engine, error) {
 		hostStat: make([]float32, 2*cfg.BatchSize)}
 	onOneThread(func() { err = e.start(initial) })
 	if err != nil {
-		return nil, errors.Join(fmt.Errorf("gorgonia cuda: %w", err), e.release())
+		return nil, fmt.Errorf("gorgonia cuda: %w", errors.Join(err, e.release()))
 	}
 	return e, nil
 }
@@ -208,35 +208,12 @@ func (e *graphEngine) Step(idx []int) (model.StepResult, error) {
 
 // SetOrder uploads the epoch's image order.
 func (e *graphEngine) SetOrder(order []int) error {
-	n := e.setLen(model.TrainSet)
-	if len(order) != n {
-		return fmt.Errorf("gorgonia cuda: an order of %d images for a training set of %d", len(order), n)
-	}
-	host := make([]int32, len(order))
-	for i, v := range order {
-		if v < 0 || v >= n {
-			return fmt.Errorf("gorgonia cuda: image %d of the order is out of range for a set of %d", v, n)
-		}
-		host[i] = int32(v)
+	host, err := checkOrder(order, e.setLen(model.TrainSet))
+	if err != nil {
+		return fmt.Errorf("gorgonia cuda: %w", err)
 	}
 	return e.do(func() error {
-		r := e.run
-		return r.onDevice(func() error {
-			if r.orderLen != len(host) {
-				if r.orderLen != 0 {
-					if err := r.mem.free(r.order); err != nil {
-						return err
-					}
-					r.orderLen = 0
-				}
-				p, err := r.mem.alloc("image order", int64(len(host))*4)
-				if err != nil {
-					return err
-				}
-				r.order, r.orderLen = p, len(host)
-			}
-			return upload("image order", r.order, host)
-		})
+		return e.run.onDevice(func() error { return e.run.loop.setOrder(&e.run.mem, host) })
 	})
 }
 
@@ -255,37 +232,36 @@ func (e *graphEngine) StepAt(lo, hi int) error {
 	return e.do(func() error {
 		r := e.run
 		ds := e.sets[model.TrainSet]
-		switch {
-		case ds == nil || r.orderLen == 0:
-			return errors.New("StepAt before Load and SetOrder")
-		case lo < 0 || hi <= lo || hi > r.orderLen || hi-lo > e.cfg.BatchSize:
-			return fmt.Errorf("batch [%d, %d) does not fit an order of %d and batches of %d", lo, hi, r.orderLen, e.cfg.BatchSize)
+		if ds == nil {
+			return errors.New("StepAt before Load")
 		}
-		r.training, r.set, r.batchIdx, r.rows = true, ds, r.order+cu.DevicePtr(4*lo), hi-lo
+		at, err := r.loop.batchAt(lo, hi, e.cfg.BatchSize)
+		if err != nil {
+			return err
+		}
+		r.training, r.set, r.batchIdx, r.rows = true, ds, at, hi-lo
 		return e.runProgram()
 	})
 }
 
 // Totals reads the running loss and hits: it waits for the queued steps.
-func (e *graphEngine) Totals() (float64, int, error) {
-	t := []float64{0, 0}
-	err := e.do(func() error {
-		return e.run.onDevice(func() error { return download("running totals", t, e.run.totals) })
+func (e *graphEngine) Totals() (lossSum float64, hits int, err error) {
+	err = e.do(func() error {
+		return e.run.onDevice(func() (err error) {
+			lossSum, hits, err = e.run.loop.readTotals()
+			return err
+		})
 	})
-	if err != nil {
-		return 0, 0, err
-	}
-	return t[0], int(t[1]), nil
+	return lossSum, hits, err
 }
 
 // SetTotals starts the running totals at lossSum and hits.
 func (e *graphEngine) SetTotals(lossSum float64, hits int) error {
-	if hits < 0 || hits > 1<<52 {
-		return fmt.Errorf("gorgonia cuda: %d hits cannot be a running total", hits)
+	if err := checkTotals(hits); err != nil {
+		return fmt.Errorf("gorgonia cuda: %w", err)
 	}
-	t := []float64{lossSum, float64(hits)}
 	return e.do(func() error {
-		return e.run.onDevice(func() error { return upload("running totals", e.run.totals, t) })
+		return e.run.onDevice(func() error { return e.run.loop.writeTotals(lossSum, hits) })
 	})
 }
 
@@ -387,7 +363,10 @@ func (e *graphEngine) Close() error {
 		return nil
 	}
 	e.closed = true
-	return e.release()
+	if err := e.release(); err != nil {
+		return fmt.Errorf("gorgonia cuda: %w", err)
+	}
+	return nil
 }
 
 func (e *graphEngine) release() error {

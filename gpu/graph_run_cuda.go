@@ -42,11 +42,9 @@ type graphRun struct {
 
 	dlogits, logProbs cu.DevicePtr // batch×10 each, left by the loss kernel
 	stats             cu.DevicePtr // batch×2: each row's loss and hit
-	totals            cu.DevicePtr // 2 doubles: the running loss sum and hits
 	nonFinite         cu.DevicePtr // 1 int: count_nonfinite's answer
 	idx               cu.DevicePtr // batch ints: Step's and Forward's image numbers
-	order             cu.DevicePtr // the epoch's image order (SetOrder)
-	orderLen          int
+	loop              loopState    // the epoch's order, the running totals
 
 	// The next run: training (all ops) or forward only, over rows images
 	// of set, whose numbers are at batchIdx on the device.
@@ -94,7 +92,6 @@ func (r *graphRun) setup(initial *model.Params) error {
 			{&r.dlogits, "logit gradients", rows * classes * 4},
 			{&r.logProbs, "log-probabilities", rows * classes * 4},
 			{&r.stats, "per-row results", rows * 2 * 4},
-			{&r.totals, "running totals", 16},
 			{&r.nonFinite, "non-finite count", 4},
 			{&r.idx, "batch indices", rows * 4},
 		}
@@ -102,6 +99,9 @@ func (r *graphRun) setup(initial *model.Params) error {
 			if *a.p, err = r.mem.alloc(a.what, a.bytes); err != nil {
 				return err
 			}
+		}
+		if err := r.loop.alloc(&r.mem); err != nil {
+			return err
 		}
 		r.slots = make([]cu.DevicePtr, r.opt.slots())
 		for i := range r.slots {
@@ -196,7 +196,7 @@ func (r *graphRun) loss(logits, mean uintptr) error {
 			return nil
 		}
 		return r.k.launchBlocks(kAccumulateScores, 1,
-			argPtr(r.stats), argInt(r.rows), argPtr(r.totals), argPtr(cu.DevicePtr(mean)))
+			argPtr(r.stats), argInt(r.rows), argPtr(r.loop.totals), argPtr(cu.DevicePtr(mean)))
 	})
 }
 

@@ -52,6 +52,8 @@ type nativeEngine struct {
 	slots         []cu.DevicePtr
 	step          int64        // optimizer updates applied so far
 	nonFinite     cu.DevicePtr // one int: count_nonfinite's answer
+	loop          loopState    // DeviceLoop: the epoch's order, the running totals
+	batchLoss     cu.DevicePtr // one float: accumulate_scores's batch mean, unread
 
 	buf  batchBuffers
 	sets map[model.DataID]*deviceSet // what Load uploaded
@@ -162,7 +164,7 @@ func newNativeEngine(ordinal int, cfg model.Config) (model.Engine, error) {
 	}
 	b := &nativeEngine{cfg: cfg, opt: opt, layout: newParamLayout(), sets: map[model.DataID]*deviceSet{}}
 	if err := b.open(ordinal, initial); err != nil {
-		return nil, errors.Join(err, b.release())
+		return nil, fmt.Errorf("native cuda: %w", errors.Join(err, b.release()))
 	}
 	return b, nil
 }
@@ -196,7 +198,7 @@ func (b *nativeEngine) open(ordinal int, initial *model.Params) error {
 func (b *nativeEngine) setup(initial *model.Params) error {
 	h := &cublas.Standard{}
 	if err := h.Init(); err != nil {
-		return fmt.Errorf("native cuda: creating the cuBLAS handle: %w", err)
+		return fmt.Errorf("creating the cuBLAS handle: %w", err)
 	}
 	b.blas = h
 	k, err := loadKernels()
@@ -219,6 +221,12 @@ func (b *nativeEngine) setup(initial *model.Params) error {
 		}
 	}
 	if b.nonFinite, err = b.mem.alloc("non-finite count", 4); err != nil {
+		return err
+	}
+	if b.batchLoss, err = b.mem.alloc("batch loss", 4); err != nil {
+		return err
+	}
+	if err := b.loop.alloc(&b.mem); err != nil {
 		return err
 	}
 	if err := b.allocBatch(b.cfg.BatchSize); err != nil {
@@ -282,12 +290,15 @@ func (b *nativeEngine) do(fn func() error) error {
 		return fmt.Errorf("native cuda: unusable after an earlier device error: %w", b.broken)
 	}
 	err := b.withContext(fn)
+	if err == nil {
+		return nil
+	}
 	var ce cudaError
 	var be cublas.Status
 	if errors.As(err, &ce) || errors.As(err, &be) {
 		b.broken = err
 	}
-	return err
+	return fmt.Errorf("native cuda: %w", err)
 }
 
 // Load uploads set's images and labels under id, freeing the copy it held
@@ -317,10 +328,10 @@ func (b *nativeEngine) Load(id model.DataID, set *data.Set) error {
 func (b *nativeEngine) loaded(id model.DataID, idx []int) (*deviceSet, error) {
 	ds := b.sets[id]
 	if ds == nil {
-		return nil, fmt.Errorf("native cuda: the %v was never loaded", id)
+		return nil, fmt.Errorf("the %v was never loaded", id)
 	}
 	if err := model.CheckBatch(idx, b.cfg.BatchSize, ds.n); err != nil {
-		return nil, fmt.Errorf("native cuda: %w", err)
+		return nil, err
 	}
 	return ds, nil
 }
@@ -334,20 +345,25 @@ func (b *nativeEngine) grad(i int) cu.DevicePtr {
 	return b.grads + cu.DevicePtr(4*b.layout.offsets[i])
 }
 
-// forward uploads the batch's indices, gathers its images and runs the
-// network, ending with log-probabilities, dlogits and per-row results.
+// forward uploads the batch's indices and runs forwardAt on them.
 func (b *nativeEngine) forward(ds *deviceSet, idx []int) error {
-	rows := len(idx)
-	hostIdx := b.hostIdx[:rows]
+	hostIdx := b.hostIdx[:len(idx)]
 	for r, i := range idx {
 		hostIdx[r] = int32(i) // i < set.Len() <= MaxInt32 (checked)
 	}
 	if err := upload("batch indices", b.buf.idx, hostIdx); err != nil {
 		return err
 	}
+	return b.forwardAt(ds, b.buf.idx, len(idx))
+}
+
+// forwardAt gathers the rows images whose numbers are at idx on the device
+// and runs the network, ending with log-probabilities, dlogits and per-row
+// results.
+func (b *nativeEngine) forwardAt(ds *deviceSet, idx cu.DevicePtr, rows int) error {
 	acts := b.buf.acts
 	if err := b.k.launch(kGatherImages, rows*model.Inputs,
-		argPtr(ds.images), argPtr(b.buf.idx), argPtr(acts[0]), argInt(rows)); err != nil {
+		argPtr(ds.images), argPtr(idx), argPtr(acts[0]), argInt(rows)); err != nil {
 		return err
 	}
 	sizes := layerSizes()
@@ -367,7 +383,7 @@ func (b *nativeEngine) forward(ds *deviceSet, idx []int) error {
 		}
 	}
 	return b.k.launch(kCrossEntropy, rows,
-		argPtr(acts[3]), argPtr(ds.labels), argPtr(b.buf.idx), argInt(rows),
+		argPtr(acts[3]), argPtr(ds.labels), argPtr(idx), argInt(rows),
 		argPtr(b.buf.logProbs), argPtr(b.buf.deltas[3]), argPtr(b.buf.stats))
 }
 
@@ -453,6 +469,66 @@ func (b *nativeEngine) Step(idx []int) (model.StepResult, error) {
 		return model.StepResult{}, err
 	}
 	return res, nil
+}
+
+// SetOrder uploads the epoch's image order (model.DeviceLoop).
+func (b *nativeEngine) SetOrder(order []int) error {
+	return b.do(func() error {
+		n := 0
+		if ds := b.sets[model.TrainSet]; ds != nil {
+			n = ds.n
+		}
+		host, err := checkOrder(order, n)
+		if err != nil {
+			return err
+		}
+		return b.loop.setOrder(&b.mem, host)
+	})
+}
+
+// StepAt trains on order[lo:hi] of the order last set, adding the rows'
+// losses and hits to the running totals on the device. It copies nothing
+// and does not wait for the GPU.
+func (b *nativeEngine) StepAt(lo, hi int) error {
+	return b.do(func() error {
+		ds := b.sets[model.TrainSet]
+		if ds == nil {
+			return errors.New("StepAt before Load")
+		}
+		at, err := b.loop.batchAt(lo, hi, b.cfg.BatchSize)
+		if err != nil {
+			return err
+		}
+		rows := hi - lo
+		if err := b.forwardAt(ds, at, rows); err != nil {
+			return err
+		}
+		if err := b.backward(rows); err != nil {
+			return err
+		}
+		if err := b.update(); err != nil {
+			return err
+		}
+		return b.k.launchBlocks(kAccumulateScores, 1,
+			argPtr(b.buf.stats), argInt(rows), argPtr(b.loop.totals), argPtr(b.batchLoss))
+	})
+}
+
+// Totals reads the running loss and hits; it waits for the queued steps.
+func (b *nativeEngine) Totals() (lossSum float64, hits int, err error) {
+	err = b.do(func() (err error) {
+		lossSum, hits, err = b.loop.readTotals()
+		return err
+	})
+	return lossSum, hits, err
+}
+
+// SetTotals starts the running totals at lossSum and hits.
+func (b *nativeEngine) SetTotals(lossSum float64, hits int) error {
+	if err := checkTotals(hits); err != nil {
+		return fmt.Errorf("native cuda: %w", err)
+	}
+	return b.do(func() error { return b.loop.writeTotals(lossSum, hits) })
 }
 
 // Forward runs the network on images idx of set id and copies the
@@ -548,7 +624,10 @@ func (b *nativeEngine) Close() error {
 		return nil
 	}
 	b.closed = true
-	return b.release()
+	if err := b.release(); err != nil {
+		return fmt.Errorf("native cuda: %w", err)
+	}
+	return nil
 }
 
 // release undoes open, as far as open got. Destroying the context would free
@@ -561,7 +640,7 @@ func (b *nativeEngine) release() error {
 		var errs []error
 		if b.blas != nil {
 			if err := b.blas.Close(); err != nil {
-				errs = append(errs, fmt.Errorf("native cuda: destroying the cuBLAS handle: %w", err))
+				errs = append(errs, fmt.Errorf("destroying the cuBLAS handle: %w", err))
 			}
 			b.blas = nil
 		}

@@ -27,12 +27,13 @@ type cudaError struct{ err error }
 func (e cudaError) Error() string { return cu.ErrorString(e.err) }
 func (e cudaError) Unwrap() error { return e.err }
 
-// check wraps a cu error with what was being done; nil stays nil.
+// check wraps a cu error with what was being done; nil stays nil. The
+// engine's do adds which engine it was.
 func check(what string, err error) error {
 	if err == nil {
 		return nil
 	}
-	return fmt.Errorf("native cuda: %s: %w", what, cudaError{err})
+	return fmt.Errorf("%s: %w", what, cudaError{err})
 }
 
 // kernelID names a kernel of gpu/kernels/mlp.cu.
@@ -97,7 +98,7 @@ func loadKernels() (*kernels, error) {
 	}
 	for _, name := range kernelNames() {
 		if !inPTX[name] {
-			return nil, fmt.Errorf("native cuda: kernel %q is not in the embedded PTX (rerun scripts/gen-kernels.sh)", name)
+			return nil, fmt.Errorf("kernel %q is not in the embedded PTX (rerun scripts/gen-kernels.sh)", name)
 		}
 	}
 	errLog := &cu.JITErrorLogBuffer{Buffer: make([]byte, jitLogBytes)}
@@ -105,7 +106,7 @@ func loadKernels() (*kernels, error) {
 	if err != nil {
 		msg := strings.TrimSpace(strings.TrimRight(string(errLog.Buffer), "\x00"))
 		if msg != "" {
-			return nil, fmt.Errorf("native cuda: loading the kernels' PTX: %w; JIT log: %s", cudaError{err}, msg)
+			return nil, fmt.Errorf("loading the kernels' PTX: %w; JIT log: %s", cudaError{err}, msg)
 		}
 		return nil, check("loading the kernels' PTX", err)
 	}
@@ -151,7 +152,7 @@ func (k *kernels) launch(id kernelID, n int, args ...kernelArg) error {
 		return nil
 	}
 	if n > math.MaxInt32 {
-		return fmt.Errorf("native cuda: kernel %s: %d work items exceed int32", kernelNames()[id], n)
+		return fmt.Errorf("kernel %s: %d work items exceed int32", kernelNames()[id], n)
 	}
 	return k.launchBlocks(id, min((n+threadsPerBlock-1)/threadsPerBlock, maxBlocks), args...)
 }
@@ -184,12 +185,12 @@ func devMatrix(p cu.DevicePtr, n int) []float32 {
 func gemm(b *cublas.Standard, what string, tA, tB blas.Transpose, m, n, k int,
 	a cu.DevicePtr, lda int, bm cu.DevicePtr, ldb int, c cu.DevicePtr, ldc int) error {
 	if m <= 0 || n <= 0 || k <= 0 {
-		return fmt.Errorf("native cuda: sgemm %s: bad sizes m=%d n=%d k=%d", what, m, n, k)
+		return fmt.Errorf("sgemm %s: bad sizes m=%d n=%d k=%d", what, m, n, k)
 	}
 	// The slice lengths only have to be positive: cu/blas reads &s[0].
 	b.Sgemm(tA, tB, m, n, k, 1, devMatrix(a, 1), lda, devMatrix(bm, 1), ldb, 0, devMatrix(c, 1), ldc)
 	if err := b.Err(); err != nil {
-		return fmt.Errorf("native cuda: sgemm %s: %w", what, err)
+		return fmt.Errorf("sgemm %s: %w", what, err)
 	}
 	return nil
 }
@@ -233,7 +234,7 @@ type deviceMemory struct {
 // memory, and padding between tensors must read as zeros).
 func (dm *deviceMemory) alloc(what string, bytes int64) (cu.DevicePtr, error) {
 	if bytes <= 0 || bytes%4 != 0 {
-		return 0, fmt.Errorf("native cuda: allocating %s: bad size %d bytes", what, bytes)
+		return 0, fmt.Errorf("allocating %s: bad size %d bytes", what, bytes)
 	}
 	p, err := cu.MemAlloc(bytes)
 	if err != nil {
@@ -254,7 +255,7 @@ func (dm *deviceMemory) free(p cu.DevicePtr) error {
 			return check("freeing device memory", cu.MemFree(p))
 		}
 	}
-	return fmt.Errorf("native cuda: freeing %v: not allocated here", p)
+	return fmt.Errorf("freeing %v: not allocated here", p)
 }
 
 // freeAll releases every allocation, newest first, and reports all failures.
