@@ -15,11 +15,19 @@ type adamOnGPU struct{ c model.OptimizerConfig }
 func (adamOnGPU) name() string { return "adam" }
 func (adamOnGPU) slots() int   { return 2 } // m, v
 
-func (a adamOnGPU) update(k *kernels, params, grads cu.DevicePtr, slots []cu.DevicePtr, n int, t int64) error {
+func (a adamOnGPU) update(l lane, params, grads cu.DevicePtr, slots []cu.DevicePtr, n int, t int64) error {
 	c := a.c
-	return k.launch(kAdam, n,
+	return l.launch(kAdam, n,
 		argPtr(params), argPtr(grads), argPtr(slots[0]), argPtr(slots[1]), argInt(n),
 		argFloat(float32(c.Beta1)), argFloat(float32(1-c.Beta1)),
 		argFloat(float32(c.Beta2)), argFloat(float32(1-c.Beta2)),
 		argFloat(float32(model.AdamRate(c, t))), argFloat(float32(c.Epsilon)))
+}
+
+// updateAt is mlp.cu's adam_at: the step size from the device's count.
+func (a adamOnGPU) updateAt(l lane, params, grads cu.DevicePtr, slots []cu.DevicePtr, n int, steps cu.DevicePtr) error {
+	c := a.c
+	return l.launch(kAdamAt, n,
+		argPtr(params), argPtr(grads), argPtr(slots[0]), argPtr(slots[1]), argInt(n),
+		argDouble(c.Beta1), argDouble(c.Beta2), argDouble(c.LearningRate), argFloat(float32(c.Epsilon)), argPtr(steps))
 }

@@ -12,7 +12,7 @@ import (
 )
 
 // TestEngineConformance runs the conformance test every engine runs
-// (model/enginetest) against both CUDA engines: log-probabilities, loss,
+// (model/enginetest) against the CUDA engines: log-probabilities, loss,
 // hits, every gradient and two steps of each optimizer against the float64
 // reference, within 1e-4. The CPU graph engine runs it in model's tests.
 func TestEngineConformance(t *testing.T) {
@@ -20,6 +20,11 @@ func TestEngineConformance(t *testing.T) {
 	t.Run(EngineNative, func(t *testing.T) {
 		enginetest.Conformance(t, tensor.Float32, 1e-4, func(cfg model.Config) (model.Engine, error) {
 			return newNativeEngine(0, cfg)
+		})
+	})
+	t.Run(EngineCUDAGraph, func(t *testing.T) {
+		enginetest.Conformance(t, tensor.Float32, 1e-4, func(cfg model.Config) (model.Engine, error) {
+			return newCapturedEngine(0, cfg)
 		})
 	})
 	t.Run(EngineGorgonia, func(t *testing.T) {

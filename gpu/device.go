@@ -6,35 +6,39 @@ package gpu
 
 import (
 	"fmt"
+	"strings"
 
 	"mnist/model"
 )
 
 // The engines, chosen with -engine:
 //
-//	gorgonia  Gorgonia's tape machine runs the model's graph (the default;
-//	          on the CPU, and in the cuda build on the GPU)
-//	native    the cuda build's own engine on cu and cuBLAS (native_cuda.go)
+//	gorgonia   Gorgonia's tape machine runs the network's graph (the
+//	           default; on the CPU, and in the cuda build on the GPU)
+//	native     the cuda build's own engine on cu and cuBLAS (native_cuda.go)
+//	cudagraph  the native engine with each training step replayed from a
+//	           captured CUDA graph (captured_cuda.go)
 const (
-	EngineGorgonia = "gorgonia"
-	EngineNative   = "native"
+	EngineGorgonia  = "gorgonia"
+	EngineNative    = "native"
+	EngineCUDAGraph = "cudagraph"
 )
 
 // EngineNames lists the engines, the default first.
-func EngineNames() []string { return []string{EngineGorgonia, EngineNative} }
+func EngineNames() []string { return []string{EngineGorgonia, EngineNative, EngineCUDAGraph} }
 
 // CheckEngine reports an engine name this build does not have.
 func CheckEngine(name string) error {
 	switch name {
 	case EngineGorgonia:
 		return nil
-	case EngineNative:
+	case EngineNative, EngineCUDAGraph:
 		if BuiltWithCUDA {
 			return nil
 		}
 		return fmt.Errorf("-engine %s runs on a GPU: build with `make build-cuda`; the CPU build has one engine, %s", name, EngineGorgonia)
 	}
-	return fmt.Errorf("unknown engine %q: use %s or %s", name, EngineGorgonia, EngineNative)
+	return fmt.Errorf("unknown engine %q: use %s", name, strings.Join(EngineNames(), ", "))
 }
 
 // Device is an opened execution device. Close it when training is done.

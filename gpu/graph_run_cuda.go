@@ -170,7 +170,7 @@ func (r *graphRun) gather(x uintptr) error {
 func (r *graphRun) dense(l int, relu bool, x, w, b, out uintptr) error {
 	in, n := layerWidths(l)
 	return r.onDevice(func() error {
-		if err := matmulForward(r.blas, fmt.Sprintf("dense%d forward", l+1),
+		if err := matmulForward(standardGemm(r.blas), fmt.Sprintf("dense%d forward", l+1),
 			cu.DevicePtr(x), cu.DevicePtr(w), cu.DevicePtr(out), r.rows, in, n); err != nil {
 			return err
 		}
@@ -216,7 +216,7 @@ func (r *graphRun) weightGrad(l int, x, dz uintptr) error {
 	}
 	in, n := layerWidths(l)
 	return r.onDevice(func() error {
-		return matmulWeightGrad(r.blas, fmt.Sprintf("dense%d weight gradient", l+1),
+		return matmulWeightGrad(standardGemm(r.blas), fmt.Sprintf("dense%d weight gradient", l+1),
 			cu.DevicePtr(x), cu.DevicePtr(dz), r.grad(2*l), r.rows, in, n)
 	})
 }
@@ -237,7 +237,7 @@ func (r *graphRun) inputGrad(l int, dz, w, out uintptr) error {
 	}
 	in, n := layerWidths(l)
 	return r.onDevice(func() error {
-		return matmulInputGrad(r.blas, fmt.Sprintf("dense%d input gradient", l+1),
+		return matmulInputGrad(standardGemm(r.blas), fmt.Sprintf("dense%d input gradient", l+1),
 			cu.DevicePtr(dz), cu.DevicePtr(w), cu.DevicePtr(out), r.rows, in, n)
 	})
 }
@@ -249,6 +249,6 @@ func (r *graphRun) update() error {
 	}
 	return r.onDevice(func() error {
 		r.step++
-		return r.opt.update(r.k, r.params, r.grads, r.slots, r.layout.total, r.step)
+		return r.opt.update(legacyLane(r.k, r.blas), r.params, r.grads, r.slots, r.layout.total, r.step)
 	})
 }

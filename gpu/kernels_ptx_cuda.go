@@ -21,13 +21,13 @@ const kernelsNVCCRelease = "11.8"
 // that of kernels/mlp.ptx.
 const (
 	mlpKernelsSource    = "gpu/kernels/mlp.cu"
-	mlpKernelsSHA256    = "48027fda94667bb6271639473dce0ac9af608ca303d1ae231857c52fd0e31174"
-	mlpKernelsPTXSHA256 = "31bd212b9020b19fee74b0cd6810fd15b59b18de9b1c6f04b1bbd3832a168f43"
+	mlpKernelsSHA256    = "0031c0c34257e82a1c3fda97d77240cb5814301f9d04eb7656bb1ec9704d2595"
+	mlpKernelsPTXSHA256 = "505eefd8ad21a63fc2b6d9affa48137ae3ed64d1f01bfa1cc06a940c4278d1d0"
 )
 
 // mlpKernelNames lists the kernels of mlpKernelsPTX in file order.
 func mlpKernelNames() []string {
-	return []string{"gather_images", "dense_bias_relu", "dense_bias", "cross_entropy", "bias_grad", "relu_grad", "accumulate_scores", "adam", "sgd_momentum", "count_nonfinite"}
+	return []string{"gather_images", "gather_images_at", "dense_bias_relu", "dense_bias", "cross_entropy", "cross_entropy_at", "bias_grad", "relu_grad", "accumulate_scores", "adam", "adam_at", "sgd_momentum", "advance_step", "count_nonfinite"}
 }
 
 // mlpKernelsPTX is gpu/kernels/mlp.cu compiled to PTX.

@@ -65,6 +65,10 @@ type nativeEngine struct {
 
 	closed bool
 	broken error // the first device error; the GPU state is unknown after it
+
+	// capture is set for the cudagraph engine (captured_cuda.go): its full
+	// training steps replay a CUDA graph on a stream of their own.
+	capture *captureState
 }
 
 // Limits that keep every size a kernel sees inside int32.
@@ -281,6 +285,12 @@ func (b *nativeEngine) withContext(fn func() error) error {
 // state unknown (an Adam update half applied, say), so it is remembered and
 // every later call fails with it; input errors are just returned.
 func (b *nativeEngine) do(fn func() error) error {
+	return b.call(true, fn)
+}
+
+// call is do; legacy says that fn works on the legacy default stream, which
+// for the cudagraph engine means after the captured steps queued so far.
+func (b *nativeEngine) call(legacy bool, fn func() error) error {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if b.closed {
@@ -288,6 +298,16 @@ func (b *nativeEngine) do(fn func() error) error {
 	}
 	if b.broken != nil {
 		return fmt.Errorf("native cuda: unusable after an earlier device error: %w", b.broken)
+	}
+	if legacy && b.capture != nil {
+		inner := fn
+		fn = func() error {
+			if err := b.capture.waitStream(); err != nil {
+				return err
+			}
+			b.capture.onLegacy = true
+			return inner()
+		}
 	}
 	err := b.withContext(fn)
 	if err == nil {
@@ -354,64 +374,84 @@ func (b *nativeEngine) forward(ds *deviceSet, idx []int) error {
 	if err := upload("batch indices", b.buf.idx, hostIdx); err != nil {
 		return err
 	}
-	return b.forwardAt(ds, b.buf.idx, len(idx))
+	return b.forwardAt(b.lane(), ds, batchAt{idx: b.buf.idx}, len(idx))
 }
 
-// forwardAt gathers the rows images whose numbers are at idx on the device
-// and runs the network, ending with log-probabilities, dlogits and per-row
-// results.
-func (b *nativeEngine) forwardAt(ds *deviceSet, idx cu.DevicePtr, rows int) error {
+// lane is the legacy default stream with the engine's cuBLAS handle.
+func (b *nativeEngine) lane() lane { return legacyLane(b.k, b.blas) }
+
+// batchAt says where a batch's image numbers are on the device: at idx, or,
+// for the captured step, at order + the int at cursor.
+type batchAt struct {
+	idx           cu.DevicePtr
+	order, cursor cu.DevicePtr
+}
+
+// forwardAt gathers the batch's rows images and runs the network, ending
+// with log-probabilities, dlogits and per-row results.
+func (b *nativeEngine) forwardAt(l lane, ds *deviceSet, at batchAt, rows int) error {
 	acts := b.buf.acts
-	if err := b.k.launch(kGatherImages, rows*model.Inputs,
-		argPtr(ds.images), argPtr(idx), argPtr(acts[0]), argInt(rows)); err != nil {
+	var err error
+	if at.cursor != 0 {
+		err = l.launch(kGatherImagesAt, rows*model.Inputs,
+			argPtr(ds.images), argPtr(at.order), argPtr(at.cursor), argPtr(acts[0]), argInt(rows))
+	} else {
+		err = l.launch(kGatherImages, rows*model.Inputs,
+			argPtr(ds.images), argPtr(at.idx), argPtr(acts[0]), argInt(rows))
+	}
+	if err != nil {
 		return err
 	}
 	sizes := layerSizes()
-	for l := 0; l < 3; l++ {
-		in, out := sizes[l], sizes[l+1]
-		what := fmt.Sprintf("dense%d forward", l+1)
-		if err := matmulForward(b.blas, what, acts[l], b.param(2*l), acts[l+1], rows, in, out); err != nil {
+	for layer := 0; layer < 3; layer++ {
+		in, out := sizes[layer], sizes[layer+1]
+		what := fmt.Sprintf("dense%d forward", layer+1)
+		if err := matmulForward(l.gemm, what, acts[layer], b.param(2*layer), acts[layer+1], rows, in, out); err != nil {
 			return err
 		}
 		id := kDenseBiasReLU
-		if l == 2 {
+		if layer == 2 {
 			id = kDenseBias // the logits: softmax comes in cross_entropy
 		}
-		if err := b.k.launch(id, rows*out,
-			argPtr(acts[l+1]), argPtr(b.param(2*l+1)), argInt(rows), argInt(out)); err != nil {
+		if err := l.launch(id, rows*out,
+			argPtr(acts[layer+1]), argPtr(b.param(2*layer+1)), argInt(rows), argInt(out)); err != nil {
 			return err
 		}
 	}
-	return b.k.launch(kCrossEntropy, rows,
-		argPtr(acts[3]), argPtr(ds.labels), argPtr(idx), argInt(rows),
-		argPtr(b.buf.logProbs), argPtr(b.buf.deltas[3]), argPtr(b.buf.stats))
+	outs := []kernelArg{argPtr(b.buf.logProbs), argPtr(b.buf.deltas[3]), argPtr(b.buf.stats)}
+	if at.cursor != 0 {
+		return l.launch(kCrossEntropyAt, rows, append([]kernelArg{
+			argPtr(acts[3]), argPtr(ds.labels), argPtr(at.order), argPtr(at.cursor), argInt(rows)}, outs...)...)
+	}
+	return l.launch(kCrossEntropy, rows, append([]kernelArg{
+		argPtr(acts[3]), argPtr(ds.labels), argPtr(at.idx), argInt(rows)}, outs...)...)
 }
 
 // backward fills the gradient buffer from the last forward's values, layer
 // by layer from the top, as reference.ForwardBackward does.
-func (b *nativeEngine) backward(rows int) error {
+func (b *nativeEngine) backward(l lane, rows int) error {
 	sizes := layerSizes()
 	acts, deltas := b.buf.acts, b.buf.deltas
-	for l := 2; l >= 0; l-- {
-		in, out := sizes[l], sizes[l+1]
-		if err := matmulWeightGrad(b.blas, fmt.Sprintf("dense%d weight gradient", l+1),
-			acts[l], deltas[l+1], b.grad(2*l), rows, in, out); err != nil {
+	for layer := 2; layer >= 0; layer-- {
+		in, out := sizes[layer], sizes[layer+1]
+		if err := matmulWeightGrad(l.gemm, fmt.Sprintf("dense%d weight gradient", layer+1),
+			acts[layer], deltas[layer+1], b.grad(2*layer), rows, in, out); err != nil {
 			return err
 		}
-		if err := b.k.launch(kBiasGrad, out,
-			argPtr(deltas[l+1]), argPtr(b.grad(2*l+1)), argInt(rows), argInt(out)); err != nil {
+		if err := l.launch(kBiasGrad, out,
+			argPtr(deltas[layer+1]), argPtr(b.grad(2*layer+1)), argInt(rows), argInt(out)); err != nil {
 			return err
 		}
-		if l == 0 {
+		if layer == 0 {
 			break // no gradient for the input
 		}
-		if err := matmulInputGrad(b.blas, fmt.Sprintf("dense%d input gradient", l+1),
-			deltas[l+1], b.param(2*l), deltas[l], rows, in, out); err != nil {
+		if err := matmulInputGrad(l.gemm, fmt.Sprintf("dense%d input gradient", layer+1),
+			deltas[layer+1], b.param(2*layer), deltas[layer], rows, in, out); err != nil {
 			return err
 		}
-		// Through the ReLU of layer l's output.
-		if err := b.k.launch(kReLUGrad, rows*in,
-			argPtr(deltas[l]), argPtr(acts[l]), argPtr(deltas[l]), argInt(rows*in)); err != nil {
+		// Through the ReLU of layer's output.
+		if err := l.launch(kReLUGrad, rows*in,
+			argPtr(deltas[layer]), argPtr(acts[layer]), argPtr(deltas[layer]), argInt(rows*in)); err != nil {
 			return err
 		}
 	}
@@ -420,9 +460,12 @@ func (b *nativeEngine) backward(rows int) error {
 
 // update applies one optimizer step to all parameters at once, over the
 // flat buffers.
-func (b *nativeEngine) update() error {
+func (b *nativeEngine) update(l lane) error {
 	b.step++
-	return b.opt.update(b.k, b.params, b.grads, b.slots, b.layout.total, b.step)
+	if b.capture != nil {
+		b.capture.stepsSet = false // the device's count is one behind now
+	}
+	return b.opt.update(l, b.params, b.grads, b.slots, b.layout.total, b.step)
 }
 
 // readStats copies the per-row results of the last forward back and totals
@@ -454,10 +497,10 @@ func (b *nativeEngine) Step(idx []int) (model.StepResult, error) {
 		if err := b.forward(ds, idx); err != nil {
 			return err
 		}
-		if err := b.backward(len(idx)); err != nil {
+		if err := b.backward(b.lane(), len(idx)); err != nil {
 			return err
 		}
-		if err := b.update(); err != nil {
+		if err := b.update(b.lane()); err != nil {
 			return err
 		}
 		// The per-row results are not touched by the update.
@@ -482,6 +525,9 @@ func (b *nativeEngine) SetOrder(order []int) error {
 		if err != nil {
 			return err
 		}
+		if b.capture != nil {
+			b.capture.nextLo = -1
+		}
 		return b.loop.setOrder(&b.mem, host)
 	})
 }
@@ -490,7 +536,15 @@ func (b *nativeEngine) SetOrder(order []int) error {
 // losses and hits to the running totals on the device. It copies nothing
 // and does not wait for the GPU.
 func (b *nativeEngine) StepAt(lo, hi int) error {
+	if b.capture != nil && hi-lo == b.cfg.BatchSize {
+		return b.call(false, func() error { return b.capturedStep(lo, hi) })
+	}
 	return b.do(func() error {
+		if b.capture != nil {
+			// This step moves on neither the device's cursor nor its
+			// update count.
+			b.capture.nextLo, b.capture.stepsSet = -1, false
+		}
 		ds := b.sets[model.TrainSet]
 		if ds == nil {
 			return errors.New("StepAt before Load")
@@ -500,18 +554,24 @@ func (b *nativeEngine) StepAt(lo, hi int) error {
 			return err
 		}
 		rows := hi - lo
-		if err := b.forwardAt(ds, at, rows); err != nil {
+		l := b.lane()
+		if err := b.forwardAt(l, ds, batchAt{idx: at}, rows); err != nil {
 			return err
 		}
-		if err := b.backward(rows); err != nil {
+		if err := b.backward(l, rows); err != nil {
 			return err
 		}
-		if err := b.update(); err != nil {
+		if err := b.update(l); err != nil {
 			return err
 		}
-		return b.k.launchBlocks(kAccumulateScores, 1,
-			argPtr(b.buf.stats), argInt(rows), argPtr(b.loop.totals), argPtr(b.batchLoss))
+		return b.accumulate(l, rows)
 	})
+}
+
+// accumulate adds the last forward's rows to the running totals.
+func (b *nativeEngine) accumulate(l lane, rows int) error {
+	return l.launchBlocks(kAccumulateScores, 1,
+		argPtr(b.buf.stats), argInt(rows), argPtr(b.loop.totals), argPtr(b.batchLoss))
 }
 
 // Totals reads the running loss and hits; it waits for the queued steps.
@@ -611,6 +671,9 @@ func (b *nativeEngine) SetState(s model.State) error {
 			}
 		}
 		b.step = step
+		if b.capture != nil {
+			b.capture.stepsSet = false
+		}
 		return nil
 	})
 }
@@ -637,7 +700,8 @@ func (b *nativeEngine) release() error {
 		return nil
 	}
 	errs := []error{b.withContext(func() error {
-		var errs []error
+		errs := []error{b.capture.release()}
+		b.capture = nil
 		if b.blas != nil {
 			if err := b.blas.Close(); err != nil {
 				errs = append(errs, fmt.Errorf("destroying the cuBLAS handle: %w", err))

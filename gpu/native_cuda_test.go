@@ -69,7 +69,11 @@ func openNative(cfg model.Config) (model.Engine, error) { return newNativeEngine
 // testEngines are the cuda build's engines by name, for the tests that
 // every engine must pass.
 func testEngines() map[string]opener {
-	return map[string]opener{EngineNative: openNative, EngineGorgonia: newGorgoniaEngine}
+	return map[string]opener{
+		EngineNative:    openNative,
+		EngineGorgonia:  newGorgoniaEngine,
+		EngineCUDAGraph: func(cfg model.Config) (model.Engine, error) { return newCapturedEngine(0, cfg) },
+	}
 }
 
 // eachEngine runs test once per engine, as a subtest named for it.
@@ -192,7 +196,7 @@ func TestEngineFailsCleanlyWithoutGPU(t *testing.T) {
 			t.Skip("this machine has a GPU")
 		}
 	}
-	prefixes := map[string]string{EngineNative: "native cuda: ", EngineGorgonia: "gorgonia cuda: "}
+	prefixes := map[string]string{EngineNative: "native cuda: ", EngineGorgonia: "gorgonia cuda: ", EngineCUDAGraph: "cudagraph: "}
 	for _, name := range EngineNames() {
 		e, err := testEngines()[name](nativeTestConfig(8))
 		if err == nil {

@@ -50,6 +50,10 @@ const (
 	kSGDMomentum
 	kCountNonFinite
 	kAccumulateScores
+	kGatherImagesAt
+	kCrossEntropyAt
+	kAdamAt
+	kAdvanceStep
 	numKernels
 )
 
@@ -66,6 +70,10 @@ func kernelNames() [numKernels]string {
 		kSGDMomentum:      "sgd_momentum",
 		kCountNonFinite:   "count_nonfinite",
 		kAccumulateScores: "accumulate_scores",
+		kGatherImagesAt:   "gather_images_at",
+		kCrossEntropyAt:   "cross_entropy_at",
+		kAdamAt:           "adam_at",
+		kAdvanceStep:      "advance_step",
 	}
 }
 
@@ -145,26 +153,66 @@ func argInt(v int) kernelArg { return kernelArg(uint32(int32(v))) }
 
 func argFloat(v float32) kernelArg { return kernelArg(math.Float32bits(v)) }
 
-// launch runs kernel id with enough threads for n work items (fewer if that
-// would exceed maxBlocks: the kernels loop). n <= 0 launches nothing.
+func argDouble(v float64) kernelArg { return kernelArg(math.Float64bits(v)) }
+
+// launch runs kernel id on the legacy default stream (launchOn).
 func (k *kernels) launch(id kernelID, n int, args ...kernelArg) error {
+	return k.launchOn(cu.NoStream, id, n, args...)
+}
+
+// launchOn runs kernel id on stream s with enough threads for n work items
+// (fewer if that would exceed maxBlocks: the kernels loop). n <= 0 launches
+// nothing.
+func (k *kernels) launchOn(s cu.Stream, id kernelID, n int, args ...kernelArg) error {
 	if n <= 0 {
 		return nil
 	}
 	if n > math.MaxInt32 {
 		return fmt.Errorf("kernel %s: %d work items exceed int32", kernelNames()[id], n)
 	}
-	return k.launchBlocks(id, min((n+threadsPerBlock-1)/threadsPerBlock, maxBlocks), args...)
+	return k.launchBlocksOn(s, id, min((n+threadsPerBlock-1)/threadsPerBlock, maxBlocks), args...)
 }
 
-// launchBlocks runs kernel id as blocks blocks of threadsPerBlock threads.
+// launchBlocks runs kernel id as blocks blocks of threadsPerBlock threads
+// on the legacy default stream.
 func (k *kernels) launchBlocks(id kernelID, blocks int, args ...kernelArg) error {
+	return k.launchBlocksOn(cu.NoStream, id, blocks, args...)
+}
+
+func (k *kernels) launchBlocksOn(s cu.Stream, id kernelID, blocks int, args ...kernelArg) error {
 	params := make([]unsafe.Pointer, len(args))
 	for i := range args {
 		params[i] = unsafe.Pointer(&args[i])
 	}
-	err := k.fns[id].Launch(blocks, 1, 1, threadsPerBlock, 1, 1, 0, cu.NoStream, params)
+	err := k.fns[id].Launch(blocks, 1, 1, threadsPerBlock, 1, 1, 0, s, params)
 	return check("launching kernel "+kernelNames()[id], err)
+}
+
+// gemmFunc is cuBLAS's column-major C(m×n) = op(A)(m×k) · op(B)(k×n), alpha
+// 1, beta 0, on some handle.
+type gemmFunc func(what string, tA, tB blas.Transpose, m, n, k int,
+	a cu.DevicePtr, lda int, b cu.DevicePtr, ldb int, c cu.DevicePtr, ldc int) error
+
+// lane is where a step's work is queued: kernels and cuBLAS products, in
+// order, on one stream. The engines' own lane is the legacy default stream
+// with a cu/blas handle; the captured step's is a stream of its own with a
+// handle bound to it (capture_cuda.go).
+type lane struct {
+	k      *kernels
+	stream cu.Stream
+	gemm   gemmFunc
+}
+
+func legacyLane(k *kernels, h *cublas.Standard) lane {
+	return lane{k: k, stream: cu.NoStream, gemm: standardGemm(h)}
+}
+
+func (l lane) launch(id kernelID, n int, args ...kernelArg) error {
+	return l.k.launchOn(l.stream, id, n, args...)
+}
+
+func (l lane) launchBlocks(id kernelID, blocks int, args ...kernelArg) error {
+	return l.k.launchBlocksOn(l.stream, id, blocks, args...)
 }
 
 // devMatrix views device memory as the []float32 that cu/blas takes. cu/blas
@@ -178,21 +226,23 @@ func devMatrix(p cu.DevicePtr, n int) []float32 {
 	return unsafe.Slice((*float32)(base), n)
 }
 
-// gemm is cuBLAS's column-major C(m×n) = op(A)(m×k) · op(B)(k×n), alpha 1,
-// beta 0 (C is overwritten, never read). cu/blas keeps the first error and
-// turns every later call into a no-op, so its error is checked after each
-// call; after an error the engine refuses further work anyway.
-func gemm(b *cublas.Standard, what string, tA, tB blas.Transpose, m, n, k int,
-	a cu.DevicePtr, lda int, bm cu.DevicePtr, ldb int, c cu.DevicePtr, ldc int) error {
-	if m <= 0 || n <= 0 || k <= 0 {
-		return fmt.Errorf("sgemm %s: bad sizes m=%d n=%d k=%d", what, m, n, k)
+// standardGemm is gemmFunc on a cu/blas handle (C is overwritten, never
+// read). cu/blas keeps the first error and turns every later call into a
+// no-op, so its error is checked after each call; after an error the
+// engine refuses further work anyway.
+func standardGemm(b *cublas.Standard) gemmFunc {
+	return func(what string, tA, tB blas.Transpose, m, n, k int,
+		a cu.DevicePtr, lda int, bm cu.DevicePtr, ldb int, c cu.DevicePtr, ldc int) error {
+		if m <= 0 || n <= 0 || k <= 0 {
+			return fmt.Errorf("sgemm %s: bad sizes m=%d n=%d k=%d", what, m, n, k)
+		}
+		// The slice lengths only have to be positive: cu/blas reads &s[0].
+		b.Sgemm(tA, tB, m, n, k, 1, devMatrix(a, 1), lda, devMatrix(bm, 1), ldb, 0, devMatrix(c, 1), ldc)
+		if err := b.Err(); err != nil {
+			return fmt.Errorf("sgemm %s: %w", what, err)
+		}
+		return nil
 	}
-	// The slice lengths only have to be positive: cu/blas reads &s[0].
-	b.Sgemm(tA, tB, m, n, k, 1, devMatrix(a, 1), lda, devMatrix(bm, 1), ldb, 0, devMatrix(c, 1), ldc)
-	if err := b.Err(); err != nil {
-		return fmt.Errorf("sgemm %s: %w", what, err)
-	}
-	return nil
 }
 
 // The three row-major products of a dense layer y = x·W, with x rows×in,
@@ -203,8 +253,8 @@ func gemm(b *cublas.Standard, what string, tA, tB blas.Transpose, m, n, k int,
 // matmulForward: y = x·W, computed as yᵀ(out×rows) = Wᵀ(out×in) · xᵀ(in×rows):
 //
 //	Sgemm(N, N, m=out, n=rows, k=in, A=W lda=out, B=x ldb=in, C=y ldc=out)
-func matmulForward(b *cublas.Standard, what string, x, w, y cu.DevicePtr, rows, in, out int) error {
-	return gemm(b, what, blas.NoTrans, blas.NoTrans, out, rows, in, w, out, x, in, y, out)
+func matmulForward(gemm gemmFunc, what string, x, w, y cu.DevicePtr, rows, in, out int) error {
+	return gemm(what, blas.NoTrans, blas.NoTrans, out, rows, in, w, out, x, in, y, out)
 }
 
 // matmulWeightGrad: dW = xᵀ·dy (in×out), computed as
@@ -212,8 +262,8 @@ func matmulForward(b *cublas.Standard, what string, x, w, y cu.DevicePtr, rows, 
 // column-major xᵀ (in×rows, ld in), hence Trans:
 //
 //	Sgemm(N, T, m=out, n=in, k=rows, A=dy lda=out, B=x ldb=in, C=dW ldc=out)
-func matmulWeightGrad(b *cublas.Standard, what string, x, dy, dw cu.DevicePtr, rows, in, out int) error {
-	return gemm(b, what, blas.NoTrans, blas.Trans, out, in, rows, dy, out, x, in, dw, out)
+func matmulWeightGrad(gemm gemmFunc, what string, x, dy, dw cu.DevicePtr, rows, in, out int) error {
+	return gemm(what, blas.NoTrans, blas.Trans, out, in, rows, dy, out, x, in, dw, out)
 }
 
 // matmulInputGrad: dx = dy·Wᵀ (rows×in), computed as
@@ -221,8 +271,8 @@ func matmulWeightGrad(b *cublas.Standard, what string, x, dy, dw cu.DevicePtr, r
 // column-major Wᵀ (out×in, ld out), hence Trans:
 //
 //	Sgemm(T, N, m=in, n=rows, k=out, A=W lda=out, B=dy ldb=out, C=dx ldc=in)
-func matmulInputGrad(b *cublas.Standard, what string, dy, w, dx cu.DevicePtr, rows, in, out int) error {
-	return gemm(b, what, blas.Trans, blas.NoTrans, in, rows, out, w, out, dy, out, dx, in)
+func matmulInputGrad(gemm gemmFunc, what string, dy, w, dx cu.DevicePtr, rows, in, out int) error {
+	return gemm(what, blas.Trans, blas.NoTrans, in, rows, out, w, out, dy, out, dx, in)
 }
 
 // deviceMemory owns device allocations and frees them all at once.

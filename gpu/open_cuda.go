@@ -51,8 +51,11 @@ func (d *cudaDevice) CUDA() bool { return true }
 // GPU) and runs every op that has a CUDA implementation there. The native
 // engine also opens driver device 0, for the same reason.
 func (d *cudaDevice) NewEngine(cfg model.Config) (model.Engine, error) {
-	if d.engine == EngineNative {
+	switch d.engine {
+	case EngineNative:
 		return newNativeEngine(0, cfg)
+	case EngineCUDAGraph:
+		return newCapturedEngine(0, cfg)
 	}
 	return newGorgoniaEngine(cfg)
 }

@@ -19,7 +19,11 @@ type deviceOptimizer interface {
 	name() string
 	slots() int
 	// update launches step t (1-based) over n floats of the flat buffers.
-	update(k *kernels, params, grads cu.DevicePtr, slots []cu.DevicePtr, n int, t int64) error
+	update(l lane, params, grads cu.DevicePtr, slots []cu.DevicePtr, n int, t int64) error
+	// updateAt launches the next step with nothing that changes from one
+	// step to the next in its arguments: the count of updates done so far
+	// is read on the device from steps (an int64), for a captured step.
+	updateAt(l lane, params, grads cu.DevicePtr, slots []cu.DevicePtr, n int, steps cu.DevicePtr) error
 }
 
 func newDeviceOptimizer(c model.OptimizerConfig) (deviceOptimizer, error) {

@@ -15,8 +15,13 @@ type sgdOnGPU struct{ c model.OptimizerConfig }
 func (sgdOnGPU) name() string { return "sgd" }
 func (sgdOnGPU) slots() int   { return 1 } // velocity
 
-func (s sgdOnGPU) update(k *kernels, params, grads cu.DevicePtr, slots []cu.DevicePtr, n int, _ int64) error {
-	return k.launch(kSGDMomentum, n,
+func (s sgdOnGPU) update(l lane, params, grads cu.DevicePtr, slots []cu.DevicePtr, n int, _ int64) error {
+	return l.launch(kSGDMomentum, n,
 		argPtr(params), argPtr(grads), argPtr(slots[0]), argInt(n),
 		argFloat(float32(s.c.Momentum)), argFloat(float32(s.c.LearningRate)))
+}
+
+// updateAt: SGD's arguments do not change from step to step.
+func (s sgdOnGPU) updateAt(l lane, params, grads cu.DevicePtr, slots []cu.DevicePtr, n int, _ cu.DevicePtr) error {
+	return s.update(l, params, grads, slots, n, 0)
 }

@@ -15,8 +15,12 @@
 // Conventions, shared with the Go side (gpu/native_kernels_cuda.go):
 //   - Matrices are row-major float32, rows x cols, leading dimension cols.
 //   - Every kernel is extern "C" so that its PTX name is its C name.
-//   - Scalar parameters are int or float (4 bytes); the Go side passes each
-//     argument from an 8-byte slot, of which the driver reads the first 4.
+//   - Scalar parameters are int or float (4 bytes) or double (8); the Go
+//     side passes each argument from an 8-byte slot, of which the driver
+//     reads as many bytes as the parameter has.
+//   - The _at kernels are for the captured step (gpu/captured_cuda.go): they
+//     read the batch's place and the update count from device memory, so the
+//     same graph serves every step.
 //   - Elementwise kernels use a grid-stride loop, so any grid size is correct.
 //   - Nothing uses atomics and every float reduction runs in a fixed order
 //     in one thread, so results are bit-for-bit reproducible from run to run.
@@ -30,7 +34,7 @@
 // gather_images builds the input batch on the device: row r of x is image
 // idx[r] of the uploaded set, each pixel scaled to [0, 1] as pixel/255, the
 // same correctly rounded float32 division as data.FillBatch.
-extern "C" __global__ void gather_images(const unsigned char *images, const int *idx, float *x, int rows)
+__device__ void gather_rows(const unsigned char *images, const int *idx, float *x, int rows)
 {
 	int n = rows * IMAGE_SIZE;
 	for (int i = blockIdx.x * blockDim.x + threadIdx.x; i < n; i += blockDim.x * gridDim.x) {
@@ -39,6 +43,18 @@ extern "C" __global__ void gather_images(const unsigned char *images, const int 
 		size_t src = (size_t)idx[r] * IMAGE_SIZE + (size_t)k;
 		x[i] = (float)images[src] / 255.0f;
 	}
+}
+
+extern "C" __global__ void gather_images(const unsigned char *images, const int *idx, float *x, int rows)
+{
+	gather_rows(images, idx, x, rows);
+}
+
+// gather_images_at is gather_images for the batch that starts at
+// order[cursor[0]]: the captured step reads its place from the device.
+extern "C" __global__ void gather_images_at(const unsigned char *images, const int *order, const int *cursor, float *x, int rows)
+{
+	gather_rows(images, order + cursor[0], x, rows);
 }
 
 // dense_bias_relu turns z = x.W (rows x cols) into relu(z + b) in place, b
@@ -74,8 +90,8 @@ extern "C" __global__ void dense_bias(float *z, const float *b, int rows, int co
 // the set was uploaded. The hit test runs on the log-probabilities with the
 // same rule as model.ScoreLogProbs (strictly greater wins, first index on
 // ties), so the GPU counts exactly what scoring the copied-back rows would.
-extern "C" __global__ void cross_entropy(const float *logits, const unsigned char *labels, const int *idx, int rows,
-					float *logprobs, float *dlogits, float *stats)
+__device__ void cross_entropy_rows(const float *logits, const unsigned char *labels, const int *idx, int rows,
+				   float *logprobs, float *dlogits, float *stats)
 {
 	for (int r = blockIdx.x * blockDim.x + threadIdx.x; r < rows; r += blockDim.x * gridDim.x) {
 		const float *z = logits + r * CLASSES;
@@ -108,6 +124,19 @@ extern "C" __global__ void cross_entropy(const float *logits, const unsigned cha
 		stats[2 * r] = -logprobs[r * CLASSES + label];
 		stats[2 * r + 1] = best == label ? 1.0f : 0.0f;
 	}
+}
+
+extern "C" __global__ void cross_entropy(const float *logits, const unsigned char *labels, const int *idx, int rows,
+					float *logprobs, float *dlogits, float *stats)
+{
+	cross_entropy_rows(logits, labels, idx, rows, logprobs, dlogits, stats);
+}
+
+// cross_entropy_at is cross_entropy for the batch at order[cursor[0]].
+extern "C" __global__ void cross_entropy_at(const float *logits, const unsigned char *labels, const int *order,
+					   const int *cursor, int rows, float *logprobs, float *dlogits, float *stats)
+{
+	cross_entropy_rows(logits, labels, order + cursor[0], rows, logprobs, dlogits, stats);
 }
 
 // bias_grad writes the column sums of d (rows x cols) to out (cols): the
@@ -161,8 +190,8 @@ extern "C" __global__ void accumulate_scores(const float *stats, int rows, doubl
 //   v <- beta2*v + (1-beta2)*g*g
 //   w <- w - alpha*m/(sqrt(v)+eps),  alpha = lr*sqrt(1-beta2^t)/(1-beta1^t)
 // alpha and the (1-beta) factors are computed on the host in float64.
-extern "C" __global__ void adam(float *w, const float *g, float *m, float *v, int n,
-				float beta1, float oneMinusBeta1, float beta2, float oneMinusBeta2, float alpha, float eps)
+__device__ void adam_update(float *w, const float *g, float *m, float *v, int n,
+			    float beta1, float oneMinusBeta1, float beta2, float oneMinusBeta2, float alpha, float eps)
 {
 	for (int i = blockIdx.x * blockDim.x + threadIdx.x; i < n; i += blockDim.x * gridDim.x) {
 		float gi = g[i];
@@ -172,6 +201,24 @@ extern "C" __global__ void adam(float *w, const float *g, float *m, float *v, in
 		v[i] = vi;
 		w[i] = w[i] - alpha * mi / (sqrtf(vi) + eps);
 	}
+}
+
+extern "C" __global__ void adam(float *w, const float *g, float *m, float *v, int n,
+				float beta1, float oneMinusBeta1, float beta2, float oneMinusBeta2, float alpha, float eps)
+{
+	adam_update(w, g, m, v, n, beta1, oneMinusBeta1, beta2, oneMinusBeta2, alpha, eps);
+}
+
+// adam_at is adam with the step size computed on the device from the
+// number of updates done so far (steps[0]), as model.AdamRate does on the
+// host (in double, then rounded to float), so that a captured step needs no
+// argument that changes from one step to the next.
+extern "C" __global__ void adam_at(float *w, const float *g, float *m, float *v, int n,
+				   double beta1, double beta2, double lr, float eps, const long long *steps)
+{
+	double t = (double)(steps[0] + 1);
+	float alpha = (float)(lr * sqrt(1.0 - pow(beta2, t)) / (1.0 - pow(beta1, t)));
+	adam_update(w, g, m, v, n, (float)beta1, (float)(1.0 - beta1), (float)beta2, (float)(1.0 - beta2), alpha, eps);
 }
 
 // sgd_momentum applies one step of Keras's SGD with momentum to n
@@ -184,6 +231,17 @@ extern "C" __global__ void sgd_momentum(float *w, const float *g, float *v, int 
 		float vi = mu * v[i] - lr * g[i];
 		v[i] = vi;
 		w[i] = w[i] + vi;
+	}
+}
+
+// advance_step moves the captured step on: the next batch starts batch
+// images further on, and one more update is done. Launch it as one thread,
+// last.
+extern "C" __global__ void advance_step(int *cursor, int batch, long long *steps)
+{
+	if (blockIdx.x == 0 && threadIdx.x == 0) {
+		cursor[0] += batch;
+		steps[0] += 1;
 	}
 }
 

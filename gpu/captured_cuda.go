@@ -1,0 +1,190 @@
+//go:build cuda
+
+package gpu
+
+import (
+	"errors"
+	"fmt"
+
+	"gorgonia.org/cu"
+
+	"mnist/model"
+)
+
+// The cudagraph engine is the native engine with its full training steps
+// replayed from a CUDA graph: one step (gather, three dense layers, the
+// loss, the backward pass, the optimizer, the running totals) is captured
+// once from a stream of its own, and every later full step of the same
+// shape is one cuGraphLaunch instead of about twenty launches. A step's
+// arguments must then be the same every time, so the captured kernels read
+// what changes from device memory: the batch's place in the epoch's order
+// (a cursor) and the count of updates done (Adam's step size), both moved
+// on by the step's last kernel. Partial batches, Step, Forward and the
+// state verbs run as in the native engine, on the legacy stream, after the
+// capture stream has been waited for.
+type captureState struct {
+	stream    cu.Stream // non-blocking: never synchronised with the legacy stream implicitly
+	blas      *streamBLAS
+	workspace cu.DevicePtr
+	cursor    cu.DevicePtr // int32: where in the order the next captured step starts
+	steps     cu.DevicePtr // int64: updates done, for adam_at
+	graph     *replay
+	key       captureKey // what graph has baked in
+
+	// What the host knows of the device: the cursor's value (-1: unknown)
+	// and whether the device's update count is the engine's step count.
+	nextLo   int
+	stepsSet bool
+	// Work queued since the last wait: on the capture stream, and on the
+	// legacy stream (which the capture stream does not wait for).
+	onStream, onLegacy bool
+}
+
+// captureKey is what a captured step has baked into its kernels' arguments.
+type captureKey struct {
+	order, images, labels cu.DevicePtr
+	rows                  int
+}
+
+// newCapturedEngine opens the native engine and adds the capture stream,
+// its cuBLAS handle and the device counters.
+func newCapturedEngine(ordinal int, cfg model.Config) (model.Engine, error) {
+	e, err := newNativeEngine(ordinal, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("cudagraph: %w", err)
+	}
+	b := e.(*nativeEngine)
+	c := &captureState{nextLo: -1}
+	err = b.withContext(func() error {
+		var err error
+		if c.stream, err = cu.MakeStream(cu.NonBlocking); err != nil {
+			return check("creating the capture stream", err)
+		}
+		b.capture = c // from here on release frees it
+		if c.workspace, err = b.mem.alloc("cuBLAS workspace", blasWorkspaceBytes); err != nil {
+			return err
+		}
+		if c.cursor, err = b.mem.alloc("step cursor", 4); err != nil {
+			return err
+		}
+		if c.steps, err = b.mem.alloc("update count", 8); err != nil {
+			return err
+		}
+		c.blas, err = newStreamBLAS(c.stream, c.workspace)
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("cudagraph: %w", errors.Join(err, b.Close()))
+	}
+	return b, nil
+}
+
+// lane is the capture stream with its cuBLAS handle.
+func (c *captureState) lane(k *kernels) lane {
+	return lane{k: k, stream: c.stream, gemm: c.blas.gemm}
+}
+
+// waitStream waits for the captured steps queued so far: before the
+// legacy stream reads or changes what they use.
+func (c *captureState) waitStream() error {
+	if !c.onStream {
+		return nil
+	}
+	c.onStream = false
+	return check("waiting for the captured steps", c.stream.Synchronize())
+}
+
+// waitLegacy waits for the legacy stream's work (uploads among it) before
+// a captured step, which runs on a stream that does not wait for it.
+func (c *captureState) waitLegacy() error {
+	if !c.onLegacy {
+		return nil
+	}
+	c.onLegacy = false
+	return check("waiting for the legacy stream", cu.Synchronize())
+}
+
+// capturedStep queues one full training step on images order[lo:hi],
+// capturing the step first if there is no graph for this order and set.
+// Called inside call, with the context current.
+func (b *nativeEngine) capturedStep(lo, hi int) error {
+	c := b.capture
+	ds := b.sets[model.TrainSet]
+	if ds == nil {
+		return errors.New("StepAt before Load")
+	}
+	if _, err := b.loop.batchAt(lo, hi, b.cfg.BatchSize); err != nil {
+		return err
+	}
+	if err := c.waitLegacy(); err != nil {
+		return err
+	}
+	key := captureKey{order: b.loop.order, images: ds.images, labels: ds.labels, rows: hi - lo}
+	if c.graph == nil || c.key != key {
+		if err := c.graph.destroy(); err != nil {
+			return err
+		}
+		c.graph = nil
+		g, err := capture(c.stream, func() error { return b.queueCapturedStep(ds, key.rows) })
+		if err != nil {
+			return err
+		}
+		c.graph, c.key = g, key
+	}
+	if c.nextLo != lo || !c.stepsSet {
+		// After a new order, a partial batch or SetState: tell the device
+		// where the step starts and how many updates are done.
+		if err := upload("step cursor", c.cursor, []int32{int32(lo)}); err != nil {
+			return err
+		}
+		if err := upload("update count", c.steps, []int64{b.step}); err != nil {
+			return err
+		}
+		if err := check("waiting for the counters", cu.Synchronize()); err != nil {
+			return err
+		}
+		c.nextLo, c.stepsSet = lo, true
+	}
+	if err := c.graph.launch(c.stream); err != nil {
+		return err
+	}
+	c.onStream = true
+	c.nextLo = hi
+	b.step++
+	return nil
+}
+
+// queueCapturedStep queues what capturedStep captures: the native engine's
+// step, reading its batch and update count from the device, then the
+// running totals and the counters moved on.
+func (b *nativeEngine) queueCapturedStep(ds *deviceSet, rows int) error {
+	c := b.capture
+	l := c.lane(b.k)
+	if err := b.forwardAt(l, ds, batchAt{order: b.loop.order, cursor: c.cursor}, rows); err != nil {
+		return err
+	}
+	if err := b.backward(l, rows); err != nil {
+		return err
+	}
+	if err := b.opt.updateAt(l, b.params, b.grads, b.slots, b.layout.total, c.steps); err != nil {
+		return err
+	}
+	if err := b.accumulate(l, rows); err != nil {
+		return err
+	}
+	return l.launchBlocks(kAdvanceStep, 1, argPtr(c.cursor), argInt(rows), argPtr(c.steps))
+}
+
+// release frees the capture stream's graph, handle and stream; the device
+// memory goes with the engine's. The context is current.
+func (c *captureState) release() error {
+	if c == nil {
+		return nil
+	}
+	errs := []error{c.waitStream(), c.graph.destroy(), c.blas.close()}
+	c.graph, c.blas = nil, nil
+	if c.stream != (cu.Stream{}) {
+		errs = append(errs, check("destroying the capture stream", c.stream.Destroy()))
+	}
+	return errors.Join(errs...)
+}
