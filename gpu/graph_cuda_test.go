@@ -299,3 +299,34 @@ func testResumesExactly(t *testing.T, open opener) {
 	assertParamsEqual(t, state(t, second).Params, state(t, whole).Params)
 	assertOptimizerEqual(t, state(t, second).Optimizer, state(t, whole).Optimizer)
 }
+
+// BenchmarkEngineStepAt times a training step through DeviceLoop, as the
+// trainer drives it (no copy per step), per engine at batch 32: the totals
+// are read once at the end, so the time is the GPU's or the host's,
+// whichever is slower, and not their sum.
+func BenchmarkEngineStepAt(bm *testing.B) {
+	requireNativeGPU(bm)
+	set := learnableSet(1024, 1)
+	order := identity(set.Len())
+	for _, name := range EngineNames() {
+		bm.Run(name, func(bm *testing.B) {
+			cfg := nativeTestConfig(32)
+			e := newTestEngine(bm, testEngines()[name], cfg)
+			load(bm, e, model.TrainSet, set)
+			dl := e.(model.DeviceLoop)
+			if err := dl.SetOrder(order); err != nil {
+				bm.Fatal(err)
+			}
+			steps := set.Len() / 32
+			for i := 0; bm.Loop(); i++ {
+				lo := i % steps * 32
+				if err := dl.StepAt(lo, lo+32); err != nil {
+					bm.Fatal(err)
+				}
+			}
+			if _, _, err := dl.Totals(); err != nil { // waits for the queued steps
+				bm.Fatal(err)
+			}
+		})
+	}
+}

@@ -14,7 +14,9 @@
 #   build       make build-cuda (or scripts/build-cuda.sh without make)
 #   nvidia-smi
 #   test-gpu    go test -tags cuda ./gpu/ (via build-cuda.sh): parity with the
-#               CPU reference for both engines, placement listing
+#               CPU reference for every engine, placement listing
+#   bench-gpu   per-step time of each engine (BenchmarkEngineStepAt) and of
+#               the native engine's Step (BenchmarkNativeStep)
 #   train-native    make train-cuda TRAIN_FLAGS="-log-format json -engine native"
 #                   (else bin/train-cuda ...), default training flags, our engine
 #   torch       python3 scripts/torch_mnist.py --device cuda --json, if present
@@ -25,6 +27,9 @@
 #   test-cli    go test -short ./cmd/train/ (and data/, model/kernels/) in the
 #               cuda setup, so the trainer's tests train on the GPU (with the
 #               default engine, Gorgonia's)
+#   batches     samples/s at batch 32, 256 and 1024 (one epoch each) with each
+#               engine and PyTorch eager and graph-captured (and torch.compile
+#               at 32), then the table (RESULTS_DIR/batches.md)
 # then RESULTS_DIR/summary.txt. Exit status 0 only if every step passed.
 #
 # Environment (all optional):
@@ -37,6 +42,7 @@
 #   SKIP_TORCH     set to skip the PyTorch reference run
 #   SKIP_TRAIN     set to skip both training runs and the PyTorch one (tests only)
 #   SEEDS          the seeds of the seeds step, default "1 2 3 4 5" (empty: skip it)
+#   BATCHES        the batch sizes of the batches step, default "32 256 1024" (empty: skip it)
 #   SKIP_TESTS     set to skip the test steps (build and train only)
 #   KEEP_VENDOR=1  keep vendor/ afterwards (it is removed by default, see finish)
 # Nothing here regenerates files that need the network or nvcc: the PTX
@@ -134,7 +140,7 @@ step_seeds() {
 	mkdir -p "$dir"
 	rm -f "$dir"/seed-*.log
 	for seed in ${SEEDS-1 2 3 4 5}; do
-		for engine in gorgonia native; do
+		for engine in gorgonia native cudagraph; do
 			echo "--- seed $seed, $engine"
 			bin/train-cuda -log-format json -engine "$engine" -seed "$seed" -data-dir "$bundle/mnist" \
 				>"$dir/seed-$engine-$seed.log" 2>&1 || tail -n 3 "$dir/seed-$engine-$seed.log"
@@ -148,9 +154,34 @@ step_seeds() {
 	python3 scripts/gpu_seeds_table.py "$dir" | tee "$1/seeds.md"
 }
 
+# step_batches RESULTS: one epoch at each batch size with each engine and
+# with PyTorch eager and graph-captured (torch.compile only at 32: compiling
+# takes long), then the samples/s table.
+step_batches() {
+	local dir=$1/batches bs engine mode
+	mkdir -p "$dir"
+	rm -f "$dir"/batch-*.log
+	for bs in ${BATCHES-32 256 1024}; do
+		for engine in gorgonia native cudagraph; do
+			echo "--- batch $bs, $engine"
+			bin/train-cuda -log-format json -engine "$engine" -epochs 1 -batch-size "$bs" -data-dir "$bundle/mnist" \
+				>"$dir/batch-$engine-$bs.log" 2>&1 || tail -n 3 "$dir/batch-$engine-$bs.log"
+		done
+		[[ -f scripts/torch_mnist.py && -z "${SKIP_TORCH:-}" ]] || continue
+		for mode in eager graph compile; do
+			[[ $mode == compile && $bs != 32 ]] && continue
+			echo "--- batch $bs, torch $mode"
+			python3 scripts/torch_mnist.py --device cuda --mode "$mode" --epochs 1 --batch-size "$bs" \
+				--data-dir "$bundle/mnist" --json >"$dir/batch-torch_$mode-$bs.log" 2>&1 ||
+				tail -n 3 "$dir/batch-torch_$mode-$bs.log"
+		done
+	done
+	python3 scripts/gpu_seeds_table.py --batches "$dir" | tee "$1/batches.md"
+}
+
 if [[ "${1:-}" == --step ]]; then
-	if [[ $# -eq 3 && "$2" == seeds ]]; then
-		step_seeds "$3"
+	if [[ $# -eq 3 && "$2" =~ ^(seeds|batches)$ ]]; then
+		"step_$2" "$3"
 		exit
 	fi
 	[[ $# -eq 2 && "$2" =~ ^(host|unpack)$ ]] || {
@@ -233,10 +264,12 @@ write_summary() {
 				tail -n 4 "$results/$f.log" | sed 's/^/  /'
 			fi
 		done
-		if [[ -f "$results/seeds.md" ]]; then
-			echo
-			cat "$results/seeds.md"
-		fi
+		for f in seeds.md batches.md; do
+			if [[ -f "$results/$f" ]]; then
+				echo
+				cat "$results/$f"
+			fi
+		done
 		if [[ -f "$results/torch.log" ]]; then
 			echo
 			echo "torch, last lines:"
@@ -282,6 +315,8 @@ export MNIST_REQUIRE_GPU=1 MNIST_PLACEMENT_OUT=$results/placement.txt
 if [[ -z "${SKIP_TESTS:-}" ]]; then
 	# shellcheck disable=SC2086 # GO_TEST_FLAGS is a list of flags
 	run_step test-gpu 150 bash scripts/build-cuda.sh go test -count=1 -v $go_test_flags ./gpu/ || true
+	# Per-step time of each engine through DeviceLoop and through Step.
+	run_step bench-gpu 60 bash scripts/build-cuda.sh go test -run '^$' -bench 'EngineStepAt|NativeStep' -benchtime 3000x ./gpu/ || true
 fi
 
 # Both engines train the real thing with the default flags, as users do
@@ -289,7 +324,7 @@ fi
 # quick, then Gorgonia's, whose speed is unknown.
 train_both() {
 	local engine
-	for engine in native gorgonia; do
+	for engine in native cudagraph gorgonia; do
 		if [[ -x bin/train-cuda ]] && command -v make >/dev/null; then
 			run_step "train-$engine" "$1" \
 				make --no-print-directory train-cuda DATA_DIR="$bundle/mnist" TRAIN_FLAGS="-log-format json -engine $engine" || true
@@ -325,6 +360,11 @@ if [[ -z "${SKIP_TESTS:-}" ]]; then
 	cp "$bundle"/mnist/*.gz "$test_cache/mnist-gorgonia/"
 	run_step test-cli 120 env XDG_CACHE_HOME="$test_cache" \
 		bash scripts/build-cuda.sh go test -count=1 -short ./cmd/train/ ./data/... ./model/kernels/ || true
+fi
+
+# The batch-size sweep last: it is the least needed to know that things work.
+if [[ -z "${SKIP_TRAIN:-}" && -n "${BATCHES-32 256 1024}" && -x bin/train-cuda ]]; then
+	run_step batches 150 bash "$self" --step batches "$results" || true
 fi
 
 # model/'s own tests are CPU tests: they build graphs without gpu.Open, so

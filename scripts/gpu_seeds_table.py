@@ -1,10 +1,16 @@
 #!/usr/bin/env python3
-"""Print a markdown table of test accuracy, test loss and training seconds
-per seed and implementation, from the logs of scripts/gpu-host-run.sh's
-seeds step: DIR/seed-IMPL-N.log, each ending with the JSON "evaluation"
-line of `train-cuda -log-format json` or `torch_mnist.py --json`.
+"""Print the markdown tables of scripts/gpu-host-run.sh's seeds and batches
+steps from their logs, each ending with the JSON "evaluation" line of
+`train-cuda -log-format json` or `torch_mnist.py --json`:
 
-Usage: scripts/gpu_seeds_table.py DIR
+  gpu_seeds_table.py DIR            DIR/seed-IMPL-N.log: test accuracy, test
+                                    loss and training seconds per seed and
+                                    implementation, their means, and each
+                                    engine's speed against PyTorch eager
+  gpu_seeds_table.py --batches DIR  DIR/batch-IMPL-SIZE.log: samples per
+                                    second per batch size and implementation,
+                                    and the fastest of ours against the
+                                    fastest PyTorch configuration
 """
 import glob
 import json
@@ -31,9 +37,38 @@ def evaluation(path):
     return found
 
 
+def batches_table(directory):
+    runs = {}  # impl -> batch size -> evaluation
+    for path in glob.glob(os.path.join(directory, "batch-*-*.log")):
+        m = re.fullmatch(r"batch-(.+)-(\d+)\.log", os.path.basename(path))
+        if m:
+            runs.setdefault(m.group(1), {})[int(m.group(2))] = evaluation(path)
+    if not runs:
+        sys.exit("no batch-IMPL-SIZE.log files in " + directory)
+    impls = sorted(runs)
+    sizes = sorted({b for r in runs.values() for b in r})
+    print("| batch | " + " | ".join(f"{i} samples/s" for i in impls) + " | ours / best PyTorch |")
+    print("|---:|" + "---:|" * (len(impls) + 1))
+    for b in sizes:
+        cells, ours, torch_best = [], 0.0, 0.0
+        for i in impls:
+            e = runs[i].get(b)
+            sps = e.get("samples_per_second") if e else None
+            cells.append(f"{sps:,.0f}" if sps else ("failed" if b in runs[i] else "-"))
+            if sps and i.startswith("torch"):
+                torch_best = max(torch_best, sps)
+            elif sps:
+                ours = max(ours, sps)
+        ratio = f"{ours / torch_best:.2f}x" if ours and torch_best else "-"
+        print(f"| {b} | " + " | ".join(cells) + f" | {ratio} |")
+
+
 def main():
+    if len(sys.argv) == 3 and sys.argv[1] == "--batches":
+        batches_table(sys.argv[2])
+        return
     if len(sys.argv) != 2:
-        sys.exit("usage: gpu_seeds_table.py DIR")
+        sys.exit("usage: gpu_seeds_table.py [--batches] DIR")
     runs = {}  # impl -> seed -> evaluation
     for path in glob.glob(os.path.join(sys.argv[1], "seed-*-*.log")):
         m = re.fullmatch(r"seed-(.+)-(\d+)\.log", os.path.basename(path))
