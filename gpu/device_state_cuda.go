@@ -89,6 +89,33 @@ func hostState(l paramLayout, seed uint64, optName string, step int64, params []
 	return model.State{Params: p, Optimizer: opt}, nil
 }
 
+// downloadState copies the flat parameter buffer and the optimizer's slots
+// to the host. The context must be current.
+func downloadState(l paramLayout, params cu.DevicePtr, slots []cu.DevicePtr) ([][]float32, error) {
+	host := make([][]float32, 1+len(slots))
+	for i, src := range append([]cu.DevicePtr{params}, slots...) {
+		host[i] = make([]float32, l.total)
+		if err := download("the engine's state", host[i], src); err != nil {
+			return nil, err
+		}
+	}
+	return host, nil
+}
+
+// uploadState copies flatState's buffers to the device. The context must
+// be current.
+func uploadState(params cu.DevicePtr, slots []cu.DevicePtr, hostParams []float32, hostSlots [][]float32) error {
+	if err := upload("parameters", params, hostParams); err != nil {
+		return err
+	}
+	for i, slot := range hostSlots {
+		if err := upload("the optimizer's state", slots[i], slot); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // flatState checks s against the layout and the engine's optimizer and
 // flattens it for upload: float32, zero padding. A nil optimizer state is a
 // fresh one.

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"sync"
 
-	"gorgonia.org/cu"
 	G "gorgonia.org/gorgonia"
 	"gorgonia.org/tensor"
 
@@ -308,18 +307,13 @@ func (e *graphEngine) Finite() (bool, error) {
 // State downloads the parameters and the optimizer's slots.
 func (e *graphEngine) State() (model.State, error) {
 	r := e.run
-	host := make([][]float32, 1+len(r.slots))
+	var host [][]float32
 	var step int64
 	err := e.do(func() error {
 		step = r.step
-		return r.onDevice(func() error {
-			for i, src := range append([]cu.DevicePtr{r.params}, r.slots...) {
-				host[i] = make([]float32, r.layout.total)
-				if err := download("the engine's state", host[i], src); err != nil {
-					return err
-				}
-			}
-			return nil
+		return r.onDevice(func() (err error) {
+			host, err = downloadState(r.layout, r.params, r.slots)
+			return err
 		})
 	})
 	if err != nil {
@@ -337,13 +331,8 @@ func (e *graphEngine) SetState(s model.State) error {
 	}
 	return e.do(func() error {
 		return r.onDevice(func() error {
-			if err := upload("parameters", r.params, params); err != nil {
+			if err := uploadState(r.params, r.slots, params, slots); err != nil {
 				return err
-			}
-			for i, slot := range slots {
-				if err := upload("the optimizer's state", r.slots[i], slot); err != nil {
-					return err
-				}
 			}
 			r.step = step
 			return nil

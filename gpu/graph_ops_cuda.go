@@ -11,6 +11,8 @@ import (
 	"github.com/chewxy/hm"
 	G "gorgonia.org/gorgonia"
 	"gorgonia.org/tensor"
+
+	"mnist/model"
 )
 
 // The Gorgonia engine's ops. Each is a Gorgonia op with a CUDA side
@@ -136,7 +138,7 @@ type denseOp struct {
 func (op *denseOp) Arity() int    { return 3 }
 func (op *denseOp) Type() hm.Type { return matrixFn(3) }
 func (op *denseOp) InferShape(in ...G.DimSizer) (tensor.Shape, error) {
-	x, w, err := twoMatrices(op, in)
+	x, w, err := model.TwoMatrixShapes(op, in)
 	if err != nil {
 		return nil, err
 	}
@@ -173,18 +175,6 @@ func (op *denseOp) SymDiff(inputs G.Nodes, output, grad *G.Node) (G.Nodes, error
 		}
 	}
 	return G.Nodes{dx, dw, db}, nil
-}
-
-func twoMatrices(op fmt.Stringer, in []G.DimSizer) (tensor.Shape, tensor.Shape, error) {
-	if len(in) < 2 {
-		return nil, nil, fmt.Errorf("%v: %d input shapes, want at least 2", op, len(in))
-	}
-	a, ok1 := in[0].(tensor.Shape)
-	b, ok2 := in[1].(tensor.Shape)
-	if !ok1 || !ok2 || a.Dims() != 2 || b.Dims() != 2 {
-		return nil, nil, fmt.Errorf("%v: input shapes %v and %v, want matrices", op, in[0], in[1])
-	}
-	return a, b, nil
 }
 
 // lossOp is the mean cross-entropy of the logits against the batch's
@@ -238,7 +228,7 @@ type reluGradOp struct{ deviceOp }
 func (op *reluGradOp) Arity() int    { return 2 }
 func (op *reluGradOp) Type() hm.Type { return matrixFn(2) }
 func (op *reluGradOp) InferShape(in ...G.DimSizer) (tensor.Shape, error) {
-	a, _, err := twoMatrices(op, in)
+	a, _, err := model.TwoMatrixShapes(op, in)
 	return a, err
 }
 func (op *reluGradOp) CUDADo(_ G.External, _ G.Device, prealloc G.Value, in ...G.Value) (G.Value, error) {
@@ -264,7 +254,7 @@ func (op *weightGradOp) ReturnsPtr() bool  { return false }
 func (op *weightGradOp) Arity() int        { return 2 }
 func (op *weightGradOp) Type() hm.Type     { return matrixFn(2) }
 func (op *weightGradOp) InferShape(in ...G.DimSizer) (tensor.Shape, error) {
-	x, dz, err := twoMatrices(op, in)
+	x, dz, err := model.TwoMatrixShapes(op, in)
 	if err != nil {
 		return nil, err
 	}
@@ -311,7 +301,7 @@ type inputGradOp struct {
 func (op *inputGradOp) Arity() int    { return 2 }
 func (op *inputGradOp) Type() hm.Type { return matrixFn(2) }
 func (op *inputGradOp) InferShape(in ...G.DimSizer) (tensor.Shape, error) {
-	dz, w, err := twoMatrices(op, in)
+	dz, w, err := model.TwoMatrixShapes(op, in)
 	if err != nil {
 		return nil, err
 	}

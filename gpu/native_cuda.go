@@ -636,17 +636,12 @@ func (b *nativeEngine) Finite() (bool, error) {
 // State downloads the parameters and the optimizer's slots, returned as
 // float64 (exact), with the step count.
 func (b *nativeEngine) State() (model.State, error) {
-	host := make([][]float32, 1+len(b.slots))
+	var host [][]float32
 	var step int64
-	err := b.do(func() error {
+	err := b.do(func() (err error) {
 		step = b.step
-		for i, src := range append([]cu.DevicePtr{b.params}, b.slots...) {
-			host[i] = make([]float32, b.layout.total)
-			if err := download("the engine's state", host[i], src); err != nil {
-				return err
-			}
-		}
-		return nil
+		host, err = downloadState(b.layout, b.params, b.slots)
+		return err
 	})
 	if err != nil {
 		return model.State{}, err
@@ -662,13 +657,8 @@ func (b *nativeEngine) SetState(s model.State) error {
 		return fmt.Errorf("native cuda: %w", err)
 	}
 	return b.do(func() error {
-		if err := upload("parameters", b.params, params); err != nil {
+		if err := uploadState(b.params, b.slots, params, slots); err != nil {
 			return err
-		}
-		for i, slot := range slots {
-			if err := upload("the optimizer's state", b.slots[i], slot); err != nil {
-				return err
-			}
 		}
 		b.step = step
 		if b.capture != nil {

@@ -86,7 +86,10 @@ func sgemm(impl kernels.BLAS, tA, tB blas.Transpose, m, n, k int, a []float32, l
 	impl.Sgemm(tA, tB, m, n, k, 1, a, lda, b, ldb, 0, c, n)
 }
 
-func twoShapes(op fmt.Stringer, in []G.DimSizer) (tensor.Shape, tensor.Shape, error) {
+// TwoMatrixShapes returns the first two of an op's input shapes, which must
+// be matrices: what an op's InferShape starts from (here and in package
+// gpu's device ops).
+func TwoMatrixShapes(op fmt.Stringer, in []G.DimSizer) (tensor.Shape, tensor.Shape, error) {
 	if len(in) < 2 {
 		return nil, nil, fmt.Errorf("%v: %d input shapes, want at least 2", op, len(in))
 	}

@@ -33,7 +33,7 @@ func (op *denseOp) Type() hm.Type {
 }
 
 func (op *denseOp) InferShape(in ...G.DimSizer) (tensor.Shape, error) {
-	x, w, err := twoShapes(op, in)
+	x, w, err := TwoMatrixShapes(op, in)
 	if err != nil {
 		return nil, err
 	}
@@ -115,7 +115,7 @@ func (op *reluGradOp) Type() hm.Type {
 }
 
 func (op *reluGradOp) InferShape(in ...G.DimSizer) (tensor.Shape, error) {
-	a, _, err := twoShapes(op, in)
+	a, _, err := TwoMatrixShapes(op, in)
 	return a, err
 }
 
@@ -183,7 +183,7 @@ func (op *productOp) dims(a, b tensor.Shape) (m, k, n int, err error) {
 }
 
 func (op *productOp) InferShape(in ...G.DimSizer) (tensor.Shape, error) {
-	a, b, err := twoShapes(op, in)
+	a, b, err := TwoMatrixShapes(op, in)
 	if err != nil {
 		return nil, err
 	}

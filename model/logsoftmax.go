@@ -153,7 +153,7 @@ func (op *logSoftmaxGradOp) Type() hm.Type {
 }
 
 func (op *logSoftmaxGradOp) InferShape(in ...G.DimSizer) (tensor.Shape, error) {
-	a, b, err := twoShapes(op, in)
+	a, b, err := TwoMatrixShapes(op, in)
 	if err != nil {
 		return nil, err
 	}
