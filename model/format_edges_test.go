@@ -16,6 +16,7 @@ import (
 	"gorgonia.org/tensor"
 
 	"mnist/data/fileio"
+	"mnist/model/tensorfile"
 )
 
 // Edges of the file formats found by the mutation pass (scripts/mutate):
@@ -197,19 +198,19 @@ func smallCheckpoint(t *testing.T) *Checkpoint {
 // editEntries rewrites the tensor entries of a checkpoint's header. The
 // checksum covers the metadata and the data, not the entries, so it stays
 // valid: what is tested is the decoder's own checks.
-func editEntries(t *testing.T, file []byte, edit func(es map[string]*safetensorsEntry)) []byte {
+func editEntries(t *testing.T, file []byte, edit func(es map[string]*tensorfile.Entry)) []byte {
 	t.Helper()
 	n := binary.LittleEndian.Uint64(file)
 	var raw map[string]json.RawMessage
 	if err := json.Unmarshal(file[8:8+n], &raw); err != nil {
 		t.Fatal(err)
 	}
-	es := map[string]*safetensorsEntry{}
+	es := map[string]*tensorfile.Entry{}
 	for k, v := range raw {
-		if k == metadataKey {
+		if k == tensorfile.MetadataKey {
 			continue
 		}
-		e := &safetensorsEntry{}
+		e := &tensorfile.Entry{}
 		if err := json.Unmarshal(v, e); err != nil {
 			t.Fatal(err)
 		}
@@ -247,14 +248,14 @@ func TestDecodeCheckpointChecksBehindTheChecksum(t *testing.T) {
 		file []byte
 		want string
 	}{
-		{"dtype", editEntries(t, file, func(es map[string]*safetensorsEntry) { es["dense1.bias"].Dtype = "F16" }),
+		{"dtype", editEntries(t, file, func(es map[string]*tensorfile.Entry) { es["dense1.bias"].Dtype = "F16" }),
 			`tensor "dense1.bias" has dtype "F16", want "F32"`},
-		{"shape", editEntries(t, file, func(es map[string]*safetensorsEntry) { es["adam.m.dense1.bias"].Shape = []int{2, 64} }),
+		{"shape", editEntries(t, file, func(es map[string]*tensorfile.Entry) { es["adam.m.dense1.bias"].Shape = []int{2, 64} }),
 			`tensor "adam.m.dense1.bias" has shape [2 64], want [128]`},
-		{"byte size", editEntries(t, file, func(es map[string]*safetensorsEntry) {
+		{"byte size", editEntries(t, file, func(es map[string]*tensorfile.Entry) {
 			// Move the boundary between two neighbours by 8 bytes: the
 			// tensors still tile the data, but neither has its size.
-			var a, b *safetensorsEntry
+			var a, b *tensorfile.Entry
 			for _, e := range es {
 				for _, f := range es {
 					if e.DataOffsets[1] == f.DataOffsets[0] && e.DataOffsets[1]-e.DataOffsets[0] > 8 {
@@ -265,7 +266,7 @@ func TestDecodeCheckpointChecksBehindTheChecksum(t *testing.T) {
 			a.DataOffsets[1] -= 8
 			b.DataOffsets[0] -= 8
 		}), "bytes, want"},
-		{"gap", editEntries(t, file, func(es map[string]*safetensorsEntry) {
+		{"gap", editEntries(t, file, func(es map[string]*tensorfile.Entry) {
 			es[orderName].DataOffsets[0] += 8
 		}), "tensors must tile the data"},
 		{"epoch not a number", resealMeta(t, file, "epoch", "one"), `metadata "epoch"`},
@@ -273,9 +274,9 @@ func TestDecodeCheckpointChecksBehindTheChecksum(t *testing.T) {
 		{"seed not a number", resealMeta(t, file, "seed", "-1"), `metadata "seed"`},
 		{"optimizer step not a number", resealMeta(t, file, "optimizer_step", "1.5"), `metadata "optimizer_step"`},
 		{"setting not a number", resealMeta(t, file, "optimizer.beta1", "x"), `metadata "optimizer.beta1"`},
-		{"order of two dimensions", editEntries(t, file, func(es map[string]*safetensorsEntry) { es[orderName].Shape = []int{3, 1} }),
+		{"order of two dimensions", editEntries(t, file, func(es map[string]*tensorfile.Entry) { es[orderName].Shape = []int{3, 1} }),
 			`tensor "shuffle.order" is missing or not one-dimensional`},
-		{"order of another dtype", editEntries(t, file, func(es map[string]*safetensorsEntry) { es[orderName].Dtype = "F64" }),
+		{"order of another dtype", editEntries(t, file, func(es map[string]*tensorfile.Entry) { es[orderName].Dtype = "F64" }),
 			`tensor "shuffle.order" has dtype "F64", want "I64"`},
 		{"unknown optimizer names the field", resealMeta(t, file, "optimizer", "rmsprop"), `metadata "optimizer": unknown optimizer "rmsprop"`},
 	}

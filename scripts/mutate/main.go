@@ -53,8 +53,9 @@ func targets() []target {
 	return []target{
 		{files: []string{"data/*.go"}, pkg: "./data/"},
 		{files: []string{"data/fileio/*.go"}, pkg: "./data/fileio/"},
+		{files: []string{"model/tensorfile/*.go"}, pkg: "./model/tensorfile/"},
 		{files: []string{"model/safetensors.go", "model/checkpoint.go", "model/checkpoint_resume.go"}, pkg: "./model/",
-			run: "Safetensors|Checkpoint|Resume|Prune|Save|Writable|Fuzz"},
+			run: "Safetensors|Checkpoint|Resume|Prune|Save|Writable|SmallFiles"},
 	}
 }
 
