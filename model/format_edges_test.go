@@ -153,6 +153,8 @@ func TestEncodeCheckpointRefuses(t *testing.T) {
 		{"parameter of the wrong size", func(c *Checkpoint) {
 			c.Params.Tensors[5] = tensor.New(tensor.WithShape(1, 3), tensor.WithBacking([]float32{1, 2, 3}))
 		}, "dense3.bias is missing or has the wrong size"},
+		// A header past tensorfile.MaxHeaderLen could not be read back.
+		{"metadata too large", func(c *Checkpoint) { c.Train.Shuffle = make([]byte, 1<<20) }, "exceeds 1048576 (metadata too large)"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

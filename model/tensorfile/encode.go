@@ -29,7 +29,7 @@ func encode(tensors []Tensor, meta map[string]string, seal bool) ([]byte, error)
 		size += len(t.Data)
 	}
 	body := make([]byte, 0, size)
-	header := make(map[string]any, len(tensors)+1)
+	header := make(map[string]any, len(tensors))
 	for _, t := range tensors {
 		begin := uint64(len(body))
 		body = append(body, t.Data...)

@@ -129,6 +129,8 @@ func TestByteSize(t *testing.T) {
 		{"I64", []int{1 << 61}, 0, false},
 		{"U8", []int{1 << 62, 4}, 0, false},
 		{"F32", []int{2, -1}, 0, false},
+		{"U8", []int{-1}, 0, false},
+		{"U8", []int{3, -2}, 0, false},
 		{"f32", []int{1}, 0, false},
 	} {
 		if n, ok := byteSize(c.dtype, c.shape); n != c.n || ok != c.ok {
