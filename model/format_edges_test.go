@@ -272,6 +272,11 @@ func TestDecodeCheckpointChecksBehindTheChecksum(t *testing.T) {
 			es[orderName].DataOffsets[0] += 8
 		}), "tensors must tile the data"},
 		{"epoch not a number", resealMeta(t, file, "epoch", "one"), `metadata "epoch"`},
+		// Of two broken fields the number is named, not the optimizer
+		// read after it.
+		{"epoch and optimizer", resealWith(t, file, nil, func(meta map[string]string) {
+			meta["epoch"], meta["optimizer"] = "one", "rmsprop"
+		}), `metadata "epoch"`},
 		{"loss_sum not a number", resealMeta(t, file, "loss_sum", "much"), `metadata "loss_sum"`},
 		{"seed not a number", resealMeta(t, file, "seed", "-1"), `metadata "seed"`},
 		{"optimizer step not a number", resealMeta(t, file, "optimizer_step", "1.5"), `metadata "optimizer_step"`},
