@@ -12,6 +12,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -140,5 +141,16 @@ func TestImageToMNISTRefusesBounds(t *testing.T) {
 	_, err := ImageToMNIST(image.NewUniform(color.White))
 	if !errors.Is(err, ErrImageTooLarge) || !strings.Contains(err.Error(), "2000000000×2000000000 pixels") {
 		t.Errorf("ImageToMNIST(a uniform image of unbounded size) = %v", err)
+	}
+}
+
+// A paletted image whose pixel slice is shorter than its bounds (no
+// decoder makes one, but an image.Image may be anything) reads as 0 where
+// it has no pixel, rather than past the slice's end.
+func TestGreyLevelsShortPalettedPixels(t *testing.T) {
+	img := &image.Paletted{Pix: []byte{1}, Stride: 2, Rect: image.Rect(0, 0, 2, 2), Palette: color.Palette{color.Black, color.White}}
+	got := greyLevels(img)
+	if want := []float64{1, 0, 0, 0}; !slices.Equal(got, want) {
+		t.Errorf("greyLevels = %v, want %v", got, want)
 	}
 }
