@@ -69,3 +69,19 @@ func TestLoadNewestCheckpointSkipsDamagedFiles(t *testing.T) {
 		t.Errorf("empty folder: %v, want fs.ErrNotExist", err)
 	}
 }
+
+// A checkpoint folder that cannot be listed (here a regular file) is that
+// error, not "no checkpoint": -resume must not start afresh over it.
+func TestLoadNewestCheckpointUnlistableFolder(t *testing.T) {
+	notDir := filepath.Join(t.TempDir(), "file")
+	if err := os.WriteFile(notDir, []byte("x"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	ck, path, bad, err := LoadNewestCheckpoint(context.Background(), notDir)
+	if err == nil || ck != nil || path != "" || bad != nil {
+		t.Fatalf("LoadNewestCheckpoint(a file) = %v, %q, %v, %v", ck, path, bad, err)
+	}
+	if errors.Is(err, fs.ErrNotExist) || !strings.Contains(err.Error(), "list checkpoints: ") || !strings.Contains(err.Error(), "not a directory") {
+		t.Errorf("error %q; want the listing's, not a missing checkpoint", err)
+	}
+}
