@@ -114,6 +114,19 @@ func TestGridSample(t *testing.T) {
 	if len(got) != 3*200 || got[0] != 0 || got[1] != 3 || got[199] != 597 || got[200] != 600 || got[599] != 1797 {
 		t.Errorf("600×3: %d samples, %v … %v", len(got), got[:3], got[len(got)-2:])
 	}
+	// The step is the side over 256, rounded up: 2 for 512 pixels, 3 for
+	// 513.
+	for _, c := range []struct{ w, h, step int }{{512, 1, 2}, {1, 512, 2}, {513, 1, 3}, {256, 1, 1}} {
+		g := make([]float64, c.w*c.h)
+		for i := range g {
+			g[i] = float64(i)
+		}
+		got := gridSample(g, c.w, c.h, nil)
+		n := max(c.w, c.h)
+		if len(got) != (n+c.step-1)/c.step || got[1] != float64(c.step) {
+			t.Errorf("%d×%d: %d samples, the second %v; want every %d", c.w, c.h, len(got), got[1], c.step)
+		}
+	}
 	// Small images are read whole, less sub.
 	got = gridSample([]float64{1, 2, 3, 4, 5, 6}, 3, 2, func(x, y int) float64 { return float64(10*y + x) })
 	if want := []float64{1, 1, 1, -6, -6, -6}; !slices.Equal(got, want) {
