@@ -5,11 +5,13 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"net/http"
+	"strings"
+	"sync/atomic"
 	"testing"
 )
 
-// Found by the mutation pass: load's own checks, each of which the broader
-// tests of load_test.go let pass.
+// Found by the mutation pass (scripts/mutate): checks of load and of the
+// sources that the broader tests of load_test.go and fetch_test.go let pass.
 
 // Files that pass their size and digest but do not parse as a set name the
 // set: what was verified is what is parsed, and a verified file can still
@@ -69,6 +71,30 @@ func TestDefaultSourcesClient(t *testing.T) {
 			if !ok || h.client == nil || (h.client == mine) != c.mine {
 				t.Errorf("DefaultSources(%v): source %s has client %v", c.client, s.Name(), h.client)
 			}
+		}
+	}
+}
+
+// roundTripFunc is an http.RoundTripper made of a function.
+type roundTripFunc func(*http.Request) (*http.Response, error)
+
+func (f roundTripFunc) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
+
+// A response other than 200 is closed by the source, which returns only
+// the error: its body would otherwise hold the connection.
+func TestHTTPSourceClosesRefusedResponses(t *testing.T) {
+	for _, code := range []int{404, 500, 301} {
+		var closed atomic.Int32
+		client := &http.Client{Transport: roundTripFunc(func(r *http.Request) (*http.Response, error) {
+			return &http.Response{StatusCode: code, Status: http.StatusText(code), Request: r,
+				Body: countedBody{strings.NewReader("no"), &closed}}, nil
+		}), CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+		body, err := HTTPSource("http://mirror.invalid/mnist/", client).Open(context.Background(), "a.gz")
+		if err == nil || body != nil {
+			t.Fatalf("%d: Open = %v, %v; want an error", code, body, err)
+		}
+		if closed.Load() != 1 {
+			t.Errorf("%d: the response body closed %d times, want once", code, closed.Load())
 		}
 	}
 }

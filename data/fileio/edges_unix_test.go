@@ -1,0 +1,134 @@
+//go:build linux
+
+package fileio
+
+import (
+	"context"
+	"errors"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+)
+
+// Edges of reading and locking found by the mutation pass
+// (scripts/mutate): changes the other tests let pass.
+
+// openFiles counts this process's open descriptors (Linux's /proc/self/fd).
+func openFiles(t *testing.T) int {
+	t.Helper()
+	ents, err := os.ReadDir("/proc/self/fd")
+	if err != nil {
+		t.Skipf("no /proc/self/fd: %v", err)
+	}
+	return len(ents)
+}
+
+// noLeak fails t if calling f leaves descriptors open. f runs several
+// times, so that one descriptor the runtime opens meanwhile is not taken
+// for a leak.
+func noLeak(t *testing.T, name string, f func()) {
+	t.Helper()
+	before := openFiles(t)
+	for range 8 {
+		f()
+	}
+	if after := openFiles(t); after >= before+8 {
+		t.Errorf("%s: %d descriptors open, %d before", name, after, before)
+	}
+}
+
+// Every way ReadFile and LockFile refuse a file closes what they opened.
+func TestRefusalsCloseTheirFiles(t *testing.T) {
+	dir := t.TempDir()
+	big := filepath.Join(dir, "big")
+	if err := os.WriteFile(big, make([]byte, 100), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	fifo := filepath.Join(dir, "fifo")
+	if err := syscall.Mkfifo(fifo, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	held, err := LockFile(filepath.Join(dir, "lock"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer held.Unlock()
+	ctx := context.Background()
+	for _, c := range []struct {
+		name string
+		f    func() error
+	}{
+		{"read a folder", func() error { _, err := ReadFile(ctx, dir, 10); return err }},
+		{"read a FIFO", func() error { _, err := ReadFile(ctx, fifo, 10); return err }},
+		{"read a file too large", func() error { _, err := ReadFile(ctx, big, 10); return err }},
+		{"read a file", func() error { _, err := ReadFile(ctx, big, 1000); return err }},
+		{"lock a folder", func() error { _, err := LockFile(dir); return err }},
+		{"lock a FIFO", func() error { _, err := LockFile(fifo); return err }},
+		{"lock a held lock", func() error { _, err := LockFile(filepath.Join(dir, "lock")); return err }},
+	} {
+		noLeak(t, c.name, func() {
+			if err := c.f(); (err == nil) != (c.name == "read a file") {
+				t.Fatalf("%s: %v", c.name, err)
+			}
+		})
+	}
+}
+
+// A file that holds more than its size says (Linux's /proc files say 0)
+// is still held to the limit while it is read, and read whole within it.
+func TestReadFileGrowsPastItsSize(t *testing.T) {
+	const path = "/proc/self/status" // a regular file of size 0 and about 1 KB
+	info, err := os.Stat(path)
+	if err != nil || info.Size() != 0 || !info.Mode().IsRegular() {
+		t.Skipf("no /proc/self/status of size 0: %v", err)
+	}
+	b, err := ReadFile(context.Background(), path, 1<<20)
+	if err != nil || !strings.HasPrefix(string(b), "Name:") || !strings.Contains(string(b), "\nPid:") {
+		t.Fatalf("ReadFile(%s) = %d bytes, %v", path, len(b), err)
+	}
+	b, err = ReadFile(context.Background(), path, 16)
+	if err == nil || b != nil || !strings.Contains(err.Error(), "file too large") {
+		t.Errorf("ReadFile(%s, limit 16) = %d bytes, %v; want refused as too large", path, len(b), err)
+	}
+}
+
+// A cancelled read fails with the context's error before it looks at the
+// file, whatever is wrong with the file.
+func TestReadFileCancelledFirst(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	for _, path := range []string{filepath.Join(t.TempDir(), "missing"), t.TempDir()} {
+		if _, err := ReadFile(ctx, path, 10); !errors.Is(err, context.Canceled) || errors.Is(err, fs.ErrNotExist) {
+			t.Errorf("ReadFile(cancelled, %s) = %v, want the cancellation", path, err)
+		}
+	}
+}
+
+// LockFile where no file can be made says why; Unlock is safe on a nil
+// Lock and a second time.
+func TestLockFileEdges(t *testing.T) {
+	_, err := LockFile(filepath.Join(t.TempDir(), "no", "such", "lock"))
+	if !errors.Is(err, fs.ErrNotExist) || !strings.HasPrefix(err.Error(), "cannot lock ") {
+		t.Errorf("LockFile in a missing folder = %v, want not exist", err)
+	}
+	var none *Lock
+	if err := none.Unlock(); err != nil {
+		t.Errorf("nil Lock: Unlock = %v", err)
+	}
+	l, err := LockFile(filepath.Join(t.TempDir(), "lock"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := l.Unlock(); err != nil {
+		t.Fatal(err)
+	}
+	if err := l.Unlock(); err != nil {
+		t.Errorf("second Unlock = %v", err)
+	}
+	if err := (&Lock{}).Unlock(); err != nil {
+		t.Errorf("zero Lock: Unlock = %v", err)
+	}
+}
