@@ -198,3 +198,41 @@ func TestLeastSquares(t *testing.T) {
 		t.Errorf("constant of 1, 2, 6: %v, %v", c, ok)
 	}
 }
+
+func TestBackgroundCoords(t *testing.T) {
+	s := &background{w: 4, h: 2}
+	for _, c := range []struct{ x, y, u, v float64 }{
+		{0, 0, -0.75, -0.5},
+		{3, 1, 0.75, 0.5},
+		{1.5, 0.5, 0, 0},
+		{-0.5, -0.5, -1, -1},
+	} {
+		if u, v := s.coords(c.x, c.y); u != c.u || v != c.v {
+			t.Errorf("coords(%v, %v) = %v, %v; want %v, %v", c.x, c.y, u, v, c.u, c.v)
+		}
+	}
+}
+
+// A background that is a plane, with no ink, is fitted exactly: each
+// block's median is the level at its centre (blocks of 5×5 pixels here,
+// an odd number, and a plane is symmetric about its centre), and the
+// surface through them is the plane.
+func TestFitBackgroundPlane(t *testing.T) {
+	for _, c := range []struct{ w, h int }{{80, 80}, {80, 45}, {45, 80}} {
+		plane := func(x, y int) float64 { return 0.3 + 0.002*float64(x) - 0.001*float64(y) }
+		g := make([]float64, c.w*c.h)
+		for y := range c.h {
+			for x := range c.w {
+				g[y*c.w+x] = plane(x, y)
+			}
+		}
+		bg := fitBackground(g, c.w, c.h)
+		for y := range c.h {
+			for x := range c.w {
+				if d := bg.at(x, y) - plane(x, y); math.Abs(d) > 1e-9 {
+					t.Fatalf("%d×%d: the fit is off by %g at (%d, %d)", c.w, c.h, d, x, y)
+				}
+			}
+		}
+	}
+}
