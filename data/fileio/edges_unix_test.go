@@ -132,3 +132,55 @@ func TestLockFileEdges(t *testing.T) {
 		t.Errorf("zero Lock: Unlock = %v", err)
 	}
 }
+
+// A file whose size says 0 (Linux's /proc files) but that holds a few
+// bytes more than the limit is refused however the limit falls against
+// the growing buffer, and read whole at exactly its length.
+func TestReadFileLimitAtTheEnd(t *testing.T) {
+	const path = "/proc/self/cmdline"
+	want, err := os.ReadFile(path)
+	if err != nil || len(want) < 8 {
+		t.Skipf("no %s: %v", path, err)
+	}
+	n := int64(len(want))
+	if b, err := ReadFile(context.Background(), path, n); err != nil || string(b) != string(want) {
+		t.Fatalf("ReadFile(%s, limit %d) = %q, %v", path, n, b, err)
+	}
+	for limit := n - 1; limit >= n-8; limit-- {
+		if b, err := ReadFile(context.Background(), path, limit); !errors.Is(err, ErrTooLarge) || b != nil {
+			t.Errorf("ReadFile(%s of %d bytes, limit %d) = %d bytes, %v", path, n, limit, len(b), err)
+		}
+	}
+}
+
+// A read that fails (Linux's /proc/self/mem at address 0: EIO) is that
+// error, not a loop and not a short file.
+func TestReadFileReadError(t *testing.T) {
+	const path = "/proc/self/mem"
+	if info, err := os.Stat(path); err != nil || !info.Mode().IsRegular() {
+		t.Skipf("no %s", path)
+	}
+	b, err := ReadFile(context.Background(), path, 1<<20)
+	if !errors.Is(err, syscall.EIO) || b != nil || !strings.Contains(err.Error(), path) {
+		t.Errorf("ReadFile(%s) = %d bytes, %v; want EIO", path, len(b), err)
+	}
+}
+
+func TestKind(t *testing.T) {
+	for _, c := range []struct {
+		m    fs.FileMode
+		want string
+	}{
+		{fs.ModeDir | 0o755, "a folder"},
+		{fs.ModeNamedPipe, "a named pipe (FIFO)"},
+		{fs.ModeSocket, "a socket"},
+		{fs.ModeDevice, "a device"},
+		{fs.ModeDevice | fs.ModeCharDevice, "a device"},
+		{fs.ModeSymlink, "a symlink"},
+		{fs.ModeIrregular, "a special file"},
+	} {
+		if got := kind(c.m); got != c.want {
+			t.Errorf("kind(%v) = %q, want %q", c.m, got, c.want)
+		}
+	}
+}
