@@ -191,6 +191,13 @@ func TestLeastSquares(t *testing.T) {
 	if _, ok := leastSquares([]float64{-1, 0, 0.5, 1}, row, []float64{1, 2, 3, 4}, []bool{true, true, true, true}, 3); ok {
 		t.Errorf("one row of points fitted a plane")
 	}
+	// Points a hair off one row (1e-7) determine v no better: the pivot
+	// is far below the diagonal's scale, and the fit is refused rather
+	// than trusted.
+	nearRow := []float64{0.5, 0.5, 0.5, 0.5 + 1e-7}
+	if _, ok := leastSquares([]float64{-1, 0, 0.5, 1}, nearRow, []float64{1, 2, 3, 4}, []bool{true, true, true, true}, 3); ok {
+		t.Errorf("points 1e-7 off one row fitted a plane")
+	}
 	// A line along a row is a constant plus a slope in u: fitted as a
 	// plane it is singular, as a constant it is the mean.
 	c, ok = leastSquares([]float64{-1, 0, 1}, []float64{0, 0, 0}, []float64{1, 2, 6}, []bool{true, true, true}, 1)

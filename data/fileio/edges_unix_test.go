@@ -184,3 +184,56 @@ func TestKind(t *testing.T) {
 		}
 	}
 }
+
+// Writes, failed at any step or not, and the checks before them leave no
+// descriptor open.
+func TestWritesCloseTheirFiles(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "out.bin")
+	for _, f := range []*Fault{nil, {Step: StepWrite}, {Step: StepWrite, After: 3}, {Step: StepSync}, {Step: StepClose}, {Step: StepRename}, {Step: StepSyncDir}} {
+		name := "no fault"
+		if f != nil {
+			name = f.Step.String()
+		}
+		noLeak(t, "write, "+name, func() {
+			if err := (Writer{Fault: f}).WriteFile(path, content); (err == nil) != (f == nil) {
+				t.Fatalf("%s: %v", name, err)
+			}
+		})
+	}
+	noLeak(t, "SyncDir", func() {
+		if err := SyncDir(dir); err != nil {
+			t.Fatal(err)
+		}
+	})
+	noLeak(t, "CheckTarget", func() {
+		if err := CheckTarget(path); err != nil {
+			t.Fatal(err)
+		}
+	})
+}
+
+// A folder in which nothing can be created (Linux's /proc, even for root)
+// is reported as such by CheckTarget.
+func TestCheckTargetUncreatable(t *testing.T) {
+	if info, err := os.Stat("/proc/self"); err != nil || !info.IsDir() {
+		t.Skip("no /proc")
+	}
+	err := CheckTarget("/proc/m.safetensors")
+	if err == nil || !strings.Contains(err.Error(), "cannot create files in folder /proc") {
+		t.Errorf("CheckTarget(/proc/m.safetensors) = %v, want cannot create files", err)
+	}
+}
+
+// Two paths of which only one exists are not the same file.
+func TestSamePathOneMissing(t *testing.T) {
+	dir := t.TempDir()
+	a := filepath.Join(dir, "a")
+	if err := os.WriteFile(a, []byte("x"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	b := filepath.Join(dir, "b")
+	if SamePath(a, b) || SamePath(b, a) {
+		t.Errorf("SamePath(%s, %s) with only the first there: true", a, b)
+	}
+}
