@@ -237,3 +237,28 @@ func TestSamePathOneMissing(t *testing.T) {
 		t.Errorf("SamePath(%s, %s) with only the first there: true", a, b)
 	}
 }
+
+// Two files that both exist but are different files are not the same.
+func TestSamePathTwoFiles(t *testing.T) {
+	dir := t.TempDir()
+	a, b := filepath.Join(dir, "a"), filepath.Join(dir, "b")
+	for _, p := range []string{a, b} {
+		if err := os.WriteFile(p, []byte("same content"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if SamePath(a, b) {
+		t.Errorf("SamePath of two files = true")
+	}
+}
+
+// An empty name is refused as such by the check and by the write.
+func TestEmptyPath(t *testing.T) {
+	const want = "cannot write to an empty file name"
+	if err := CheckTarget(""); err == nil || err.Error() != want {
+		t.Errorf("CheckTarget(\"\") = %v", err)
+	}
+	if err := (Writer{}).WriteFile("", content); err == nil || err.Error() != want {
+		t.Errorf("WriteFile(\"\") = %v", err)
+	}
+}
