@@ -20,7 +20,7 @@ import (
 // checkpoint's metadata (format, numbers, optimizer and its settings,
 // dtype, tensor count and kinds). The tests of this file run the decoders
 // over small files (a header and a few bytes of data) found by fuzzing
-// them before they moved: testdata/smallfiles, the smallest input of each
+// these decoders directly: testdata/smallfiles, the smallest input of each
 // distinct outcome, in the go test fuzz v1 format, and the seeds below.
 
 // readSmallFiles returns the inputs of the corpus files in
