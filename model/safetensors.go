@@ -16,7 +16,8 @@ import (
 // an 8-byte little-endian header length N, N bytes of JSON header, then the
 // tensors' bytes back to back. The header maps each tensor name to its dtype,
 // shape and data_offsets [begin, end) relative to the byte after the header,
-// and "__metadata__" to a map of strings.
+// and "__metadata__" to a map of strings. Package tensorfile reads and
+// writes that layer; this file maps the network's parameters onto it.
 //
 // Our tensors are F32, little-endian, row-major. Weights keep the [in, out]
 // layout of Params (as Keras stores kernels); biases are stored as [n], as
