@@ -1,6 +1,7 @@
 package data
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -8,7 +9,9 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
+	"testing/iotest"
 )
 
 // Edges of the fetcher that the broader tests of fetch_test.go let pass:
@@ -118,5 +121,59 @@ func TestIsTransientDigestWins(t *testing.T) {
 		if isTransient(err) {
 			t.Errorf("isTransient(%v) = true, want false", err)
 		}
+	}
+}
+
+// closingSource serves each file through a body that counts how often it
+// is opened and closed; bodies of files in cut end with an error halfway.
+type closingSource struct {
+	ff             fakeFiles
+	cut            map[string]bool
+	extra          []byte // appended to every body: a body too large
+	opened, closed atomic.Int32
+}
+
+type countedBody struct {
+	io.Reader
+	closed *atomic.Int32
+}
+
+func (b countedBody) Close() error { b.closed.Add(1); return nil }
+
+func (s *closingSource) Name() string { return "closing" }
+func (s *closingSource) Open(ctx context.Context, file string) (io.ReadCloser, error) {
+	s.opened.Add(1)
+	content := append(bytes.Clone(s.ff.content[file]), s.extra...)
+	var r io.Reader = bytes.NewReader(content)
+	if s.cut[file] {
+		r = io.MultiReader(bytes.NewReader(content[:len(content)/2]), iotest.ErrReader(errors.New("connection reset")))
+	}
+	return countedBody{r, &s.closed}, nil
+}
+
+// Every body the fetcher opens is closed, whether the download succeeds,
+// breaks off, or is too large: an open body holds a connection.
+func TestFetchClosesEveryBody(t *testing.T) {
+	ff := newFakeFiles(10, 20)
+	for _, c := range []struct {
+		name    string
+		src     *closingSource
+		wantErr bool
+	}{
+		{"good", &closingSource{ff: ff}, false},
+		{"cut off", &closingSource{ff: ff, cut: map[string]bool{"b.gz": true}}, true},
+		{"too large", &closingSource{ff: ff, extra: []byte{1}}, true},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			fe := testFetcher(c.src)
+			fe.Retries = 1
+			err := fe.ensureErr(context.Background(), t.TempDir(), ff.specs)
+			if (err != nil) != c.wantErr {
+				t.Fatalf("Ensure: %v", err)
+			}
+			if o, cl := c.src.opened.Load(), c.src.closed.Load(); o == 0 || o != cl {
+				t.Errorf("%d bodies opened, %d closed", o, cl)
+			}
+		})
 	}
 }

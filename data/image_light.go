@@ -48,15 +48,10 @@ const (
 // (a blank image, strokes thinner than the percentile) the border's mean
 // decides, as for a clean drawing: mid-grey or lighter is paper.
 func inkIsDark(g []float64, w, h int) bool {
-	border := make([]float64, 0, 2*(w+h))
+	border := borderPixels(g, w, h)
 	var sum float64
-	for y := 0; y < h; y++ {
-		for x := 0; x < w; x++ {
-			if y == 0 || y == h-1 || x == 0 || x == w-1 {
-				border = append(border, g[y*w+x])
-				sum += g[y*w+x]
-			}
-		}
+	for _, v := range border {
+		sum += v
 	}
 	b := quantile(border, 0.5)
 	sample := gridSample(g, w, h, nil)
@@ -65,6 +60,20 @@ func inkIsDark(g []float64, w, h int) bool {
 		return d > 0
 	}
 	return sum/float64(len(border)) > 0.5
+}
+
+// borderPixels returns the pixels of the image's outermost rows and
+// columns, each once, row by row.
+func borderPixels(g []float64, w, h int) []float64 {
+	border := make([]float64, 0, 2*(w+h))
+	for y := 0; y < h; y++ {
+		for x := 0; x < w; x++ {
+			if y == 0 || y == h-1 || x == 0 || x == w-1 {
+				border = append(border, g[y*w+x])
+			}
+		}
+	}
+	return border
 }
 
 // removeBackground turns g (ink brighter than the background, 0..1) into

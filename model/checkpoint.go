@@ -1,30 +1,24 @@
 package model
 
 import (
-	"bytes"
 	"cmp"
 	"context"
-	"crypto/sha256"
 	"encoding/base64"
 	"encoding/binary"
-	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"io/fs"
-	"maps"
-	"math"
 	"os"
 	"path/filepath"
 	"regexp"
 	"slices"
 	"strconv"
-	"strings"
 
 	"gorgonia.org/tensor"
 
 	"mnist/data/fileio"
+	"mnist/model/tensorfile"
 )
 
 // A checkpoint is a safetensors file too, so that the usual tools can look
@@ -73,25 +67,11 @@ type Checkpoint struct {
 // Checkpoint metadata keys and tensor names besides the parameters'.
 const (
 	orderName        = "shuffle.order"
-	checksumKey      = "checksum"
 	optimizerKey     = "optimizer"
 	optimizerStepKey = "optimizer_step"
 	// settingPrefix + a Setting's name holds its value: "optimizer.lr".
 	settingPrefix = "optimizer."
 )
-
-// rawTensor is one tensor of a parsed file: its header entry and bytes.
-type rawTensor struct {
-	entry safetensorsEntry
-	data  []byte
-}
-
-// checkpointItem is one tensor as EncodeCheckpoint writes it.
-type checkpointItem struct {
-	name, dtype string
-	shape       []int
-	data        []byte
-}
 
 // EncodeCheckpoint writes c as a safetensors file.
 func EncodeCheckpoint(w io.Writer, c *Checkpoint) error {
@@ -106,56 +86,35 @@ func EncodeCheckpoint(w io.Writer, c *Checkpoint) error {
 		return fmt.Errorf("encode checkpoint: %w", err)
 	}
 	names, shapes := ParamNames(), fileShapes()
-	var items []checkpointItem
+	var items []tensorfile.Tensor
 	for i, t := range c.Params.Tensors {
 		if t == nil || t.Shape().TotalSize() != paramShapes()[i].TotalSize() {
 			return fmt.Errorf("encode checkpoint: %s is missing or has the wrong size", names[i])
 		}
 		switch d := t.Data().(type) {
 		case []float32:
-			b := make([]byte, 0, 4*len(d))
-			for _, x := range d {
-				b = binary.LittleEndian.AppendUint32(b, math.Float32bits(x))
-			}
-			items = append(items, checkpointItem{names[i], "F32", shapes[i], b})
+			items = append(items, tensorfile.Tensor{Name: names[i], Dtype: "F32", Shape: shapes[i], Data: tensorfile.Float32Bytes(d)})
 		case []float64:
-			items = append(items, checkpointItem{names[i], "F64", shapes[i], f64Bytes(d)})
+			items = append(items, tensorfile.Tensor{Name: names[i], Dtype: "F64", Shape: shapes[i], Data: tensorfile.Float64Bytes(d)})
 		default:
 			return fmt.Errorf("encode checkpoint: %s has unsupported dtype %v", names[i], t.Dtype())
 		}
 	}
 	for k, slot := range slots {
 		for i := range names {
-			items = append(items, checkpointItem{c.Optimizer.TensorName(slot, i), "F64", shapes[i], f64Bytes(c.Optimizer.Slots[k][i])})
+			items = append(items, tensorfile.Tensor{Name: c.Optimizer.TensorName(slot, i), Dtype: "F64", Shape: shapes[i], Data: tensorfile.Float64Bytes(c.Optimizer.Slots[k][i])})
 		}
 	}
 	order := make([]byte, 0, 8*len(c.Train.Order))
 	for _, x := range c.Train.Order {
 		order = binary.LittleEndian.AppendUint64(order, uint64(x))
 	}
-	items = append(items, checkpointItem{orderName, "I64", []int{len(c.Train.Order)}, order})
+	items = append(items, tensorfile.Tensor{Name: orderName, Dtype: "I64", Shape: []int{len(c.Train.Order)}, Data: order})
 
-	meta := checkpointMetadata(c)
-	var body []byte
-	entries := map[string]any{}
-	for _, it := range items {
-		begin := uint64(len(body))
-		body = append(body, it.data...)
-		entries[it.name] = safetensorsEntry{Dtype: it.dtype, Shape: it.shape, DataOffsets: []uint64{begin, uint64(len(body))}}
-	}
-	meta[checksumKey] = checkpointChecksum(meta, body)
-	entries[metadataKey] = meta
-	js, err := json.Marshal(entries)
+	out, err := tensorfile.EncodeSealed(items, checkpointMetadata(c))
 	if err != nil {
-		return fmt.Errorf("encode checkpoint header: %w", err)
+		return fmt.Errorf("encode checkpoint: %w", err)
 	}
-	if r := (8 + len(js)) % 8; r != 0 { // 8-byte aligned data, as in EncodeSafetensors
-		js = append(js, bytes.Repeat([]byte{' '}, 8-r)...)
-	}
-	out := make([]byte, 0, 8+len(js)+len(body))
-	out = binary.LittleEndian.AppendUint64(out, uint64(len(js)))
-	out = append(out, js...)
-	out = append(out, body...)
 	if _, err := w.Write(out); err != nil {
 		return fmt.Errorf("write checkpoint: %w", err)
 	}
@@ -184,104 +143,6 @@ func checkpointMetadata(c *Checkpoint) map[string]string {
 		meta[settingPrefix+s.Name] = f(s.Value)
 	}
 	return meta
-}
-
-// checkpointChecksum is the hex SHA-256 of the metadata (every key but the
-// checksum, sorted, one "key=value" line each) followed by the tensor data.
-// A flipped bit anywhere but in the JSON's layout is caught by it; damage
-// to the layout fails the parse.
-func checkpointChecksum(meta map[string]string, body []byte) string {
-	h := sha256.New()
-	keys := slices.Sorted(maps.Keys(meta))
-	for _, k := range keys {
-		if k != checksumKey {
-			fmt.Fprintf(h, "%s=%s\n", k, meta[k])
-		}
-	}
-	h.Write(body)
-	return hex.EncodeToString(h.Sum(nil))
-}
-
-func f64Bytes(xs []float64) []byte {
-	b := make([]byte, 0, 8*len(xs))
-	for _, x := range xs {
-		b = binary.LittleEndian.AppendUint64(b, math.Float64bits(x))
-	}
-	return b
-}
-
-// parseTensorFile splits a safetensors file into its tensors and metadata,
-// checking only the layout: offsets inside the data, tiling it exactly.
-func parseTensorFile(b []byte) (map[string]rawTensor, map[string]string, error) {
-	raw, meta, data, err := splitSafetensors(b)
-	if err != nil {
-		return nil, nil, err
-	}
-	type span struct {
-		name       string
-		begin, end uint64
-	}
-	var spans []span
-	out := make(map[string]rawTensor, len(raw))
-	for name, m := range raw {
-		var e safetensorsEntry
-		if err := json.Unmarshal(m, &e); err != nil {
-			return nil, nil, fmt.Errorf("tensor %q: bad header entry: %w", name, err)
-		}
-		if len(e.DataOffsets) != 2 || e.DataOffsets[1] < e.DataOffsets[0] {
-			return nil, nil, fmt.Errorf("tensor %q has bad data_offsets %v", name, e.DataOffsets)
-		}
-		spans = append(spans, span{name, e.DataOffsets[0], e.DataOffsets[1]})
-		out[name] = rawTensor{entry: e}
-	}
-	slices.SortFunc(spans, func(a, b span) int { return cmp.Or(cmp.Compare(a.begin, b.begin), strings.Compare(a.name, b.name)) })
-	var pos uint64
-	for _, s := range spans {
-		if s.begin != pos {
-			return nil, nil, fmt.Errorf("tensor %q starts at %d, want %d (tensors must tile the data)", s.name, s.begin, pos)
-		}
-		pos = s.end
-	}
-	if pos != uint64(len(data)) {
-		return nil, nil, fmt.Errorf("the tensors cover %d bytes of data, the file has %d (truncated?)", pos, len(data))
-	}
-	for _, s := range spans {
-		r := out[s.name]
-		r.data = data[s.begin:s.end]
-		out[s.name] = r
-	}
-	return out, meta, nil
-}
-
-// take returns tensor name with the given dtype and shape, checking that
-// its byte size matches.
-func take(ts map[string]rawTensor, name, dtype string, shape []int, elem int) ([]byte, error) {
-	r, ok := ts[name]
-	if !ok {
-		return nil, fmt.Errorf("tensor %q is missing", name)
-	}
-	if r.entry.Dtype != dtype {
-		return nil, fmt.Errorf("tensor %q has dtype %q, want %q", name, r.entry.Dtype, dtype)
-	}
-	if !slices.Equal(r.entry.Shape, shape) {
-		return nil, fmt.Errorf("tensor %q has shape %v, want %v", name, r.entry.Shape, shape)
-	}
-	n := elem
-	for _, d := range shape {
-		n *= d
-	}
-	if len(r.data) != n {
-		return nil, fmt.Errorf("tensor %q has %d bytes, want %d", name, len(r.data), n)
-	}
-	return r.data, nil
-}
-
-func readF64s(b []byte) []float64 {
-	out := make([]float64, len(b)/8)
-	for i := range out {
-		out[i] = math.Float64frombits(binary.LittleEndian.Uint64(b[8*i:]))
-	}
-	return out
 }
 
 // metaReader parses required metadata fields, keeping the first error so
@@ -319,17 +180,18 @@ func (r *metaReader) float(k string) float64 {
 // moment, a step count or batch size out of range) are refused here, not
 // left to fail later as a diverged run.
 func DecodeCheckpoint(b []byte) (*Checkpoint, error) {
-	_, meta, data, err := splitSafetensors(b)
+	f, err := tensorfile.Split(b)
 	if err != nil {
 		return nil, err
 	}
+	meta := f.Meta
 	if meta["format"] != CheckpointFormat {
 		return nil, fmt.Errorf("format is %q, want %q (not a checkpoint of this program's version?)", meta["format"], CheckpointFormat)
 	}
-	if got, want := meta[checksumKey], checkpointChecksum(meta, data); got != want {
-		return nil, fmt.Errorf("checksum mismatch: the file is damaged or truncated")
+	if err := f.Verify(); err != nil {
+		return nil, err
 	}
-	ts, _, err := parseTensorFile(b)
+	ts, err := f.Tensors()
 	if err != nil {
 		return nil, err
 	}
@@ -393,37 +255,35 @@ func DecodeCheckpoint(b []byte) (*Checkpoint, error) {
 		}
 		switch d := pt.Data().(type) {
 		case []float32:
-			b, err := take(ts, name, "F32", shapes[i], 4)
+			b, err := tensorfile.Take(ts, name, "F32", shapes[i])
 			if err != nil {
 				return nil, err
 			}
-			for j := range d {
-				d[j] = math.Float32frombits(binary.LittleEndian.Uint32(b[4*j:]))
-			}
+			tensorfile.Float32s(d, b)
 		case []float64:
-			b, err := take(ts, name, "F64", shapes[i], 8)
+			b, err := tensorfile.Take(ts, name, "F64", shapes[i])
 			if err != nil {
 				return nil, err
 			}
-			copy(d, readF64s(b))
+			copy(d, tensorfile.Float64s(b))
 		}
 		c.Params.Tensors[i] = pt
 		for k, slot := range slots {
-			b, err := take(ts, c.Optimizer.TensorName(slot, i), "F64", shapes[i], 8)
+			b, err := tensorfile.Take(ts, c.Optimizer.TensorName(slot, i), "F64", shapes[i])
 			if err != nil {
 				return nil, err
 			}
-			c.Optimizer.Slots[k][i] = readF64s(b)
+			c.Optimizer.Slots[k][i] = tensorfile.Float64s(b)
 		}
 	}
 	if name, at, v := c.Params.firstNonFiniteParam(); name != "" {
 		return nil, fmt.Errorf("tensor %q[%d] is %v", name, at, v)
 	}
 	r0, ok := ts[orderName]
-	if !ok || len(r0.entry.Shape) != 1 {
+	if !ok || len(r0.Shape) != 1 {
 		return nil, fmt.Errorf("tensor %q is missing or not one-dimensional", orderName)
 	}
-	ob, err := take(ts, orderName, "I64", r0.entry.Shape, 8)
+	ob, err := tensorfile.Take(ts, orderName, "I64", r0.Shape)
 	if err != nil {
 		return nil, err
 	}

@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 // TestLoadNewestCheckpointSkipsDamagedFiles: a truncated or bit-flipped
@@ -67,5 +68,49 @@ func TestLoadNewestCheckpointSkipsDamagedFiles(t *testing.T) {
 	}
 	if _, _, _, err := LoadNewestCheckpoint(context.Background(), t.TempDir()); !errors.Is(err, fs.ErrNotExist) {
 		t.Errorf("empty folder: %v, want fs.ErrNotExist", err)
+	}
+}
+
+// A checkpoint folder that cannot be listed (here a regular file) is that
+// error, not "no checkpoint": -resume must not start afresh over it.
+func TestLoadNewestCheckpointUnlistableFolder(t *testing.T) {
+	notDir := filepath.Join(t.TempDir(), "file")
+	if err := os.WriteFile(notDir, []byte("x"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	ck, path, bad, err := LoadNewestCheckpoint(context.Background(), notDir)
+	if err == nil || ck != nil || path != "" || bad != nil {
+		t.Fatalf("LoadNewestCheckpoint(a file) = %v, %q, %v, %v", ck, path, bad, err)
+	}
+	if errors.Is(err, fs.ErrNotExist) || !strings.Contains(err.Error(), "list checkpoints: ") || !strings.Contains(err.Error(), "not a directory") {
+		t.Errorf("error %q; want the listing's, not a missing checkpoint", err)
+	}
+}
+
+// A cancelled or timed-out search stops at once with the context's error:
+// the files are not blamed for it.
+func TestLoadNewestCheckpointStopsWhenCancelled(t *testing.T) {
+	dir := t.TempDir()
+	for _, s := range []TrainState{{Epoch: 1}, {Epoch: 2}} {
+		if err := os.WriteFile(CheckpointPath(dir, s), []byte("not read"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cancelled, cancel := context.WithCancel(context.Background())
+	cancel()
+	expired, cancel2 := context.WithDeadline(context.Background(), time.Unix(0, 0))
+	defer cancel2()
+	for _, c := range []struct {
+		name string
+		ctx  context.Context
+		want error
+	}{
+		{"cancelled", cancelled, context.Canceled},
+		{"past its deadline", expired, context.DeadlineExceeded},
+	} {
+		ck, path, bad, err := LoadNewestCheckpoint(c.ctx, dir)
+		if !errors.Is(err, c.want) || ck != nil || path != "" || len(bad) != 0 {
+			t.Errorf("%s: %v, %q, %v, %v; want %v and no file blamed", c.name, ck, path, bad, err, c.want)
+		}
 	}
 }

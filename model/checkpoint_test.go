@@ -12,6 +12,8 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+
+	"mnist/model/tensorfile"
 )
 
 // checkpointOf gathers what a checkpoint holds from a trainer and its
@@ -288,7 +290,7 @@ func resealWith(t *testing.T, file []byte, editBody func([]byte), editMeta func(
 		t.Fatal(err)
 	}
 	var meta map[string]string
-	if err := json.Unmarshal(header[metadataKey], &meta); err != nil {
+	if err := json.Unmarshal(header[tensorfile.MetadataKey], &meta); err != nil {
 		t.Fatal(err)
 	}
 	body := bytes.Clone(file[8+n:])
@@ -298,12 +300,12 @@ func resealWith(t *testing.T, file []byte, editBody func([]byte), editMeta func(
 	if editMeta != nil {
 		editMeta(meta)
 	}
-	meta[checksumKey] = checkpointChecksum(meta, body)
+	meta[tensorfile.ChecksumKey] = tensorfile.Checksum(meta, body)
 	raw, err := json.Marshal(meta)
 	if err != nil {
 		t.Fatal(err)
 	}
-	header[metadataKey] = raw
+	header[tensorfile.MetadataKey] = raw
 	js, err := json.Marshal(header)
 	if err != nil {
 		t.Fatal(err)
@@ -320,7 +322,7 @@ func tensorOffset(t *testing.T, file []byte, name string) int {
 	if err := json.Unmarshal(file[8:8+n], &header); err != nil {
 		t.Fatal(err)
 	}
-	var e safetensorsEntry
+	var e tensorfile.Entry
 	if err := json.Unmarshal(header[name], &e); err != nil {
 		t.Fatal(err)
 	}

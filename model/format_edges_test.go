@@ -16,6 +16,7 @@ import (
 	"gorgonia.org/tensor"
 
 	"mnist/data/fileio"
+	"mnist/model/tensorfile"
 )
 
 // Edges of the file formats found by the mutation pass (scripts/mutate):
@@ -152,6 +153,8 @@ func TestEncodeCheckpointRefuses(t *testing.T) {
 		{"parameter of the wrong size", func(c *Checkpoint) {
 			c.Params.Tensors[5] = tensor.New(tensor.WithShape(1, 3), tensor.WithBacking([]float32{1, 2, 3}))
 		}, "dense3.bias is missing or has the wrong size"},
+		// A header past tensorfile.MaxHeaderLen could not be read back.
+		{"metadata too large", func(c *Checkpoint) { c.Train.Shuffle = make([]byte, 1<<20) }, "exceeds 1048576 (metadata too large)"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -197,19 +200,19 @@ func smallCheckpoint(t *testing.T) *Checkpoint {
 // editEntries rewrites the tensor entries of a checkpoint's header. The
 // checksum covers the metadata and the data, not the entries, so it stays
 // valid: what is tested is the decoder's own checks.
-func editEntries(t *testing.T, file []byte, edit func(es map[string]*safetensorsEntry)) []byte {
+func editEntries(t *testing.T, file []byte, edit func(es map[string]*tensorfile.Entry)) []byte {
 	t.Helper()
 	n := binary.LittleEndian.Uint64(file)
 	var raw map[string]json.RawMessage
 	if err := json.Unmarshal(file[8:8+n], &raw); err != nil {
 		t.Fatal(err)
 	}
-	es := map[string]*safetensorsEntry{}
+	es := map[string]*tensorfile.Entry{}
 	for k, v := range raw {
-		if k == metadataKey {
+		if k == tensorfile.MetadataKey {
 			continue
 		}
-		e := &safetensorsEntry{}
+		e := &tensorfile.Entry{}
 		if err := json.Unmarshal(v, e); err != nil {
 			t.Fatal(err)
 		}
@@ -247,14 +250,14 @@ func TestDecodeCheckpointChecksBehindTheChecksum(t *testing.T) {
 		file []byte
 		want string
 	}{
-		{"dtype", editEntries(t, file, func(es map[string]*safetensorsEntry) { es["dense1.bias"].Dtype = "F16" }),
+		{"dtype", editEntries(t, file, func(es map[string]*tensorfile.Entry) { es["dense1.bias"].Dtype = "F16" }),
 			`tensor "dense1.bias" has dtype "F16", want "F32"`},
-		{"shape", editEntries(t, file, func(es map[string]*safetensorsEntry) { es["adam.m.dense1.bias"].Shape = []int{2, 64} }),
+		{"shape", editEntries(t, file, func(es map[string]*tensorfile.Entry) { es["adam.m.dense1.bias"].Shape = []int{2, 64} }),
 			`tensor "adam.m.dense1.bias" has shape [2 64], want [128]`},
-		{"byte size", editEntries(t, file, func(es map[string]*safetensorsEntry) {
+		{"byte size", editEntries(t, file, func(es map[string]*tensorfile.Entry) {
 			// Move the boundary between two neighbours by 8 bytes: the
 			// tensors still tile the data, but neither has its size.
-			var a, b *safetensorsEntry
+			var a, b *tensorfile.Entry
 			for _, e := range es {
 				for _, f := range es {
 					if e.DataOffsets[1] == f.DataOffsets[0] && e.DataOffsets[1]-e.DataOffsets[0] > 8 {
@@ -265,17 +268,22 @@ func TestDecodeCheckpointChecksBehindTheChecksum(t *testing.T) {
 			a.DataOffsets[1] -= 8
 			b.DataOffsets[0] -= 8
 		}), "bytes, want"},
-		{"gap", editEntries(t, file, func(es map[string]*safetensorsEntry) {
+		{"gap", editEntries(t, file, func(es map[string]*tensorfile.Entry) {
 			es[orderName].DataOffsets[0] += 8
 		}), "tensors must tile the data"},
 		{"epoch not a number", resealMeta(t, file, "epoch", "one"), `metadata "epoch"`},
+		// Of two broken fields the number is named, not the optimizer
+		// read after it.
+		{"epoch and optimizer", resealWith(t, file, nil, func(meta map[string]string) {
+			meta["epoch"], meta["optimizer"] = "one", "rmsprop"
+		}), `metadata "epoch"`},
 		{"loss_sum not a number", resealMeta(t, file, "loss_sum", "much"), `metadata "loss_sum"`},
 		{"seed not a number", resealMeta(t, file, "seed", "-1"), `metadata "seed"`},
 		{"optimizer step not a number", resealMeta(t, file, "optimizer_step", "1.5"), `metadata "optimizer_step"`},
 		{"setting not a number", resealMeta(t, file, "optimizer.beta1", "x"), `metadata "optimizer.beta1"`},
-		{"order of two dimensions", editEntries(t, file, func(es map[string]*safetensorsEntry) { es[orderName].Shape = []int{3, 1} }),
+		{"order of two dimensions", editEntries(t, file, func(es map[string]*tensorfile.Entry) { es[orderName].Shape = []int{3, 1} }),
 			`tensor "shuffle.order" is missing or not one-dimensional`},
-		{"order of another dtype", editEntries(t, file, func(es map[string]*safetensorsEntry) { es[orderName].Dtype = "F64" }),
+		{"order of another dtype", editEntries(t, file, func(es map[string]*tensorfile.Entry) { es[orderName].Dtype = "F64" }),
 			`tensor "shuffle.order" has dtype "F64", want "I64"`},
 		{"unknown optimizer names the field", resealMeta(t, file, "optimizer", "rmsprop"), `metadata "optimizer": unknown optimizer "rmsprop"`},
 	}

@@ -52,15 +52,15 @@ log=$(mktemp)
 trap 'rm -f "$log"' EXIT
 
 table() {
-	printf '\n%-26s %-10s %8s %12s %9s %6s %7s  %s\n' fuzzer package seconds execs "execs/s" new corpus result
+	printf '\n%-26s %-17s %8s %12s %9s %6s %7s  %s\n' fuzzer package seconds execs "execs/s" new corpus result
 	local total=0 r
 	for r in "${rows[@]}"; do
 		# shellcheck disable=SC2086
 		set -- $r
-		printf '%-26s %-10s %8s %12s %9s %6s %7s  %s\n' "$@"
+		printf '%-26s %-17s %8s %12s %9s %6s %7s  %s\n' "$@"
 		[ "$4" != - ] && total=$((total + $4))
 	done
-	printf '%-26s %-10s %8s %12s\n' total "" "" "$total"
+	printf '%-26s %-17s %8s %12s\n' total "" "" "$total"
 }
 
 trap 'echo "fuzz.sh: interrupted" >&2; table; exit 130' INT TERM

@@ -53,8 +53,9 @@ func targets() []target {
 	return []target{
 		{files: []string{"data/*.go"}, pkg: "./data/"},
 		{files: []string{"data/fileio/*.go"}, pkg: "./data/fileio/"},
+		{files: []string{"model/tensorfile/*.go"}, pkg: "./model/tensorfile/"},
 		{files: []string{"model/safetensors.go", "model/checkpoint.go", "model/checkpoint_resume.go"}, pkg: "./model/",
-			run: "Safetensors|Checkpoint|Resume|Prune|Save|Writable|Fuzz"},
+			run: "Safetensors|Checkpoint|Resume|Prune|Save|Writable|SmallFiles"},
 	}
 }
 
@@ -68,6 +69,10 @@ type mutant struct {
 	from, to int
 	repl     string
 	t        *target
+	// src is the file as it was when the mutant was made: from and to
+	// are offsets in it, so an edit to the file during a long run
+	// cannot turn the mutant into another change.
+	src []byte
 }
 
 // id names a mutant in reports: stable while its file is unchanged.
@@ -253,11 +258,7 @@ func main() {
 
 // runMutant writes m's file to dir and runs its target's tests over it.
 func runMutant(m mutant, dir string, timeout time.Duration) string {
-	src, err := os.ReadFile(m.file)
-	if err != nil {
-		return notViable
-	}
-	mutated := append(append(append([]byte(nil), src[:m.from]...), m.repl...), src[m.to:]...)
+	mutated := append(append(append([]byte(nil), m.src[:m.from]...), m.repl...), m.src[m.to:]...)
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return notViable
 	}
@@ -344,7 +345,7 @@ func mutantsOf(path string) ([]mutant, error) {
 		if repl == "" {
 			desc = "drop " + oneLine(string(src[from:to]))
 		}
-		out = append(out, mutant{file: path, line: fset.Position(pos).Line, col: fset.Position(pos).Column, kind: kind, desc: desc, from: from, to: to, repl: repl})
+		out = append(out, mutant{file: path, line: fset.Position(pos).Line, col: fset.Position(pos).Column, kind: kind, desc: desc, from: from, to: to, repl: repl, src: src})
 	}
 	ast.Inspect(f, func(n ast.Node) bool {
 		switch n := n.(type) {
