@@ -90,3 +90,59 @@ done8:
 	VMOVUPS Y0, 0(DI)
 	VZEROUPPER
 	RET
+
+DATA tailmask<>+0(SB)/4, $-1
+DATA tailmask<>+4(SB)/4, $-1
+DATA tailmask<>+8(SB)/4, $-1
+DATA tailmask<>+12(SB)/4, $-1
+DATA tailmask<>+16(SB)/4, $-1
+DATA tailmask<>+20(SB)/4, $-1
+DATA tailmask<>+24(SB)/4, $-1
+DATA tailmask<>+28(SB)/4, $-1
+DATA tailmask<>+32(SB)/4, $0
+DATA tailmask<>+36(SB)/4, $0
+DATA tailmask<>+40(SB)/4, $0
+DATA tailmask<>+44(SB)/4, $0
+DATA tailmask<>+48(SB)/4, $0
+DATA tailmask<>+52(SB)/4, $0
+DATA tailmask<>+56(SB)/4, $0
+DATA tailmask<>+60(SB)/4, $0
+GLOBL tailmask<>(SB), RODATA|NOPTR, $64
+
+// func accumulateTailAVX(c, b []float32, ldb int, ls []int32, vs []float32)
+// accumulate8AVX for the first len(c) (1 to 7) columns: the loads and the
+// store are masked, so nothing past them is read or written, and the lanes
+// in use see the same operations in the same order.
+TEXT ·accumulateTailAVX(SB), NOSPLIT, $0-104
+	MOVQ c_base+0(FP), DI
+	MOVQ c_len+8(FP), AX
+	LEAQ tailmask<>(SB), R10
+	MOVQ $8, R11
+	SUBQ AX, R11
+	VMOVUPS (R10)(R11*4), Y15    // the first len(c) lanes set
+	MOVQ b_base+24(FP), SI
+	MOVQ ldb+48(FP), DX
+	SHLQ $2, DX
+	MOVQ ls_base+56(FP), R8
+	MOVQ ls_len+64(FP), CX
+	MOVQ vs_base+80(FP), R9
+	VMASKMOVPS (DI), Y15, Y0
+
+looptail:
+	TESTQ CX, CX
+	JZ    donetail
+	MOVLQSX (R8), AX
+	IMULQ DX, AX
+	VBROADCASTSS (R9), Y8
+	VMASKMOVPS (SI)(AX*1), Y15, Y9
+	VMULPS Y9, Y8, Y9
+	VADDPS Y9, Y0, Y0
+	ADDQ  $4, R8
+	ADDQ  $4, R9
+	DECQ  CX
+	JMP   looptail
+
+donetail:
+	VMASKMOVPS Y0, Y15, (DI)
+	VZEROUPPER
+	RET

@@ -20,3 +20,14 @@ func accumulate8AVX(c, b []float32, ldb int, ls []int32, vs []float32)
 //
 //go:noescape
 func collectAVX(a []float32, alpha float32, base int32, ls []int32, vs []float32) int
+
+// Implemented in transpose_amd64.s: the transpose of an 8×(8·blocks) strip.
+//
+//go:noescape
+func transpose8AVX(dst []float32, ldd int, src []float32, lds int, blocks int)
+
+// Implemented in accumulate_amd64.s: accumulate8AVX for the first
+// len(c) < 8 columns, the others neither read nor written.
+//
+//go:noescape
+func accumulateTailAVX(c, b []float32, ldb int, ls []int32, vs []float32)

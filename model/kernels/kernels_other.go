@@ -19,3 +19,11 @@ func accumulate8AVX(c, b []float32, ldb int, ls []int32, vs []float32) {
 func collectAVX(a []float32, alpha float32, base int32, ls []int32, vs []float32) int {
 	panic("kernels: no AVX kernels on this architecture")
 }
+
+func transpose8AVX(dst []float32, ldd int, src []float32, lds int, blocks int) {
+	panic("kernels: no AVX kernels on this architecture")
+}
+
+func accumulateTailAVX(c, b []float32, ldb int, ls []int32, vs []float32) {
+	panic("kernels: no AVX kernels on this architecture")
+}

@@ -28,6 +28,9 @@ type Crew struct {
 	quit    chan struct{}
 	closed  atomic.Bool
 	once    sync.Once
+	// scratch holds *[]float32 buffers for the products' transposes, so
+	// that a training step does not allocate (and the runtime zero) them.
+	scratch sync.Pool
 }
 
 // spinFor is how long an idle helper keeps polling before it sleeps.
@@ -54,6 +57,25 @@ func (c *Crew) Close() {
 		c.closed.Store(true)
 		close(c.quit)
 	})
+}
+
+// buffer returns scratch memory for n float32s, of undefined content;
+// release gives it back. A nil crew allocates.
+func (c *Crew) buffer(n int) *[]float32 {
+	if c != nil {
+		if b, ok := c.scratch.Get().(*[]float32); ok && cap(*b) >= n {
+			*b = (*b)[:n]
+			return b
+		}
+	}
+	b := make([]float32, n)
+	return &b
+}
+
+func (c *Crew) release(b *[]float32) {
+	if c != nil {
+		c.scratch.Put(b)
+	}
 }
 
 // split runs body over [0, n) in contiguous pieces, each a multiple of align

@@ -32,7 +32,8 @@ func (t *termList) collect(a []float32, alpha float32, base int) ([]int32, []flo
 }
 
 // accumulateRow adds vs[q]·B[ls[q], 0:len(c)] into c for every q in order,
-// keeping the sums in registers 64 or 8 columns at a time. With fromZero the
+// keeping the sums in registers 64 or 8 columns at a time (the last
+// few through masked loads). With fromZero the
 // sums start from zero instead of from c.
 func accumulateRow(c, b []float32, ldb int, ls []int32, vs []float32, fromZero bool) {
 	if fromZero {
@@ -52,12 +53,8 @@ func accumulateRow(c, b []float32, ldb int, ls []int32, vs []float32, fromZero b
 	for ; j+8 <= n; j += 8 {
 		accumulate8AVX(c[j:j+8], b[j:], ldb, ls, vs)
 	}
-	for ; j < n; j++ {
-		sum := c[j]
-		for q, l := range ls {
-			sum += float32(vs[q] * b[int(l)*ldb+j]) // rounded: never fused
-		}
-		c[j] = sum
+	if j < n {
+		accumulateTailAVX(c[j:], b[j:], ldb, ls, vs)
 	}
 }
 
