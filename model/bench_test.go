@@ -27,7 +27,7 @@ func BenchmarkTrainStep(b *testing.B) {
 	// The CPU build at the batch sizes of make bench's sweep: at 256 and
 	// 2048 the hidden layers' operands are dense and the products dominate.
 	for _, batch := range []int{256, 2048} {
-		b.Run(fmt.Sprintf("fused/batch=%d", batch), func(b *testing.B) {
+		b.Run(fmt.Sprintf("fused-batch=%d", batch), func(b *testing.B) {
 			benchmarkTrainStep(b, set, batch, WithPrunedProgram(), WithFusedOps())
 		})
 	}
