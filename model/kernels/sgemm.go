@@ -34,9 +34,9 @@ const sgemmMinWork = 1 << 20
 // sums with several partial dot products, which rounds differently; here
 // every product keeps the same order as the other two. A transposed operand
 // is first transposed into scratch memory (eight by eight, in registers), so
-// that all three products run the same row kernel over contiguous rows. Skipping zeros is
-// where much of the speed comes from: MNIST images are about 80% zeros and
-// ReLU zeroes about half of each hidden layer.
+// that all three products run the same row kernel over contiguous rows.
+// Skipping zeros is where much of the speed comes from: MNIST images are
+// about 80% zeros and ReLU zeroes about half of each hidden layer.
 func (impl BLAS) Sgemm(tA, tB blas.Transpose, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
 	aTrans := tA == blas.Trans || tA == blas.ConjTrans
 	bTrans := tB == blas.Trans || tB == blas.ConjTrans
