@@ -4,16 +4,21 @@
 #
 # Usage: scripts/bench.sh            (from anywhere; works in the repository root)
 #
-# It builds bin/train, then runs ours and PyTorch alternately (A B A B ...), each under
-# /usr/bin/time -v for the peak RSS, and prints a markdown table of the medians (train
-# time, s/epoch, samples/s, peak RSS, test accuracy, test loss, and ours/PyTorch ratios).
+# It builds bin/train, then sweeps batch sizes (by default 5 epochs at batch 32, 1 epoch
+# at 256, 1 at 2048). Each round runs, for every batch size, ours then PyTorch (A B A B
+# ...), then ours again with GOMAXPROCS=1 and =2, each under /usr/bin/time -v for the
+# peak RSS. It prints two markdown tables of the medians: the sweep (training seconds,
+# ours/PyTorch) and, for the first batch size, the detail (train time, s/epoch,
+# samples/s, peak RSS, test accuracy, test loss).
 # Our figures come from the JSON "evaluation" log entry of `bin/train -log-format json`;
 # PyTorch's from the matching JSON line of `torch_mnist.py --json`.
 # Raw results go to $BENCH_OUT/bench-results.json, run logs to $BENCH_OUT/bench-runs/.
 #
 # Environment:
-#   BENCH_RUNS    runs of each implementation (default 2)
-#   BENCH_EPOCHS  epochs per run (default 5; batch size stays at the default 32)
+#   BENCH_RUNS    rounds: runs of each implementation at each batch size (default 3)
+#   BENCH_SWEEP   batch:epochs pairs, space-separated (default "32:$BENCH_EPOCHS 256:1 2048:1")
+#   BENCH_EPOCHS  epochs of the batch-32 entry of the default sweep (default 5)
+#   BENCH_PROCS   GOMAXPROCS values to run ours with as well (default "1 2"; "" for none)
 #   TRAIN_FLAGS   extra flags for bin/train (word-split), e.g. TRAIN_FLAGS="-seed 2"
 #   DATA_DIR      MNIST directory for both (default: ours' default; PyTorch reads
 #                 ~/.cache/mnist-gorgonia, which ours fills on its first run)
@@ -26,8 +31,10 @@ set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
 
-BENCH_RUNS="${BENCH_RUNS:-2}"
+BENCH_RUNS="${BENCH_RUNS:-3}"
 BENCH_EPOCHS="${BENCH_EPOCHS:-5}"
+BENCH_SWEEP="${BENCH_SWEEP:-32:$BENCH_EPOCHS 256:1 2048:1}"
+BENCH_PROCS="${BENCH_PROCS-1 2}"
 TRAIN_FLAGS="${TRAIN_FLAGS:-}"
 DATA_DIR="${DATA_DIR:-}"
 BENCH_OUT="${BENCH_OUT:-build}"
@@ -40,6 +47,15 @@ die() { log "error: $*"; exit 1; }
 
 [[ "$BENCH_RUNS" =~ ^[1-9][0-9]*$ ]] || die "BENCH_RUNS must be a positive integer (got '$BENCH_RUNS')"
 [[ "$BENCH_EPOCHS" =~ ^[1-9][0-9]*$ ]] || die "BENCH_EPOCHS must be a positive integer (got '$BENCH_EPOCHS')"
+read -r -a sweep <<<"$BENCH_SWEEP"
+[[ ${#sweep[@]} -gt 0 ]] || die "BENCH_SWEEP is empty (want batch:epochs pairs, e.g. '32:5 256:1')"
+for entry in "${sweep[@]}"; do
+	[[ "$entry" =~ ^[1-9][0-9]*:[1-9][0-9]*$ ]] || die "BENCH_SWEEP entry '$entry' is not batch:epochs (e.g. 32:5)"
+done
+read -r -a procs <<<"$BENCH_PROCS"
+for p in "${procs[@]}"; do
+	[[ "$p" =~ ^[1-9][0-9]*$ ]] || die "BENCH_PROCS entry '$p' is not a positive integer"
+done
 
 as_root() {
 	if [[ $(id -u) -eq 0 ]]; then "$@"
@@ -92,10 +108,12 @@ ours_args=()
 f="$(flag_style log-format)"
 [[ -n "$f" ]] || die "bin/train has no -log-format flag (needed for the JSON evaluation entry)"
 ours_args+=("$f=json")
-f="$(flag_style epochs)"
-if [[ -n "$f" ]]; then ours_args+=("$f=$BENCH_EPOCHS")
-elif [[ "$BENCH_EPOCHS" != 5 ]]; then die "bin/train has no -epochs flag; cannot run BENCH_EPOCHS=$BENCH_EPOCHS"
-fi
+epochs_flag="$(flag_style epochs)"
+batch_flag="$(flag_style batch-size)"
+for entry in "${sweep[@]}"; do
+	if [[ -z "$epochs_flag" && "${entry#*:}" != 5 ]]; then die "bin/train has no -epochs flag; cannot run $entry"; fi
+	if [[ -z "$batch_flag" && "${entry%%:*}" != 32 ]]; then die "bin/train has no -batch-size flag; cannot run $entry"; fi
+done
 if [[ -n "$DATA_DIR" ]]; then
 	f="$(flag_style data-dir)"
 	[[ -n "$f" ]] || die "bin/train has no -data-dir flag; cannot use DATA_DIR=$DATA_DIR"
@@ -105,40 +123,60 @@ if [[ -n "$TRAIN_FLAGS" ]]; then
 	read -r -a extra <<<"$TRAIN_FLAGS"
 	ours_args+=("${extra[@]}")
 fi
-torch_args=(--device cpu --epochs "$BENCH_EPOCHS" --batch-size 32 --threads "$TORCH_THREADS" --json)
+torch_args=(--device cpu --threads "$TORCH_THREADS" --json)
 [[ -n "$DATA_DIR" ]] && torch_args+=(--data-dir "$DATA_DIR")
 
+# ours_for BATCH EPOCHS: our arguments for one sweep entry
+ours_for() {
+	local a=("${ours_args[@]}")
+	[[ -n "$epochs_flag" ]] && a+=("$epochs_flag=$2")
+	[[ -n "$batch_flag" ]] && a+=("$batch_flag=$1")
+	printf '%s\n' "${a[@]}"
+}
+
 # --- runs --------------------------------------------------------------------
+# The machine's load average before the first run: other work on it slows both
+# sides (the ratio, run alternately, suffers least).
+load_before="$(cut -d' ' -f1-3 /proc/loadavg 2>/dev/null || echo unknown)"
 runs_dir="$BENCH_OUT/bench-runs"
 mkdir -p "$runs_dir"
-rm -f "$runs_dir"/ours-* "$runs_dir"/torch-*
+rm -f "$runs_dir"/*.log "$runs_dir"/*.time "$runs_dir"/*.rc
 
-# run_one IMPL N CMD...: runs CMD under /usr/bin/time -v, logs to $runs_dir/IMPL-N.*
+# run_one NAME N CMD...: runs CMD under /usr/bin/time -v, logs to $runs_dir/NAME-N.*
+# (NAME is bBATCHeEPOCHS_IMPL, which bench_table.py reads back).
 run_one() {
-	local impl="$1" n="$2"; shift 2
-	local base="$runs_dir/$impl-$n" rc=0
-	log "run $n/$BENCH_RUNS $impl: $*"
+	local name="$1" n="$2"; shift 2
+	local base="$runs_dir/$name-$n" rc=0
+	log "run $n/$BENCH_RUNS $name: $*"
 	/usr/bin/time -v -o "$base.time" "$@" >"$base.log" 2>&1 || rc=$?
 	echo "$rc" >"$base.rc"
 	local line
 	line="$(grep -F '"evaluation"' "$base.log" | tail -n 1 || true)"
 	if [[ $rc -ne 0 || -z "$line" ]]; then
-		log "$impl run $n failed (exit $rc, evaluation entry: $([[ -n "$line" ]] && echo found || echo missing)); last lines of $base.log:"
+		log "$name run $n failed (exit $rc, evaluation entry: $([[ -n "$line" ]] && echo found || echo missing)); last lines of $base.log:"
 		tail -n 20 "$base.log" | sed 's/^/    /' >&2
 		return 1
 	fi
-	log "  $line"
-	log "  $(grep -E 'Maximum resident set size' "$base.time" | sed 's/^[[:space:]]*//')"
+	log "  $(grep -oE '"(train_seconds|test_loss|test_accuracy)":[^,}]*' <<<"$line" | tr '\n' ' ')$(grep -E 'Maximum resident set size' "$base.time" | sed 's/^[[:space:]]*Maximum resident set size (kbytes)/ peak RSS kB/')"
 }
 
 for ((i = 1; i <= BENCH_RUNS; i++)); do
-	run_one ours "$i" bin/train "${ours_args[@]}" || die "our training failed; see $runs_dir/ours-$i.log"
-	if [[ $torch_ok -eq 1 ]]; then
-		if ! run_one torch "$i" env OPENBLAS_NUM_THREADS=1 "$TORCH_PYTHON" scripts/torch_mnist.py "${torch_args[@]}"; then
-			log "warning: the PyTorch run failed; reporting our figures only"
-			torch_ok=0
+	for entry in "${sweep[@]}"; do
+		batch="${entry%%:*}" epochs="${entry#*:}" tag="b${entry%%:*}e${entry#*:}"
+		mapfile -t args < <(ours_for "$batch" "$epochs")
+		run_one "${tag}_ours" "$i" bin/train "${args[@]}" || die "our training failed; see $runs_dir/${tag}_ours-$i.log"
+		if [[ $torch_ok -eq 1 ]]; then
+			if ! run_one "${tag}_torch" "$i" env OPENBLAS_NUM_THREADS=1 "$TORCH_PYTHON" scripts/torch_mnist.py \
+				"${torch_args[@]}" --epochs "$epochs" --batch-size "$batch"; then
+				log "warning: the PyTorch run failed; reporting our figures only"
+				torch_ok=0
+			fi
 		fi
-	fi
+		for p in "${procs[@]}"; do
+			run_one "${tag}_ours-p$p" "$i" env GOMAXPROCS="$p" bin/train "${args[@]}" ||
+				die "our training with GOMAXPROCS=$p failed; see $runs_dir/${tag}_ours-p$p-$i.log"
+		done
+	done
 done
 
 # --- report ------------------------------------------------------------------
@@ -147,7 +185,8 @@ if [[ -n "$(git status --porcelain 2>/dev/null || true)" ]]; then git_rev+="-dir
 torch_status="$([[ $torch_ok -eq 1 ]] && echo "OPENBLAS_NUM_THREADS=1 --threads $TORCH_THREADS" || echo "unavailable")"
 echo
 "$PY" scripts/bench_table.py --runs-dir "$runs_dir" --out "$BENCH_OUT/bench-results.json" \
-	--meta "epochs=$BENCH_EPOCHS" --meta "batch_size=32" --meta "runs=$BENCH_RUNS" \
+	--meta "sweep=$BENCH_SWEEP" --meta "runs=$BENCH_RUNS" --meta "load_before=$load_before" \
+	--meta "load_after=$(cut -d' ' -f1-3 /proc/loadavg 2>/dev/null || echo unknown)" \
 	--meta "go=$(go version | awk '{print $3}')" --meta "commit=$git_rev" \
 	--meta "ours_flags=${ours_args[*]}" --meta "torch=$torch_status"
 echo

@@ -4,12 +4,15 @@
 Usage (bench.sh calls it; python3 stdlib only):
   python3 scripts/bench_table.py --runs-dir DIR --out FILE.json [--meta KEY=VALUE ...]
 
-DIR holds, for each run N of each implementation IMPL (ours | torch):
-  IMPL-N.log   the run's combined stdout+stderr: JSON lines and/or text; the figures come
-               from the last JSON object whose "msg" is "evaluation"
-  IMPL-N.time  the output of /usr/bin/time -v (peak RSS, wall clock)
-  IMPL-N.rc    the exit status (optional)
-Prints the markdown report on stdout; writes the raw runs and the medians to FILE.json.
+DIR holds, for each run N of each implementation IMPL (ours | torch | ours-pP, ours
+with GOMAXPROCS=P) at each sweep entry bBATCHeEPOCHS:
+  bBATCHeEPOCHS_IMPL-N.log   the run's combined stdout+stderr: JSON lines and/or text; the
+                             figures come from the last JSON object whose "msg" is "evaluation"
+  bBATCHeEPOCHS_IMPL-N.time  the output of /usr/bin/time -v (peak RSS, wall clock)
+  bBATCHeEPOCHS_IMPL-N.rc    the exit status (optional)
+Prints the markdown report on stdout: the sweep (median training seconds per batch size,
+ours / PyTorch, ours at each GOMAXPROCS) and the detail of the first sweep entry; writes
+the raw runs and the medians to FILE.json.
 """
 
 import argparse
@@ -22,8 +25,8 @@ import re
 import statistics
 import sys
 
-IMPLS = ("ours", "torch")
 LABELS = {"ours": "ours (Gorgonia)", "torch": "PyTorch"}
+RUN_NAME = re.compile(r"^b(\d+)e(\d+)_(ours|torch|ours-p\d+)-(\d+)\.log$")
 
 
 def find_evaluation(path):
@@ -72,37 +75,34 @@ def num(x):
 
 def collect(runs_dir):
     runs = []
-    for impl in IMPLS:
-        pattern = os.path.join(runs_dir, f"{impl}-*.log")
-        paths = glob.glob(pattern)
-        paths.sort(key=lambda p: int(re.search(r"-(\d+)\.log$", p).group(1)) if re.search(r"-(\d+)\.log$", p) else 0)
-        for log in paths:
-            m = re.search(r"-(\d+)\.log$", log)
-            if not m:
-                continue
-            n = int(m.group(1))
-            base = log[: -len(".log")]
-            rc = None
-            if os.path.exists(base + ".rc"):
-                with open(base + ".rc") as f:
-                    try:
-                        rc = int(f.read().strip())
-                    except ValueError:
-                        pass
-            ev = find_evaluation(log)
-            rss_kb, wall = parse_time_v(base + ".time")
-            run = {"impl": impl, "run": n, "exit_code": rc, "max_rss_kb": rss_kb, "wall_seconds": wall, "evaluation": ev}
-            if ev is not None:
-                ts = num(ev.get("train_seconds"))
-                ep = num(ev.get("epochs"))
-                run["train_seconds"] = ts
-                run["seconds_per_epoch"] = ts / ep if ts is not None and ep else num(ev.get("seconds_per_epoch"))
-                run["samples_per_second"] = num(ev.get("samples_per_second"))
-                acc = num(ev.get("test_accuracy"))
-                run["test_accuracy_pct"] = acc * 100 if acc is not None else None
-                run["test_loss"] = num(ev.get("test_loss"))
-            run["peak_rss_mib"] = rss_kb / 1024 if rss_kb is not None else None
-            runs.append(run)
+    for log in sorted(glob.glob(os.path.join(runs_dir, "*.log"))):
+        m = RUN_NAME.match(os.path.basename(log))
+        if not m:
+            continue
+        batch, epochs, impl, n = int(m.group(1)), int(m.group(2)), m.group(3), int(m.group(4))
+        base = log[: -len(".log")]
+        rc = None
+        if os.path.exists(base + ".rc"):
+            with open(base + ".rc") as f:
+                try:
+                    rc = int(f.read().strip())
+                except ValueError:
+                    pass
+        ev = find_evaluation(log)
+        rss_kb, wall = parse_time_v(base + ".time")
+        run = {"batch_size": batch, "epochs": epochs, "impl": impl, "run": n, "exit_code": rc,
+               "max_rss_kb": rss_kb, "wall_seconds": wall, "evaluation": ev}
+        if ev is not None:
+            ts = num(ev.get("train_seconds"))
+            ep = num(ev.get("epochs"))
+            run["train_seconds"] = ts
+            run["seconds_per_epoch"] = ts / ep if ts is not None and ep else num(ev.get("seconds_per_epoch"))
+            run["samples_per_second"] = num(ev.get("samples_per_second"))
+            acc = num(ev.get("test_accuracy"))
+            run["test_accuracy_pct"] = acc * 100 if acc is not None else None
+            run["test_loss"] = num(ev.get("test_loss"))
+        run["peak_rss_mib"] = rss_kb / 1024 if rss_kb is not None else None
+        runs.append(run)
     return runs
 
 
@@ -123,9 +123,15 @@ def medians(runs, impl):
     for key, *_ in METRICS:
         vals = [r[key] for r in ok if r.get(key) is not None]
         out[key] = statistics.median(vals) if vals else None
+    out["train_seconds_all"] = [r["train_seconds"] for r in ok if r.get("train_seconds") is not None]
     devs = sorted({str(r["evaluation"].get("device")) for r in ok if r["evaluation"].get("device") is not None})
     out["device"] = ", ".join(devs) if devs else None
     return out
+
+
+def proc_impls(runs):
+    """The ours-pP implementations present, by P."""
+    return sorted({r["impl"] for r in runs if r["impl"].startswith("ours-p")}, key=lambda s: int(s[len("ours-p"):]))
 
 
 def machine_info():
@@ -176,12 +182,22 @@ def main():
         k, _, v = kv.partition("=")
         meta[k] = v
     runs = collect(args.runs_dir)
-    summary = {impl: medians(runs, impl) for impl in IMPLS}
-    ours, torch = summary["ours"], summary["torch"]
-    ratio = {}
-    for key, _, _, want in METRICS:
-        if want and ours.get(key) is not None and torch.get(key):
-            ratio[key] = ours[key] / torch[key]
+    entries = []  # (batch, epochs) in the order of the sweep: by first appearance, batch ascending
+    for r in sorted(runs, key=lambda r: (r["batch_size"], r["epochs"])):
+        if (r["batch_size"], r["epochs"]) not in entries:
+            entries.append((r["batch_size"], r["epochs"]))
+    procs = proc_impls(runs)
+    impls = ["ours", "torch"] + procs
+    sweep = []
+    for batch, epochs in entries:
+        these = [r for r in runs if r["batch_size"] == batch and r["epochs"] == epochs]
+        summary = {impl: medians(these, impl) for impl in impls}
+        ratio = {}
+        for key, _, _, want in METRICS:
+            o, t = summary["ours"].get(key), summary["torch"].get(key)
+            if want and o is not None and t:
+                ratio[key] = o / t
+        sweep.append({"batch_size": batch, "epochs": epochs, "median": summary, "ratio_ours_over_torch": ratio})
     machine = machine_info()
 
     torch_label = LABELS["torch"]
@@ -196,26 +212,52 @@ def main():
     extras = [f"{k}={v}" for k, v in meta.items() if v != ""]
     if extras:
         lines.append("Config: " + "; ".join(extras))
-    lines.append(f"Medians over {ours['runs']} run(s) of ours and {torch['runs']} run(s) of PyTorch, run alternately.")
+    rounds = max((s["median"]["ours"]["runs"] for s in sweep), default=0)
+    lines.append(f"Medians over {rounds} round(s); in each, ours and PyTorch run alternately at every batch size.")
     lines.append("")
-    lines.append(f"| | {LABELS['ours']} | {torch_label} | ours / PyTorch |")
-    lines.append("|---|---:|---:|---:|")
-    lines.append(f"| device | {ours['device'] or 'n/a'} | {torch['device'] or 'n/a'} | |")
-    for key, label, f, want in METRICS:
-        r = fmt("{:.2f}x", ratio.get(key)) if want else ""
-        lines.append(f"| {label} | {fmt(f, ours.get(key))} | {fmt(f, torch.get(key))} | {r} |")
+    head = "| batch | epochs | ours (s) | " + torch_label + " (s) | ours / PyTorch |"
+    rule = "|---:|---:|---:|---:|---:|"
+    for impl in procs:
+        head += f" ours, GOMAXPROCS={impl[len('ours-p'):]} (s) |"
+        rule += "---:|"
+    head += " ours test loss | PyTorch test loss |"
+    rule += "---:|---:|"
+    lines += [head, rule]
+    for s in sweep:
+        med = s["median"]
+        row = (f"| {s['batch_size']} | {s['epochs']} | {fmt('{:.2f}', med['ours']['train_seconds'])} | "
+               f"{fmt('{:.2f}', med['torch']['train_seconds'])} | {fmt('{:.2f}', s['ratio_ours_over_torch'].get('train_seconds'))} |")
+        for impl in procs:
+            row += f" {fmt('{:.2f}', med[impl]['train_seconds'])} |"
+        row += f" {fmt('{:.4f}', med['ours']['test_loss'])} | {fmt('{:.4f}', med['torch']['test_loss'])} |"
+        lines.append(row)
+
+    if sweep:
+        first = sweep[0]
+        ours, torch = first["median"]["ours"], first["median"]["torch"]
+        ratio = first["ratio_ours_over_torch"]
+        lines.append("")
+        lines.append(f"Batch {first['batch_size']}, {first['epochs']} epoch(s):")
+        lines.append("")
+        lines.append(f"| | {LABELS['ours']} | {torch_label} | ours / PyTorch |")
+        lines.append("|---|---:|---:|---:|")
+        lines.append(f"| device | {ours['device'] or 'n/a'} | {torch['device'] or 'n/a'} | |")
+        for key, label, f, want in METRICS:
+            r = fmt("{:.2f}x", ratio.get(key)) if want else ""
+            lines.append(f"| {label} | {fmt(f, ours.get(key))} | {fmt(f, torch.get(key))} | {r} |")
     print("\n".join(lines))
 
     failed = [r for r in runs if r.get("evaluation") is None]
     for r in failed:
-        print(f"\nwarning: {r['impl']} run {r['run']} has no evaluation entry (exit code {r['exit_code']})", file=sys.stderr)
+        print(f"\nwarning: b{r['batch_size']}e{r['epochs']} {r['impl']} run {r['run']} has no evaluation entry "
+              f"(exit code {r['exit_code']})", file=sys.stderr)
 
-    result = {"machine": machine, "config": meta, "runs": runs, "median": summary, "ratio_ours_over_torch": ratio}
+    result = {"machine": machine, "config": meta, "runs": runs, "sweep": sweep}
     os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
     with open(args.out, "w") as f:
         json.dump(result, f, indent=2)
         f.write("\n")
-    if ours["runs"] == 0:
+    if not any(s["median"]["ours"]["runs"] for s in sweep):
         sys.exit(1)
 
 

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"runtime/debug"
 	"time"
 
 	"github.com/sirupsen/logrus"
@@ -13,6 +14,10 @@ import (
 	"mnist/gpu"
 	"mnist/model"
 )
+
+// trainGCPercent is the garbage collector's target while MNIST loads and
+// the model trains (GOGC's meaning; the Go default is 100).
+const trainGCPercent = 20
 
 // train wires the pieces: data, device, trainer, evaluator, report.
 func train(ctx context.Context, o options, log *logrus.Logger, stdout, stderr io.Writer) error {
@@ -52,6 +57,14 @@ func train(ctx context.Context, o options, log *logrus.Logger, stdout, stderr io
 		log.WithField("dir", dir).Info("MNIST is present and verified")
 		return nil
 	}
+	// The garbage collector's target sets the peak memory of a run: loading
+	// grows its buffers by doubling, and a training step leaves about 9 KB
+	// of garbage, so by the end of 5 epochs the heap had reached twice its
+	// live 58 MB. Collected at 20% rather than 100% growth, the peak RSS of
+	// a default run fell from about 148 MiB to 138-140 MiB, for a
+	// collection about every 1,000 steps that takes a millisecond or two
+	// of the second core.
+	defer debug.SetGCPercent(debug.SetGCPercent(trainGCPercent))
 	// Each file is read (or downloaded) once, verified, and parsed from
 	// those same bytes.
 	trainSet, testSet, err := fetcher.Load(ctx, dir)

@@ -10,6 +10,9 @@
 //     eight at a time without branches (MNIST images are about 80% zeros,
 //     ReLU zeroes about half of each hidden layer), and keep each row of C in
 //     AVX registers while they add up the rows of B its nonzeros pick;
+//   - a transposed operand (Aᵀ in the weight gradients, Bᵀ in the gradient
+//     passed down) is transposed eight by eight into scratch memory the
+//     crew keeps, so that every product reads contiguous rows;
 //   - Adam runs eight float32 lanes at a time, with subnormals flushed;
 //   - large products and Adam are shared with helper goroutines that stay
 //     awake between the steps of training (see Crew); each backend owns one.

@@ -7,16 +7,18 @@ const haveAVXKernels = true
 //go:noescape
 func adamF32AVX(w, g, m, v []float32, k *adamConsts32)
 
-// Implemented in accumulate_amd64.s: c[0:64] (or c[0:8]) += vs[q]·b[ls[q]·ldb:]
-// for every q, in order.
+// Implemented in accumulate_amd64.s: c[j] += vs[q]·b[ls[q]·ldb + j] for
+// every j < len(c) and every q, in order, starting from 0 with fromZero.
 //
 //go:noescape
-func accumulate64AVX(c, b []float32, ldb int, ls []int32, vs []float32)
-
-//go:noescape
-func accumulate8AVX(c, b []float32, ldb int, ls []int32, vs []float32)
+func accumulateRowAVX(c, b []float32, ldb int, ls []int32, vs []float32, fromZero bool)
 
 // Implemented in collect_amd64.s.
 //
 //go:noescape
 func collectAVX(a []float32, alpha float32, base int32, ls []int32, vs []float32) int
+
+// Implemented in transpose_amd64.s: the transpose of an 8×(8·blocks) strip.
+//
+//go:noescape
+func transpose8AVX(dst []float32, ldd int, src []float32, lds int, blocks int)

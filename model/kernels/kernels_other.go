@@ -8,14 +8,14 @@ func adamF32AVX(w, g, m, v []float32, k *adamConsts32) {
 	panic("kernels: no AVX kernels on this architecture")
 }
 
-func accumulate64AVX(c, b []float32, ldb int, ls []int32, vs []float32) {
-	panic("kernels: no AVX kernels on this architecture")
-}
-
-func accumulate8AVX(c, b []float32, ldb int, ls []int32, vs []float32) {
-	panic("kernels: no AVX kernels on this architecture")
-}
-
 func collectAVX(a []float32, alpha float32, base int32, ls []int32, vs []float32) int {
+	panic("kernels: no AVX kernels on this architecture")
+}
+
+func transpose8AVX(dst []float32, ldd int, src []float32, lds int, blocks int) {
+	panic("kernels: no AVX kernels on this architecture")
+}
+
+func accumulateRowAVX(c, b []float32, ldb int, ls []int32, vs []float32, fromZero bool) {
 	panic("kernels: no AVX kernels on this architecture")
 }

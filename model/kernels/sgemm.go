@@ -32,9 +32,11 @@ const sgemmMinWork = 1 << 20
 // zero elements of A are skipped. For op(B) = B that is exactly gonum's order,
 // and the result is bit-identical to gonum's Sgemm. For op(B) = Bᵀ gonum
 // sums with several partial dot products, which rounds differently; here
-// every product keeps the same order as the other two. Skipping zeros is
-// where much of the speed comes from: MNIST images are about 80% zeros and
-// ReLU zeroes about half of each hidden layer.
+// every product keeps the same order as the other two. A transposed operand
+// is first transposed into scratch memory (eight by eight, in registers), so
+// that all three products run the same row kernel over contiguous rows.
+// Skipping zeros is where much of the speed comes from: MNIST images are
+// about 80% zeros and ReLU zeroes about half of each hidden layer.
 func (impl BLAS) Sgemm(tA, tB blas.Transpose, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
 	aTrans := tA == blas.Trans || tA == blas.ConjTrans
 	bTrans := tB == blas.Trans || tB == blas.ConjTrans
@@ -48,7 +50,12 @@ func (impl BLAS) Sgemm(tA, tB blas.Transpose, m, n, k int, alpha float32, a []fl
 		return
 	}
 	if bTrans {
-		b, ldb = transpose(b, ldb, n, k), n
+		// Bᵀ's rows are B's columns, strided: one transpose makes them
+		// contiguous for every row of C.
+		bt := impl.Crew.buffer(k * n)
+		defer impl.Crew.release(bt)
+		transpose(*bt, n, b, ldb, n, k)
+		b, ldb = *bt, n
 	}
 	minPiece := sgemmMinPiece
 	if m*n*k < sgemmMinWork {
@@ -60,9 +67,9 @@ func (impl BLAS) Sgemm(tA, tB blas.Transpose, m, n, k int, alpha float32, a []fl
 		}
 		dst := rowBlock{c: c, ldc: ldc, n: n, fromZero: beta == 0}
 		if aTrans {
-			sgemmTransNot(dst, lo, hi, k, alpha, a, lda, b, ldb)
+			sgemmTransNot(impl.Crew, dst, lo, hi, k, alpha, a, lda, b, ldb)
 		} else {
-			sgemmNotNot(dst, lo, hi, k, alpha, a, lda, b, ldb)
+			sgemmRows(dst, lo, hi-lo, k, alpha, a[lo*lda:], lda, b, ldb)
 		}
 	})
 }
@@ -104,15 +111,4 @@ func scaleRows(c []float32, ldc, lo, hi, n int, beta float32) {
 			row[j] *= beta
 		}
 	}
-}
-
-// transpose returns the cols×rows transpose of the rows×cols matrix b.
-func transpose(b []float32, ldb, rows, cols int) []float32 {
-	t := make([]float32, rows*cols)
-	for r := 0; r < rows; r++ {
-		for c, v := range b[r*ldb : r*ldb+cols] {
-			t[c*rows+r] = v
-		}
-	}
-	return t
 }

@@ -11,59 +11,61 @@ type rowBlock struct {
 
 func (d rowBlock) row(i int) []float32 { return d.c[i*d.ldc : i*d.ldc+d.n] }
 
-// sgemmNotNot adds alpha·A·B into rows [lo, hi) of C, A being m×k: row i of
-// C gathers the rows of B picked by the nonzeros of row i of A.
-func sgemmNotNot(dst rowBlock, lo, hi, k int, alpha float32, a []float32, lda int, b []float32, ldb int) {
+// sgemmRows adds alpha·A·B into rows [lo, lo+rows) of C, A being rows×k
+// (its row r is C's row lo+r): row i of C gathers the rows of B picked by
+// the nonzeros of row i of A.
+func sgemmRows(dst rowBlock, lo, rows, k int, alpha float32, a []float32, lda int, b []float32, ldb int) {
 	var terms termList
-	for i := lo; i < hi; i++ {
+	for r := 0; r < rows; r++ {
 		fromZero := dst.fromZero
 		for l0 := 0; l0 < k || l0 == 0; l0 += termChunk {
 			l1 := min(k, l0+termChunk)
-			ls, vs := terms.collect(a[i*lda+l0:i*lda+l1], alpha, l0)
-			accumulateRow(dst.row(i), b, ldb, ls, vs, fromZero)
+			ls, vs := terms.collect(a[r*lda+l0:r*lda+l1], alpha, l0)
+			accumulateRow(dst.row(lo+r), b, ldb, ls, vs, fromZero)
 			fromZero = false // later chunks add to what the first wrote
 		}
 	}
 }
 
+// kChunk is how many rows of A (and of B, n wide) sgemmTransNot takes at a
+// time: kChunkBytes of B, so that they stay in a core's cache while every
+// row of C uses them.
+func kChunk(n int) int {
+	return max(16, min(termChunk, kChunkBytes/4/max(n, 1)))
+}
+
+const kChunkBytes = 32 << 10
+
 // sgemmTransNot adds alpha·Aᵀ·B into rows [lo, hi) of C, A being k×m: row i
-// of C gathers the rows of B picked by the nonzeros of column i of A. A's
-// columns are strided, so its rows are scanned twice, contiguously: once to
-// count each column's nonzeros, once to place them in per-column lists, in
-// ascending l within each.
-func sgemmTransNot(dst rowBlock, lo, hi, k int, alpha float32, a []float32, lda int, b []float32, ldb int) {
+// of C gathers the rows of B picked by the nonzeros of column i of A. Those
+// columns are strided, so each chunk of them is transposed into contiguous
+// rows first; each row's nonzeros are then found as in A·B, in ascending l,
+// which is gonum's order.
+//
+// The sum runs over k a chunk at a time, every row of C taking its share of
+// one chunk before any takes the next: at large batch sizes (k is the
+// batch) B does not fit in the cache, and a row's nonzeros pick rows of B
+// from all over it; a chunk of B's rows stays cached while all the rows of
+// C use it, and the transposed chunk of A is small. Each element still sums
+// in ascending l: a chunk starts from what the last one stored, which
+// rounds exactly as keeping the sum in a register.
+func sgemmTransNot(crew *Crew, dst rowBlock, lo, hi, k int, alpha float32, a []float32, lda int, b []float32, ldb int) {
 	width := hi - lo
+	if k == 0 {
+		sgemmRows(dst, lo, width, 0, alpha, nil, 0, b, ldb)
+		return
+	}
 	var terms termList
-	rowChunks := func(each func(l int, js []int32, vs []float32)) {
-		for l := 0; l < k; l++ {
-			for j0 := 0; j0 < width; j0 += termChunk {
-				j1 := min(width, j0+termChunk)
-				js, vs := terms.collect(a[l*lda+lo+j0:l*lda+lo+j1], alpha, j0)
-				each(l, js, vs)
-			}
+	kc := kChunk(dst.n)
+	at := crew.buffer(width * min(k, kc))
+	defer crew.release(at)
+	for l0 := 0; l0 < k; l0 += kc {
+		l1 := min(k, l0+kc)
+		w := l1 - l0
+		transpose(*at, w, a[l0*lda+lo:], lda, w, width)
+		for r := 0; r < width; r++ {
+			ls, vs := terms.collect((*at)[r*w:(r+1)*w], alpha, l0)
+			accumulateRow(dst.row(lo+r), b, ldb, ls, vs, dst.fromZero && l0 == 0)
 		}
-	}
-	// start[j]..start[j+1] will hold column j's terms.
-	start := make([]int32, width+1)
-	rowChunks(func(_ int, js []int32, _ []float32) {
-		for _, j := range js {
-			start[j+1]++
-		}
-	})
-	for j := 0; j < width; j++ {
-		start[j+1] += start[j]
-	}
-	next := append([]int32(nil), start[:width]...)
-	ls := make([]int32, start[width])
-	vs := make([]float32, start[width])
-	rowChunks(func(l int, js []int32, vals []float32) {
-		for q, j := range js {
-			p := next[j]
-			ls[p], vs[p] = int32(l), vals[q]
-			next[j]++
-		}
-	})
-	for j := 0; j < width; j++ {
-		accumulateRow(dst.row(lo+j), b, ldb, ls[start[j]:start[j+1]], vs[start[j]:start[j+1]], dst.fromZero)
 	}
 }

@@ -183,32 +183,58 @@ func TestSgemmDelegates(t *testing.T) {
 	}
 }
 
+// BenchmarkSgemm times every product of a training step, at the default
+// batch of 32 and at the large batches of make bench's sweep, with the
+// sparsity of real training: images about 80% zeros, ReLU outputs and their
+// gradients about half.
 func BenchmarkSgemm(b *testing.B) {
 	r := rand.New(rand.NewPCG(5, 6))
-	shapes := []struct {
+	type shape struct {
 		name    string
-		tA      blas.Transpose
+		tA, tB  blas.Transpose
 		m, n, k int
-	}{
-		{"dense1-forward", blas.NoTrans, 32, 128, 784},
-		{"dense1-weight-grad", blas.Trans, 784, 128, 32},
+		zero    float64 // fraction of A that is 0
 	}
+	var shapes []shape
+	for _, batch := range []int{32, 256, 2048} {
+		for _, s := range []shape{
+			{"dense1-forward", blas.NoTrans, blas.NoTrans, batch, 128, 784, 0.8},
+			{"dense1-weight-grad", blas.Trans, blas.NoTrans, 784, 128, batch, 0.8},
+			{"dense2-forward", blas.NoTrans, blas.NoTrans, batch, 64, 128, 0.5},
+			{"dense2-weight-grad", blas.Trans, blas.NoTrans, 128, 64, batch, 0.5},
+			{"dense2-input-grad", blas.NoTrans, blas.Trans, batch, 128, 64, 0.5},
+			{"dense3-forward", blas.NoTrans, blas.NoTrans, batch, 10, 64, 0.5},
+			{"dense3-weight-grad", blas.Trans, blas.NoTrans, 64, 10, batch, 0.5},
+			{"dense3-input-grad", blas.NoTrans, blas.Trans, batch, 64, 10, 0},
+		} {
+			s.name = fmt.Sprintf("batch=%d/%s", batch, s.name)
+			shapes = append(shapes, s)
+		}
+	}
+	// A crew without helpers runs everything on the caller but keeps the
+	// scratch memory between calls, as training does.
+	alone, crew := NewCrew(0), NewCrew(runtime.GOMAXPROCS(0)-1)
+	defer crew.Close()
 	impls := []struct {
 		name string
 		impl blas.Float32
-	}{{"gonum", gonum.Implementation{}}, {"kernels", BLAS{}}, {"kernels-crew", BLAS{Crew: NewCrew(runtime.GOMAXPROCS(0) - 1)}}}
+	}{{"gonum", gonum.Implementation{}}, {"kernels", BLAS{Crew: alone}}, {"kernels-crew", BLAS{Crew: crew}}}
 	for _, s := range shapes {
 		aRows, aCols := s.m, s.k
 		if s.tA == blas.Trans {
 			aRows, aCols = s.k, s.m
 		}
-		a := sparseMatrix(r, aRows, aCols, aCols, 0.8)
-		bm := sparseMatrix(r, s.k, s.n, s.n, 0)
+		bRows, bCols := s.k, s.n
+		if s.tB == blas.Trans {
+			bRows, bCols = s.n, s.k
+		}
+		a := sparseMatrix(r, aRows, aCols, aCols, s.zero)
+		bm := sparseMatrix(r, bRows, bCols, bCols, 0)
 		c := make([]float32, s.m*s.n)
 		for _, im := range impls {
 			b.Run(s.name+"/"+im.name, func(b *testing.B) {
 				for b.Loop() {
-					im.impl.Sgemm(s.tA, blas.NoTrans, s.m, s.n, s.k, 1, a, aCols, bm, s.n, 0, c, s.n)
+					im.impl.Sgemm(s.tA, s.tB, s.m, s.n, s.k, 1, a, aCols, bm, bCols, 0, c, s.n)
 				}
 			})
 		}

@@ -32,33 +32,26 @@ func (t *termList) collect(a []float32, alpha float32, base int) ([]int32, []flo
 }
 
 // accumulateRow adds vs[q]·B[ls[q], 0:len(c)] into c for every q in order,
-// keeping the sums in registers 64 or 8 columns at a time. With fromZero the
-// sums start from zero instead of from c.
+// keeping the sums in registers 64 or 8 columns at a time (the last few
+// through masked loads). With fromZero the sums start from zero instead of
+// from c.
 func accumulateRow(c, b []float32, ldb int, ls []int32, vs []float32, fromZero bool) {
-	if fromZero {
-		clear(c)
-	}
-	if len(ls) == 0 {
+	if len(c) == 0 {
 		return
 	}
+	if len(ls) > 0 { // the kernel trusts the rows to be in b; ls ascends
+		if l := int(ls[len(ls)-1]); l < 0 || len(b) < l*ldb+len(c) {
+			panic("kernels: accumulateRow: row out of range")
+		}
+	}
 	if !hasAVX() {
+		if fromZero {
+			clear(c)
+		}
 		accumulateRowGeneric(c, b, ldb, ls, vs)
 		return
 	}
-	n, j := len(c), 0
-	for ; j+64 <= n; j += 64 {
-		accumulate64AVX(c[j:j+64], b[j:], ldb, ls, vs)
-	}
-	for ; j+8 <= n; j += 8 {
-		accumulate8AVX(c[j:j+8], b[j:], ldb, ls, vs)
-	}
-	for ; j < n; j++ {
-		sum := c[j]
-		for q, l := range ls {
-			sum += float32(vs[q] * b[int(l)*ldb+j]) // rounded: never fused
-		}
-		c[j] = sum
-	}
+	accumulateRowAVX(c, b, ldb, ls, vs, fromZero)
 }
 
 // accumulateRowGeneric is accumulateRow for machines without the vector

@@ -69,11 +69,11 @@ func TestLeftPack(t *testing.T) {
 }
 
 // TestAccumulateRowMatchesGeneric checks the register-blocked kernels (64
-// and 8 columns, and the scalar tail) against the plain axpy loop that
-// machines without AVX2 run.
+// and 8 columns, and the masked tail) against the plain axpy loop that
+// machines without AVX2 run, and that nothing past the row is written.
 func TestAccumulateRowMatchesGeneric(t *testing.T) {
 	r := rand.New(rand.NewPCG(13, 14))
-	for _, n := range []int{1, 7, 8, 10, 64, 65, 128, 200} {
+	for _, n := range []int{1, 2, 3, 5, 7, 8, 10, 15, 64, 65, 71, 128, 200} {
 		k, ldb := 50, n+3
 		b := sparseMatrix(r, k, n, ldb, 0)
 		var ls []int32
@@ -84,9 +84,14 @@ func TestAccumulateRowMatchesGeneric(t *testing.T) {
 		}
 		c0 := sparseMatrix(r, 1, n, n, 0)
 		for _, fromZero := range []bool{false, true} {
-			got := append([]float32(nil), c0...)
+			const sentinel = 12345
+			padded := append(append([]float32(nil), c0...), sentinel)
+			got := padded[:n]
 			want := append([]float32(nil), c0...)
 			accumulateRow(got, b, ldb, ls, vs, fromZero)
+			if padded[n] != sentinel {
+				t.Fatalf("n=%d fromZero=%v: the value after the row became %v", n, fromZero, padded[n])
+			}
 			if fromZero {
 				clear(want)
 			}
