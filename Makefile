@@ -10,7 +10,7 @@ ADDR        ?= 127.0.0.1:8080
 # The -tags cuda build: see scripts/build-cuda.sh and the README's GPU section.
 CUDA_HOME   ?=
 
-.PHONY: help data build train serve test test-short vet fuzz mutate bench build-cuda train-cuda test-cuda gen-ptx gen-kernels gpu-bundle clean
+.PHONY: help cpu-deps data build train serve test test-short vet fuzz mutate bench build-cuda train-cuda test-cuda gen-ptx gen-kernels gpu-bundle clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -18,8 +18,15 @@ help: ## list the targets
 data: build ## download and verify MNIST into the data folder (DATA_DIR=... to choose it)
 	$(BIN)/train -download-only $(if $(DATA_DIR),-data-dir $(DATA_DIR))
 
-build: ## build the CPU binary bin/train (no cgo needed)
-	CGO_ENABLED=0 $(GO) build -o $(BIN)/train ./cmd/train
+# The CPU build uses an adapted copy of Gorgonia (scripts/cpu-deps.sh writes it
+# and go.cpu.mod): the same results, without a thread hand-over per step.
+CPU_MOD := -modfile go.cpu.mod
+
+cpu-deps:
+	@bash scripts/cpu-deps.sh
+
+build: cpu-deps ## build the CPU binary bin/train (no cgo needed)
+	CGO_ENABLED=0 $(GO) build $(CPU_MOD) -o $(BIN)/train ./cmd/train
 
 train: build ## train 5 epochs on the CPU, print test accuracy and loss, save the model to MODEL (TRAIN_FLAGS=... to change)
 	$(BIN)/train $(if $(DATA_DIR),-data-dir $(DATA_DIR)) -save $(MODEL) $(TRAIN_FLAGS)
@@ -28,11 +35,11 @@ serve: build ## draw digits in the browser: serve MODEL (from make train) at htt
 	@test -f $(MODEL) || { echo "no model at $(MODEL): run 'make train' first (it saves one there), or give MODEL=FILE"; exit 1; }
 	$(BIN)/train -load $(MODEL) -serve $(ADDR)
 
-test: ## run the whole test suite (downloads MNIST if missing)
-	$(GO) test ./...
+test: cpu-deps ## run the whole test suite (downloads MNIST if missing)
+	$(GO) test $(CPU_MOD) ./...
 
-test-short: ## the suite without the 5-epoch end-to-end run
-	$(GO) test -short ./...
+test-short: cpu-deps ## the suite without the 5-epoch end-to-end run
+	$(GO) test $(CPU_MOD) -short ./...
 
 vet: ## go vet and gofmt checks
 	$(GO) vet ./...
@@ -66,4 +73,4 @@ gpu-bundle: ## pack toolchain, vendored modules and MNIST into .gpu-bundle/ for 
 	bash scripts/gpu-bundle.sh
 
 clean: ## remove build outputs (not the downloaded data)
-	rm -rf $(BIN) build .cuda-deps go.cuda.mod go.cuda.sum .gpu-bundle vendor
+	rm -rf $(BIN) build .cuda-deps go.cuda.mod go.cuda.sum .cpu-deps go.cpu.mod go.cpu.sum .gpu-bundle vendor

@@ -95,7 +95,8 @@ fi
 # --- build -------------------------------------------------------------------
 [[ -f cmd/train/main.go ]] || die "cmd/train/main.go not found (nothing to benchmark yet)"
 log "building bin/train ($(go version | awk '{print $3}'))"
-go build -o bin/train ./cmd/train
+bash scripts/cpu-deps.sh # the CPU build's adapted Gorgonia, as make build uses
+go build -modfile go.cpu.mod -o bin/train ./cmd/train
 
 # Pass a flag to our binary only if it has one by that name (stays in step with cmd/train).
 help_text="$(timeout 20 bin/train -h 2>&1 || true)"

@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime/debug"
 	"strings"
 	"testing"
 )
@@ -22,7 +23,7 @@ func TestMain(m *testing.M) {
 		panic(err)
 	}
 	binary = filepath.Join(dir, "train")
-	build := exec.Command("go", "build", "-o", binary, ".")
+	build := exec.Command("go", append([]string{"build"}, append(sameModfile(), "-o", binary, ".")...)...)
 	build.Stderr = os.Stderr
 	if err := build.Run(); err != nil {
 		os.RemoveAll(dir)
@@ -31,6 +32,24 @@ func TestMain(m *testing.M) {
 	code := m.Run()
 	os.RemoveAll(dir)
 	os.Exit(code)
+}
+
+// sameModfile is the -modfile flag that builds the binary against the
+// Gorgonia this test binary was built against: `make test` builds the tests
+// with the CPU build's adapted copy (scripts/cpu-deps.sh, go.cpu.mod), and
+// the binary under test must be the one `make build` makes. (The cuda
+// build's tests pass their mod file through GOFLAGS, which go build reads.)
+func sameModfile() []string {
+	info, ok := debug.ReadBuildInfo()
+	if !ok {
+		return nil
+	}
+	for _, d := range info.Deps {
+		if d.Path == "gorgonia.org/gorgonia" && d.Replace != nil && strings.HasSuffix(filepath.ToSlash(d.Replace.Path), ".cpu-deps/gorgonia") {
+			return []string{"-modfile", "../../go.cpu.mod"}
+		}
+	}
+	return nil
 }
 
 // runTrain runs the built binary and returns its exit code and output.

@@ -1,0 +1,93 @@
+package gpu
+
+import (
+	"bytes"
+	"os"
+	"path/filepath"
+	"testing"
+)
+
+// The CPU build's adapted Gorgonia (scripts/cpu-deps.sh) is tested here,
+// beside the cuda build's (cudadeps_test.go), whose helpers it shares: both
+// scripts share their copying and rewriting (scripts/deps-tools.sh).
+
+// cpuRunAllLines is what the copy's vm_tape.go adds at the top of RunAll.
+const cpuRunAllLines = "\tif m.ExternMetadata.WorkAvailable() == nil {\n\t\treturn m.runAllHere() // mnist cpu-deps.sh: no device to feed\n\t}\n"
+
+// TestCPUDepsDeterministic runs scripts/cpu-deps.sh into two fresh folders
+// and again into the first: the trees are identical, go.cpu.mod is go.mod
+// plus one replace, and the copy is upstream's but for RunAll's first lines
+// and the runAllHere it calls, appended to vm_tape.go.
+func TestCPUDepsDeterministic(t *testing.T) {
+	skipIfVendored(t)
+	needTool(t, "go")
+	first, second := t.TempDir(), t.TempDir()
+	runScript(t, "scripts/cpu-deps.sh", first)
+	h1 := treeHash(t, first)
+	runScript(t, "scripts/cpu-deps.sh", first)
+	if h := treeHash(t, first); h != h1 {
+		t.Errorf("rerunning cpu-deps.sh into the same folder changed the tree: %s then %s", h1, h)
+	}
+	runScript(t, "scripts/cpu-deps.sh", second)
+	if h := treeHash(t, second); h != h1 {
+		t.Errorf("cpu-deps.sh made different trees in two folders: %s and %s", h1, h)
+	}
+
+	root := repoRoot(t)
+	want := append(mustReadFile(t, filepath.Join(root, "go.mod")),
+		"\n// Added by scripts/cpu-deps.sh: the CPU build uses an adapted copy of gorgonia.\nreplace gorgonia.org/gorgonia => ./.cpu-deps/gorgonia\n"...)
+	if got := mustReadFile(t, filepath.Join(first, "go.cpu.mod")); !bytes.Equal(got, want) {
+		t.Errorf("go.cpu.mod is not go.mod plus the replace of gorgonia:\n%s", got)
+	}
+	if !bytes.Equal(mustReadFile(t, filepath.Join(first, "go.cpu.sum")), mustReadFile(t, filepath.Join(root, "go.sum"))) {
+		t.Error("go.cpu.sum is not go.sum")
+	}
+
+	adapted := filepath.Join(first, ".cpu-deps", "gorgonia")
+	upstream := moduleDir(t, "gorgonia.org/gorgonia")
+	err := filepath.WalkDir(upstream, func(path string, d os.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		rel, err := filepath.Rel(upstream, path)
+		if err != nil {
+			return err
+		}
+		got, readErr := os.ReadFile(filepath.Join(adapted, rel))
+		switch {
+		case gorgoniaDroppedFile(rel):
+			if !os.IsNotExist(readErr) {
+				t.Errorf("%s should have been left out of the copy (read: %v)", rel, readErr)
+			}
+		case readErr != nil:
+			t.Errorf("%s is missing from the copy: %v", rel, readErr)
+		case rel == "vm_tape.go":
+			checkRunAllHere(t, mustReadFile(t, path), got)
+		case !bytes.Equal(got, mustReadFile(t, path)):
+			t.Errorf("%s differs from upstream's", rel)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+// checkRunAllHere: adapted is upstream with cpuRunAllLines at the top of
+// RunAll and a runAllHere function appended, nothing else.
+func checkRunAllHere(t *testing.T, upstream, adapted []byte) {
+	t.Helper()
+	const head = "func (m *tapeMachine) RunAll() (err error) {\n"
+	if bytes.Count(upstream, []byte(head)) != 1 {
+		t.Fatal("upstream vm_tape.go has no single RunAll; is this the gorgonia version cpu-deps.sh was written for?")
+	}
+	withLines := bytes.Replace(upstream, []byte(head), []byte(head+cpuRunAllLines), 1)
+	if !bytes.HasPrefix(adapted, withLines) {
+		t.Fatalf("the adapted vm_tape.go is not upstream's with %q at the top of RunAll", cpuRunAllLines)
+	}
+	tail := adapted[len(withLines):]
+	if !bytes.HasPrefix(tail, []byte("\n// runAllHere is RunAll for a machine without an external device")) ||
+		!bytes.Contains(tail, []byte("func (m *tapeMachine) runAllHere() error {")) {
+		t.Errorf("the adapted vm_tape.go should end with runAllHere; it ends with %q", tail)
+	}
+}
