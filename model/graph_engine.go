@@ -65,7 +65,7 @@ func NewGraphEngine(cfg Config, options ...GraphOption) (Engine, error) {
 	}
 	// One helper per core besides the caller's, shared by the fused ops'
 	// matrix products and by the optimizer, and stopped by Close.
-	opts.crew = kernels.NewCrew(runtime.GOMAXPROCS(0) - 1)
+	opts.crew = kernels.NewCrew(crewHelpers(cfg.BatchSize, runtime.GOMAXPROCS(0)))
 	opt, err := newHostOptimizer(cfg.Optimizer, params, opts.crew)
 	if err != nil {
 		opts.crew.Close()
@@ -82,6 +82,22 @@ func NewGraphEngine(cfg Config, options ...GraphOption) (Engine, error) {
 		return nil, err
 	}
 	return &graphEngine{cfg: cfg, params: params, opt: opt, train: gr, opts: opts}, nil
+}
+
+// minSharedBatch is the smallest batch whose matrix products are worth
+// sharing with helpers on other cores. At batch 32 a product takes a few
+// microseconds, about what it costs to hand half of it to another core and
+// wait: 5 epochs took 1.15× as long with a helper as without, while one
+// epoch at batch 256 took 0.93× as long (docs/performance.md).
+const minSharedBatch = 256
+
+// crewHelpers is how many helper goroutines share the products: one per
+// core besides the caller's, for batches large enough to pay for it.
+func crewHelpers(batch, procs int) int {
+	if batch < minSharedBatch {
+		return 0
+	}
+	return max(procs-1, 0)
 }
 
 func (e *graphEngine) Load(id DataID, set *data.Set) error {
