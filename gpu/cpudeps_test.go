@@ -19,20 +19,7 @@ const cpuRunAllLines = "\tif m.ExternMetadata.WorkAvailable() == nil {\n\t\tretu
 // plus one replace, and the copy is upstream's but for RunAll's first lines
 // and the runAllHere it calls, appended to vm_tape.go.
 func TestCPUDepsDeterministic(t *testing.T) {
-	skipIfVendored(t)
-	needTool(t, "go")
-	first, second := t.TempDir(), t.TempDir()
-	runScript(t, "scripts/cpu-deps.sh", first)
-	h1 := treeHash(t, first)
-	runScript(t, "scripts/cpu-deps.sh", first)
-	if h := treeHash(t, first); h != h1 {
-		t.Errorf("rerunning cpu-deps.sh into the same folder changed the tree: %s then %s", h1, h)
-	}
-	runScript(t, "scripts/cpu-deps.sh", second)
-	if h := treeHash(t, second); h != h1 {
-		t.Errorf("cpu-deps.sh made different trees in two folders: %s and %s", h1, h)
-	}
-
+	first := runDeterministic(t, "scripts/cpu-deps.sh")
 	root := repoRoot(t)
 	want := append(mustReadFile(t, filepath.Join(root, "go.mod")),
 		"\n// Added by scripts/cpu-deps.sh: the CPU build uses an adapted copy of gorgonia.\nreplace gorgonia.org/gorgonia => ./.cpu-deps/gorgonia\n"...)

@@ -19,22 +19,30 @@ import (
 // TestCUDADepsDeterministic runs scripts/cuda-deps.sh into two fresh folders
 // and a second time into the first: all three trees must be identical.
 func TestCUDADepsDeterministic(t *testing.T) {
+	first := runDeterministic(t, "scripts/cuda-deps.sh")
+	checkAdaptedCU(t, first)
+	checkAdaptedGorgonia(t, first)
+}
+
+// runDeterministic runs a dependency script into two fresh folders and a
+// second time into the first, checks that all three trees are identical,
+// and returns the first.
+func runDeterministic(t *testing.T, script string) string {
+	t.Helper()
 	skipIfVendored(t)
 	needTool(t, "go")
 	first, second := t.TempDir(), t.TempDir()
-
-	runScript(t, "scripts/cuda-deps.sh", first)
+	runScript(t, script, first)
 	h1 := treeHash(t, first)
-	runScript(t, "scripts/cuda-deps.sh", first)
+	runScript(t, script, first)
 	if h := treeHash(t, first); h != h1 {
-		t.Errorf("rerunning cuda-deps.sh into the same folder changed the tree: %s then %s", h1, h)
+		t.Errorf("rerunning %s into the same folder changed the tree: %s then %s", script, h1, h)
 	}
-	runScript(t, "scripts/cuda-deps.sh", second)
+	runScript(t, script, second)
 	if h := treeHash(t, second); h != h1 {
-		t.Errorf("cuda-deps.sh made different trees in two folders: %s and %s", h1, h)
+		t.Errorf("%s made different trees in two folders: %s and %s", script, h1, h)
 	}
-	checkAdaptedCU(t, first)
-	checkAdaptedGorgonia(t, first)
+	return first
 }
 
 // TestCUDADepsModfileOnly checks the offline mode used with a vendor/ folder:

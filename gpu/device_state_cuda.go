@@ -219,6 +219,28 @@ func (l *loopState) readTotals() (float64, int, error) {
 	return t[0], int(t[1]), nil
 }
 
+// readStepResult copies a step's per-row results (loss, hit; len(host)/2
+// rows) from stats into host and reports them as Step does: the mean loss,
+// summed in row order in float64 as model.ScoreLogProbs does, and the hits.
+// The context must be current.
+func readStepResult(host []float32, stats cu.DevicePtr) (model.StepResult, error) {
+	if err := download("per-row results", host, stats); err != nil {
+		return model.StepResult{}, err
+	}
+	rows := len(host) / 2
+	var res model.StepResult
+	var lossSum float64
+	for r := 0; r < rows; r++ {
+		lossSum += float64(host[2*r])
+		if host[2*r+1] != 0 {
+			res.Hits++
+		}
+	}
+	res.Loss = lossSum / float64(rows)
+	return res, nil
+}
+
+// checkTotals refuses a hit count a double cannot hold exactly.
 func checkTotals(hits int) error {
 	if hits < 0 || hits > 1<<52 {
 		return fmt.Errorf("%d hits cannot be a running total", hits)

@@ -188,41 +188,27 @@ func (e *graphEngine) Step(idx []int) (model.StepResult, error) {
 		if err := e.runProgram(); err != nil {
 			return err
 		}
-		stats := e.hostStat[:2*len(idx)]
-		if err := e.run.onDevice(func() error { return download("per-row results", stats, e.run.stats) }); err != nil {
+		return e.run.onDevice(func() (err error) {
+			res, err = readStepResult(e.hostStat[:2*len(idx)], e.run.stats)
 			return err
-		}
-		var lossSum float64
-		for r := range idx {
-			lossSum += float64(stats[2*r])
-			if stats[2*r+1] != 0 {
-				res.Hits++
-			}
-		}
-		res.Loss = lossSum / float64(len(idx))
-		return nil
+		})
 	})
 	return res, err
 }
 
 // SetOrder uploads the epoch's image order.
 func (e *graphEngine) SetOrder(order []int) error {
-	host, err := checkOrder(order, e.setLen(model.TrainSet))
-	if err != nil {
-		return fmt.Errorf("gorgonia cuda: %w", err)
-	}
 	return e.do(func() error {
+		n := 0
+		if ds := e.sets[model.TrainSet]; ds != nil {
+			n = ds.n
+		}
+		host, err := checkOrder(order, n)
+		if err != nil {
+			return err
+		}
 		return e.run.onDevice(func() error { return e.run.loop.setOrder(&e.run.mem, host) })
 	})
-}
-
-func (e *graphEngine) setLen(id model.DataID) int {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	if ds := e.sets[id]; ds != nil {
-		return ds.n
-	}
-	return 0
 }
 
 // StepAt trains on order[lo:hi] of the order last set. It queues the

@@ -84,9 +84,6 @@ func matrixFn(arity int) hm.Type {
 	return hm.NewFnType(ts...)
 }
 
-// devicePtrOf is the device address a tensor value holds.
-func devicePtrOf(v G.Value) uintptr { return v.Uintptr() }
-
 // paramOp hands parameter tensor i (model.Layout order) to the graph.
 type paramOp struct {
 	deviceOp
@@ -123,7 +120,7 @@ func (op *batchOp) InferShape(...G.DimSizer) (tensor.Shape, error) {
 	return tensor.Shape{op.batch, imagePixels}, nil
 }
 func (op *batchOp) CUDADo(_ G.External, _ G.Device, prealloc G.Value, _ ...G.Value) (G.Value, error) {
-	return prealloc, op.run.gather(devicePtrOf(prealloc))
+	return prealloc, op.run.gather(prealloc.Uintptr())
 }
 
 // denseOp is relu?(x·W + b): cuBLAS's product into the output, then the
@@ -148,7 +145,7 @@ func (op *denseOp) CUDADo(_ G.External, _ G.Device, prealloc G.Value, in ...G.Va
 	if len(in) != 3 {
 		return nil, fmt.Errorf("%s: %d inputs, want 3", op.name, len(in))
 	}
-	return prealloc, op.run.dense(op.layer, op.relu, devicePtrOf(in[0]), devicePtrOf(in[1]), devicePtrOf(in[2]), devicePtrOf(prealloc))
+	return prealloc, op.run.dense(op.layer, op.relu, in[0].Uintptr(), in[1].Uintptr(), in[2].Uintptr(), prealloc.Uintptr())
 }
 func (op *denseOp) DiffWRT(int) []bool { return []bool{op.inputGrad, true, true} }
 func (op *denseOp) SymDiff(inputs G.Nodes, output, grad *G.Node) (G.Nodes, error) {
@@ -191,7 +188,7 @@ func (op *lossOp) CUDADo(_ G.External, _ G.Device, prealloc G.Value, in ...G.Val
 	if len(in) != 1 {
 		return nil, fmt.Errorf("%s: %d inputs, want 1", op.name, len(in))
 	}
-	return prealloc, op.run.loss(devicePtrOf(in[0]), devicePtrOf(prealloc))
+	return prealloc, op.run.loss(in[0].Uintptr(), prealloc.Uintptr())
 }
 func (op *lossOp) DiffWRT(int) []bool { return []bool{true} }
 
@@ -239,7 +236,7 @@ func (op *reluGradOp) CUDADo(_ G.External, _ G.Device, prealloc G.Value, in ...G
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", op.name, err)
 	}
-	return prealloc, op.run.reluGrad(devicePtrOf(in[1]), devicePtrOf(in[0]), devicePtrOf(prealloc), cols)
+	return prealloc, op.run.reluGrad(in[1].Uintptr(), in[0].Uintptr(), prealloc.Uintptr(), cols)
 }
 
 // weightGradOp is xᵀ·dz, a layer's weight gradient, written into the
@@ -264,7 +261,7 @@ func (op *weightGradOp) CUDADo(_ G.External, _ G.Device, _ G.Value, in ...G.Valu
 	if len(in) != 2 {
 		return nil, fmt.Errorf("%s: %d inputs, want 2", op.name, len(in))
 	}
-	return op.run.gradValue(2 * op.layer), op.run.weightGrad(op.layer, devicePtrOf(in[0]), devicePtrOf(in[1]))
+	return op.run.gradValue(2 * op.layer), op.run.weightGrad(op.layer, in[0].Uintptr(), in[1].Uintptr())
 }
 
 // biasGradOp is the column sums of dz, a layer's bias gradient, written
@@ -289,7 +286,7 @@ func (op *biasGradOp) CUDADo(_ G.External, _ G.Device, _ G.Value, in ...G.Value)
 	if len(in) != 1 {
 		return nil, fmt.Errorf("%s: %d inputs, want 1", op.name, len(in))
 	}
-	return op.run.gradValue(2*op.layer + 1), op.run.biasGrad(op.layer, devicePtrOf(in[0]))
+	return op.run.gradValue(2*op.layer + 1), op.run.biasGrad(op.layer, in[0].Uintptr())
 }
 
 // inputGradOp is dz·Wᵀ, the gradient a layer passes down.
@@ -311,7 +308,7 @@ func (op *inputGradOp) CUDADo(_ G.External, _ G.Device, prealloc G.Value, in ...
 	if len(in) != 2 {
 		return nil, fmt.Errorf("%s: %d inputs, want 2", op.name, len(in))
 	}
-	return prealloc, op.run.inputGrad(op.layer, devicePtrOf(in[0]), devicePtrOf(in[1]), devicePtrOf(prealloc))
+	return prealloc, op.run.inputGrad(op.layer, in[0].Uintptr(), in[1].Uintptr(), prealloc.Uintptr())
 }
 
 // updateOp applies one optimizer step to every parameter, in place, from

@@ -32,6 +32,7 @@ type graphRun struct {
 	ctx  cu.CUContext
 	blas *cublas.Standard // our own handle, made in ctx
 	k    *kernels
+	lane lane // the legacy default stream with blas and k, made once in setup
 	mem  deviceMemory
 
 	// Flat buffers as in the native engine: parameters, gradients and the
@@ -80,6 +81,7 @@ func (r *graphRun) setup(initial *model.Params) error {
 			return err
 		}
 		r.k = k
+		r.lane = legacyLane(k, h)
 		flat := int64(r.layout.total) * 4
 		rows := int64(r.batch)
 		allocs := []struct {
@@ -162,7 +164,7 @@ func layerWidths(l int) (in, out int) {
 
 func (r *graphRun) gather(x uintptr) error {
 	return r.onDevice(func() error {
-		return r.k.launch(kGatherImages, r.rows*imagePixels,
+		return r.lane.launch(kGatherImages, r.rows*imagePixels,
 			argPtr(r.set.images), argPtr(r.batchIdx), argPtr(cu.DevicePtr(x)), argInt(r.rows))
 	})
 }
@@ -170,7 +172,7 @@ func (r *graphRun) gather(x uintptr) error {
 func (r *graphRun) dense(l int, relu bool, x, w, b, out uintptr) error {
 	in, n := layerWidths(l)
 	return r.onDevice(func() error {
-		if err := matmulForward(standardGemm(r.blas), fmt.Sprintf("dense%d forward", l+1),
+		if err := matmulForward(r.lane.gemm, l,
 			cu.DevicePtr(x), cu.DevicePtr(w), cu.DevicePtr(out), r.rows, in, n); err != nil {
 			return err
 		}
@@ -178,7 +180,7 @@ func (r *graphRun) dense(l int, relu bool, x, w, b, out uintptr) error {
 		if relu {
 			id = kDenseBiasReLU
 		}
-		return r.k.launch(id, r.rows*n, argPtr(cu.DevicePtr(out)), argPtr(cu.DevicePtr(b)), argInt(r.rows), argInt(n))
+		return r.lane.launch(id, r.rows*n, argPtr(cu.DevicePtr(out)), argPtr(cu.DevicePtr(b)), argInt(r.rows), argInt(n))
 	})
 }
 
@@ -187,7 +189,7 @@ func (r *graphRun) dense(l int, relu bool, x, w, b, out uintptr) error {
 // the batch's mean loss to mean. A forward-only run leaves mean unwritten.
 func (r *graphRun) loss(logits, mean uintptr) error {
 	return r.onDevice(func() error {
-		if err := r.k.launch(kCrossEntropy, r.rows,
+		if err := r.lane.launch(kCrossEntropy, r.rows,
 			argPtr(cu.DevicePtr(logits)), argPtr(r.set.labels), argPtr(r.batchIdx), argInt(r.rows),
 			argPtr(r.logProbs), argPtr(r.dlogits), argPtr(r.stats)); err != nil {
 			return err
@@ -195,7 +197,7 @@ func (r *graphRun) loss(logits, mean uintptr) error {
 		if !r.training {
 			return nil
 		}
-		return r.k.launchBlocks(kAccumulateScores, 1,
+		return r.lane.launchBlocks(kAccumulateScores, 1,
 			argPtr(r.stats), argInt(r.rows), argPtr(r.loop.totals), argPtr(cu.DevicePtr(mean)))
 	})
 }
@@ -205,7 +207,7 @@ func (r *graphRun) reluGrad(d, a, out uintptr, cols int) error {
 		return nil
 	}
 	return r.onDevice(func() error {
-		return r.k.launch(kReLUGrad, r.rows*cols,
+		return r.lane.launch(kReLUGrad, r.rows*cols,
 			argPtr(cu.DevicePtr(d)), argPtr(cu.DevicePtr(a)), argPtr(cu.DevicePtr(out)), argInt(r.rows*cols))
 	})
 }
@@ -216,7 +218,7 @@ func (r *graphRun) weightGrad(l int, x, dz uintptr) error {
 	}
 	in, n := layerWidths(l)
 	return r.onDevice(func() error {
-		return matmulWeightGrad(standardGemm(r.blas), fmt.Sprintf("dense%d weight gradient", l+1),
+		return matmulWeightGrad(r.lane.gemm, l,
 			cu.DevicePtr(x), cu.DevicePtr(dz), r.grad(2*l), r.rows, in, n)
 	})
 }
@@ -227,7 +229,7 @@ func (r *graphRun) biasGrad(l int, dz uintptr) error {
 	}
 	_, n := layerWidths(l)
 	return r.onDevice(func() error {
-		return r.k.launch(kBiasGrad, n, argPtr(cu.DevicePtr(dz)), argPtr(r.grad(2*l+1)), argInt(r.rows), argInt(n))
+		return r.lane.launch(kBiasGrad, n, argPtr(cu.DevicePtr(dz)), argPtr(r.grad(2*l+1)), argInt(r.rows), argInt(n))
 	})
 }
 
@@ -237,7 +239,7 @@ func (r *graphRun) inputGrad(l int, dz, w, out uintptr) error {
 	}
 	in, n := layerWidths(l)
 	return r.onDevice(func() error {
-		return matmulInputGrad(standardGemm(r.blas), fmt.Sprintf("dense%d input gradient", l+1),
+		return matmulInputGrad(r.lane.gemm, l,
 			cu.DevicePtr(dz), cu.DevicePtr(w), cu.DevicePtr(out), r.rows, in, n)
 	})
 }
@@ -249,6 +251,6 @@ func (r *graphRun) update() error {
 	}
 	return r.onDevice(func() error {
 		r.step++
-		return r.opt.update(legacyLane(r.k, r.blas), r.params, r.grads, r.slots, r.layout.total, r.step)
+		return r.opt.update(r.lane, r.params, r.grads, r.slots, r.layout.total, r.step)
 	})
 }

@@ -42,6 +42,7 @@ type nativeEngine struct {
 	hasCtx bool
 	blas   *cublas.Standard
 	k      *kernels
+	legacy lane // the legacy default stream with blas, made once in setup
 	mem    deviceMemory
 
 	layout paramLayout
@@ -210,6 +211,7 @@ func (b *nativeEngine) setup(initial *model.Params) error {
 		return err
 	}
 	b.k = k
+	b.legacy = legacyLane(k, h)
 
 	flat := int64(b.layout.total) * 4
 	if b.params, err = b.mem.alloc("parameters", flat); err != nil {
@@ -374,11 +376,8 @@ func (b *nativeEngine) forward(ds *deviceSet, idx []int) error {
 	if err := upload("batch indices", b.buf.idx, hostIdx); err != nil {
 		return err
 	}
-	return b.forwardAt(b.lane(), ds, batchAt{idx: b.buf.idx}, len(idx))
+	return b.forwardAt(b.legacy, ds, batchAt{idx: b.buf.idx}, len(idx))
 }
-
-// lane is the legacy default stream with the engine's cuBLAS handle.
-func (b *nativeEngine) lane() lane { return legacyLane(b.k, b.blas) }
 
 // batchAt says where a batch's image numbers are on the device: at idx, or,
 // for the captured step, at order + the int at cursor.
@@ -405,8 +404,7 @@ func (b *nativeEngine) forwardAt(l lane, ds *deviceSet, at batchAt, rows int) er
 	sizes := layerSizes()
 	for layer := 0; layer < 3; layer++ {
 		in, out := sizes[layer], sizes[layer+1]
-		what := fmt.Sprintf("dense%d forward", layer+1)
-		if err := matmulForward(l.gemm, what, acts[layer], b.param(2*layer), acts[layer+1], rows, in, out); err != nil {
+		if err := matmulForward(l.gemm, layer, acts[layer], b.param(2*layer), acts[layer+1], rows, in, out); err != nil {
 			return err
 		}
 		id := kDenseBiasReLU
@@ -434,7 +432,7 @@ func (b *nativeEngine) backward(l lane, rows int) error {
 	acts, deltas := b.buf.acts, b.buf.deltas
 	for layer := 2; layer >= 0; layer-- {
 		in, out := sizes[layer], sizes[layer+1]
-		if err := matmulWeightGrad(l.gemm, fmt.Sprintf("dense%d weight gradient", layer+1),
+		if err := matmulWeightGrad(l.gemm, layer,
 			acts[layer], deltas[layer+1], b.grad(2*layer), rows, in, out); err != nil {
 			return err
 		}
@@ -445,7 +443,7 @@ func (b *nativeEngine) backward(l lane, rows int) error {
 		if layer == 0 {
 			break // no gradient for the input
 		}
-		if err := matmulInputGrad(l.gemm, fmt.Sprintf("dense%d input gradient", layer+1),
+		if err := matmulInputGrad(l.gemm, layer,
 			deltas[layer+1], b.param(2*layer), deltas[layer], rows, in, out); err != nil {
 			return err
 		}
@@ -468,23 +466,6 @@ func (b *nativeEngine) update(l lane) error {
 	return b.opt.update(l, b.params, b.grads, b.slots, b.layout.total, b.step)
 }
 
-// readStats copies the per-row results of the last forward back and totals
-// them in row order in float64, as model.ScoreLogProbs does: the summed
-// cross-entropy and the number of rows classified right.
-func (b *nativeEngine) readStats(rows int) (hits int, lossSum float64, err error) {
-	stats := b.hostStats[:2*rows]
-	if err := download("per-row results", stats, b.buf.stats); err != nil {
-		return 0, 0, err
-	}
-	for r := 0; r < rows; r++ {
-		lossSum += float64(stats[2*r])
-		if stats[2*r+1] != 0 {
-			hits++
-		}
-	}
-	return hits, lossSum, nil
-}
-
 // Step runs forward, backward and one optimizer update on images idx of
 // the training set and reports the loss and hits from before the update.
 func (b *nativeEngine) Step(idx []int) (model.StepResult, error) {
@@ -497,15 +478,14 @@ func (b *nativeEngine) Step(idx []int) (model.StepResult, error) {
 		if err := b.forward(ds, idx); err != nil {
 			return err
 		}
-		if err := b.backward(b.lane(), len(idx)); err != nil {
+		if err := b.backward(b.legacy, len(idx)); err != nil {
 			return err
 		}
-		if err := b.update(b.lane()); err != nil {
+		if err := b.update(b.legacy); err != nil {
 			return err
 		}
 		// The per-row results are not touched by the update.
-		hits, lossSum, err := b.readStats(len(idx))
-		res = model.StepResult{Loss: lossSum / float64(len(idx)), Hits: hits}
+		res, err = readStepResult(b.hostStats[:2*len(idx)], b.buf.stats)
 		return err
 	})
 	if err != nil {
@@ -554,7 +534,7 @@ func (b *nativeEngine) StepAt(lo, hi int) error {
 			return err
 		}
 		rows := hi - lo
-		l := b.lane()
+		l := b.legacy
 		if err := b.forwardAt(l, ds, batchAt{idx: at}, rows); err != nil {
 			return err
 		}

@@ -245,6 +245,14 @@ func standardGemm(b *cublas.Standard) gemmFunc {
 	}
 }
 
+// productNames name each layer's three products in errors, made once
+// rather than formatted in every step.
+var productNames = [3][3]string{
+	{"dense1 forward", "dense1 weight gradient", "dense1 input gradient"},
+	{"dense2 forward", "dense2 weight gradient", "dense2 input gradient"},
+	{"dense3 forward", "dense3 weight gradient", "dense3 input gradient"},
+}
+
 // The three row-major products of a dense layer y = x·W, with x rows×in,
 // W in×out and y rows×out. A row-major r×c matrix is, byte for byte, the
 // column-major c×r matrix of its transpose, so each row-major product is
@@ -253,8 +261,8 @@ func standardGemm(b *cublas.Standard) gemmFunc {
 // matmulForward: y = x·W, computed as yᵀ(out×rows) = Wᵀ(out×in) · xᵀ(in×rows):
 //
 //	Sgemm(N, N, m=out, n=rows, k=in, A=W lda=out, B=x ldb=in, C=y ldc=out)
-func matmulForward(gemm gemmFunc, what string, x, w, y cu.DevicePtr, rows, in, out int) error {
-	return gemm(what, blas.NoTrans, blas.NoTrans, out, rows, in, w, out, x, in, y, out)
+func matmulForward(gemm gemmFunc, layer int, x, w, y cu.DevicePtr, rows, in, out int) error {
+	return gemm(productNames[layer][0], blas.NoTrans, blas.NoTrans, out, rows, in, w, out, x, in, y, out)
 }
 
 // matmulWeightGrad: dW = xᵀ·dy (in×out), computed as
@@ -262,8 +270,8 @@ func matmulForward(gemm gemmFunc, what string, x, w, y cu.DevicePtr, rows, in, o
 // column-major xᵀ (in×rows, ld in), hence Trans:
 //
 //	Sgemm(N, T, m=out, n=in, k=rows, A=dy lda=out, B=x ldb=in, C=dW ldc=out)
-func matmulWeightGrad(gemm gemmFunc, what string, x, dy, dw cu.DevicePtr, rows, in, out int) error {
-	return gemm(what, blas.NoTrans, blas.Trans, out, in, rows, dy, out, x, in, dw, out)
+func matmulWeightGrad(gemm gemmFunc, layer int, x, dy, dw cu.DevicePtr, rows, in, out int) error {
+	return gemm(productNames[layer][1], blas.NoTrans, blas.Trans, out, in, rows, dy, out, x, in, dw, out)
 }
 
 // matmulInputGrad: dx = dy·Wᵀ (rows×in), computed as
@@ -271,8 +279,8 @@ func matmulWeightGrad(gemm gemmFunc, what string, x, dy, dw cu.DevicePtr, rows, 
 // column-major Wᵀ (out×in, ld out), hence Trans:
 //
 //	Sgemm(T, N, m=in, n=rows, k=out, A=W lda=out, B=dy ldb=out, C=dx ldc=in)
-func matmulInputGrad(gemm gemmFunc, what string, dy, w, dx cu.DevicePtr, rows, in, out int) error {
-	return gemm(what, blas.Trans, blas.NoTrans, in, rows, out, w, out, dy, out, dx, in)
+func matmulInputGrad(gemm gemmFunc, layer int, dy, w, dx cu.DevicePtr, rows, in, out int) error {
+	return gemm(productNames[layer][2], blas.Trans, blas.NoTrans, in, rows, out, w, out, dy, out, dx, in)
 }
 
 // deviceMemory owns device allocations and frees them all at once.

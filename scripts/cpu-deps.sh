@@ -43,18 +43,16 @@ die() {
 }
 
 go_mod="$repo_root/go.mod"
-grep -Eq "^[[:space:]]*gorgonia\.org/gorgonia ${GORGONIA_VERSION//./\\.}([[:space:]]|$)" "$go_mod" ||
-	die "go.mod does not require $GORGONIA_MODULE $GORGONIA_VERSION; scripts/cpu-deps.sh is written for that version"
+# check_go_mod, write_modfile, copy_module and rewrite.
+# shellcheck source=deps-tools.sh
+source "$repo_root/scripts/deps-tools.sh"
+check_go_mod "$GORGONIA_MODULE" "$GORGONIA_VERSION"
 
 # The copy is made in a scratch folder and swapped in at the end, so an
 # interrupted run never leaves a half-adapted copy behind.
 mkdir -p "$out_dir/.cpu-deps"
 work=$(mktemp -d "$out_dir/.cpu-deps/.tmp.XXXXXX")
 trap 'rm -rf "$work"' EXIT
-
-# copy_module and rewrite.
-# shellcheck source=deps-tools.sh
-source "$repo_root/scripts/deps-tools.sh"
 
 copy_module "$GORGONIA_MODULE" "$GORGONIA_VERSION" gorgonia
 # Not needed to build any package of the module, and most of its size.
@@ -108,12 +106,4 @@ chmod 0644 "$work/gorgonia/MNIST-ADAPTED.md"
 rm -rf "$out_dir/.cpu-deps/gorgonia"
 mv "$work/gorgonia" "$out_dir/.cpu-deps/gorgonia"
 
-tmp=$(mktemp "$out_dir/.go.cpu.mod.XXXXXX")
-{
-	cat "$go_mod"
-	printf '\n// Added by scripts/cpu-deps.sh: the CPU build uses an adapted copy of gorgonia.\n'
-	printf 'replace %s => ./.cpu-deps/gorgonia\n' "$GORGONIA_MODULE"
-} >"$tmp"
-chmod 0644 "$tmp"
-mv -f "$tmp" "$out_dir/go.cpu.mod"
-install -m 0644 "$repo_root/go.sum" "$out_dir/go.cpu.sum"
+write_modfile cpu "the CPU build uses an adapted copy of gorgonia" "$GORGONIA_MODULE => ./.cpu-deps/gorgonia"

@@ -88,38 +88,15 @@ die() {
 
 go_mod="$repo_root/go.mod"
 
-# check_go_mod MODULE VERSION: go.mod must require exactly that version (the
-# rewrites are written for it) and must not replace MODULE itself (ours
-# would be a second replace).
-check_go_mod() {
-	local module=$1 version=$2 re
-	re=${module//./\\.}
-	grep -Eq "^[[:space:]]*$re ${version//./\\.}([[:space:]]|$)" "$go_mod" ||
-		die "go.mod does not require $module $version; the adaptation in scripts/cuda-deps.sh is written for that version"
-	if grep -Eq "^[[:space:]]*replace[[:space:]].*$re([[:space:]]|$)|^[[:space:]]*$re[[:space:]]*(v[^[:space:]]*)?[[:space:]]*=>" "$go_mod"; then
-		die "go.mod already replaces $module; refusing to add a second replace"
-	fi
-}
+# check_go_mod, write_modfile, copy_module and rewrite.
+# shellcheck source=deps-tools.sh
+source "$repo_root/scripts/deps-tools.sh"
+
 check_go_mod "$CU_MODULE" "$CU_VERSION"
 check_go_mod "$GORGONIA_MODULE" "$GORGONIA_VERSION"
 
-write_modfiles() {
-	local tmp
-	tmp=$(mktemp "$out_dir/.go.cuda.mod.XXXXXX")
-	{
-		cat "$go_mod"
-		printf '\n// Added by scripts/cuda-deps.sh: the cuda build uses adapted copies of cu and gorgonia.\n'
-		printf 'replace %s => ./.cuda-deps/cu\n' "$CU_MODULE"
-		printf 'replace %s => ./.cuda-deps/gorgonia\n' "$GORGONIA_MODULE"
-	} >"$tmp"
-	chmod 0644 "$tmp"
-	mv -f "$tmp" "$out_dir/go.cuda.mod"
-	# The replaced modules are directories, which need no checksum; every
-	# other module is the same as in go.sum.
-	install -m 0644 "$repo_root/go.sum" "$out_dir/go.cuda.sum"
-}
-
-write_modfiles
+write_modfile cuda "the cuda build uses adapted copies of cu and gorgonia" \
+	"$CU_MODULE => ./.cuda-deps/cu" "$GORGONIA_MODULE => ./.cuda-deps/gorgonia"
 if $modfile_only; then
 	exit 0
 fi
@@ -131,10 +108,6 @@ mkdir -p "$out_dir/.cuda-deps"
 # so an interrupted run never leaves a half-adapted copy behind.
 work=$(mktemp -d "$out_dir/.cuda-deps/.tmp.XXXXXX")
 trap 'rm -rf "$work"' EXIT
-
-# copy_module and rewrite.
-# shellcheck source=deps-tools.sh
-source "$repo_root/scripts/deps-tools.sh"
 
 # --- .cuda-deps/cu ----------------------------------------------------------
 

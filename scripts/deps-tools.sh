@@ -1,6 +1,40 @@
 # deps-tools.sh - sourced by cuda-deps.sh and cpu-deps.sh, which adapt copies
 # of Gorgonia's modules at build time. The caller sets repo_root (the
-# repository), work (the scratch folder the copies go to) and die.
+# repository), go_mod (its go.mod), out_dir (where the mod file goes), work
+# (the scratch folder the copies go to, before copy_module) and die.
+
+# check_go_mod MODULE VERSION: go.mod must require exactly that version (the
+# rewrites are written for it) and must not replace MODULE itself (ours
+# would be a second replace).
+check_go_mod() {
+	local module=$1 version=$2 re
+	re=${module//./\\.}
+	grep -Eq "^[[:space:]]*$re ${version//./\\.}([[:space:]]|$)" "$go_mod" ||
+		die "go.mod does not require $module $version; the adaptation in scripts/$(basename "$0") is written for that version"
+	if grep -Eq "^[[:space:]]*replace[[:space:]].*$re([[:space:]]|$)|^[[:space:]]*$re[[:space:]]*(v[^[:space:]]*)?[[:space:]]*=>" "$go_mod"; then
+		die "go.mod already replaces $module; refusing to add a second replace"
+	fi
+}
+
+# write_modfile NAME WHY REPLACE...: out_dir/go.NAME.mod is go.mod plus a
+# comment saying WHY and one replace line per REPLACE ("module => folder");
+# out_dir/go.NAME.sum is go.sum (the replaced modules are folders, which need
+# no checksum). The mod file is swapped in whole.
+write_modfile() {
+	local name=$1 why=$2 tmp r
+	shift 2
+	tmp=$(mktemp "$out_dir/.go.$name.mod.XXXXXX")
+	{
+		cat "$go_mod"
+		printf '\n// Added by scripts/%s: %s.\n' "$(basename "$0")" "$why"
+		for r in "$@"; do
+			printf 'replace %s\n' "$r"
+		done
+	} >"$tmp"
+	chmod 0644 "$tmp"
+	mv -f "$tmp" "$out_dir/go.$name.mod"
+	install -m 0644 "$repo_root/go.sum" "$out_dir/go.$name.sum"
+}
 
 # copy_module MODULE VERSION NAME: copy MODULE@VERSION from the module cache
 # to $work/NAME, without upstream's tests.

@@ -13,28 +13,12 @@ steps from their logs, each ending with the JSON "evaluation" line of
                                     fastest PyTorch configuration
 """
 import glob
-import json
 import os
 import re
 import statistics
 import sys
 
-
-def evaluation(path):
-    """The last JSON line of path that has a test accuracy, or None."""
-    found = None
-    with open(path, errors="replace") as f:
-        for line in f:
-            line = line.strip()
-            if not line.startswith("{"):
-                continue
-            try:
-                obj = json.loads(line)
-            except ValueError:
-                continue
-            if "test_accuracy" in obj:
-                found = obj
-    return found
+from bench_table import find_evaluation  # the JSON "evaluation" line of a run
 
 
 def batches_table(directory):
@@ -42,7 +26,7 @@ def batches_table(directory):
     for path in glob.glob(os.path.join(directory, "batch-*-*.log")):
         m = re.fullmatch(r"batch-(.+)-(\d+)\.log", os.path.basename(path))
         if m:
-            runs.setdefault(m.group(1), {})[int(m.group(2))] = evaluation(path)
+            runs.setdefault(m.group(1), {})[int(m.group(2))] = find_evaluation(path)
     if not runs:
         sys.exit("no batch-IMPL-SIZE.log files in " + directory)
     impls = sorted(runs)
@@ -73,7 +57,7 @@ def main():
     for path in glob.glob(os.path.join(sys.argv[1], "seed-*-*.log")):
         m = re.fullmatch(r"seed-(.+)-(\d+)\.log", os.path.basename(path))
         if m:
-            runs.setdefault(m.group(1), {})[int(m.group(2))] = evaluation(path)
+            runs.setdefault(m.group(1), {})[int(m.group(2))] = find_evaluation(path)
     if not runs:
         sys.exit("no seed-IMPL-N.log files in " + sys.argv[1])
     impls = sorted(runs)
