@@ -76,6 +76,9 @@ func TestFillBatchMisuse(t *testing.T) {
 		{"short y", []int{0}, ImageSize, 1, "len(y)"},
 		{"index past end", []int{3}, ImageSize, NumClasses, "index 3 out of range"},
 		{"negative index", []int{-1}, ImageSize, NumClasses, "index -1 out of range"},
+		// Within the prefetch distance: asking for a bad image's cache
+		// lines early must not pre-empt the message.
+		{"bad index later", []int{0, 1, 7}, 3 * ImageSize, 3 * NumClasses, "index 7 out of range"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -87,5 +90,37 @@ func TestFillBatchMisuse(t *testing.T) {
 			}()
 			FillBatch(s, tt.indices, make([]float32, tt.nx), make([]float32, tt.ny))
 		})
+	}
+}
+
+// TestScalePixelsKernel checks the vector kernel against Go's division for
+// every byte value, at every offset within a 16-byte step and for lengths
+// that end on the kernel's eight-pixel tail.
+func TestScalePixelsKernel(t *testing.T) {
+	if !hasPixelKernel() {
+		t.Skip("no pixel kernel on this machine: FillBatch uses the Go loop")
+	}
+	for _, n := range []int{0, 8, 16, 24, 256 + 16, ImageSize} {
+		for shift := range 16 {
+			src := make([]byte, n)
+			for j := range src {
+				src[j] = byte(j + shift*17)
+			}
+			dst := make([]float32, n+8)
+			for j := range dst {
+				dst[j] = -1
+			}
+			scalePixelsAVX(dst, src)
+			for j, p := range src {
+				if want := float32(p) / 255; dst[j] != want {
+					t.Fatalf("n=%d shift=%d: pixel %d (%d) = %v, want %v", n, shift, j, p, dst[j], want)
+				}
+			}
+			for j := n; j < len(dst); j++ {
+				if dst[j] != -1 {
+					t.Fatalf("n=%d: wrote dst[%d] past the pixels", n, j)
+				}
+			}
+		}
 	}
 }
