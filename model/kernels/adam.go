@@ -56,9 +56,16 @@ func Adam[T float32 | float64](crew *Crew, w, g, m, v []T, k AdamConsts) {
 func adamPiece[T float32 | float64](w, g, m, v []T, k AdamConsts) {
 	done := 0
 	if wf, ok := any(w).([]float32); ok && hasAVX() {
-		done = len(w) &^ 7
+		gf, mf, vf := any(g).([]float32), any(m).([]float32), any(v).([]float32)
 		k32 := k.float32s()
-		adamF32AVX(wf[:done], any(g).([]float32)[:done], any(m).([]float32)[:done], any(v).([]float32)[:done], &k32)
+		if hasAVX512() {
+			done = len(w) &^ 15
+			adamF32AVX512(wf[:done], gf[:done], mf[:done], vf[:done], &k32)
+		}
+		if end := len(w) &^ 7; end > done {
+			adamF32AVX(wf[done:end], gf[done:end], mf[done:end], vf[done:end], &k32)
+			done = end
+		}
 	}
 	AdamScalar(w[done:], g[done:], m[done:], v[done:], k)
 }

@@ -52,6 +52,44 @@ func TestAdamMatchesScalarBitForBit(t *testing.T) {
 	}
 }
 
+// TestAdamKernelsMatchScalar runs each vector kernel this machine has on its
+// own (the dispatcher above uses the widest), against the scalar loop.
+func TestAdamKernelsMatchScalar(t *testing.T) {
+	kernels := map[string]func(w, g, m, v []float32, k *adamConsts32){}
+	if hasAVX() {
+		kernels["avx2"] = adamF32AVX
+	}
+	if hasAVX512() {
+		kernels["avx512"] = adamF32AVX512
+	}
+	if len(kernels) == 0 {
+		t.Skip("no vector kernels on this machine")
+	}
+	r := rand.New(rand.NewPCG(9, 10))
+	const n = 4096
+	k := NewAdamConsts(0.001*math.Sqrt(1-math.Pow(0.999, 2))/(1-math.Pow(0.9, 2)), 0.9, 0.999, 1e-7)
+	k32 := k.float32s()
+	w, g, m, v := make([]float32, n), make([]float32, n), make([]float32, n), make([]float32, n)
+	for i := range w {
+		w[i] = float32(r.NormFloat64() * 0.05)
+		g[i] = float32(r.NormFloat64() * math.Pow(10, float64(r.IntN(9)-6)))
+		m[i] = float32(r.NormFloat64() * math.Pow(10, float64(r.IntN(40)-38)))
+		v[i] = float32(r.Float64() * 1e-6)
+	}
+	for name, kernel := range kernels {
+		gotW, gotM, gotV := append([]float32(nil), w...), append([]float32(nil), m...), append([]float32(nil), v...)
+		wantW, wantM, wantV := append([]float32(nil), w...), append([]float32(nil), m...), append([]float32(nil), v...)
+		kernel(gotW, g, gotM, gotV, &k32)
+		AdamScalar(wantW, g, wantM, wantV, k)
+		for i := range w {
+			if math.Float32bits(gotW[i]) != math.Float32bits(wantW[i]) || math.Float32bits(gotM[i]) != math.Float32bits(wantM[i]) || math.Float32bits(gotV[i]) != math.Float32bits(wantV[i]) {
+				t.Fatalf("%s, element %d: got w=%v m=%v v=%v, scalar loop gives w=%v m=%v v=%v",
+					name, i, gotW[i], gotM[i], gotV[i], wantW[i], wantM[i], wantV[i])
+			}
+		}
+	}
+}
+
 // TestAdamFlushesSubnormals checks the documented flush to zero, and that
 // the kernel gives the caller its floating-point mode back.
 func TestAdamFlushesSubnormals(t *testing.T) {

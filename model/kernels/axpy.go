@@ -14,3 +14,8 @@ func axpy(alpha float32, x, y []float32) {
 // hasAVX reports whether the assembly kernels can run here: an amd64 CPU
 // with AVX2 and POPCNT, whose YMM registers the operating system saves.
 func hasAVX() bool { return haveAVXKernels && cpu.X86.HasAVX2 && cpu.X86.HasPOPCNT }
+
+// hasAVX512 reports whether the sixteen-lane kernels can run too: AVX-512
+// Foundation, with ZMM registers the operating system saves. They give the
+// same bits as the eight-lane ones.
+func hasAVX512() bool { return hasAVX() && cpu.X86.HasAVX512F }

@@ -7,6 +7,16 @@ const haveAVXKernels = true
 //go:noescape
 func adamF32AVX(w, g, m, v []float32, k *adamConsts32)
 
+// Implemented in adam_amd64.s; len(w) must be a multiple of 16.
+//
+//go:noescape
+func adamF32AVX512(w, g, m, v []float32, k *adamConsts32)
+
+// Implemented in accumulate512_amd64.s: accumulateRowAVX, sixteen lanes.
+//
+//go:noescape
+func accumulateRowAVX512(c, b []float32, ldb int, ls []int32, vs []float32, fromZero bool)
+
 // Implemented in accumulate_amd64.s: c[j] += vs[q]·b[ls[q]·ldb + j] for
 // every j < len(c) and every q, in order, starting from 0 with fromZero.
 //

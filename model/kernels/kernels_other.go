@@ -19,3 +19,11 @@ func transpose8AVX(dst []float32, ldd int, src []float32, lds int, blocks int) {
 func accumulateRowAVX(c, b []float32, ldb int, ls []int32, vs []float32, fromZero bool) {
 	panic("kernels: no AVX kernels on this architecture")
 }
+
+func adamF32AVX512(w, g, m, v []float32, k *adamConsts32) {
+	panic("kernels: no AVX kernels on this architecture")
+}
+
+func accumulateRowAVX512(c, b []float32, ldb int, ls []int32, vs []float32, fromZero bool) {
+	panic("kernels: no AVX kernels on this architecture")
+}

@@ -51,6 +51,10 @@ func accumulateRow(c, b []float32, ldb int, ls []int32, vs []float32, fromZero b
 		accumulateRowGeneric(c, b, ldb, ls, vs)
 		return
 	}
+	if hasAVX512() {
+		accumulateRowAVX512(c, b, ldb, ls, vs, fromZero)
+		return
+	}
 	accumulateRowAVX(c, b, ldb, ls, vs, fromZero)
 }
 

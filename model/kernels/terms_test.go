@@ -68,12 +68,28 @@ func TestLeftPack(t *testing.T) {
 	}
 }
 
-// TestAccumulateRowMatchesGeneric checks the register-blocked kernels (64
-// and 8 columns, and the masked tail) against the plain axpy loop that
-// machines without AVX2 run, and that nothing past the row is written.
+// rowKernels are the vector kernels of accumulateRow this machine can run,
+// so that each is tested whichever the dispatcher picks.
+func rowKernels() map[string]func(c, b []float32, ldb int, ls []int32, vs []float32, fromZero bool) {
+	k := map[string]func(c, b []float32, ldb int, ls []int32, vs []float32, fromZero bool){}
+	if hasAVX() {
+		k["avx2"] = accumulateRowAVX
+	}
+	if hasAVX512() {
+		k["avx512"] = accumulateRowAVX512
+	}
+	return k
+}
+
+// TestAccumulateRowMatchesGeneric checks the register-blocked kernels (128,
+// 64, 16 and 8 columns, and the masked tails) and the dispatcher against
+// the plain axpy loop that machines without AVX2 run, and that nothing past
+// the row is written.
 func TestAccumulateRowMatchesGeneric(t *testing.T) {
+	kernels := rowKernels()
+	kernels["dispatched"] = accumulateRow
 	r := rand.New(rand.NewPCG(13, 14))
-	for _, n := range []int{1, 2, 3, 5, 7, 8, 10, 15, 64, 65, 71, 128, 200} {
+	for _, n := range []int{1, 2, 3, 5, 7, 8, 10, 15, 16, 17, 31, 64, 65, 71, 80, 128, 143, 192, 200, 256, 300} {
 		k, ldb := 50, n+3
 		b := sparseMatrix(r, k, n, ldb, 0)
 		var ls []int32
@@ -83,22 +99,24 @@ func TestAccumulateRowMatchesGeneric(t *testing.T) {
 			vs = append(vs, float32(r.NormFloat64()))
 		}
 		c0 := sparseMatrix(r, 1, n, n, 0)
-		for _, fromZero := range []bool{false, true} {
-			const sentinel = 12345
-			padded := append(append([]float32(nil), c0...), sentinel)
-			got := padded[:n]
-			want := append([]float32(nil), c0...)
-			accumulateRow(got, b, ldb, ls, vs, fromZero)
-			if padded[n] != sentinel {
-				t.Fatalf("n=%d fromZero=%v: the value after the row became %v", n, fromZero, padded[n])
-			}
-			if fromZero {
-				clear(want)
-			}
-			accumulateRowGeneric(want, b, ldb, ls, vs)
-			for j := range want {
-				if math.Float32bits(got[j]) != math.Float32bits(want[j]) {
-					t.Fatalf("n=%d fromZero=%v: c[%d] = %v, want %v", n, fromZero, j, got[j], want[j])
+		for name, kernel := range kernels {
+			for _, fromZero := range []bool{false, true} {
+				const sentinel = 12345
+				padded := append(append([]float32(nil), c0...), sentinel)
+				got := padded[:n]
+				want := append([]float32(nil), c0...)
+				kernel(got, b, ldb, ls, vs, fromZero)
+				if padded[n] != sentinel {
+					t.Fatalf("%s n=%d fromZero=%v: the value after the row became %v", name, n, fromZero, padded[n])
+				}
+				if fromZero {
+					clear(want)
+				}
+				accumulateRowGeneric(want, b, ldb, ls, vs)
+				for j := range want {
+					if math.Float32bits(got[j]) != math.Float32bits(want[j]) {
+						t.Fatalf("%s n=%d fromZero=%v: c[%d] = %v, want %v", name, n, fromZero, j, got[j], want[j])
+					}
 				}
 			}
 		}
