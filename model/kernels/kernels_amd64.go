@@ -28,6 +28,11 @@ func accumulateRowAVX(c, b []float32, ldb int, ls []int32, vs []float32, fromZer
 //go:noescape
 func collectAVX(a []float32, alpha float32, base int32, ls []int32, vs []float32) int
 
+// Implemented in collect_amd64.s; len(a) must be a multiple of 16.
+//
+//go:noescape
+func collectAVX512(a []float32, alpha float32, base int32, ls []int32, vs []float32) int
+
 // Implemented in transpose_amd64.s: the transpose of an 8×(8·blocks) strip.
 //
 //go:noescape

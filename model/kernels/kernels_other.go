@@ -27,3 +27,7 @@ func adamF32AVX512(w, g, m, v []float32, k *adamConsts32) {
 func accumulateRowAVX512(c, b []float32, ldb int, ls []int32, vs []float32, fromZero bool) {
 	panic("kernels: no AVX kernels on this architecture")
 }
+
+func collectAVX512(a []float32, alpha float32, base int32, ls []int32, vs []float32) int {
+	panic("kernels: no AVX kernels on this architecture")
+}

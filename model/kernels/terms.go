@@ -16,9 +16,13 @@ type termList struct {
 // at most termChunk. The returned slices alias t.
 func (t *termList) collect(a []float32, alpha float32, base int) ([]int32, []float32) {
 	count, done := 0, 0
-	if hasAVX() {
-		done = len(a) &^ 7
-		count = collectAVX(a[:done], alpha, int32(base), t.ls[:], t.vs[:])
+	if hasAVX512() {
+		done = len(a) &^ 15
+		count = collectAVX512(a[:done], alpha, int32(base), t.ls[:], t.vs[:])
+	}
+	if end := len(a) &^ 7; hasAVX() && end > done {
+		count += collectAVX(a[done:end], alpha, int32(base+done), t.ls[count:], t.vs[count:])
+		done = end
 	}
 	for j := done; j < len(a); j++ {
 		v := alpha * a[j]

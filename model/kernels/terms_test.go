@@ -31,22 +31,47 @@ func TestCollectKeepsNonzerosInOrder(t *testing.T) {
 				base := r.IntN(1000)
 				var terms termList
 				ls, vs := terms.collect(a, alpha, base)
-				q := 0
-				for j, x := range a {
-					v := alpha * x
-					if v == 0 {
-						continue
-					}
-					if q >= len(ls) || int(ls[q]) != base+j || math.Float32bits(vs[q]) != math.Float32bits(v) {
-						t.Fatalf("term %d: got %v, want index %d value %v", q, termAt(ls, vs, q), base+j, v)
-					}
-					q++
-				}
-				if q != len(ls) {
-					t.Fatalf("%d terms, want %d", len(ls), q)
+				checkTerms(t, "collect", a, alpha, base, ls, vs)
+				// Each vector kernel on its own, over the part it takes.
+				for name, kernel := range collectKernels() {
+					var own termList
+					whole := n &^ 15
+					count := kernel(a[:whole], alpha, int32(base), own.ls[:], own.vs[:])
+					checkTerms(t, name, a[:whole], alpha, base, own.ls[:count], own.vs[:count])
 				}
 			})
 		}
+	}
+}
+
+// collectKernels are the vector kernels of collect this machine can run.
+func collectKernels() map[string]func(a []float32, alpha float32, base int32, ls []int32, vs []float32) int {
+	k := map[string]func(a []float32, alpha float32, base int32, ls []int32, vs []float32) int{}
+	if hasAVX() {
+		k["avx2"] = collectAVX
+	}
+	if hasAVX512() {
+		k["avx512"] = collectAVX512
+	}
+	return k
+}
+
+// checkTerms checks ls and vs against the definition of collect's result.
+func checkTerms(t *testing.T, name string, a []float32, alpha float32, base int, ls []int32, vs []float32) {
+	t.Helper()
+	q := 0
+	for j, x := range a {
+		v := alpha * x
+		if v == 0 {
+			continue
+		}
+		if q >= len(ls) || int(ls[q]) != base+j || math.Float32bits(vs[q]) != math.Float32bits(v) {
+			t.Fatalf("%s: term %d: got %v, want index %d value %v", name, q, termAt(ls, vs, q), base+j, v)
+		}
+		q++
+	}
+	if q != len(ls) {
+		t.Fatalf("%s: %d terms, want %d", name, len(ls), q)
 	}
 }
 
