@@ -87,8 +87,9 @@ func NewGraphEngine(cfg Config, options ...GraphOption) (Engine, error) {
 // minSharedBatch is the smallest batch whose matrix products are worth
 // sharing with helpers on other cores. At batch 32 a product takes a few
 // microseconds, about what it costs to hand half of it to another core and
-// wait: 5 epochs took 1.15× as long with a helper as without, while one
-// epoch at batch 256 took 0.93× as long (docs/performance.md).
+// wait: 5 epochs took 1.3× as long even with only Adam shared, while one
+// epoch took about as long at batch 256 and 0.8× as long at 2048
+// (docs/performance.md).
 const minSharedBatch = 256
 
 // crewHelpers is how many helper goroutines share the products: one per
