@@ -54,6 +54,9 @@ func TestSaveLoadReproduces(t *testing.T) {
 		t.Fatalf("train -load -epochs 0 exited %d:\n%s", code, stderr)
 	}
 	evaluated := evaluationEntry(t, stderr)
+	if !strings.Contains(stderr, `"msg":"evaluating"`) || strings.Contains(stderr, `"msg":"training"`) {
+		t.Errorf("-epochs 0 should announce an evaluation, not training:\n%s", stderr)
+	}
 	for _, k := range []string{"test_accuracy", "test_loss", "test_images"} {
 		if evaluated[k] != trained[k] {
 			t.Errorf("%s: loaded model gives %v, the saved run %v", k, evaluated[k], trained[k])

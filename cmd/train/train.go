@@ -92,18 +92,24 @@ func train(ctx context.Context, o options, log *logrus.Logger, stdout, stderr io
 		epochsBefore = resumed.Train.Epoch
 	}
 
-	log.WithFields(logrus.Fields{
+	startFields := logrus.Fields{
 		"device":     dev.Name(),
 		"model":      model.Architecture,
 		"parameters": model.ParamCount(),
-		"train":      trainSet.Len(),
 		"test":       testSet.Len(),
-		"epochs":     o.cfg.Epochs,
 		"batch_size": o.cfg.BatchSize,
-		"optimizer":  o.cfg.Optimizer.Name,
-		"lr":         o.cfg.Optimizer.LearningRate,
-		"seed":       o.cfg.Seed,
-	}).Info("training")
+	}
+	if o.cfg.Epochs == 0 {
+		// -epochs 0 only evaluates: no training to announce.
+		log.WithFields(startFields).Info("evaluating")
+	} else {
+		startFields["train"] = trainSet.Len()
+		startFields["epochs"] = o.cfg.Epochs
+		startFields["optimizer"] = o.cfg.Optimizer.Name
+		startFields["lr"] = o.cfg.Optimizer.LearningRate
+		startFields["seed"] = o.cfg.Seed
+		log.WithFields(startFields).Info("training")
+	}
 
 	progress := newProgress(o, log, stderr)
 	start := time.Now()
