@@ -54,8 +54,9 @@ func logSoftmaxRows[T float32 | float64](x, out []T, cols int, exp, log func(T) 
 			}
 			sum = shiftedExpSum(row, o, shift, exp)
 		}
+		logSum := log(sum)
 		for j := range o {
-			o[j] -= log(sum)
+			o[j] -= logSum
 		}
 	}
 }
