@@ -51,18 +51,19 @@ func matrixType() (matrix, scalar hm.Type) {
 	return G.TensorType{Dims: 2, Of: s}, s
 }
 
+// maxMatrices is the most matrix inputs a fused op has.
+const maxMatrices = 3
+
 // matrices checks that every input is a float32 matrix and returns their
-// data and shapes.
-func matrices(op fmt.Stringer, want int, inputs []G.Value) ([][]float32, []tensor.Shape, error) {
-	if len(inputs) != want {
-		return nil, nil, fmt.Errorf("%v: %d inputs, want %d", op, len(inputs), want)
+// data and shapes, in arrays so that a step allocates nothing for them.
+func matrices(op fmt.Stringer, want int, inputs []G.Value) (data [maxMatrices][]float32, shapes [maxMatrices]tensor.Shape, err error) {
+	if len(inputs) != want || want > maxMatrices {
+		return data, shapes, fmt.Errorf("%v: %d inputs, want %d", op, len(inputs), want)
 	}
-	data := make([][]float32, want)
-	shapes := make([]tensor.Shape, want)
 	for i, in := range inputs {
 		d, ok := in.(*tensor.Dense)
 		if !ok || d.Dtype() != tensor.Float32 || d.Dims() != 2 {
-			return nil, nil, fmt.Errorf("%v: input %d is %v %v, want a float32 matrix", op, i, in.Dtype(), in.Shape())
+			return data, shapes, fmt.Errorf("%v: input %d is %v %v, want a float32 matrix", op, i, in.Dtype(), in.Shape())
 		}
 		data[i], shapes[i] = d.Float32s(), d.Shape()
 	}

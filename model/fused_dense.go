@@ -83,7 +83,7 @@ func (op *denseOp) SymDiff(inputs G.Nodes, output, grad *G.Node) (G.Nodes, error
 	if err != nil {
 		return nil, err
 	}
-	db, err := G.ApplyOp(&biasGradOp{fusedOp{op.name + ".biasGrad"}}, dz)
+	db, err := G.ApplyOp(&biasGradOp{fusedOp: fusedOp{op.name + ".biasGrad"}}, dz)
 	if err != nil {
 		return nil, err
 	}
@@ -213,10 +213,13 @@ func (op *productOp) Do(inputs ...G.Value) (G.Value, error) {
 	return t, nil
 }
 
-// biasGradOp is db = the column sums of dz, as a 1×out row. It sums through
-// the tensor package's own reduction, so the order of the additions is the
-// stock graph's.
-type biasGradOp struct{ fusedOp }
+// biasGradOp is db = the column sums of dz, as a 1×out row, summed as the
+// tensor package's reduction along axis 0 sums them (the stock graph's
+// order): the first row, then each later row added in turn.
+type biasGradOp struct {
+	fusedOp
+	out outputBuffer
+}
 
 func (op *biasGradOp) Arity() int { return 1 }
 
@@ -234,16 +237,20 @@ func (op *biasGradOp) InferShape(in ...G.DimSizer) (tensor.Shape, error) {
 }
 
 func (op *biasGradOp) Do(inputs ...G.Value) (G.Value, error) {
-	_, s, err := matrices(op, 1, inputs)
+	d, s, err := matrices(op, 1, inputs)
 	if err != nil {
 		return nil, err
 	}
-	sum, err := inputs[0].(*tensor.Dense).Sum(0)
-	if err != nil {
-		return nil, fmt.Errorf("%v: %w", op, err)
+	dz, rows, cols := d[0], s[0][0], s[0][1]
+	if rows == 0 {
+		return nil, fmt.Errorf("%v: no rows to sum", op)
 	}
-	if err := sum.Reshape(1, s[0][1]); err != nil {
-		return nil, fmt.Errorf("%v: %w", op, err)
+	t, db := op.out.get(1, cols)
+	copy(db, dz[:cols])
+	for i := 1; i < rows; i++ {
+		for j, v := range dz[i*cols : (i+1)*cols] {
+			db[j] += v
+		}
 	}
-	return sum, nil
+	return t, nil
 }
