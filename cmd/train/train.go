@@ -58,7 +58,7 @@ func train(ctx context.Context, o options, log *logrus.Logger, stdout, stderr io
 		return nil
 	}
 	// The garbage collector's target sets the peak memory of a run: loading
-	// grows its buffers by doubling, and a training step leaves about 9 KB
+	// grows its buffers by doubling, and a training step leaves about 5 KB
 	// of garbage, so by the end of 5 epochs the heap had reached twice its
 	// live 58 MB. Collected at 20% rather than 100% growth, the peak RSS of
 	// a default run fell from about 148 MiB to 138-140 MiB, for a
