@@ -62,7 +62,7 @@ func train(ctx context.Context, o options, log *logrus.Logger, stdout, stderr io
 	// of garbage, so by the end of 5 epochs the heap had reached twice its
 	// live 58 MB. Collected at 20% rather than 100% growth, the peak RSS of
 	// a default run fell from about 148 MiB to 138-140 MiB, for a
-	// collection about every 1,000 steps that takes a millisecond or two
+	// collection about every 2,000 steps that takes a millisecond or two
 	// of the second core.
 	defer debug.SetGCPercent(debug.SetGCPercent(trainGCPercent))
 	// Each file is read (or downloaded) once, verified, and parsed from
