@@ -282,7 +282,7 @@ func resealMeta(t *testing.T, file []byte, key, value string) []byte {
 	return resealWith(t, file, nil, func(meta map[string]string) { meta[key] = value })
 }
 
-func resealWith(t *testing.T, file []byte, editBody func([]byte), editMeta func(map[string]string)) []byte {
+func resealWith(t testing.TB, file []byte, editBody func([]byte), editMeta func(map[string]string)) []byte {
 	t.Helper()
 	n := binary.LittleEndian.Uint64(file)
 	var header map[string]json.RawMessage
@@ -315,7 +315,7 @@ func resealWith(t *testing.T, file []byte, editBody func([]byte), editMeta func(
 }
 
 // tensorOffset is where tensor name's bytes start in the data section.
-func tensorOffset(t *testing.T, file []byte, name string) int {
+func tensorOffset(t testing.TB, file []byte, name string) int {
 	t.Helper()
 	n := binary.LittleEndian.Uint64(file)
 	var header map[string]json.RawMessage

@@ -185,7 +185,7 @@ func TestCheckWritableUncreatable(t *testing.T) {
 }
 
 // smallCheckpoint is a valid checkpoint of three training images.
-func smallCheckpoint(t *testing.T) *Checkpoint {
+func smallCheckpoint(t testing.TB) *Checkpoint {
 	t.Helper()
 	opt, err := NewOptimizerState("adam")
 	if err != nil {
