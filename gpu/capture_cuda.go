@@ -62,6 +62,7 @@ import (
 
 	"gonum.org/v1/gonum/blas"
 	"gorgonia.org/cu"
+	cublas "gorgonia.org/cu/blas"
 )
 
 // cStream is the driver handle of a cu.Stream (cgo types are per package,
@@ -146,7 +147,7 @@ const blasWorkspaceBytes = 32 << 20
 func newStreamBLAS(s cu.Stream, workspace cu.DevicePtr) (*streamBLAS, error) {
 	b := &streamBLAS{}
 	if st := C.mnistBlasOnStream(&b.h, cStream(s), C.CUdeviceptr(workspace), C.size_t(blasWorkspaceBytes)); st != C.CUBLAS_STATUS_SUCCESS {
-		return nil, fmt.Errorf("creating a cuBLAS handle on the capture stream: cuBLAS status %d", int(st))
+		return nil, fmt.Errorf("creating a cuBLAS handle on the capture stream: %w", cublas.Status(st))
 	}
 	return b, nil
 }
@@ -156,7 +157,7 @@ func (b *streamBLAS) close() error {
 		return nil
 	}
 	if st := C.cublasDestroy(b.h); st != C.CUBLAS_STATUS_SUCCESS {
-		return fmt.Errorf("destroying the capture stream's cuBLAS handle: cuBLAS status %d", int(st))
+		return fmt.Errorf("destroying the capture stream's cuBLAS handle: %w", cublas.Status(st))
 	}
 	return nil
 }
@@ -167,7 +168,9 @@ func (b *streamBLAS) gemm(what string, tA, tB blas.Transpose, m, n, k int,
 	st := C.mnistSgemm(b.h, boolInt(tA == blas.Trans), boolInt(tB == blas.Trans), C.int(m), C.int(n), C.int(k),
 		C.CUdeviceptr(a), C.int(lda), C.CUdeviceptr(bm), C.int(ldb), C.CUdeviceptr(c), C.int(ldc))
 	if st != C.CUBLAS_STATUS_SUCCESS {
-		return fmt.Errorf("sgemm %s: cuBLAS status %d", what, int(st))
+		// A cublas.Status, as the legacy lane's errors are: the engine
+		// counts it as a device error (call marks itself broken).
+		return fmt.Errorf("sgemm %s: %w", what, cublas.Status(st))
 	}
 	return nil
 }

@@ -132,8 +132,15 @@ func (b *nativeEngine) capturedStep(lo, hi int) error {
 		c.graph, c.key = g, key
 	}
 	if c.nextLo != lo || !c.stepsSet {
-		// After a new order, a partial batch or SetState: tell the device
-		// where the step starts and how many updates are done.
+		// After a new order, a partial batch or SetState, or a step that
+		// does not follow the last one: tell the device where the step
+		// starts and how many updates are done. The upload runs on the
+		// legacy stream, which does not wait for the capture stream, so the
+		// steps still queued there (they read and move the cursor) must end
+		// first.
+		if err := c.waitStream(); err != nil {
+			return err
+		}
 		if err := upload("step cursor", c.cursor, []int32{int32(lo)}); err != nil {
 			return err
 		}

@@ -198,6 +198,17 @@ func (l *loopState) setOrder(mem *deviceMemory, host []int32) error {
 	return upload("image order", l.order, host)
 }
 
+// dropOrder forgets the epoch's order. A new training set makes it
+// meaningless (it may name images the set no longer has), so StepAt waits
+// for the next SetOrder, which checks the order against the set.
+func (l *loopState) dropOrder(mem *deviceMemory) error {
+	if l.orderLen == 0 {
+		return nil
+	}
+	l.orderLen = 0
+	return mem.free(l.order)
+}
+
 // batchAt is the device address of order[lo:hi] after checking the range
 // against the order and the batch size.
 func (l *loopState) batchAt(lo, hi, batch int) (cu.DevicePtr, error) {

@@ -147,6 +147,11 @@ func (e *graphEngine) Load(id model.DataID, set *data.Set) error {
 					return err
 				}
 			}
+			if id == model.TrainSet {
+				if err := e.run.loop.dropOrder(&e.run.mem); err != nil {
+					return err
+				}
+			}
 			ds, err := uploadSet(&e.run.mem, set)
 			if err != nil {
 				return err

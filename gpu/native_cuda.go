@@ -336,6 +336,11 @@ func (b *nativeEngine) Load(id model.DataID, set *data.Set) error {
 				return err
 			}
 		}
+		if id == model.TrainSet {
+			if err := b.loop.dropOrder(&b.mem); err != nil {
+				return err
+			}
+		}
 		ds, err := uploadSet(&b.mem, set)
 		if err != nil {
 			return err

@@ -683,6 +683,7 @@ func testInputErrors(t *testing.T, open opener) {
 	if _, err := e.Step([]int{5, 4, 3}); err != nil {
 		t.Fatalf("good batch after bad ones: %v", err)
 	}
+	testDeviceLoopErrors(t, e)
 	if err := e.Close(); err != nil {
 		t.Fatal(err)
 	}
@@ -697,6 +698,43 @@ func testInputErrors(t *testing.T, open opener) {
 	}
 	if _, err := e.Finite(); err == nil {
 		t.Error("Finite after Close succeeded")
+	}
+}
+
+// testDeviceLoopErrors: StepAt needs an order of the training set loaded
+// now, and takes steps in any order (the cudagraph engine's device cursor
+// is moved only once the steps queued before have run). e has batches of
+// 4 and the 6-image training set of testInputErrors.
+func testDeviceLoopErrors(t *testing.T, e model.Engine) {
+	dl, ok := e.(model.DeviceLoop)
+	if !ok {
+		t.Fatalf("%T is not a model.DeviceLoop", e)
+	}
+	if err := dl.StepAt(0, 4); err == nil || !strings.Contains(err.Error(), "SetOrder") {
+		t.Errorf("StepAt before SetOrder: %v", err)
+	}
+	if err := dl.SetOrder([]int{0, 1, 2, 3, 4, 6}); err == nil {
+		t.Error("an order naming image 6 of 6 accepted")
+	}
+	if err := dl.SetOrder([]int{5, 4, 3, 2, 1, 0}); err != nil {
+		t.Fatal(err)
+	}
+	for _, b := range [][2]int{{0, 4}, {4, 6}, {0, 4}, {2, 6}, {0, 4}} {
+		if err := dl.StepAt(b[0], b[1]); err != nil {
+			t.Fatalf("StepAt(%d, %d): %v", b[0], b[1], err)
+		}
+	}
+	for _, b := range [][2]int{{0, 5}, {4, 7}, {3, 3}, {-1, 2}} {
+		if err := dl.StepAt(b[0], b[1]); err == nil {
+			t.Errorf("StepAt(%d, %d) accepted", b[0], b[1])
+		}
+	}
+	if ok, err := e.Finite(); err != nil || !ok {
+		t.Fatalf("after the steps: finite %v, %v", ok, err)
+	}
+	load(t, e, model.TrainSet, randomSet(3, 2))
+	if err := dl.StepAt(0, 2); err == nil || !strings.Contains(err.Error(), "SetOrder") {
+		t.Errorf("StepAt with the order of the training set loaded before: %v", err)
 	}
 }
 
