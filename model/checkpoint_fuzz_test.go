@@ -2,8 +2,6 @@ package model
 
 import (
 	"bytes"
-	"encoding/binary"
-	"encoding/json"
 	"reflect"
 	"slices"
 	"strings"
@@ -78,15 +76,7 @@ func FuzzDecodeCheckpointMetadata(f *testing.F) {
 // metadataKeys lists a file's metadata keys but the checksum, in order.
 func metadataKeys(t testing.TB, file []byte) []string {
 	t.Helper()
-	n := binary.LittleEndian.Uint64(file)
-	var header map[string]json.RawMessage
-	if err := json.Unmarshal(file[8:8+n], &header); err != nil {
-		t.Fatal(err)
-	}
-	var meta map[string]string
-	if err := json.Unmarshal(header[tensorfile.MetadataKey], &meta); err != nil {
-		t.Fatal(err)
-	}
+	_, meta := fileHeader(t, file)
 	var keys []string
 	for k := range meta {
 		if k != tensorfile.ChecksumKey {

@@ -284,16 +284,8 @@ func resealMeta(t *testing.T, file []byte, key, value string) []byte {
 
 func resealWith(t testing.TB, file []byte, editBody func([]byte), editMeta func(map[string]string)) []byte {
 	t.Helper()
-	n := binary.LittleEndian.Uint64(file)
-	var header map[string]json.RawMessage
-	if err := json.Unmarshal(file[8:8+n], &header); err != nil {
-		t.Fatal(err)
-	}
-	var meta map[string]string
-	if err := json.Unmarshal(header[tensorfile.MetadataKey], &meta); err != nil {
-		t.Fatal(err)
-	}
-	body := bytes.Clone(file[8+n:])
+	header, meta := fileHeader(t, file)
+	body := bytes.Clone(file[8+binary.LittleEndian.Uint64(file):])
 	if editBody != nil {
 		editBody(body)
 	}
@@ -312,6 +304,22 @@ func resealWith(t testing.TB, file []byte, editBody func([]byte), editMeta func(
 	}
 	out := binary.LittleEndian.AppendUint64(nil, uint64(len(js)))
 	return append(append(out, js...), body...)
+}
+
+// fileHeader is a safetensors file's JSON header, its entries raw, and its
+// metadata.
+func fileHeader(t testing.TB, file []byte) (map[string]json.RawMessage, map[string]string) {
+	t.Helper()
+	n := binary.LittleEndian.Uint64(file)
+	var header map[string]json.RawMessage
+	if err := json.Unmarshal(file[8:8+n], &header); err != nil {
+		t.Fatal(err)
+	}
+	var meta map[string]string
+	if err := json.Unmarshal(header[tensorfile.MetadataKey], &meta); err != nil {
+		t.Fatal(err)
+	}
+	return header, meta
 }
 
 // tensorOffset is where tensor name's bytes start in the data section.
