@@ -45,6 +45,10 @@
 #   BATCHES        the batch sizes of the batches step, default "32 256 1024" (empty: skip it)
 #   SKIP_TESTS     set to skip the test steps (build and train only)
 #   KEEP_VENDOR=1  keep vendor/ afterwards (it is removed by default, see finish)
+#   PACK_TO        a folder: at the end, copy summary.txt there and pack the
+#                  whole RESULTS_DIR into PACK_TO/results.tgz (for a runner
+#                  that brings back only a few files: PACK_TO=$OUT with
+#                  RESULTS_DIR outside $OUT)
 # Nothing here regenerates files that need the network or nvcc: the PTX
 # (gpu/kernels/*.ptx and gpu/kernels/gorgonia/*.ptx) is committed and the
 # adapted gorgonia.org/cu and gorgonia.org/gorgonia are in vendor/.
@@ -151,7 +155,18 @@ step_seeds() {
 				>"$dir/seed-torch-$seed.log" 2>&1 || tail -n 3 "$dir/seed-torch-$seed.log"
 		fi
 	done
-	python3 scripts/gpu_seeds_table.py "$dir" | tee "$1/seeds.md"
+	seeds_table "$1"
+}
+
+# seeds_table RESULTS, batches_table RESULTS: the tables of whatever runs
+# have logs (a run that never finished shows as failed). main makes them
+# again after the step, so that a step cut off by its time limit still
+# leaves the runs it did finish.
+seeds_table() {
+	python3 scripts/gpu_seeds_table.py "$1/seeds" | tee "$1/seeds.md"
+}
+batches_table() {
+	python3 scripts/gpu_seeds_table.py --batches "$1/batches" | tee "$1/batches.md"
 }
 
 # step_batches RESULTS: one epoch at each batch size with each engine and
@@ -176,7 +191,7 @@ step_batches() {
 				tail -n 3 "$dir/batch-torch_$mode-$bs.log"
 		done
 	done
-	python3 scripts/gpu_seeds_table.py --batches "$dir" | tee "$1/batches.md"
+	batches_table "$1"
 }
 
 if [[ "${1:-}" == --step ]]; then
@@ -203,6 +218,7 @@ results=$(cd "$1" && pwd)
 budget=${BUDGET_S:-540}
 go_test_flags=${GO_TEST_FLAGS:--short}
 deadline=$(($(date +%s) + budget))
+min_step_s=30
 summary=$results/summary.txt
 
 steps=()
@@ -220,12 +236,15 @@ run_step() {
 	local name=$1 limit=$2 log=$results/$1.log start rc left status
 	shift 2
 	left=$((deadline - $(date +%s) - 5))
-	((left < limit)) && limit=$left
-	if ((limit < 5)); then
-		echo "=== $name: skipped, the ${budget}s budget is spent" | tee "$log"
+	# A step cut off within seconds of starting leaves nothing worth its
+	# start-up: with under 30 s left (or under its whole limit, if that is
+	# shorter) it is skipped instead.
+	if ((left < (limit < min_step_s ? limit : min_step_s))); then
+		echo "=== $name: skipped, under ${min_step_s}s of the ${budget}s budget left" | tee "$log"
 		record "$name" SKIPPED 0
 		return 1
 	fi
+	((left < limit)) && limit=$left
 	echo "=== $name (limit ${limit}s): $*" | tee "$log"
 	start=$(date +%s)
 	set +e
@@ -251,13 +270,18 @@ finish() {
 	if [[ "${KEEP_VENDOR:-}" != 1 && -f "$repo_root/vendor/modules.txt" ]]; then
 		rm -rf "$repo_root/vendor"
 	fi
+	if [[ -n "${PACK_TO:-}" ]]; then
+		mkdir -p "$PACK_TO"
+		cp "$summary" "$PACK_TO/summary.txt"
+		tar -C "$(dirname "$results")" -czf "$PACK_TO/results.tgz" "$(basename "$results")"
+	fi
 }
 
 write_summary() {
 	{
 		echo "gpu-host-run summary ($(date -u +%Y-%m-%dT%H:%M:%SZ), $(hostname))"
 		printf '%s\n' "${steps[@]}"
-		for f in train-native train-gorgonia; do
+		for f in train-native train-cudagraph train-gorgonia; do
 			if [[ -f "$results/$f.log" ]]; then
 				echo
 				echo "$f, last lines:"
@@ -290,6 +314,7 @@ fi
 export PATH="$work/go/bin:$PATH"
 export GOTOOLCHAIN=local GOPROXY=off GOSUMDB=off GOFLAGS=-mod=vendor GOENV=off
 export GOCACHE=$work/gocache GOPATH=$work/gopath GOMODCACHE=$work/gopath/pkg/mod
+export PYTHONDONTWRITEBYTECODE=1 # no scripts/__pycache__ left in the tree
 unset GOROOT
 # The toolkit's libraries for the binaries `go test` builds and runs. (Never
 # the stubs folder: its libcuda.so is only for linking.)
@@ -344,7 +369,9 @@ train_both() {
 if [[ -z "${SKIP_TRAIN:-}" ]]; then
 	train_both "${TRAIN_LIMIT_S:-200}"
 	if [[ -n "${SEEDS-1 2 3 4 5}" && -x bin/train-cuda ]]; then
-		run_step seeds 200 bash "$self" --step seeds "$results" || true
+		if ! run_step seeds 200 bash "$self" --step seeds "$results"; then
+			seeds_table "$results" >/dev/null 2>&1 || true
+		fi
 	fi
 fi
 
@@ -359,12 +386,14 @@ if [[ -z "${SKIP_TESTS:-}" ]]; then
 	mkdir -p "$test_cache/mnist-gorgonia"
 	cp "$bundle"/mnist/*.gz "$test_cache/mnist-gorgonia/"
 	run_step test-cli 120 env XDG_CACHE_HOME="$test_cache" \
-		bash scripts/build-cuda.sh go test -count=1 -short ./cmd/train/ ./data/... ./model/kernels/ || true
+		bash scripts/build-cuda.sh go test -count=1 -short -timeout 100s ./cmd/train/ ./data/... ./model/kernels/ || true
 fi
 
 # The batch-size sweep last: it is the least needed to know that things work.
 if [[ -z "${SKIP_TRAIN:-}" && -n "${BATCHES-32 256 1024}" && -x bin/train-cuda ]]; then
-	run_step batches 150 bash "$self" --step batches "$results" || true
+	if ! run_step batches 150 bash "$self" --step batches "$results"; then
+		batches_table "$results" >/dev/null 2>&1 || true
+	fi
 fi
 
 # model/'s own tests are CPU tests: they build graphs without gpu.Open, so

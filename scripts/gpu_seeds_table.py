@@ -11,6 +11,9 @@ steps from their logs, each ending with the JSON "evaluation" line of
                                     second per batch size and implementation,
                                     and the fastest of ours against the
                                     fastest PyTorch configuration
+
+Either exits with status 1, after the table, when a run left no evaluation
+line (shown as "failed"), so that a step whose runs failed does not pass.
 """
 import glob
 import os
@@ -45,12 +48,12 @@ def batches_table(directory):
                 ours = max(ours, sps)
         ratio = f"{ours / torch_best:.2f}x" if ours and torch_best else "-"
         print(f"| {b} | " + " | ".join(cells) + f" | {ratio} |")
+    return any(e is None for r in runs.values() for e in r.values())
 
 
 def main():
     if len(sys.argv) == 3 and sys.argv[1] == "--batches":
-        batches_table(sys.argv[2])
-        return
+        sys.exit(1 if batches_table(sys.argv[2]) else 0)
     if len(sys.argv) != 2:
         sys.exit("usage: gpu_seeds_table.py [--batches] DIR")
     runs = {}  # impl -> seed -> evaluation
@@ -94,6 +97,8 @@ def main():
             m = mean_seconds(i)
             if i != "torch" and m:
                 print(f"{i}: mean train time {m:.2f} s, {ref / m:.1f}x faster than PyTorch eager ({ref:.2f} s)")
+    if any(e is None for r in runs.values() for e in r.values()):
+        sys.exit(1)
 
 
 if __name__ == "__main__":

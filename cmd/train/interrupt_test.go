@@ -47,6 +47,16 @@ func interruptTrain(t *testing.T, sig syscall.Signal, settle time.Duration, args
 	}()
 	select {
 	case <-training:
+	case <-done:
+		// Stderr closed: the process ended. Unless it got to training
+		// first, there is nothing to interrupt (a GPU that would not
+		// start, say): say so now rather than wait out the minutes below.
+		select {
+		case <-training:
+		default:
+			cmd.Wait()
+			t.Fatalf("train exited before training began:\n%s", logs.String())
+		}
 	case <-time.After(2 * time.Minute):
 		cmd.Process.Kill()
 		<-done
