@@ -21,7 +21,8 @@
 #                   (else bin/train-cuda ...), default training flags, our engine
 #   torch       python3 scripts/torch_mnist.py --device cuda --json, if present
 #   train-gorgonia  the same with -engine gorgonia, Gorgonia's CUDA tape machine
-#   seeds       seeds 1-5 with each engine and PyTorch eager, one after
+#   seeds       seeds 1-5 with each engine and PyTorch with its step
+#               captured as a CUDA graph (eager if capture fails), one after
 #               another, then the table of scripts/gpu_seeds_table.py
 #               (RESULTS_DIR/seeds.md; logs in RESULTS_DIR/seeds/)
 #   test-cli    go test -short ./cmd/train/ (and data/, model/kernels/) in the
@@ -140,7 +141,10 @@ step_unpack() {
 # step_seeds RESULTS: every seed with each engine and with PyTorch, default
 # flags otherwise, then the table. A failed run shows as "failed" there.
 step_seeds() {
-	local dir=$1/seeds seed engine
+	# PyTorch's best configuration, its whole step captured as a CUDA graph
+	# (torch_mnist.py --mode graph), a few seconds a run where eager takes
+	# twenty; eager runs once in the torch step.
+	local dir=$1/seeds seed engine torch_mode=graph
 	mkdir -p "$dir"
 	rm -f "$dir"/seed-*.log
 	for seed in ${SEEDS-1 2 3 4 5}; do
@@ -150,12 +154,23 @@ step_seeds() {
 				>"$dir/seed-$engine-$seed.log" 2>&1 || tail -n 3 "$dir/seed-$engine-$seed.log"
 		done
 		if [[ -f scripts/torch_mnist.py && -z "${SKIP_TORCH:-}" ]]; then
-			echo "--- seed $seed, torch eager"
-			python3 scripts/torch_mnist.py --device cuda --seed "$seed" --data-dir "$bundle/mnist" --json \
-				>"$dir/seed-torch-$seed.log" 2>&1 || tail -n 3 "$dir/seed-torch-$seed.log"
+			seed_torch "$dir" "$seed" "$torch_mode" || {
+				# Graph capture failed here: eager for this seed and the rest.
+				[[ $torch_mode == graph ]] && torch_mode=eager && seed_torch "$dir" "$seed" eager
+			} || true
 		fi
 	done
 	seeds_table "$1"
+}
+
+# seed_torch DIR SEED MODE: one PyTorch run of the seeds step.
+seed_torch() {
+	echo "--- seed $2, torch $3"
+	python3 scripts/torch_mnist.py --device cuda --mode "$3" --seed "$2" --data-dir "$bundle/mnist" --json \
+		>"$1/seed-torch_$3-$2.log" 2>&1 || {
+		tail -n 3 "$1/seed-torch_$3-$2.log"
+		return 1
+	}
 }
 
 # seeds_table RESULTS, batches_table RESULTS: the tables of whatever runs
@@ -360,8 +375,8 @@ train_both() {
 			echo "=== train-$engine: skipped, bin/train-cuda was not built" | tee "$results/train-$engine.log"
 			record "train-$engine" SKIPPED 0
 		fi
-		# The seeds step runs PyTorch on every seed; alone, it runs once here.
-		if [[ $engine == native && -f scripts/torch_mnist.py && -z "${SKIP_TORCH:-}" && -z "${SEEDS-1 2 3 4 5}" ]]; then
+		# PyTorch eager, once (the seeds step runs its graph-captured mode).
+		if [[ $engine == native && -f scripts/torch_mnist.py && -z "${SKIP_TORCH:-}" ]]; then
 			run_step torch 90 python3 scripts/torch_mnist.py --device cuda --data-dir "$bundle/mnist" --json || true
 		fi
 	done

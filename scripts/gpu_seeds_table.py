@@ -6,7 +6,8 @@ steps from their logs, each ending with the JSON "evaluation" line of
   gpu_seeds_table.py DIR            DIR/seed-IMPL-N.log: test accuracy, test
                                     loss and training seconds per seed and
                                     implementation, their means, and each
-                                    engine's speed against PyTorch eager
+                                    engine's speed against each PyTorch
+                                    configuration (IMPL torch_MODE)
   gpu_seeds_table.py --batches DIR  DIR/batch-IMPL-SIZE.log: samples per
                                     second per batch size and implementation,
                                     and the fastest of ours against the
@@ -90,13 +91,18 @@ def main():
         vals = [e["train_seconds"] for e in runs.get(impl, {}).values() if e and "train_seconds" in e]
         return statistics.mean(vals) if vals else None
 
-    ref = mean_seconds("torch")
-    if ref:
+    # Each PyTorch configuration present (torch_graph, torch_eager; plain
+    # "torch" is eager) against each of ours.
+    for ref_impl in (i for i in impls if i.startswith("torch")):
+        ref = mean_seconds(ref_impl)
+        if not ref:
+            continue
+        mode = ref_impl.partition("_")[2] or "eager"
         print()
         for i in impls:
             m = mean_seconds(i)
-            if i != "torch" and m:
-                print(f"{i}: mean train time {m:.2f} s, {ref / m:.1f}x faster than PyTorch eager ({ref:.2f} s)")
+            if not i.startswith("torch") and m:
+                print(f"{i}: mean train time {m:.2f} s, {ref / m:.1f}x faster than PyTorch {mode} ({ref:.2f} s)")
     if any(e is None for r in runs.values() for e in r.values()):
         sys.exit(1)
 
