@@ -56,6 +56,7 @@
 set -euo pipefail
 
 repo_root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+caller_dir=$PWD # a relative RESULTS_DIR is the caller's
 cd "$repo_root"
 
 self=$repo_root/scripts/gpu-host-run.sh
@@ -228,8 +229,10 @@ fi
 	echo "usage: $0 RESULTS_DIR" >&2
 	exit 2
 }
+cd "$caller_dir"
 mkdir -p "$1"
 results=$(cd "$1" && pwd)
+cd "$repo_root"
 budget=${BUDGET_S:-540}
 go_test_flags=${GO_TEST_FLAGS:--short}
 deadline=$(($(date +%s) + budget))
