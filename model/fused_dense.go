@@ -2,7 +2,6 @@ package model
 
 import (
 	"fmt"
-	"math"
 
 	"github.com/chewxy/hm"
 	"gonum.org/v1/gonum/blas"
@@ -52,19 +51,9 @@ func (op *denseOp) Do(inputs ...G.Value) (G.Value, error) {
 	}
 	t, h := op.out.get(batch, out)
 	sgemm(op.blas, blas.NoTrans, blas.NoTrans, batch, out, in, x, in, w, out, h)
-	for i := 0; i < batch; i++ {
-		row := h[i*out : (i+1)*out]
-		for j, bj := range b {
-			row[j] += bj
-		}
-		if op.relu {
-			// The stock graph's x ⊙ (x >= 0): a negative input gives -0,
-			// and NaN stays NaN.
-			for j, v := range row {
-				row[j] = v * reluMask(v >= 0)
-			}
-		}
-	}
+	// The stock graph's x ⊙ (x >= 0) after the bias: a negative input
+	// gives -0, and NaN stays NaN.
+	kernels.BiasReLU(h, b, op.relu)
 	return t, nil
 }
 
@@ -128,22 +117,8 @@ func (op *reluGradOp) Do(inputs ...G.Value) (G.Value, error) {
 		return nil, fmt.Errorf("%v: output %v and gradient %v differ in shape", op, s[0], s[1])
 	}
 	t, dz := op.out.get(s[0][0], s[0][1])
-	for i, v := range d[0] {
-		// +0 up to +Inf: bit patterns 0 to 0x7f800000.
-		dz[i] = reluMask(math.Float32bits(v) <= 0x7f800000) * d[1][i]
-	}
+	kernels.ReLUGrad(dz, d[0], d[1])
 	return t, nil
-}
-
-// reluMask is 1 or 0. Computed from the comparison without a branch: the
-// signs of a layer's pre-activations are a coin toss, and a mispredicted
-// branch per element cost more than the rest of the loop.
-func reluMask(on bool) float32 {
-	var bits uint32
-	if on {
-		bits = 0x3f800000 // 1.0
-	}
-	return math.Float32frombits(bits)
 }
 
 // productOp is op(A)·op(B), each factor transposed or not: xᵀ·dz is a

@@ -37,3 +37,11 @@ func collectAVX512(a []float32, alpha float32, base int32, ls []int32, vs []floa
 //
 //go:noescape
 func transpose8AVX(dst []float32, ldd int, src []float32, lds int, blocks int)
+
+// Implemented in relu_amd64.s; lengths a multiple of 8.
+//
+//go:noescape
+func biasReLUAVX(h, b []float32, relu bool)
+
+//go:noescape
+func reluGradAVX(dz, y, dy []float32)

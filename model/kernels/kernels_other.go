@@ -31,3 +31,11 @@ func accumulateRowAVX512(c, b []float32, ldb int, ls []int32, vs []float32, from
 func collectAVX512(a []float32, alpha float32, base int32, ls []int32, vs []float32) int {
 	panic("kernels: no AVX kernels on this architecture")
 }
+
+func biasReLUAVX(h, b []float32, relu bool) {
+	panic("kernels: no AVX kernels on this architecture")
+}
+
+func reluGradAVX(dz, y, dy []float32) {
+	panic("kernels: no AVX kernels on this architecture")
+}
