@@ -14,37 +14,18 @@ func FillBatch[T float32 | float64](s *Set, indices []int, x, y []T) {
 		panic(fmt.Sprintf("data.FillBatch: %d indices need len(x) >= %d and len(y) >= %d, have %d and %d",
 			len(indices), len(indices)*ImageSize, len(indices)*NumClasses, len(x), len(y)))
 	}
-	// A table of the 256 possible pixel values, so that the loop below looks
-	// values up rather than dividing 25,000 times a batch; same values.
-	var scaled [256]T
-	for v := range scaled {
-		scaled[v] = T(v) / 255
-	}
-	// float32 batches on an AVX2 machine take the vector kernel, which
-	// divides eight pixels at a time (the same values as the table) while
-	// the next image's cache lines are on their way.
-	x32, vector := any(x).([]float32)
-	vector = vector && hasPixelKernel()
 	n := s.Len()
-	if vector {
-		for b := range min(prefetchAhead, len(indices)) {
-			prefetchImage(s, indices, b)
-		}
-	}
-	for b, i := range indices {
+	for _, i := range indices {
 		if i < 0 || i >= n {
 			panic(fmt.Sprintf("data.FillBatch: index %d out of range for a set of %d images", i, n))
 		}
-		img := s.Images[i*ImageSize : (i+1)*ImageSize]
-		if vector {
-			prefetchImage(s, indices, b+prefetchAhead)
-			scalePixelsAVX(x32[b*ImageSize:(b+1)*ImageSize], img)
-		} else {
-			xb := x[b*ImageSize : (b+1)*ImageSize]
-			for j, p := range img {
-				xb[j] = scaled[p]
-			}
-		}
+	}
+	if x32, ok := any(x).([]float32); ok && hasPixelKernel() {
+		fillPixelsAVX(s, indices, x32)
+	} else {
+		fillPixels(s, indices, x)
+	}
+	for b, i := range indices {
 		yb := y[b*NumClasses : (b+1)*NumClasses]
 		clear(yb)
 		// Labels are checked to be 0..9 when a set is loaded; a hand-built Set
@@ -55,18 +36,41 @@ func FillBatch[T float32 | float64](s *Set, indices []int, x, y []T) {
 	}
 }
 
-// prefetchAhead is how many images ahead of the one being converted
-// FillBatch asks for: enough to hide a miss to memory behind the
-// conversions in between.
-const prefetchAhead = 4
-
-// prefetchImage asks for the cache lines of the image at indices[b], if
-// there is one and it is in the set.
-func prefetchImage(s *Set, indices []int, b int) {
-	if b >= len(indices) {
-		return
+// fillPixels scales the images at indices (checked) into x through a
+// table of the 256 possible pixel values, rather than dividing 25,000
+// times a batch; the same values.
+func fillPixels[T float32 | float64](s *Set, indices []int, x []T) {
+	var scaled [256]T
+	for v := range scaled {
+		scaled[v] = T(v) / 255
 	}
-	if i := indices[b]; i >= 0 && i < s.Len() {
-		prefetchBytes(s.Images[i*ImageSize : (i+1)*ImageSize])
+	for b, i := range indices {
+		xb := x[b*ImageSize : (b+1)*ImageSize]
+		for j, p := range s.Images[i*ImageSize : (i+1)*ImageSize] {
+			xb[j] = scaled[p]
+		}
 	}
 }
+
+// fillPixelsAVX is fillPixels for float32 on an AVX2 machine: the kernel
+// divides eight pixels at a time (the same values as the table) while the
+// cache lines of the images prefetchAhead on are on their way. A shuffled
+// batch reads its images from all over the set, and waiting on memory for
+// each one took longer than converting it.
+func fillPixelsAVX(s *Set, indices []int, x []float32) {
+	image := func(i int) []byte { return s.Images[i*ImageSize : (i+1)*ImageSize] }
+	for _, i := range indices[:min(prefetchAhead, len(indices))] {
+		prefetchBytes(image(i))
+	}
+	for b, i := range indices {
+		if b+prefetchAhead < len(indices) {
+			prefetchBytes(image(indices[b+prefetchAhead]))
+		}
+		scalePixelsAVX(x[b*ImageSize:(b+1)*ImageSize], image(i))
+	}
+}
+
+// prefetchAhead is how many images ahead of the one being converted
+// fillPixelsAVX asks for: enough to hide a miss to memory behind the
+// conversions in between.
+const prefetchAhead = 4
