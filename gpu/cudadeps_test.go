@@ -195,8 +195,23 @@ func checkOneLineAdded(t *testing.T, rel string, upstream, adapted []byte, line 
 func checkAdaptedGorgonia(t *testing.T, out string) {
 	t.Helper()
 	adapted := filepath.Join(out, ".cuda-deps", "gorgonia")
-	upstream := moduleDir(t, "gorgonia.org/gorgonia")
+	checkGorgoniaCopy(t, adapted, map[string]func(upstream, got []byte){
+		"cuda.go": func(upstream, got []byte) { checkGorgoniaCUDAGo(t, upstream, got) },
+		filepath.Join("cuda", "external.go"): func(upstream, got []byte) {
+			checkOneLineAdded(t, filepath.Join("cuda", "external.go"), upstream, got, gorgoniaContextLine)
+		},
+	})
+	checkNoPrintingInit(t, adapted)
+}
 
+// checkGorgoniaCopy checks a copy of gorgonia.org/gorgonia that a
+// dependency script wrote (cuda-deps.sh, cpu-deps.sh): every upstream file
+// is there unchanged, but for the test files and the dropped folders,
+// which are not, and the files in changed, each checked by its function
+// against upstream's; nothing else is there but MNIST-ADAPTED.md.
+func checkGorgoniaCopy(t *testing.T, adapted string, changed map[string]func(upstream, got []byte)) {
+	t.Helper()
+	upstream := moduleDir(t, "gorgonia.org/gorgonia")
 	upstreamFiles := map[string]bool{}
 	err := filepath.WalkDir(upstream, func(path string, d os.DirEntry, err error) error {
 		if err != nil || d.IsDir() {
@@ -208,17 +223,15 @@ func checkAdaptedGorgonia(t *testing.T, out string) {
 		}
 		upstreamFiles[rel] = true
 		got, readErr := os.ReadFile(filepath.Join(adapted, rel))
-		switch {
+		switch check := changed[rel]; {
 		case gorgoniaDroppedFile(rel):
 			if !os.IsNotExist(readErr) {
 				t.Errorf("%s should have been left out of the copy (read: %v)", rel, readErr)
 			}
 		case readErr != nil:
 			t.Errorf("%s is missing from the copy: %v", rel, readErr)
-		case rel == "cuda.go":
-			checkGorgoniaCUDAGo(t, mustReadFile(t, path), got)
-		case rel == filepath.Join("cuda", "external.go"):
-			checkOneLineAdded(t, rel, mustReadFile(t, path), got, gorgoniaContextLine)
+		case check != nil:
+			check(mustReadFile(t, path), got)
 		case !bytes.Equal(got, mustReadFile(t, path)):
 			t.Errorf("%s differs from upstream's", rel)
 		}
@@ -251,7 +264,6 @@ func checkAdaptedGorgonia(t *testing.T, out string) {
 	if _, err := os.Stat(filepath.Join(adapted, "MNIST-ADAPTED.md")); err != nil {
 		t.Errorf("the copy has no MNIST-ADAPTED.md: %v", err)
 	}
-	checkNoPrintingInit(t, adapted)
 }
 
 func gorgoniaDroppedFile(rel string) bool {
