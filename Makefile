@@ -10,10 +10,10 @@ ADDR        ?= 127.0.0.1:8080
 # The -tags cuda build: see scripts/build-cuda.sh and the README's GPU section.
 CUDA_HOME   ?=
 
-.PHONY: help cpu-deps data build train serve test test-short vet fuzz mutate bench build-cuda train-cuda test-cuda gen-ptx gen-kernels gpu-bundle clean
+.PHONY: help cpu-deps data build train serve test test-short vet fuzz mutate bench build-cuda train-cuda test-cuda bench-cuda-host gen-ptx gen-kernels gpu-bundle clean
 
 help: ## list the targets
-	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
 
 data: build ## download and verify MNIST into the data folder (DATA_DIR=... to choose it)
 	$(BIN)/train -download-only $(if $(DATA_DIR),-data-dir $(DATA_DIR))
@@ -62,6 +62,9 @@ train-cuda: build-cuda ## train on the GPU and save bin/model.safetensors (TRAIN
 
 test-cuda: ## cuda-tagged tests of gpu/ (GPU parity tests skip without a GPU)
 	bash scripts/build-cuda.sh go test ./gpu/
+
+bench-cuda-host: ## the host's share of a GPU training step per engine, on any machine: the cuda build against a driver that does no GPU work (scripts/host-overhead.sh)
+	bash scripts/host-overhead.sh
 
 gen-ptx: ## regenerate gpu/kernels/gorgonia/*.ptx and gpu/ptx_cuda.go from Gorgonia's CUDA kernels (go generate; needs nvcc, no GPU)
 	$(GO) generate -run 'gen-ptx\.sh' ./gpu/

@@ -30,24 +30,24 @@ func TestCPUDepsDeterministic(t *testing.T) {
 	}
 
 	checkGorgoniaCopy(t, filepath.Join(first, ".cpu-deps", "gorgonia"), map[string]func(upstream, got []byte){
-		"vm_tape.go": func(upstream, got []byte) { checkRunAllHere(t, upstream, got) },
-	})
+		"vm_tape.go": func(upstream, got []byte) { checkRunAllHere(t, upstream, got, cpuRunAllLines) },
+	}, nil)
 }
 
-// checkRunAllHere: adapted is upstream with cpuRunAllLines at the top of
-// RunAll and a runAllHere function appended, nothing else.
-func checkRunAllHere(t *testing.T, upstream, adapted []byte) {
+// checkRunAllHere: adapted is upstream with lines at the top of RunAll and
+// a runAllHere function appended (scripts/deps-tools.sh), nothing else.
+func checkRunAllHere(t *testing.T, upstream, adapted []byte, lines string) {
 	t.Helper()
 	const head = "func (m *tapeMachine) RunAll() (err error) {\n"
 	if bytes.Count(upstream, []byte(head)) != 1 {
 		t.Fatal("upstream vm_tape.go has no single RunAll; is this the gorgonia version cpu-deps.sh was written for?")
 	}
-	withLines := bytes.Replace(upstream, []byte(head), []byte(head+cpuRunAllLines), 1)
+	withLines := bytes.Replace(upstream, []byte(head), []byte(head+lines), 1)
 	if !bytes.HasPrefix(adapted, withLines) {
-		t.Fatalf("the adapted vm_tape.go is not upstream's with %q at the top of RunAll", cpuRunAllLines)
+		t.Fatalf("the adapted vm_tape.go is not upstream's with %q at the top of RunAll", lines)
 	}
 	tail := adapted[len(withLines):]
-	if !bytes.HasPrefix(tail, []byte("\n// runAllHere is RunAll for a machine without an external device")) ||
+	if !bytes.HasPrefix(tail, []byte("\n// runAllHere is RunAll on the calling goroutine")) ||
 		!bytes.Contains(tail, []byte("func (m *tapeMachine) runAllHere() error {")) {
 		t.Errorf("the adapted vm_tape.go should end with runAllHere; it ends with %q", tail)
 	}

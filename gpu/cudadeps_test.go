@@ -187,11 +187,16 @@ func checkOneLineAdded(t *testing.T, rel string, upstream, adapted []byte, line 
 	}
 }
 
+// cudaRunAllLines is what the copy's vm_tape.go adds at the top of RunAll.
+const cudaRunAllLines = "\tif m.runsHere() {\n\t\treturn m.runAllHere() // mnist cuda-deps.sh: nothing batched to flush\n\t}\n"
+
 // checkAdaptedGorgonia compares the copy of gorgonia.org/gorgonia with the
 // module cache: the dropped folders and upstream's tests are gone, cuda.go
 // lacks exactly the banner's init and import, cuda/external.go has one line
-// more (gorgoniaContextLine), every other file is upstream's
-// unchanged, and the only file added is MNIST-ADAPTED.md.
+// more (gorgoniaContextLine), vm_tape.go has RunAll's lines and runAllHere,
+// every other file is upstream's unchanged, and the only files added are
+// MNIST-ADAPTED.md and vm_tape_mnist_cuda.go, which is
+// scripts/cudacompat/vm_tape_run_here.go.in.
 func checkAdaptedGorgonia(t *testing.T, out string) {
 	t.Helper()
 	adapted := filepath.Join(out, ".cuda-deps", "gorgonia")
@@ -200,6 +205,9 @@ func checkAdaptedGorgonia(t *testing.T, out string) {
 		filepath.Join("cuda", "external.go"): func(upstream, got []byte) {
 			checkOneLineAdded(t, filepath.Join("cuda", "external.go"), upstream, got, gorgoniaContextLine)
 		},
+		"vm_tape.go": func(upstream, got []byte) { checkRunAllHere(t, upstream, got, cudaRunAllLines) },
+	}, map[string]string{
+		"vm_tape_mnist_cuda.go": filepath.Join(repoRoot(t), "scripts", "cudacompat", "vm_tape_run_here.go.in"),
 	})
 	checkNoPrintingInit(t, adapted)
 }
@@ -208,8 +216,9 @@ func checkAdaptedGorgonia(t *testing.T, out string) {
 // dependency script wrote (cuda-deps.sh, cpu-deps.sh): every upstream file
 // is there unchanged, but for the test files and the dropped folders,
 // which are not, and the files in changed, each checked by its function
-// against upstream's; nothing else is there but MNIST-ADAPTED.md.
-func checkGorgoniaCopy(t *testing.T, adapted string, changed map[string]func(upstream, got []byte)) {
+// against upstream's; nothing else is there but MNIST-ADAPTED.md and the
+// files in added, each a copy of the file its value names.
+func checkGorgoniaCopy(t *testing.T, adapted string, changed map[string]func(upstream, got []byte), added map[string]string) {
 	t.Helper()
 	upstream := moduleDir(t, "gorgonia.org/gorgonia")
 	upstreamFiles := map[string]bool{}
@@ -253,13 +262,16 @@ func checkGorgoniaCopy(t *testing.T, adapted string, changed map[string]func(ups
 		if err != nil {
 			return err
 		}
-		if !upstreamFiles[rel] && rel != "MNIST-ADAPTED.md" {
+		if !upstreamFiles[rel] && rel != "MNIST-ADAPTED.md" && added[rel] == "" {
 			t.Errorf("%s is in the copy but not upstream", rel)
 		}
 		return nil
 	})
 	if err != nil {
 		t.Fatal(err)
+	}
+	for rel, source := range added {
+		sameFile(t, filepath.Join(adapted, rel), source)
 	}
 	if _, err := os.Stat(filepath.Join(adapted, "MNIST-ADAPTED.md")); err != nil {
 		t.Errorf("the copy has no MNIST-ADAPTED.md: %v", err)

@@ -303,7 +303,9 @@ func testResumesExactly(t *testing.T, open opener) {
 // BenchmarkEngineStepAt times a training step through DeviceLoop, as the
 // trainer drives it (no copy per step), per engine at batch 32: the totals
 // are read once at the end, so the time is the GPU's or the host's,
-// whichever is slower, and not their sum.
+// whichever is slower, and not their sum. Against scripts/nullcuda (no GPU
+// work) the time is the host's alone, and the driver calls a step makes
+// are reported beside it (scripts/host-overhead.sh).
 func BenchmarkEngineStepAt(bm *testing.B) {
 	requireNativeGPU(bm)
 	set := learnableSet(1024, 1)
@@ -318,12 +320,15 @@ func BenchmarkEngineStepAt(bm *testing.B) {
 				bm.Fatal(err)
 			}
 			steps := set.Len() / 32
-			for i := 0; bm.Loop(); i++ {
+			before, _ := driverCalls(bm)
+			i := 0
+			for ; bm.Loop(); i++ {
 				lo := i % steps * 32
 				if err := dl.StepAt(lo, lo+32); err != nil {
 					bm.Fatal(err)
 				}
 			}
+			reportCallsPerStep(bm, before, i)
 			if _, _, err := dl.Totals(); err != nil { // waits for the queued steps
 				bm.Fatal(err)
 			}

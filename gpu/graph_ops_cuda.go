@@ -72,6 +72,29 @@ func (op deviceOp) OverwritesInput() int { return -1 }
 // weightGradOp, biasGradOp) say false to both and get none.
 func (op deviceOp) ReturnsPtr() bool  { return true }
 func (op deviceOp) CallsExtern() bool { return true }
+
+// LaunchesOwnCUDAWork says that the op launches its work itself (graphRun's
+// onDevice) and queues nothing on the machine's batched contexts, so the
+// adapted Gorgonia's RunAll runs a program made of these ops on the calling
+// goroutine instead of handing it between two threads every run
+// (scripts/cuda-deps.sh, obstacle 6).
+func (op deviceOp) LaunchesOwnCUDAWork() {}
+
+// Every op of the program, so a build against a Gorgonia copy without the
+// adaptation fails here rather than quietly paying the hand-over.
+var (
+	_ G.CUDASelfLauncher = (*paramOp)(nil)
+	_ G.CUDASelfLauncher = (*batchOp)(nil)
+	_ G.CUDASelfLauncher = (*denseOp)(nil)
+	_ G.CUDASelfLauncher = (*lossOp)(nil)
+	_ G.CUDASelfLauncher = (*lossGradOp)(nil)
+	_ G.CUDASelfLauncher = (*reluGradOp)(nil)
+	_ G.CUDASelfLauncher = (*weightGradOp)(nil)
+	_ G.CUDASelfLauncher = (*biasGradOp)(nil)
+	_ G.CUDASelfLauncher = (*inputGradOp)(nil)
+	_ G.CUDASelfLauncher = (*updateOp)(nil)
+)
+
 func (op deviceOp) Do(...G.Value) (G.Value, error) {
 	return nil, fmt.Errorf("%s: %w", op.name, errHostDo)
 }

@@ -43,7 +43,7 @@ die() {
 }
 
 go_mod="$repo_root/go.mod"
-# check_go_mod, write_modfile, copy_module and rewrite.
+# check_go_mod, write_modfile, copy_module, rewrite and append_run_all_here.
 # shellcheck source=deps-tools.sh
 source "$repo_root/scripts/deps-tools.sh"
 check_go_mod "$GORGONIA_MODULE" "$GORGONIA_VERSION"
@@ -62,33 +62,7 @@ rm -rf "$work/gorgonia/examples" "$work/gorgonia/media" "$work/gorgonia/docs" \
 rewrite gorgonia/vm_tape.go $'func (m *tapeMachine) RunAll() (err error) {\n\truntime.LockOSThread()\n' \
 	$'func (m *tapeMachine) RunAll() (err error) {\n\tif m.ExternMetadata.WorkAvailable() == nil {\n\t\treturn m.runAllHere() // mnist cpu-deps.sh: no device to feed\n\t}\n\truntime.LockOSThread()\n' 1
 
-cat >>"$work/gorgonia/vm_tape.go" <<'GO'
-
-// runAllHere is RunAll for a machine without an external device, added by
-// the mnist project's scripts/cpu-deps.sh: the program runs on the calling
-// goroutine, with no thread lock and no second goroutine, so a run costs no
-// hand-over between threads. What runall reports, and the closures after
-// it, are as in RunAll.
-func (m *tapeMachine) runAllHere() error {
-	errChan := make(chan error, 1)
-	doneChan := make(chan struct{}, 1)
-	m.runall(errChan, doneChan)
-	select {
-	case err := <-errChan:
-		return err
-	default:
-	}
-	if err := m.ExternMetadata.DoWork(); err != nil {
-		return err
-	}
-	for _, closure := range m.closureQueue {
-		if err := closure(); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-GO
+append_run_all_here gorgonia/vm_tape.go
 
 cat >"$work/gorgonia/MNIST-ADAPTED.md" <<EOF
 # Generated: adapted copy of $GORGONIA_MODULE $GORGONIA_VERSION for the CPU build

@@ -69,3 +69,41 @@ rewrite() {
 		die "$1: expected $want occurrence(s) of '$from', found $got"
 	FROM=$from TO=$to perl -0777 -pi -e 's/\Q$ENV{FROM}\E/$ENV{TO}/g' "$file"
 }
+
+# append_run_all_here FILE: append to $work/FILE (a copy's vm_tape.go) the
+# runAllHere method that the copy's RunAll calls when nothing in the program
+# needs RunAll's thread hand-over: with no device (cpu-deps.sh), or with
+# only ops that launch their own device work (cuda-deps.sh). Upstream's
+# RunAll locks the calling goroutine to its thread and runs the program on
+# a second goroutine, waiting in a select to flush batched device calls on
+# the locked thread; every run then pays two hand-overs between threads,
+# each a futex wake-up.
+append_run_all_here() {
+	cat >>"$work/$1" <<'GO'
+
+// runAllHere is RunAll on the calling goroutine, added by the mnist
+// project's scripts/cpu-deps.sh and scripts/cuda-deps.sh for programs that
+// need no flushing of batched device calls: no thread lock, no second
+// goroutine, so a run costs no hand-over between threads. What runall
+// reports, and the closures after it, are as in RunAll.
+func (m *tapeMachine) runAllHere() error {
+	errChan := make(chan error, 1)
+	doneChan := make(chan struct{}, 1)
+	m.runall(errChan, doneChan)
+	select {
+	case err := <-errChan:
+		return err
+	default:
+	}
+	if err := m.ExternMetadata.DoWork(); err != nil {
+		return err
+	}
+	for _, closure := range m.closureQueue {
+		if err := closure(); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+GO
+}

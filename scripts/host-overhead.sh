@@ -1,0 +1,102 @@
+#!/usr/bin/env bash
+# host-overhead.sh - what one training step of each GPU engine costs the
+# host, measured on any machine with the CUDA toolkit's headers, GPU or not
+# (make bench-cuda-host).
+#
+# Usage: scripts/host-overhead.sh [COUNT]   (default COUNT 5 runs per engine)
+#
+# It builds scripts/nullcuda/nullcuda.c, a CUDA driver and cuBLAS that do no
+# GPU work (device memory is host memory, launches and GEMMs return at
+# once), as build/nullcuda/libcuda.so.1 and libcublas.so.11, and runs the
+# cuda build's BenchmarkEngineStepAt (gpu/) against them: 20,000 training
+# steps at batch 32 through DeviceLoop, as the trainer drives them. The time
+# per step is then the host's alone (Go, Gorgonia's tape machine, cgo),
+# less what a real driver spends inside each call; the driver calls a step
+# makes are counted. On a GPU this share runs alongside the GPU's work, so
+# it is the floor for a step whenever the host is the slower of the two.
+#
+# It fails if a step of the gorgonia or native engine copies anything
+# between host and device or waits for the device, or if a cudagraph step
+# is not one graph launch: those are properties of the code, not of the
+# machine, so they hold here as on a GPU.
+#
+# The table gives medians over COUNT runs and each engine's time as a ratio
+# to the native engine's in the same runs: this machine's speed and load
+# move the microseconds, the ratios much less.
+set -euo pipefail
+
+repo_root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$repo_root"
+count=${1:-5}
+[[ "$count" =~ ^[1-9][0-9]*$ ]] || {
+	echo "usage: $0 [COUNT]" >&2
+	exit 2
+}
+
+die() {
+	echo "host-overhead: $*" >&2
+	exit 1
+}
+
+# The cuda setup (CUDA_HOME, cgo flags, -tags cuda -modfile go.cuda.mod).
+eval "$(bash scripts/build-cuda.sh env)"
+command -v "${CC:-gcc}" >/dev/null || die "no C compiler (gcc) to build nullcuda"
+
+lib_dir=$repo_root/build/nullcuda
+mkdir -p "$lib_dir"
+src=scripts/nullcuda/nullcuda.c
+cflags=(-O2 -shared -fPIC -Wall -Wno-unused-parameter -I"$CUDA_HOME/include")
+"${CC:-gcc}" "${cflags[@]}" -Wl,-soname,libcuda.so.1 -o "$lib_dir/libcuda.so.1" "$src"
+# The cuda binary asks for cuBLAS's symbols at version libcublas.so.11
+# (CUDA 11) or libcublas.so.12/13: give them that version node.
+cublas_major=$(sed -n 's/^#define CUBLAS_VER_MAJOR \([0-9]*\).*/\1/p' "$CUDA_HOME/include/cublas_api.h" | head -n1)
+[[ -n "$cublas_major" ]] || die "cannot read CUBLAS_VER_MAJOR from $CUDA_HOME/include/cublas_api.h"
+printf 'libcublas.so.%s { global: cublas*; local: *; };\n' "$cublas_major" >"$lib_dir/cublas.map"
+"${CC:-gcc}" "${cflags[@]}" -Wl,-soname,"libcublas.so.$cublas_major" -Wl,--version-script="$lib_dir/cublas.map" \
+	-o "$lib_dir/libcublas.so.$cublas_major" "$src"
+
+counts=$(mktemp)
+out=$(mktemp)
+trap 'rm -f "$counts" "$out"' EXIT
+echo "host-overhead: BenchmarkEngineStepAt against nullcuda, $count runs of 20000 steps per engine"
+LD_LIBRARY_PATH=$lib_dir${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH} NULLCUDA_COUNTS=$counts \
+	go test -run '^$' -bench '^BenchmarkEngineStepAt$' -benchtime 20000x -count "$count" ./gpu/ | tee "$out"
+
+# One line per run: BenchmarkEngineStepAt/ENGINE-P  N  T ns/op  V1 NAME1/op ...
+awk -v count="$count" '
+	$1 ~ /^BenchmarkEngineStepAt\// {
+		engine = $1; sub(/^BenchmarkEngineStepAt\//, "", engine); sub(/-[0-9]+$/, "", engine)
+		if (!(engine in runs)) order[++engines] = engine
+		n = ++runs[engine]
+		ns[engine, n] = $3
+		for (i = 5; i < NF; i += 2) { name = $(i + 1); sub(/\/op$/, "", name); calls[engine, name] = $i }
+	}
+	function median(engine,   n, i, j, v, t) {
+		n = runs[engine]
+		for (i = 1; i <= n; i++) v[i] = ns[engine, i]
+		for (i = 2; i <= n; i++) for (j = i; j > 1 && v[j - 1] > v[j]; j--) { t = v[j]; v[j] = v[j - 1]; v[j - 1] = t }
+		return n % 2 ? v[(n + 1) / 2] : (v[n / 2] + v[n / 2 + 1]) / 2
+	}
+	END {
+		if (engines == 0) { print "host-overhead: the benchmark printed no results" > "/dev/stderr"; exit 1 }
+		native = ("native" in runs) ? median("native") : 0
+		printf "\n| engine | host us / step | vs native | kernel launches | GEMMs | graph launches | copies up | copies down | syncs |\n"
+		printf "|---|---:|---:|---:|---:|---:|---:|---:|---:|\n"
+		bad = 0
+		for (k = 1; k <= engines; k++) {
+			e = order[k]; m = median(e)
+			printf "| %s | %.1f | %s | %g | %g | %g | %g | %g | %g |\n", e, m / 1000,
+				native ? sprintf("%.2f", m / native) : "-",
+				calls[e, "launches"], calls[e, "gemms"], calls[e, "graph-launches"],
+				calls[e, "copies-up"], calls[e, "copies-down"], calls[e, "syncs"]
+			if (runs[e] != count) { printf "host-overhead: %s ran %d times, not %d\n", e, runs[e], count > "/dev/stderr"; bad = 1 }
+			if (e != "cudagraph" && calls[e, "copies-up"] + calls[e, "copies-down"] + calls[e, "syncs"] > 0) {
+				printf "host-overhead: a %s step copies or waits for the device\n", e > "/dev/stderr"; bad = 1
+			}
+			if (e == "cudagraph" && (calls[e, "graph-launches"] != 1 || calls[e, "launches"] > 0.01)) {
+				printf "host-overhead: a cudagraph step is not one graph launch\n" > "/dev/stderr"; bad = 1
+			}
+		}
+		print "\nCalls are per step, from the last run. The cudagraph engine copies and waits only when a step does not follow the last one: the benchmark wraps round its 32 batches, the trainer never does within an epoch."
+		exit bad
+	}' "$out"
