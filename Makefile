@@ -10,7 +10,7 @@ ADDR        ?= 127.0.0.1:8080
 # The -tags cuda build: see scripts/build-cuda.sh and the README's GPU section.
 CUDA_HOME   ?=
 
-.PHONY: help cpu-deps data build train serve test test-short vet fuzz mutate bench build-cuda train-cuda test-cuda bench-cuda-host gen-ptx gen-kernels gpu-bundle clean
+.PHONY: help cpu-deps data build train serve test test-short vet fuzz mutate bench build-cuda train-cuda test-cuda test-cuda-cpu bench-cuda-host gen-ptx gen-kernels gpu-bundle clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
@@ -62,6 +62,9 @@ train-cuda: build-cuda ## train on the GPU and save bin/model.safetensors (TRAIN
 
 test-cuda: ## cuda-tagged tests of gpu/ (GPU parity tests skip without a GPU)
 	bash scripts/build-cuda.sh go test ./gpu/
+
+test-cuda-cpu: ## the cuda build's GPU tests and trainer tests on a machine without a GPU: our kernels run on the CPU (scripts/test-cuda-cpu.sh)
+	bash scripts/test-cuda-cpu.sh
 
 bench-cuda-host: ## the host's share of a GPU training step per engine, on any machine: the cuda build against a driver that does no GPU work (scripts/host-overhead.sh)
 	bash scripts/host-overhead.sh

@@ -28,8 +28,9 @@ import (
 // and the optimizer's state, the data sets, the running loss and hits)
 // lives in device memory that graphRun owns, not in the tape machine's
 // arena, which its Reset hands back after every run. The ops that give such
-// memory to the graph (paramOp, weightGradOp and biasGradOp) return a fresh
-// tensor header over it each run, never a header the machine has pooled.
+// memory to the graph (paramOp, lossGradOp, weightGradOp and biasGradOp)
+// return a deviceBuffer over it, made once: a value type the machine never
+// pools (graph_value_cuda.go).
 // Everything else is written into the buffer the machine preallocates for
 // the op's output.
 //

@@ -10,7 +10,6 @@ import (
 	"gorgonia.org/cu"
 	cublas "gorgonia.org/cu/blas"
 	G "gorgonia.org/gorgonia"
-	"gorgonia.org/tensor"
 
 	"mnist/model"
 )
@@ -40,6 +39,10 @@ type graphRun struct {
 	params, grads cu.DevicePtr
 	slots         []cu.DevicePtr
 	step          int64
+
+	// The Gorgonia values over params, grads and dlogits (makeValues).
+	paramVals, gradVals []*deviceBuffer
+	dlogitsVal          *deviceBuffer
 
 	dlogits, logProbs cu.DevicePtr // batch×10 each, left by the loss kernel
 	stats             cu.DevicePtr // batch×2: each row's loss and hit
@@ -111,6 +114,7 @@ func (r *graphRun) setup(initial *model.Params) error {
 				return err
 			}
 		}
+		r.makeValues()
 		return upload("initial parameters", r.params, r.layout.flatten(initial.Float64s()))
 	})
 }
@@ -138,23 +142,21 @@ func (r *graphRun) release() error {
 func (r *graphRun) param(i int) cu.DevicePtr { return r.params + cu.DevicePtr(4*r.layout.offsets[i]) }
 func (r *graphRun) grad(i int) cu.DevicePtr  { return r.grads + cu.DevicePtr(4*r.layout.offsets[i]) }
 
-// deviceMatrix is a tensor header over device memory the run owns.
-func deviceMatrix(p cu.DevicePtr, rows, cols int) G.Value {
-	return tensor.New(tensor.Of(tensor.Float32), tensor.WithShape(rows, cols),
-		tensor.FromMemory(uintptr(p), uintptr(rows*cols*4)))
+// makeValues makes the Gorgonia values over the buffers the run owns, once
+// (deviceBuffer says why not per run).
+func (r *graphRun) makeValues() {
+	r.paramVals = make([]*deviceBuffer, len(r.layout.specs))
+	r.gradVals = make([]*deviceBuffer, len(r.layout.specs))
+	for i, s := range r.layout.specs {
+		r.paramVals[i] = newDeviceBuffer(r.param(i), s.Rows, s.Cols)
+		r.gradVals[i] = newDeviceBuffer(r.grad(i), s.Rows, s.Cols)
+	}
+	r.dlogitsVal = newDeviceBuffer(r.dlogits, r.batch, classes)
 }
 
-func (r *graphRun) paramValue(i int) G.Value {
-	s := r.layout.specs[i]
-	return deviceMatrix(r.param(i), s.Rows, s.Cols)
-}
-
-func (r *graphRun) gradValue(i int) G.Value {
-	s := r.layout.specs[i]
-	return deviceMatrix(r.grad(i), s.Rows, s.Cols)
-}
-
-func (r *graphRun) dlogitsValue() G.Value { return deviceMatrix(r.dlogits, r.batch, classes) }
+func (r *graphRun) paramValue(i int) G.Value { return r.paramVals[i] }
+func (r *graphRun) gradValue(i int) G.Value  { return r.gradVals[i] }
+func (r *graphRun) dlogitsValue() G.Value    { return r.dlogitsVal }
 
 // layerWidths are the inputs and outputs of dense layer l.
 func layerWidths(l int) (in, out int) {

@@ -5,7 +5,10 @@ package gpu
 import (
 	"encoding/binary"
 	"os"
+	"strings"
 	"testing"
+
+	"gorgonia.org/cu"
 )
 
 // The driver-call counters of scripts/nullcuda, a CUDA driver and cuBLAS
@@ -56,4 +59,19 @@ func reportCallsPerStep(bm *testing.B, before map[string]uint64, steps int) {
 	for _, name := range perStepCounters {
 		bm.ReportMetric(float64(after[name]-before[name])/float64(steps), name+"/op")
 	}
+}
+
+// onNullcuda reports whether the CUDA driver is nullcuda, which names its
+// one device so: the tests then run against it as on a GPU, but for those
+// that need a real one.
+func onNullcuda() bool {
+	if cu.Init() != nil {
+		return false
+	}
+	d, err := cu.GetDevice(0)
+	if err != nil {
+		return false
+	}
+	name, err := d.Name()
+	return err == nil && strings.HasPrefix(name, "nullcuda")
 }

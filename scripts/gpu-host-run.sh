@@ -17,6 +17,8 @@
 #               CPU reference for every engine, placement listing
 #   bench-gpu   per-step time of each engine (BenchmarkEngineStepAt) and of
 #               the native engine's Step (BenchmarkNativeStep)
+#   host-share  the same steps against scripts/nullcuda (no GPU work): the
+#               host's share of each step on this CPU (scripts/host-overhead.sh)
 #   train-native    make train-cuda TRAIN_FLAGS="-log-format json -engine native"
 #                   (else bin/train-cuda ...), default training flags, our engine
 #   torch       python3 scripts/torch_mnist.py --device cuda --json, if present
@@ -360,6 +362,9 @@ if [[ -z "${SKIP_TESTS:-}" ]]; then
 	run_step test-gpu 150 bash scripts/build-cuda.sh go test -count=1 -v $go_test_flags ./gpu/ || true
 	# Per-step time of each engine through DeviceLoop and through Step.
 	run_step bench-gpu 60 bash scripts/build-cuda.sh go test -run '^$' -bench 'EngineStepAt|NativeStep' -benchtime 3000x ./gpu/ || true
+	# The same steps against nullcuda, a driver that does no GPU work, on
+	# this host's CPU: the host's share of each step, to set beside bench-gpu.
+	run_step host-share 40 bash scripts/host-overhead.sh 3 || true
 fi
 
 # Both engines train the real thing with the default flags, as users do

@@ -5,9 +5,9 @@
 #
 # Usage: scripts/host-overhead.sh [COUNT]   (default COUNT 5 runs per engine)
 #
-# It builds scripts/nullcuda/nullcuda.c, a CUDA driver and cuBLAS that do no
-# GPU work (device memory is host memory, launches and GEMMs return at
-# once), as build/nullcuda/libcuda.so.1 and libcublas.so.11, and runs the
+# It builds the null flavour of scripts/nullcuda (a CUDA driver and cuBLAS
+# that do no GPU work: device memory is host memory, launches and GEMMs
+# return at once) into build/nullcuda/null/, and runs the
 # cuda build's BenchmarkEngineStepAt (gpu/) against them: 20,000 training
 # steps at batch 32 through DeviceLoop, as the trainer drives them. The time
 # per step is then the host's alone (Go, Gorgonia's tape machine, cgo),
@@ -40,20 +40,9 @@ die() {
 
 # The cuda setup (CUDA_HOME, cgo flags, -tags cuda -modfile go.cuda.mod).
 eval "$(bash scripts/build-cuda.sh env)"
-command -v "${CC:-gcc}" >/dev/null || die "no C compiler (gcc) to build nullcuda"
 
-lib_dir=$repo_root/build/nullcuda
-mkdir -p "$lib_dir"
-src=scripts/nullcuda/nullcuda.c
-cflags=(-O2 -shared -fPIC -Wall -Wno-unused-parameter -I"$CUDA_HOME/include")
-"${CC:-gcc}" "${cflags[@]}" -Wl,-soname,libcuda.so.1 -o "$lib_dir/libcuda.so.1" "$src"
-# The cuda binary asks for cuBLAS's symbols at version libcublas.so.11
-# (CUDA 11) or libcublas.so.12/13: give them that version node.
-cublas_major=$(sed -n 's/^#define CUBLAS_VER_MAJOR \([0-9]*\).*/\1/p' "$CUDA_HOME/include/cublas_api.h" | head -n1)
-[[ -n "$cublas_major" ]] || die "cannot read CUBLAS_VER_MAJOR from $CUDA_HOME/include/cublas_api.h"
-printf 'libcublas.so.%s { global: cublas*; local: *; };\n' "$cublas_major" >"$lib_dir/cublas.map"
-"${CC:-gcc}" "${cflags[@]}" -Wl,-soname,"libcublas.so.$cublas_major" -Wl,--version-script="$lib_dir/cublas.map" \
-	-o "$lib_dir/libcublas.so.$cublas_major" "$src"
+lib_dir=$repo_root/build/nullcuda/null
+bash scripts/nullcuda/build.sh null "$lib_dir"
 
 counts=$(mktemp)
 out=$(mktemp)

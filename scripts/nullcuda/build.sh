@@ -1,0 +1,60 @@
+#!/usr/bin/env bash
+# build.sh - build a flavour of nullcuda (scripts/nullcuda/nullcuda.cc), a
+# CUDA driver and cuBLAS for machines without a GPU.
+#
+# Usage: scripts/nullcuda/build.sh null|cpu OUTDIR
+#   null  launches and GEMMs do nothing (scripts/host-overhead.sh)
+#   cpu   the kernels of gpu/kernels/mlp.cu and SGEMM run on the CPU
+#         (scripts/test-cuda-cpu.sh)
+# Writes OUTDIR/libcuda.so.1 and OUTDIR/libcublas.so.N (N: the toolkit's
+# cuBLAS major version, which the cuda binary asks for), for
+# LD_LIBRARY_PATH=OUTDIR. Needs g++ (C++17; C++20 for cpu) and the CUDA toolkit's headers,
+# found as scripts/build-cuda.sh finds them (CUDA_HOME).
+set -euo pipefail
+
+repo_root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+die() {
+	echo "nullcuda: $*" >&2
+	exit 1
+}
+[[ $# -eq 2 && ( $1 == null || $1 == cpu ) ]] || {
+	echo "usage: $0 null|cpu OUTDIR" >&2
+	exit 2
+}
+flavour=$1
+mkdir -p "$2"
+out=$(cd "$2" && pwd)
+
+if [[ -z "${CUDA_HOME:-}" ]]; then
+	eval "$(bash "$repo_root/scripts/build-cuda.sh" env | grep '^export CUDA_HOME=')"
+fi
+include=$CUDA_HOME/include
+[[ -f "$include/cuda.h" && -f "$include/cublas_api.h" ]] || die "no CUDA headers in $include (set CUDA_HOME)"
+cxx=${CXX:-g++}
+command -v "$cxx" >/dev/null || die "no C++ compiler ($cxx)"
+
+flags=(-std=c++17 -O2 -fPIC -shared -Wall -Wno-unused-parameter -ffp-contract=off -I"$include")
+if [[ $flavour == cpu ]]; then
+	kernels=$repo_root/gpu/kernels/mlp.cu
+	# One kernel(name, syncs, name) line per extern "C" __global__ function;
+	# syncs when its body (up to the next kernel) calls __syncthreads.
+	awk '
+		/extern "C" __global__ void/ {
+			if (name != "") printf "kernel(\"%s\", %s, %s),\n", name, syncs ? "true" : "false", name
+			name = $0; sub(/.*__global__ void[ \t]+/, "", name); sub(/[ \t]*\(.*/, "", name); syncs = 0
+		}
+		/__syncthreads/ { syncs = 1 }
+		END { if (name != "") printf "kernel(\"%s\", %s, %s),\n", name, syncs ? "true" : "false", name }
+	' "$kernels" >"$out/kernels.inc"
+	[[ -s "$out/kernels.inc" ]] || die "no extern \"C\" __global__ kernels in $kernels"
+	flags+=(-std=c++20 -DNULLCUDA_RUN_KERNELS "-DNULLCUDA_KERNELS_CU=\"$kernels\"" "-DNULLCUDA_KERNEL_TABLE=\"$out/kernels.inc\"" -pthread)
+fi
+
+src=$repo_root/scripts/nullcuda/nullcuda.cc
+"$cxx" "${flags[@]}" -Wl,-soname,libcuda.so.1 -o "$out/libcuda.so.1" "$src"
+major=$(sed -n 's/^#define CUBLAS_VER_MAJOR \([0-9]*\).*/\1/p' "$include/cublas_api.h" | head -n1)
+[[ -n "$major" ]] || die "cannot read CUBLAS_VER_MAJOR from $include/cublas_api.h"
+# The binary asks for cuBLAS's symbols at version libcublas.so.N.
+printf 'libcublas.so.%s { global: cublas*; local: *; };\n' "$major" >"$out/cublas.map"
+"$cxx" "${flags[@]}" -Wl,-soname,"libcublas.so.$major" -Wl,--version-script="$out/cublas.map" \
+	-o "$out/libcublas.so.$major" "$src"

@@ -1,0 +1,636 @@
+// nullcuda.cc - a CUDA driver and cuBLAS for machines without a GPU, in two
+// flavours built from this file by scripts/nullcuda/build.sh. Either is put
+// in front of the real libraries with LD_LIBRARY_PATH, as libcuda.so.1 and
+// libcublas.so.N; device memory is host memory, and every stream runs its
+// work at once, in the order it was issued.
+//
+//   null  (scripts/host-overhead.sh): kernel launches, GEMMs and graph
+//         launches do nothing. What a training step then costs is the
+//         host's share alone: Go, Gorgonia's tape machine, cgo, our engines,
+//         less what a real driver spends inside each call.
+//   cpu   (scripts/test-cuda-cpu.sh, built with NULLCUDA_RUN_KERNELS): the
+//         kernels of gpu/kernels/mlp.cu, compiled for the host from the same
+//         source, and cuBLAS's SGEMM run on the CPU, and a stream being
+//         captured records its work into a graph that cuGraphLaunch
+//         replays. The cuda build's tests and trainer then run for real on
+//         a machine without a GPU: the host code, the kernels' logic, the
+//         captured step's bookkeeping. Not covered: the PTX itself, device
+//         math's last bits, and anything that depends on streams running
+//         concurrently, as they do on a GPU.
+//
+// Every call that matters is counted. With NULLCUDA_COUNTS=FILE the counters
+// live in FILE (mmap'd), so they survive the process however it ends (Go's
+// os.Exit runs no atexit handlers); the tests read them
+// (gpu/nullcuda_cuda_test.go).
+//
+// These are measuring and testing tools, never part of the product.
+#include <cuda.h>
+#include <cublas_v2.h>
+
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <functional>
+#include <mutex>
+#include <string>
+#include <tuple>
+#include <utility>
+#include <vector>
+
+#ifdef NULLCUDA_RUN_KERNELS
+#include <barrier>
+#include <thread>
+#endif
+
+namespace {
+
+// The counters, in the order gpu/nullcuda_cuda_test.go reads them.
+enum Counter {
+	nLaunch,      // cuLaunchKernel
+	nGemm,        // cublasSgemm
+	nGraphLaunch, // cuGraphLaunch
+	nHtoD,        // host to device copies
+	nDtoH,        // device to host copies
+	nDtoD,        // device to device copies
+	nMemset,      // memsets
+	nSync,        // stream, event and context synchronisations
+	nAlloc,       // cuMemAlloc
+	nFree,        // cuMemFree
+	nCtxCurrent,  // cuCtxSetCurrent
+	nCounters
+};
+
+uint64_t localCounts[nCounters];
+uint64_t *counts = localCounts;
+
+__attribute__((constructor)) void openCounts() {
+	const char *path = getenv("NULLCUDA_COUNTS");
+	if (path == nullptr || *path == 0) {
+		return;
+	}
+	int fd = open(path, O_RDWR | O_CREAT, 0644);
+	if (fd < 0) {
+		return;
+	}
+	size_t size = sizeof(uint64_t) * nCounters;
+	// Both libraries (libcuda and libcublas) map the same file; neither
+	// truncates it, so whoever made it decides where counting starts.
+	struct stat st;
+	if (fstat(fd, &st) == 0 && (size_t)st.st_size == size) {
+		void *p = mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+		if (p != MAP_FAILED) {
+			counts = static_cast<uint64_t *>(p);
+		}
+	} else if (ftruncate(fd, (off_t)size) == 0) {
+		void *p = mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+		if (p != MAP_FAILED) {
+			counts = static_cast<uint64_t *>(p);
+		}
+	}
+	close(fd);
+}
+
+void count(Counter which) { __atomic_add_fetch(&counts[which], 1, __ATOMIC_RELAXED); }
+
+// Every call that touches memory or a stream holds this: Go may call in
+// from several threads, and a GPU would run their work in some order too.
+std::recursive_mutex world;
+using Lock = std::lock_guard<std::recursive_mutex>;
+
+void *ptr(CUdeviceptr p) { return reinterpret_cast<void *>(static_cast<uintptr_t>(p)); }
+
+// ---- streams and captured graphs ----------------------------------------------
+
+using Work = std::function<void()>;
+
+// A stream handle points at one of these; the legacy and per-thread default
+// streams (0, 1, 2) never capture.
+struct Stream {
+	bool capturing = false;
+	std::vector<Work> captured;
+};
+
+struct Graph {
+	std::vector<Work> work;
+};
+
+Stream *capturingStream(CUstream s) {
+	uintptr_t h = reinterpret_cast<uintptr_t>(s);
+	if (h <= 2) {
+		return nullptr;
+	}
+	Stream *st = reinterpret_cast<Stream *>(s);
+	return st->capturing ? st : nullptr;
+}
+
+// issue runs w now, or records it when s is being captured.
+void issue(CUstream s, Work w) {
+	Lock l(world);
+	if (Stream *st = capturingStream(s)) {
+		st->captured.push_back(std::move(w));
+		return;
+	}
+	w();
+}
+
+void *handle() { return calloc(1, 64); }
+
+} // namespace
+
+// ---- kernels ---------------------------------------------------------------------
+
+#ifdef NULLCUDA_RUN_KERNELS
+namespace {
+
+struct Dim {
+	unsigned x = 1, y = 1, z = 1;
+};
+thread_local Dim threadIdx, blockIdx, blockDim, gridDim;
+thread_local std::barrier<> *blockBarrier;
+
+void __syncthreads() { blockBarrier->arrive_and_wait(); }
+
+} // namespace
+
+// The kernels, from the same source nvcc compiles; __global__ functions
+// become ordinary extern "C" functions, __device__ helpers static ones, and
+// __shared__ arrays statics: a block's threads share them, and blocks run
+// one at a time.
+#undef __global__
+#undef __device__
+#undef __shared__
+#define __global__
+#define __device__ static
+#define __shared__ static
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wsign-compare" // threadIdx.x is unsigned, as in CUDA
+#include NULLCUDA_KERNELS_CU
+#pragma GCC diagnostic pop
+#undef __global__
+#undef __device__
+#undef __shared__
+
+namespace {
+
+// A kernel: bind turns the driver's argument array into a call with the
+// arguments copied (the array and the values it points at may be gone by
+// the time a captured launch is replayed).
+struct Kernel {
+	const char *name;
+	bool syncs; // calls __syncthreads: its threads run concurrently
+	std::function<std::function<void()>(void **)> bind;
+};
+
+template <typename... A, size_t... I>
+std::function<void()> bindArgs(void (*f)(A...), void **params, std::index_sequence<I...>) {
+	std::tuple<std::remove_cv_t<A>...> args(*static_cast<std::remove_cv_t<A> *>(params[I])...);
+	return [f, args]() { std::apply(f, args); };
+}
+
+template <typename... A>
+Kernel kernel(const char *name, bool syncs, void (*f)(A...)) {
+	return Kernel{name, syncs, [f](void **params) { return bindArgs(f, params, std::index_sequence_for<A...>{}); }};
+}
+
+// NULLCUDA_KERNEL_TABLE is generated by build.sh from the kernel file's
+// extern "C" __global__ functions: one kernel(name, syncs, name) each.
+const std::vector<Kernel> &kernels() {
+	static const std::vector<Kernel> table = {
+#include NULLCUDA_KERNEL_TABLE
+	};
+	return table;
+}
+
+// runGrid runs a bound kernel over the grid: thread by thread, or, for a
+// kernel that synchronises its block, one block at a time with a thread per
+// CUDA thread.
+void runGrid(const Kernel *k, const std::function<void()> &call, Dim grid, Dim block) {
+	for (unsigned b = 0; b < grid.x * grid.y * grid.z; b++) {
+		Dim bi{b % grid.x, (b / grid.x) % grid.y, b / (grid.x * grid.y)};
+		unsigned threads = block.x * block.y * block.z;
+		auto runThread = [&](unsigned t) {
+			gridDim = grid;
+			blockDim = block;
+			blockIdx = bi;
+			threadIdx = Dim{t % block.x, (t / block.x) % block.y, t / (block.x * block.y)};
+			call();
+		};
+		if (!k->syncs) {
+			for (unsigned t = 0; t < threads; t++) {
+				runThread(t);
+			}
+			continue;
+		}
+		std::barrier<> sync(threads);
+		std::vector<std::thread> pool;
+		for (unsigned t = 0; t < threads; t++) {
+			pool.emplace_back([&, t] {
+				blockBarrier = &sync;
+				runThread(t);
+			});
+		}
+		for (auto &th : pool) {
+			th.join();
+		}
+	}
+}
+
+} // namespace
+#endif
+
+// ---- the driver API ------------------------------------------------------------------
+
+namespace {
+// A function handle: the kernel it names, if this flavour runs kernels and
+// the name is one of ours (Gorgonia's own modules load too, unused).
+struct Function {
+	std::string name;
+	const void *kernel = nullptr;
+};
+} // namespace
+
+extern "C" {
+
+CUresult cuInit(unsigned int) { return CUDA_SUCCESS; }
+CUresult cuDriverGetVersion(int *v) {
+	*v = CUDA_VERSION;
+	return CUDA_SUCCESS;
+}
+CUresult cuDeviceGetCount(int *n) {
+	*n = 1;
+	return CUDA_SUCCESS;
+}
+CUresult cuDeviceGet(CUdevice *d, int ordinal) {
+	if (ordinal != 0) {
+		return CUDA_ERROR_INVALID_DEVICE;
+	}
+	*d = 0;
+	return CUDA_SUCCESS;
+}
+CUresult cuDeviceGetName(char *name, int len, CUdevice) {
+#ifdef NULLCUDA_RUN_KERNELS
+	snprintf(name, (size_t)len, "nullcuda cpu (kernels on the CPU)");
+#else
+	snprintf(name, (size_t)len, "nullcuda null (no GPU work)");
+#endif
+	return CUDA_SUCCESS;
+}
+CUresult cuDeviceTotalMem(size_t *bytes, CUdevice) {
+	*bytes = (size_t)80 << 30;
+	return CUDA_SUCCESS;
+}
+CUresult cuDeviceGetUuid(CUuuid *u, CUdevice) {
+	memset(u, 0, sizeof *u);
+	return CUDA_SUCCESS;
+}
+
+// Attributes of an H100-class device, so that code sizing grids gets sane
+// numbers.
+CUresult cuDeviceGetAttribute(int *v, CUdevice_attribute a, CUdevice) {
+	switch (a) {
+	case CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MAJOR: *v = 9; break;
+	case CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MINOR: *v = 0; break;
+	case CU_DEVICE_ATTRIBUTE_MULTIPROCESSOR_COUNT: *v = 132; break;
+	case CU_DEVICE_ATTRIBUTE_MAX_THREADS_PER_BLOCK: *v = 1024; break;
+	case CU_DEVICE_ATTRIBUTE_MAX_BLOCK_DIM_X:
+	case CU_DEVICE_ATTRIBUTE_MAX_BLOCK_DIM_Y: *v = 1024; break;
+	case CU_DEVICE_ATTRIBUTE_MAX_BLOCK_DIM_Z: *v = 64; break;
+	case CU_DEVICE_ATTRIBUTE_MAX_GRID_DIM_X: *v = 2147483647; break;
+	case CU_DEVICE_ATTRIBUTE_MAX_GRID_DIM_Y:
+	case CU_DEVICE_ATTRIBUTE_MAX_GRID_DIM_Z: *v = 65535; break;
+	case CU_DEVICE_ATTRIBUTE_WARP_SIZE: *v = 32; break;
+	case CU_DEVICE_ATTRIBUTE_MAX_THREADS_PER_MULTIPROCESSOR: *v = 2048; break;
+	case CU_DEVICE_ATTRIBUTE_MAX_SHARED_MEMORY_PER_BLOCK: *v = 49152; break;
+	case CU_DEVICE_ATTRIBUTE_CLOCK_RATE: *v = 1980000; break;
+	case CU_DEVICE_ATTRIBUTE_UNIFIED_ADDRESSING: *v = 1; break;
+	default: *v = 0;
+	}
+	return CUDA_SUCCESS;
+}
+
+// ---- contexts -------------------------------------------------------------------------
+
+static thread_local CUcontext current;
+
+CUresult cuCtxCreate(CUcontext *c, unsigned int, CUdevice) {
+	*c = static_cast<CUcontext>(handle());
+	current = *c;
+	return CUDA_SUCCESS;
+}
+CUresult cuCtxDestroy(CUcontext c) {
+	if (current == c) {
+		current = nullptr;
+	}
+	free(c);
+	return CUDA_SUCCESS;
+}
+CUresult cuCtxSetCurrent(CUcontext c) {
+	count(nCtxCurrent);
+	current = c;
+	return CUDA_SUCCESS;
+}
+CUresult cuCtxGetCurrent(CUcontext *c) {
+	*c = current;
+	return CUDA_SUCCESS;
+}
+CUresult cuCtxPushCurrent(CUcontext c) {
+	current = c;
+	return CUDA_SUCCESS;
+}
+CUresult cuCtxPopCurrent(CUcontext *c) {
+	if (c != nullptr) {
+		*c = current;
+	}
+	current = nullptr;
+	return CUDA_SUCCESS;
+}
+CUresult cuCtxGetDevice(CUdevice *d) {
+	*d = 0;
+	return CUDA_SUCCESS;
+}
+CUresult cuCtxSynchronize(void) {
+	count(nSync);
+	return CUDA_SUCCESS;
+}
+CUresult cuCtxSetLimit(CUlimit, size_t) { return CUDA_SUCCESS; }
+CUresult cuCtxSetCacheConfig(CUfunc_cache) { return CUDA_SUCCESS; }
+CUresult cuDevicePrimaryCtxRetain(CUcontext *c, CUdevice) {
+	*c = static_cast<CUcontext>(handle());
+	return CUDA_SUCCESS;
+}
+CUresult cuDevicePrimaryCtxRelease(CUdevice) { return CUDA_SUCCESS; }
+
+// ---- memory -----------------------------------------------------------------------------
+
+CUresult cuMemGetInfo(size_t *freeBytes, size_t *total) {
+	*total = (size_t)80 << 30;
+	*freeBytes = *total - ((size_t)1 << 30);
+	return CUDA_SUCCESS;
+}
+CUresult cuMemAlloc(CUdeviceptr *p, size_t bytes) {
+	void *m = nullptr;
+	if (posix_memalign(&m, 256, bytes == 0 ? 1 : bytes) != 0) {
+		return CUDA_ERROR_OUT_OF_MEMORY;
+	}
+	memset(m, 0, bytes);
+	count(nAlloc);
+	*p = static_cast<CUdeviceptr>(reinterpret_cast<uintptr_t>(m));
+	return CUDA_SUCCESS;
+}
+CUresult cuMemAllocManaged(CUdeviceptr *p, size_t bytes, unsigned int) { return cuMemAlloc(p, bytes); }
+CUresult cuMemFree(CUdeviceptr p) {
+	count(nFree);
+	free(ptr(p));
+	return CUDA_SUCCESS;
+}
+
+CUresult cuMemcpyHtoDAsync(CUdeviceptr dst, const void *src, size_t n, CUstream s) {
+	count(nHtoD);
+	issue(s, [=] { memcpy(ptr(dst), src, n); });
+	return CUDA_SUCCESS;
+}
+CUresult cuMemcpyDtoHAsync(void *dst, CUdeviceptr src, size_t n, CUstream s) {
+	count(nDtoH);
+	issue(s, [=] { memcpy(dst, ptr(src), n); });
+	return CUDA_SUCCESS;
+}
+CUresult cuMemcpyDtoDAsync(CUdeviceptr dst, CUdeviceptr src, size_t n, CUstream s) {
+	count(nDtoD);
+	issue(s, [=] { memmove(ptr(dst), ptr(src), n); });
+	return CUDA_SUCCESS;
+}
+CUresult cuMemcpyHtoD(CUdeviceptr dst, const void *src, size_t n) { return cuMemcpyHtoDAsync(dst, src, n, nullptr); }
+CUresult cuMemcpyDtoH(void *dst, CUdeviceptr src, size_t n) { return cuMemcpyDtoHAsync(dst, src, n, nullptr); }
+CUresult cuMemcpyDtoD(CUdeviceptr dst, CUdeviceptr src, size_t n) { return cuMemcpyDtoDAsync(dst, src, n, nullptr); }
+CUresult cuMemcpy(CUdeviceptr dst, CUdeviceptr src, size_t n) { return cuMemcpyDtoDAsync(dst, src, n, nullptr); }
+CUresult cuMemcpyAsync(CUdeviceptr dst, CUdeviceptr src, size_t n, CUstream s) { return cuMemcpyDtoDAsync(dst, src, n, s); }
+
+CUresult cuMemsetD8Async(CUdeviceptr p, unsigned char v, size_t n, CUstream s) {
+	count(nMemset);
+	issue(s, [=] { memset(ptr(p), v, n); });
+	return CUDA_SUCCESS;
+}
+CUresult cuMemsetD32Async(CUdeviceptr p, unsigned int v, size_t n, CUstream s) {
+	count(nMemset);
+	issue(s, [=] {
+		uint32_t *w = static_cast<uint32_t *>(ptr(p));
+		for (size_t i = 0; i < n; i++) {
+			w[i] = v;
+		}
+	});
+	return CUDA_SUCCESS;
+}
+CUresult cuMemsetD8(CUdeviceptr p, unsigned char v, size_t n) { return cuMemsetD8Async(p, v, n, nullptr); }
+CUresult cuMemsetD32(CUdeviceptr p, unsigned int v, size_t n) { return cuMemsetD32Async(p, v, n, nullptr); }
+
+// ---- modules and launches ------------------------------------------------------------------
+
+CUresult cuModuleLoadData(CUmodule *m, const void *) {
+	*m = static_cast<CUmodule>(handle());
+	return CUDA_SUCCESS;
+}
+CUresult cuModuleLoadDataEx(CUmodule *m, const void *image, unsigned int, CUjit_option *, void **) {
+	return cuModuleLoadData(m, image);
+}
+CUresult cuModuleGetFunction(CUfunction *f, CUmodule, const char *name) {
+	auto *fn = new Function{name};
+#ifdef NULLCUDA_RUN_KERNELS
+	for (const Kernel &k : kernels()) {
+		if (fn->name == k.name) {
+			fn->kernel = &k;
+		}
+	}
+#endif
+	*f = reinterpret_cast<CUfunction>(fn);
+	return CUDA_SUCCESS;
+}
+CUresult cuModuleUnload(CUmodule m) {
+	free(m);
+	return CUDA_SUCCESS;
+}
+CUresult cuFuncGetAttribute(int *v, CUfunction_attribute a, CUfunction) {
+	*v = a == CU_FUNC_ATTRIBUTE_MAX_THREADS_PER_BLOCK ? 1024 : 0;
+	return CUDA_SUCCESS;
+}
+CUresult cuLaunchKernel(CUfunction f, unsigned int gx, unsigned int gy, unsigned int gz, unsigned int bx, unsigned int by,
+                        unsigned int bz, unsigned int, CUstream s, void **params, void **) {
+	count(nLaunch);
+#ifdef NULLCUDA_RUN_KERNELS
+	const Function *fn = reinterpret_cast<const Function *>(f);
+	const Kernel *k = static_cast<const Kernel *>(fn->kernel);
+	if (k == nullptr) {
+		fprintf(stderr, "nullcuda: kernel %s is not one that nullcuda runs\n", fn->name.c_str());
+		return CUDA_ERROR_NOT_SUPPORTED;
+	}
+	std::function<void()> call = k->bind(params);
+	Dim grid{gx, gy, gz}, block{bx, by, bz};
+	issue(s, [=] { runGrid(k, call, grid, block); });
+#else
+	(void)f, (void)gx, (void)gy, (void)gz, (void)bx, (void)by, (void)bz, (void)s, (void)params;
+#endif
+	return CUDA_SUCCESS;
+}
+
+// ---- streams, events, graphs ------------------------------------------------------------------
+
+CUresult cuStreamCreate(CUstream *s, unsigned int) {
+	*s = reinterpret_cast<CUstream>(new Stream);
+	return CUDA_SUCCESS;
+}
+CUresult cuStreamCreateWithPriority(CUstream *s, unsigned int flags, int) { return cuStreamCreate(s, flags); }
+CUresult cuStreamDestroy(CUstream s) {
+	delete reinterpret_cast<Stream *>(s);
+	return CUDA_SUCCESS;
+}
+// Synchronising a stream that is being captured is an error on a GPU.
+CUresult cuStreamSynchronize(CUstream s) {
+	count(nSync);
+	Lock l(world);
+	return capturingStream(s) ? CUDA_ERROR_STREAM_CAPTURE_UNSUPPORTED : CUDA_SUCCESS;
+}
+CUresult cuStreamQuery(CUstream) { return CUDA_SUCCESS; }
+CUresult cuStreamWaitEvent(CUstream, CUevent, unsigned int) { return CUDA_SUCCESS; }
+CUresult cuEventCreate(CUevent *e, unsigned int) {
+	*e = static_cast<CUevent>(handle());
+	return CUDA_SUCCESS;
+}
+CUresult cuEventDestroy(CUevent e) {
+	free(e);
+	return CUDA_SUCCESS;
+}
+CUresult cuEventRecord(CUevent, CUstream) { return CUDA_SUCCESS; }
+CUresult cuEventQuery(CUevent) { return CUDA_SUCCESS; }
+CUresult cuEventSynchronize(CUevent) {
+	count(nSync);
+	return CUDA_SUCCESS;
+}
+CUresult cuEventElapsedTime(float *ms, CUevent, CUevent) {
+	*ms = 0;
+	return CUDA_SUCCESS;
+}
+
+CUresult cuStreamBeginCapture(CUstream s, CUstreamCaptureMode) {
+	uintptr_t h = reinterpret_cast<uintptr_t>(s);
+	if (h <= 2) {
+		return CUDA_ERROR_STREAM_CAPTURE_UNSUPPORTED; // the default streams cannot be captured
+	}
+	Lock l(world);
+	Stream *st = reinterpret_cast<Stream *>(s);
+	if (st->capturing) {
+		return CUDA_ERROR_ILLEGAL_STATE;
+	}
+	st->capturing = true;
+	st->captured.clear();
+	return CUDA_SUCCESS;
+}
+CUresult cuStreamEndCapture(CUstream s, CUgraph *g) {
+	Lock l(world);
+	Stream *st = capturingStream(s);
+	if (st == nullptr) {
+		return CUDA_ERROR_ILLEGAL_STATE;
+	}
+	st->capturing = false;
+	*g = reinterpret_cast<CUgraph>(new Graph{std::move(st->captured)});
+	st->captured.clear();
+	return CUDA_SUCCESS;
+}
+CUresult cuGraphInstantiateWithFlags(CUgraphExec *x, CUgraph g, unsigned long long) {
+	*x = reinterpret_cast<CUgraphExec>(new Graph(*reinterpret_cast<Graph *>(g)));
+	return CUDA_SUCCESS;
+}
+CUresult cuGraphLaunch(CUgraphExec x, CUstream s) {
+	count(nGraphLaunch);
+	const Graph *g = reinterpret_cast<const Graph *>(x);
+	issue(s, [g] {
+		for (const Work &w : g->work) {
+			w();
+		}
+	});
+	return CUDA_SUCCESS;
+}
+CUresult cuGraphExecDestroy(CUgraphExec x) {
+	delete reinterpret_cast<Graph *>(x);
+	return CUDA_SUCCESS;
+}
+CUresult cuGraphDestroy(CUgraph g) {
+	delete reinterpret_cast<Graph *>(g);
+	return CUDA_SUCCESS;
+}
+
+// ---- errors ---------------------------------------------------------------------------------------
+
+CUresult cuGetErrorName(CUresult r, const char **s) {
+	*s = r == CUDA_SUCCESS ? "CUDA_SUCCESS" : "CUDA_ERROR_NULLCUDA";
+	return CUDA_SUCCESS;
+}
+CUresult cuGetErrorString(CUresult r, const char **s) {
+	*s = r == CUDA_SUCCESS ? "no error" : "an error from nullcuda";
+	return CUDA_SUCCESS;
+}
+
+// ---- cuBLAS ------------------------------------------------------------------------------------------
+
+namespace {
+struct Blas {
+	CUstream stream = nullptr;
+};
+} // namespace
+
+cublasStatus_t cublasCreate(cublasHandle_t *h) {
+	*h = reinterpret_cast<cublasHandle_t>(new Blas);
+	return CUBLAS_STATUS_SUCCESS;
+}
+cublasStatus_t cublasDestroy(cublasHandle_t h) {
+	delete reinterpret_cast<Blas *>(h);
+	return CUBLAS_STATUS_SUCCESS;
+}
+cublasStatus_t cublasSetStream(cublasHandle_t h, cudaStream_t s) {
+	reinterpret_cast<Blas *>(h)->stream = reinterpret_cast<CUstream>(s);
+	return CUBLAS_STATUS_SUCCESS;
+}
+cublasStatus_t cublasSetWorkspace(cublasHandle_t, void *, size_t) { return CUBLAS_STATUS_SUCCESS; }
+cublasStatus_t cublasSetMathMode(cublasHandle_t, cublasMath_t) { return CUBLAS_STATUS_SUCCESS; }
+
+// cublasSgemm: column-major C (m x n) = alpha op(A) (m x k) op(B) (k x n) +
+// beta C, alpha and beta read from host memory now (cuBLAS's default
+// pointer mode). As in cuBLAS, beta 0 ignores C's old contents.
+cublasStatus_t cublasSgemm(cublasHandle_t h, cublasOperation_t ta, cublasOperation_t tb, int m, int n, int k,
+                           const float *alpha, const float *a, int lda, const float *b, int ldb, const float *beta,
+                           float *c, int ldc) {
+	count(nGemm);
+#ifdef NULLCUDA_RUN_KERNELS
+	float al = *alpha, be = *beta;
+	bool transA = ta != CUBLAS_OP_N, transB = tb != CUBLAS_OP_N;
+	issue(reinterpret_cast<Blas *>(h)->stream, [=] {
+		std::vector<float> col(m);
+		for (int j = 0; j < n; j++) {
+			std::fill(col.begin(), col.end(), 0.0f);
+			for (int l = 0; l < k; l++) {
+				float blj = transB ? b[j + (size_t)l * ldb] : b[l + (size_t)j * ldb];
+				for (int i = 0; i < m; i++) {
+					float ail = transA ? a[l + (size_t)i * lda] : a[i + (size_t)l * lda];
+					col[i] += ail * blj;
+				}
+			}
+			for (int i = 0; i < m; i++) {
+				float *cij = &c[i + (size_t)j * ldc];
+				*cij = be == 0.0f ? al * col[i] : al * col[i] + be * *cij;
+			}
+		}
+	});
+#else
+	(void)h, (void)ta, (void)tb, (void)m, (void)n, (void)k, (void)alpha, (void)a, (void)lda, (void)b, (void)ldb,
+	    (void)beta, (void)c, (void)ldc;
+#endif
+	return CUBLAS_STATUS_SUCCESS;
+}
+
+} // extern "C"
