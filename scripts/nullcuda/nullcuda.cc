@@ -1,8 +1,9 @@
 // nullcuda.cc - a CUDA driver and cuBLAS for machines without a GPU, in two
 // flavours built from this file by scripts/nullcuda/build.sh. Either is put
 // in front of the real libraries with LD_LIBRARY_PATH, as libcuda.so.1 and
-// libcublas.so.N; device memory is host memory, and every stream runs its
-// work at once, in the order it was issued.
+// libcublas.so.N. Device memory is host memory; work queued on a stream
+// runs as late as CUDA allows (see "streams" below), so that a missing
+// wait shows up as a wrong result.
 //
 //   null  (scripts/host-overhead.sh): kernel launches, GEMMs and graph
 //         launches do nothing. What a training step then costs is the
@@ -14,9 +15,9 @@
 //         captured records its work into a graph that cuGraphLaunch
 //         replays. The cuda build's tests and trainer then run for real on
 //         a machine without a GPU: the host code, the kernels' logic, the
-//         captured step's bookkeeping. Not covered: the PTX itself, device
-//         math's last bits, and anything that depends on streams running
-//         concurrently, as they do on a GPU.
+//         captured step's bookkeeping, the waits between streams. Not
+//         covered: the PTX itself, device math's last bits, speed, and
+//         kernels whose threads race (ours do not).
 //
 // Every call that matters is counted. With NULLCUDA_COUNTS=FILE the counters
 // live in FILE (mmap'd), so they survive the process however it ends (Go's
@@ -39,6 +40,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <functional>
+#include <memory>
 #include <mutex>
 #include <string>
 #include <tuple>
@@ -109,36 +111,83 @@ void *ptr(CUdeviceptr p) { return reinterpret_cast<void *>(static_cast<uintptr_t
 
 // ---- streams and captured graphs ----------------------------------------------
 
+// Work waits in its stream until something forces it: a synchronisation, a
+// copy to the host, a query, cuMemFree. A GPU may run queued work at any
+// time after it is issued; running it as late as allowed makes a missing
+// wait show up as a wrong result, not as a race that a GPU would lose only
+// now and then. The legacy default stream waits for the blocking streams
+// and they for it; a non-blocking stream waits for nobody.
 using Work = std::function<void()>;
 
-// A stream handle points at one of these; the legacy and per-thread default
-// streams (0, 1, 2) never capture.
 struct Stream {
+	bool nonBlocking = false;
 	bool capturing = false;
 	std::vector<Work> captured;
+	std::vector<Work> pending;
 };
 
 struct Graph {
 	std::vector<Work> work;
 };
 
-Stream *capturingStream(CUstream s) {
+Stream legacy;                // handles 0 (legacy) and 1, 2 (per-thread)
+std::vector<Stream *> created; // by cuStreamCreate, not yet destroyed
+
+Stream *streamOf(CUstream s) {
 	uintptr_t h = reinterpret_cast<uintptr_t>(s);
-	if (h <= 2) {
-		return nullptr;
-	}
-	Stream *st = reinterpret_cast<Stream *>(s);
+	return h <= 2 ? &legacy : reinterpret_cast<Stream *>(s);
+}
+
+Stream *capturingStream(CUstream s) {
+	Stream *st = streamOf(s);
 	return st->capturing ? st : nullptr;
 }
 
-// issue runs w now, or records it when s is being captured.
+void flush(Stream *st) {
+	while (!st->pending.empty()) {
+		std::vector<Work> work;
+		work.swap(st->pending);
+		for (Work &w : work) {
+			w();
+		}
+	}
+}
+
+// flushLegacy runs what the legacy stream must have done: its own work and
+// the blocking streams'.
+void flushLegacy() {
+	for (Stream *st : created) {
+		if (!st->nonBlocking) {
+			flush(st);
+		}
+	}
+	flush(&legacy);
+}
+
+void flushStream(Stream *st) {
+	if (st == &legacy) {
+		flushLegacy();
+	} else {
+		flush(st);
+	}
+}
+
+void flushAll() {
+	for (Stream *st : created) {
+		flush(st);
+	}
+	flush(&legacy);
+}
+
+// issue queues w on s, or records it when s is being captured.
 void issue(CUstream s, Work w) {
 	Lock l(world);
-	if (Stream *st = capturingStream(s)) {
+	Stream *st = streamOf(s);
+	if (st->capturing) {
 		st->captured.push_back(std::move(w));
 		return;
 	}
-	w();
+	st->pending.push_back(std::move(w));
 }
 
 void *handle() { return calloc(1, 64); }
@@ -326,6 +375,10 @@ CUresult cuCtxCreate(CUcontext *c, unsigned int, CUdevice) {
 	return CUDA_SUCCESS;
 }
 CUresult cuCtxDestroy(CUcontext c) {
+	{
+		Lock l(world);
+		flushAll();
+	}
 	if (current == c) {
 		current = nullptr;
 	}
@@ -358,6 +411,8 @@ CUresult cuCtxGetDevice(CUdevice *d) {
 }
 CUresult cuCtxSynchronize(void) {
 	count(nSync);
+	Lock l(world);
+	flushAll();
 	return CUDA_SUCCESS;
 }
 CUresult cuCtxSetLimit(CUlimit, size_t) { return CUDA_SUCCESS; }
@@ -386,20 +441,34 @@ CUresult cuMemAlloc(CUdeviceptr *p, size_t bytes) {
 	return CUDA_SUCCESS;
 }
 CUresult cuMemAllocManaged(CUdeviceptr *p, size_t bytes, unsigned int) { return cuMemAlloc(p, bytes); }
+// cuMemFree waits for the whole device, as CUDA's does.
 CUresult cuMemFree(CUdeviceptr p) {
 	count(nFree);
+	Lock l(world);
+	flushAll();
 	free(ptr(p));
 	return CUDA_SUCCESS;
 }
 
+// A copy from pageable host memory (all Go memory is) is staged at once, so
+// the caller may reuse its buffer when the call returns; the copy to the
+// device waits in the stream.
 CUresult cuMemcpyHtoDAsync(CUdeviceptr dst, const void *src, size_t n, CUstream s) {
 	count(nHtoD);
-	issue(s, [=] { memcpy(ptr(dst), src, n); });
+	auto staged = std::make_shared<std::vector<char>>(static_cast<const char *>(src), static_cast<const char *>(src) + n);
+	issue(s, [=] { memcpy(ptr(dst), staged->data(), n); });
 	return CUDA_SUCCESS;
 }
+// A copy to pageable host memory returns when it is done: after the work
+// queued before it in its stream.
 CUresult cuMemcpyDtoHAsync(void *dst, CUdeviceptr src, size_t n, CUstream s) {
 	count(nDtoH);
-	issue(s, [=] { memcpy(dst, ptr(src), n); });
+	Lock l(world);
+	if (capturingStream(s)) {
+		return CUDA_ERROR_STREAM_CAPTURE_UNSUPPORTED;
+	}
+	flushStream(streamOf(s));
+	memcpy(dst, ptr(src), n);
 	return CUDA_SUCCESS;
 }
 CUresult cuMemcpyDtoDAsync(CUdeviceptr dst, CUdeviceptr src, size_t n, CUstream s) {
@@ -407,6 +476,9 @@ CUresult cuMemcpyDtoDAsync(CUdeviceptr dst, CUdeviceptr src, size_t n, CUstream 
 	issue(s, [=] { memmove(ptr(dst), ptr(src), n); });
 	return CUDA_SUCCESS;
 }
+// The "synchronous" copy from pageable memory returns once the data is
+// staged; it reaches the device in the legacy stream's order, which a
+// non-blocking stream does not wait for.
 CUresult cuMemcpyHtoD(CUdeviceptr dst, const void *src, size_t n) { return cuMemcpyHtoDAsync(dst, src, n, nullptr); }
 CUresult cuMemcpyDtoH(void *dst, CUdeviceptr src, size_t n) { return cuMemcpyDtoHAsync(dst, src, n, nullptr); }
 CUresult cuMemcpyDtoD(CUdeviceptr dst, CUdeviceptr src, size_t n) { return cuMemcpyDtoDAsync(dst, src, n, nullptr); }
@@ -481,49 +553,92 @@ CUresult cuLaunchKernel(CUfunction f, unsigned int gx, unsigned int gy, unsigned
 
 // ---- streams, events, graphs ------------------------------------------------------------------
 
-CUresult cuStreamCreate(CUstream *s, unsigned int) {
-	*s = reinterpret_cast<CUstream>(new Stream);
+CUresult cuStreamCreate(CUstream *s, unsigned int flags) {
+	Lock l(world);
+	auto *st = new Stream;
+	st->nonBlocking = (flags & CU_STREAM_NON_BLOCKING) != 0;
+	created.push_back(st);
+	*s = reinterpret_cast<CUstream>(st);
 	return CUDA_SUCCESS;
 }
 CUresult cuStreamCreateWithPriority(CUstream *s, unsigned int flags, int) { return cuStreamCreate(s, flags); }
+// A destroyed stream's queued work still runs.
 CUresult cuStreamDestroy(CUstream s) {
-	delete reinterpret_cast<Stream *>(s);
+	Lock l(world);
+	Stream *st = streamOf(s);
+	if (st == &legacy) {
+		return CUDA_ERROR_INVALID_HANDLE;
+	}
+	flush(st);
+	created.erase(std::remove(created.begin(), created.end(), st), created.end());
+	delete st;
 	return CUDA_SUCCESS;
 }
 // Synchronising a stream that is being captured is an error on a GPU.
 CUresult cuStreamSynchronize(CUstream s) {
 	count(nSync);
 	Lock l(world);
-	return capturingStream(s) ? CUDA_ERROR_STREAM_CAPTURE_UNSUPPORTED : CUDA_SUCCESS;
+	if (capturingStream(s)) {
+		return CUDA_ERROR_STREAM_CAPTURE_UNSUPPORTED;
+	}
+	flushStream(streamOf(s));
+	return CUDA_SUCCESS;
 }
-CUresult cuStreamQuery(CUstream) { return CUDA_SUCCESS; }
-CUresult cuStreamWaitEvent(CUstream, CUevent, unsigned int) { return CUDA_SUCCESS; }
+// A query finds the stream's work done, having run it.
+CUresult cuStreamQuery(CUstream s) {
+	Lock l(world);
+	flushStream(streamOf(s));
+	return CUDA_SUCCESS;
+}
+
+// An event is the stream it was last recorded on: waiting for it runs all
+// of that stream's queued work, no less than a GPU would have done.
+namespace {
+struct Event {
+	Stream *stream = nullptr;
+};
+} // namespace
+
 CUresult cuEventCreate(CUevent *e, unsigned int) {
-	*e = static_cast<CUevent>(handle());
+	*e = reinterpret_cast<CUevent>(new Event);
 	return CUDA_SUCCESS;
 }
 CUresult cuEventDestroy(CUevent e) {
-	free(e);
+	delete reinterpret_cast<Event *>(e);
 	return CUDA_SUCCESS;
 }
-CUresult cuEventRecord(CUevent, CUstream) { return CUDA_SUCCESS; }
-CUresult cuEventQuery(CUevent) { return CUDA_SUCCESS; }
-CUresult cuEventSynchronize(CUevent) {
+CUresult cuEventRecord(CUevent e, CUstream s) {
+	Lock l(world);
+	reinterpret_cast<Event *>(e)->stream = streamOf(s);
+	return CUDA_SUCCESS;
+}
+CUresult cuEventSynchronize(CUevent e) {
 	count(nSync);
+	Lock l(world);
+	if (Stream *st = reinterpret_cast<Event *>(e)->stream) {
+		flushStream(st);
+	}
 	return CUDA_SUCCESS;
 }
+CUresult cuEventQuery(CUevent e) {
+	Lock l(world);
+	if (Stream *st = reinterpret_cast<Event *>(e)->stream) {
+		flushStream(st);
+	}
+	return CUDA_SUCCESS;
+}
+CUresult cuStreamWaitEvent(CUstream, CUevent e, unsigned int) { return cuEventQuery(e); }
 CUresult cuEventElapsedTime(float *ms, CUevent, CUevent) {
 	*ms = 0;
 	return CUDA_SUCCESS;
 }
 
 CUresult cuStreamBeginCapture(CUstream s, CUstreamCaptureMode) {
-	uintptr_t h = reinterpret_cast<uintptr_t>(s);
-	if (h <= 2) {
+	Lock l(world);
+	Stream *st = streamOf(s);
+	if (st == &legacy) {
 		return CUDA_ERROR_STREAM_CAPTURE_UNSUPPORTED; // the default streams cannot be captured
 	}
-	Lock l(world);
-	Stream *st = reinterpret_cast<Stream *>(s);
 	if (st->capturing) {
 		return CUDA_ERROR_ILLEGAL_STATE;
 	}
