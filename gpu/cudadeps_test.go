@@ -173,17 +173,29 @@ var gorgoniaBannerLines = []string{
 // Engine.Run creates its cuBLAS handle.
 const gorgoniaContextLine = "\tcu.SetCurrentContext(e.c.CUDAContext()) // mnist cuda-deps.sh: the handle is made in this context"
 
-// checkOneLineAdded checks that adapted is upstream with line added once,
-// right before upstream's cuBLAS handle creation, and nothing else changed.
-func checkOneLineAdded(t *testing.T, rel string, upstream, adapted []byte, line string) {
+// The end of Engine.Close in upstream's cuda/external.go, and in the copy's,
+// which stops the engine's Run goroutine before destroying the context.
+const (
+	gorgoniaCloseUpstream = "\tif err := e.c.Close(); err != nil {\n\t\treturn errors.Wrapf(err, \"Failed to cloes CUDA Context \")\n\t}\n\n" +
+		"\truntime.Gosched() // make sure everyone has a fair play\n\te.finishChan <- struct{}{}\n\te.finishChan2 <- struct{}{} // wait\n"
+	gorgoniaCloseAdapted = "\truntime.Gosched() // make sure everyone has a fair play\n\te.finishChan <- struct{}{}\n" +
+		"\te.finishChan2 <- struct{}{} // wait: Run has stopped (mnist cuda-deps.sh: before the context goes, not after)\n\n" +
+		"\tif err := e.c.Close(); err != nil {\n\t\treturn errors.Wrapf(err, \"Failed to cloes CUDA Context \")\n\t}\n"
+)
+
+// checkExternalGo checks that the adapted cuda/external.go is upstream's
+// with line added once, right before the cuBLAS handle is made, and the end
+// of Engine.Close reordered (gorgoniaCloseAdapted), nothing else.
+func checkExternalGo(t *testing.T, rel string, upstream, adapted []byte, line string) {
 	t.Helper()
 	const before = "\te.b.Init(cublas.WithContext(&e.c))\n"
-	if bytes.Count(upstream, []byte(before)) != 1 {
-		t.Fatalf("upstream %s does not create the cuBLAS handle once; is this the gorgonia version cuda-deps.sh was written for?", rel)
+	if bytes.Count(upstream, []byte(before)) != 1 || bytes.Count(upstream, []byte(gorgoniaCloseUpstream)) != 1 {
+		t.Fatalf("upstream %s does not create the cuBLAS handle once or end Engine.Close as expected; is this the gorgonia version cuda-deps.sh was written for?", rel)
 	}
 	want := bytes.Replace(upstream, []byte(before), []byte(line+"\n"+before), 1)
+	want = bytes.Replace(want, []byte(gorgoniaCloseUpstream), []byte(gorgoniaCloseAdapted), 1)
 	if !bytes.Equal(adapted, want) {
-		t.Errorf("the adapted %s should be upstream's with %q added before the cuBLAS handle is made", rel, line)
+		t.Errorf("the adapted %s should be upstream's with %q added before the cuBLAS handle is made and Engine.Close stopping Run first", rel, line)
 	}
 }
 
@@ -193,7 +205,8 @@ const cudaRunAllLines = "\tif m.runsHere() {\n\t\treturn m.runAllHere() // mnist
 // checkAdaptedGorgonia compares the copy of gorgonia.org/gorgonia with the
 // module cache: the dropped folders and upstream's tests are gone, cuda.go
 // lacks exactly the banner's init and import, cuda/external.go has one line
-// more (gorgoniaContextLine), vm_tape.go has RunAll's lines and runAllHere,
+// more (gorgoniaContextLine) and Engine.Close reordered, vm_tape.go has
+// RunAll's lines and runAllHere,
 // every other file is upstream's unchanged, and the only files added are
 // MNIST-ADAPTED.md and vm_tape_mnist_cuda.go, which is
 // scripts/cudacompat/vm_tape_run_here.go.in.
@@ -203,7 +216,7 @@ func checkAdaptedGorgonia(t *testing.T, out string) {
 	checkGorgoniaCopy(t, adapted, map[string]func(upstream, got []byte){
 		"cuda.go": func(upstream, got []byte) { checkGorgoniaCUDAGo(t, upstream, got) },
 		filepath.Join("cuda", "external.go"): func(upstream, got []byte) {
-			checkOneLineAdded(t, filepath.Join("cuda", "external.go"), upstream, got, gorgoniaContextLine)
+			checkExternalGo(t, filepath.Join("cuda", "external.go"), upstream, got, gorgoniaContextLine)
 		},
 		"vm_tape.go": func(upstream, got []byte) { checkRunAllHere(t, upstream, got, cudaRunAllLines) },
 	}, map[string]string{

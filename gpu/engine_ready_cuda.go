@@ -44,7 +44,13 @@ func waitForEngines(vm G.VM) error {
 	if !ok {
 		return nil // nothing of this graph runs on the GPU
 	}
-	for i, ctx := range cm.Contexts() {
+	// Engines, not Contexts: Contexts copies each engine while its Run may
+	// still be writing the cuBLAS handle into it (a data race that go test
+	// -race reports); an engine's context, taken by address, is ready from
+	// before Run starts.
+	engines := cm.Engines()
+	for i := range engines {
+		ctx := engines[i].Context()
 		done := make(chan error, 1)
 		go func() { done <- ctx.Do(func() error { return nil }) }()
 		select {

@@ -92,10 +92,10 @@ func (e *graphEngine) start(initial *model.Params) (err error) {
 		return err
 	}
 	cm, ok := e.vm.(G.CUDAMachine)
-	if !ok || len(cm.Contexts()) == 0 {
+	if !ok || len(cm.Engines()) == 0 {
 		return errors.New("Gorgonia's machine runs nothing on the GPU")
 	}
-	e.run.ctx = cm.Contexts()[0].CUDAContext()
+	e.run.ctx = cm.Engines()[0].Context().CUDAContext()
 	return e.run.setup(initial)
 }
 

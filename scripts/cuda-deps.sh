@@ -31,6 +31,8 @@
 #      a destroyed one (cuBLAS NotInitialized, seen on an H100).
 #   6. gorgonia's RunAll hands every run of a program between two threads,
 #      which costs a training step about as much host time as all its ops.
+#   7. gorgonia's cuda.Engine.Close destroys its context before stopping the
+#      goroutine that polls it (a data race).
 #
 # Chosen mechanism: a second mod file plus generated module folders.
 # We copy each module from the module cache (verified against go.sum by `go
@@ -208,6 +210,14 @@ fi
 rewrite gorgonia/cuda/external.go $'\t// finish initialization\n\te.b.Init(cublas.WithContext(&e.c))\n' \
 	$'\t// finish initialization\n\tcu.SetCurrentContext(e.c.CUDAContext()) // mnist cuda-deps.sh: the handle is made in this context\n\te.b.Init(cublas.WithContext(&e.c))\n' 1
 
+# Obstacle 7: Engine.Close destroys the context (closing its work channel)
+# while the engine's Run goroutine is still polling that channel, and only
+# then tells Run to stop: a data race that `go test -race` reports on every
+# engine closed (scripts/test-cuda-cpu.sh runs the GPU tests without a GPU).
+# The copy stops Run first, then destroys the context.
+rewrite gorgonia/cuda/external.go $'\tif err := e.c.Close(); err != nil {\n\t\treturn errors.Wrapf(err, "Failed to cloes CUDA Context ")\n\t}\n\n\truntime.Gosched() // make sure everyone has a fair play\n\te.finishChan <- struct{}{}\n\te.finishChan2 <- struct{}{} // wait\n' \
+	$'\truntime.Gosched() // make sure everyone has a fair play\n\te.finishChan <- struct{}{}\n\te.finishChan2 <- struct{}{} // wait: Run has stopped (mnist cuda-deps.sh: before the context goes, not after)\n\n\tif err := e.c.Close(); err != nil {\n\t\treturn errors.Wrapf(err, "Failed to cloes CUDA Context ")\n\t}\n' 1
+
 # Obstacle 6: RunAll's thread hand-over. Upstream's RunAll locks the caller
 # to its thread and runs the program on a second goroutine, so that batched
 # CUDA calls can be flushed on the locked thread; each training step (one
@@ -232,7 +242,8 @@ of $GORGONIA_MODULE@$GORGONIA_VERSION. Do not edit; rerun the script.
   before main at every start of a cuda binary, and without the "log" import
   that only that function used.
 - cuda/external.go: Engine.Run makes the engine's context current on its
-  thread before it creates the cuBLAS handle there (one line added).
+  thread before it creates the cuBLAS handle there (one line added), and
+  Engine.Close stops Run before it destroys the context, not after.
 - vm_tape.go: RunAll runs the program on the calling goroutine (runAllHere,
   appended) when runsHere says nothing in it needs flushing of batched CUDA
   calls, instead of locking the thread and waiting for a second goroutine.

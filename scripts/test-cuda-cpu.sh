@@ -5,7 +5,8 @@
 # the host from the same source, and SGEMM on the CPU, replaying captured
 # CUDA graphs too.
 #
-# Usage: scripts/test-cuda-cpu.sh [PACKAGE...]   (default ./gpu/ ./cmd/train/)
+# Usage: scripts/test-cuda-cpu.sh [PACKAGE...]
+#   (default: ./gpu/ under the race detector, then ./cmd/train/)
 #
 # Every GPU test of gpu/ then runs for real (parity with the float64
 # reference for each engine, determinism, exact resume, the device loop,
@@ -25,10 +26,16 @@ eval "$(bash scripts/build-cuda.sh env)"
 lib_dir=$repo_root/build/nullcuda/cpu
 bash scripts/nullcuda/build.sh cpu "$lib_dir"
 
-packages=("$@")
-if [[ ${#packages[@]} -eq 0 ]]; then
-	packages=(./gpu/ ./cmd/train/)
+run() {
+	# shellcheck disable=SC2086 # GO_TEST_FLAGS is a list of flags
+	LD_LIBRARY_PATH=$lib_dir${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH} \
+		go test -count=1 ${GO_TEST_FLAGS--short} "$@"
+}
+if [[ $# -gt 0 ]]; then
+	run "$@"
+	exit
 fi
-# shellcheck disable=SC2086 # GO_TEST_FLAGS is a list of flags
-LD_LIBRARY_PATH=$lib_dir${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH} \
-	go test -count=1 ${GO_TEST_FLAGS--short} "${packages[@]}"
+# gpu/ under the race detector: its engines hand work between goroutines
+# (Gorgonia's engine runs a goroutine of its own per machine).
+run -race ./gpu/
+run ./cmd/train/

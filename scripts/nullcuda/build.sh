@@ -33,7 +33,7 @@ include=$CUDA_HOME/include
 cxx=${CXX:-g++}
 command -v "$cxx" >/dev/null || die "no C++ compiler ($cxx)"
 
-flags=(-std=c++17 -O2 -fPIC -shared -Wall -Wno-unused-parameter -ffp-contract=off -I"$include")
+flags=(-std=c++17 -O3 -fPIC -shared -Wall -Wno-unused-parameter -ffp-contract=off -I"$include")
 if [[ $flavour == cpu ]]; then
 	kernels=$repo_root/gpu/kernels/mlp.cu
 	# One kernel(name, syncs, name) line per extern "C" __global__ function;

@@ -725,14 +725,27 @@ cublasStatus_t cublasSgemm(cublasHandle_t h, cublasOperation_t ta, cublasOperati
 	float al = *alpha, be = *beta;
 	bool transA = ta != CUBLAS_OP_N, transB = tb != CUBLAS_OP_N;
 	issue(reinterpret_cast<Blas *>(h)->stream, [=] {
-		std::vector<float> col(m);
+		// op(A) and op(B) copied to plain column-major m x k and k x n, so
+		// that the inner loop runs down contiguous columns whatever the
+		// transposes; each C(i, j) adds its k products in order.
+		std::vector<float> opA((size_t)m * k), opB((size_t)k * n), col(m);
+		for (int l = 0; l < k; l++) {
+			for (int i = 0; i < m; i++) {
+				opA[i + (size_t)l * m] = transA ? a[l + (size_t)i * lda] : a[i + (size_t)l * lda];
+			}
+		}
+		for (int j = 0; j < n; j++) {
+			for (int l = 0; l < k; l++) {
+				opB[l + (size_t)j * k] = transB ? b[j + (size_t)l * ldb] : b[l + (size_t)j * ldb];
+			}
+		}
 		for (int j = 0; j < n; j++) {
 			std::fill(col.begin(), col.end(), 0.0f);
 			for (int l = 0; l < k; l++) {
-				float blj = transB ? b[j + (size_t)l * ldb] : b[l + (size_t)j * ldb];
+				const float blj = opB[l + (size_t)j * k];
+				const float *aCol = &opA[(size_t)l * m];
 				for (int i = 0; i < m; i++) {
-					float ail = transA ? a[l + (size_t)i * lda] : a[i + (size_t)l * lda];
-					col[i] += ail * blj;
+					col[i] += aCol[i] * blj;
 				}
 			}
 			for (int i = 0; i < m; i++) {
