@@ -30,15 +30,17 @@ func buildDeviceGraph(r *graphRun) (*deviceGraph, error) {
 	}
 	// Arity-0 ops need the graph named: G.ApplyOp finds it from children.
 	h := G.NewMatrix(g, tensor.Float32, G.WithShape(r.batch, imagePixels), G.WithName("x"),
-		G.WithOp(&batchOp{deviceOp{"batch", r}, r.batch}))
+		G.WithOp(&batchOp{deviceOp{"batch", r}, r.batch, r.reserveOutput(tensor.Shape{r.batch, imagePixels})}))
 	var err error
 	for l := 0; l < 3; l++ {
-		op := &denseOp{deviceOp: deviceOp{fmt.Sprintf("dense%d", l+1), r}, layer: l, relu: l < 2, inputGrad: l > 0}
+		_, n := layerWidths(l)
+		op := &denseOp{deviceOp: deviceOp{fmt.Sprintf("dense%d", l+1), r}, layer: l, relu: l < 2, inputGrad: l > 0,
+			out: r.reserveOutput(tensor.Shape{r.batch, n})}
 		if h, err = G.ApplyOp(op, h, dg.params[2*l], dg.params[2*l+1]); err != nil {
 			return nil, fmt.Errorf("dense%d: %w", l+1, err)
 		}
 	}
-	if dg.loss, err = G.ApplyOp(&lossOp{deviceOp{"cross_entropy", r}}, h); err != nil {
+	if dg.loss, err = G.ApplyOp(&lossOp{deviceOp{"cross_entropy", r}, r.reserveOutput(tensor.ScalarShape())}, h); err != nil {
 		return nil, fmt.Errorf("loss: %w", err)
 	}
 	// G.Grad differentiates only with respect to input nodes; the
@@ -50,7 +52,7 @@ func buildDeviceGraph(r *graphRun) (*deviceGraph, error) {
 		return nil, fmt.Errorf("gradients: %w", err)
 	}
 	inputs := append(append(G.Nodes{}, dg.params[:]...), dg.grads...)
-	if dg.update, err = G.ApplyOp(&updateOp{deviceOp{"update", r}}, inputs...); err != nil {
+	if dg.update, err = G.ApplyOp(&updateOp{deviceOp{"update", r}, r.reserveOutput(tensor.ScalarShape())}, inputs...); err != nil {
 		return nil, fmt.Errorf("update: %w", err)
 	}
 	return dg, nil

@@ -24,15 +24,14 @@ import (
 // CPU build's fused ops (model/fused_*.go) and launch the native engine's
 // kernels (gpu/kernels/mlp.cu): one copy of each kernel for both engines.
 //
-// What must outlive a run of the program (the parameters, their gradients
-// and the optimizer's state, the data sets, the running loss and hits)
-// lives in device memory that graphRun owns, not in the tape machine's
-// arena, which its Reset hands back after every run. The ops that give such
-// memory to the graph (paramOp, lossGradOp, weightGradOp and biasGradOp)
-// return a deviceBuffer over it, made once: a value type the machine never
-// pools (graph_value_cuda.go).
-// Everything else is written into the buffer the machine preallocates for
-// the op's output.
+// All device memory is graphRun's, none the tape machine's arena's: what
+// must outlive a run (the parameters, their gradients and the optimizer's
+// state, the data sets, the running loss and hits), which the arena would
+// hand back at every Reset, and every op's output too, one buffer per op
+// (reserveOutput), so the program allocates nothing from the arena and a
+// step makes no tensor header. Each op returns a deviceBuffer over its
+// memory, made once: a value type the machine never pools
+// (graph_value_cuda.go).
 //
 // None of them runs on the CPU: their Do refuses. Forward-only runs
 // (evaluation, prediction) go through the same program with graphRun's
@@ -66,13 +65,13 @@ func (op deviceOp) Hashcode() uint32 {
 }
 func (op deviceOp) OverwritesInput() int { return -1 }
 
-// ReturnsPtr and CallsExtern both true are what makes Gorgonia's compiler
-// preallocate an op's output on the device (an alloc instruction, from the
-// machine's arena) and hand it to CUDADo as prealloc; otherwise prealloc is
-// nil. The ops that return memory the run owns (paramOp, lossGradOp,
-// weightGradOp, biasGradOp) say false to both and get none.
-func (op deviceOp) ReturnsPtr() bool  { return true }
-func (op deviceOp) CallsExtern() bool { return true }
+// ReturnsPtr and CallsExtern both true would make Gorgonia's compiler
+// preallocate each output from the machine's arena (an alloc instruction,
+// and a tensor header, every run) and hand it to CUDADo as prealloc. Every
+// op here returns memory the run owns instead, so both are false and
+// prealloc is ignored.
+func (op deviceOp) ReturnsPtr() bool  { return false }
+func (op deviceOp) CallsExtern() bool { return false }
 
 // LaunchesOwnCUDAWork says that the op launches its work itself (graphRun's
 // onDevice) and queues nothing on the machine's batched contexts, so the
@@ -114,10 +113,8 @@ type paramOp struct {
 	index int
 }
 
-func (op *paramOp) CallsExtern() bool { return false }
-func (op *paramOp) ReturnsPtr() bool  { return false }
-func (op *paramOp) Arity() int        { return 0 }
-func (op *paramOp) Type() hm.Type     { return matrixF32 }
+func (op *paramOp) Arity() int    { return 0 }
+func (op *paramOp) Type() hm.Type { return matrixF32 }
 func (op *paramOp) InferShape(...G.DimSizer) (tensor.Shape, error) {
 	s := op.run.layout.specs[op.index]
 	return tensor.Shape{s.Rows, s.Cols}, nil
@@ -136,6 +133,7 @@ func (op *paramOp) SymDiff(G.Nodes, *G.Node, *G.Node) (G.Nodes, error) { return 
 type batchOp struct {
 	deviceOp
 	batch int
+	out   int // the run's output buffer
 }
 
 func (op *batchOp) Arity() int    { return 0 }
@@ -143,8 +141,9 @@ func (op *batchOp) Type() hm.Type { return matrixF32 }
 func (op *batchOp) InferShape(...G.DimSizer) (tensor.Shape, error) {
 	return tensor.Shape{op.batch, imagePixels}, nil
 }
-func (op *batchOp) CUDADo(_ G.External, _ G.Device, prealloc G.Value, _ ...G.Value) (G.Value, error) {
-	return prealloc, op.run.gather(prealloc.Uintptr())
+func (op *batchOp) CUDADo(_ G.External, _ G.Device, _ G.Value, _ ...G.Value) (G.Value, error) {
+	out := op.run.output(op.out)
+	return out, op.run.gather(out.Uintptr())
 }
 
 // denseOp is relu?(x·W + b): cuBLAS's product into the output, then the
@@ -154,6 +153,7 @@ type denseOp struct {
 	layer     int // 0, 1, 2
 	relu      bool
 	inputGrad bool // whether x needs a gradient (not for the images)
+	out       int  // the run's output buffer
 }
 
 func (op *denseOp) Arity() int    { return 3 }
@@ -165,19 +165,22 @@ func (op *denseOp) InferShape(in ...G.DimSizer) (tensor.Shape, error) {
 	}
 	return tensor.Shape{x[0], w[1]}, nil
 }
-func (op *denseOp) CUDADo(_ G.External, _ G.Device, prealloc G.Value, in ...G.Value) (G.Value, error) {
+func (op *denseOp) CUDADo(_ G.External, _ G.Device, _ G.Value, in ...G.Value) (G.Value, error) {
 	if len(in) != 3 {
 		return nil, fmt.Errorf("%s: %d inputs, want 3", op.name, len(in))
 	}
-	return prealloc, op.run.dense(op.layer, op.relu, in[0].Uintptr(), in[1].Uintptr(), in[2].Uintptr(), prealloc.Uintptr())
+	out := op.run.output(op.out)
+	return out, op.run.dense(op.layer, op.relu, in[0].Uintptr(), in[1].Uintptr(), in[2].Uintptr(), out.Uintptr())
 }
 func (op *denseOp) DiffWRT(int) []bool { return []bool{op.inputGrad, true, true} }
 func (op *denseOp) SymDiff(inputs G.Nodes, output, grad *G.Node) (G.Nodes, error) {
 	x, w := inputs[0], inputs[1]
+	in, n := layerWidths(op.layer)
 	dz := grad
 	var err error
 	if op.relu {
-		if dz, err = G.ApplyOp(&reluGradOp{deviceOp{op.name + ".relu_grad", op.run}}, output, grad); err != nil {
+		relu := &reluGradOp{deviceOp{op.name + ".relu_grad", op.run}, op.run.reserveOutput(tensor.Shape{op.run.batch, n})}
+		if dz, err = G.ApplyOp(relu, output, grad); err != nil {
 			return nil, err
 		}
 	}
@@ -191,7 +194,8 @@ func (op *denseOp) SymDiff(inputs G.Nodes, output, grad *G.Node) (G.Nodes, error
 	}
 	var dx *G.Node
 	if op.inputGrad {
-		if dx, err = G.ApplyOp(&inputGradOp{deviceOp{op.name + ".input_grad", op.run}, op.layer}, dz, w); err != nil {
+		down := &inputGradOp{deviceOp{op.name + ".input_grad", op.run}, op.layer, op.run.reserveOutput(tensor.Shape{op.run.batch, in})}
+		if dx, err = G.ApplyOp(down, dz, w); err != nil {
 			return nil, err
 		}
 	}
@@ -203,16 +207,20 @@ func (op *denseOp) SymDiff(inputs G.Nodes, output, grad *G.Node) (G.Nodes, error
 // hit, and the gradient of the mean loss with respect to the logits (kept
 // for lossGradOp); in training, a second adds the rows' losses and hits to
 // the running totals and writes the batch's mean loss, the op's value.
-type lossOp struct{ deviceOp }
+type lossOp struct {
+	deviceOp
+	out int // the run's output buffer: the batch's mean loss
+}
 
 func (op *lossOp) Arity() int                                     { return 1 }
 func (op *lossOp) Type() hm.Type                                  { return hm.NewFnType(matrixF32, scalarF32) }
 func (op *lossOp) InferShape(...G.DimSizer) (tensor.Shape, error) { return tensor.ScalarShape(), nil }
-func (op *lossOp) CUDADo(_ G.External, _ G.Device, prealloc G.Value, in ...G.Value) (G.Value, error) {
+func (op *lossOp) CUDADo(_ G.External, _ G.Device, _ G.Value, in ...G.Value) (G.Value, error) {
 	if len(in) != 1 {
 		return nil, fmt.Errorf("%s: %d inputs, want 1", op.name, len(in))
 	}
-	return prealloc, op.run.loss(in[0].Uintptr(), prealloc.Uintptr())
+	out := op.run.output(op.out)
+	return out, op.run.loss(in[0].Uintptr(), out.Uintptr())
 }
 func (op *lossOp) DiffWRT(int) []bool { return []bool{true} }
 
@@ -232,10 +240,8 @@ type lossGradOp struct {
 	deviceOp
 }
 
-func (op *lossGradOp) CallsExtern() bool { return false }
-func (op *lossGradOp) ReturnsPtr() bool  { return false }
-func (op *lossGradOp) Arity() int        { return 1 }
-func (op *lossGradOp) Type() hm.Type     { return hm.NewFnType(scalarF32, matrixF32) }
+func (op *lossGradOp) Arity() int    { return 1 }
+func (op *lossGradOp) Type() hm.Type { return hm.NewFnType(scalarF32, matrixF32) }
 func (op *lossGradOp) InferShape(...G.DimSizer) (tensor.Shape, error) {
 	return tensor.Shape{op.run.batch, classes}, nil
 }
@@ -244,7 +250,10 @@ func (op *lossGradOp) CUDADo(_ G.External, _ G.Device, _ G.Value, _ ...G.Value) 
 }
 
 // reluGradOp is the gradient through a ReLU, read off the layer's output.
-type reluGradOp struct{ deviceOp }
+type reluGradOp struct {
+	deviceOp
+	out int // the run's output buffer
+}
 
 func (op *reluGradOp) Arity() int    { return 2 }
 func (op *reluGradOp) Type() hm.Type { return matrixFn(2) }
@@ -252,7 +261,7 @@ func (op *reluGradOp) InferShape(in ...G.DimSizer) (tensor.Shape, error) {
 	a, _, err := model.TwoMatrixShapes(op, in)
 	return a, err
 }
-func (op *reluGradOp) CUDADo(_ G.External, _ G.Device, prealloc G.Value, in ...G.Value) (G.Value, error) {
+func (op *reluGradOp) CUDADo(_ G.External, _ G.Device, _ G.Value, in ...G.Value) (G.Value, error) {
 	if len(in) != 2 {
 		return nil, fmt.Errorf("%s: %d inputs, want 2", op.name, len(in))
 	}
@@ -260,7 +269,8 @@ func (op *reluGradOp) CUDADo(_ G.External, _ G.Device, prealloc G.Value, in ...G
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", op.name, err)
 	}
-	return prealloc, op.run.reluGrad(in[1].Uintptr(), in[0].Uintptr(), prealloc.Uintptr(), cols)
+	out := op.run.output(op.out)
+	return out, op.run.reluGrad(in[1].Uintptr(), in[0].Uintptr(), out.Uintptr(), cols)
 }
 
 // weightGradOp is xᵀ·dz, a layer's weight gradient, written into the
@@ -270,10 +280,8 @@ type weightGradOp struct {
 	layer int
 }
 
-func (op *weightGradOp) CallsExtern() bool { return false }
-func (op *weightGradOp) ReturnsPtr() bool  { return false }
-func (op *weightGradOp) Arity() int        { return 2 }
-func (op *weightGradOp) Type() hm.Type     { return matrixFn(2) }
+func (op *weightGradOp) Arity() int    { return 2 }
+func (op *weightGradOp) Type() hm.Type { return matrixFn(2) }
 func (op *weightGradOp) InferShape(in ...G.DimSizer) (tensor.Shape, error) {
 	x, dz, err := model.TwoMatrixShapes(op, in)
 	if err != nil {
@@ -295,10 +303,8 @@ type biasGradOp struct {
 	layer int
 }
 
-func (op *biasGradOp) CallsExtern() bool { return false }
-func (op *biasGradOp) ReturnsPtr() bool  { return false }
-func (op *biasGradOp) Arity() int        { return 1 }
-func (op *biasGradOp) Type() hm.Type     { return matrixFn(1) }
+func (op *biasGradOp) Arity() int    { return 1 }
+func (op *biasGradOp) Type() hm.Type { return matrixFn(1) }
 func (op *biasGradOp) InferShape(in ...G.DimSizer) (tensor.Shape, error) {
 	s, ok := in[0].(tensor.Shape)
 	if len(in) != 1 || !ok || s.Dims() != 2 {
@@ -317,6 +323,7 @@ func (op *biasGradOp) CUDADo(_ G.External, _ G.Device, _ G.Value, in ...G.Value)
 type inputGradOp struct {
 	deviceOp
 	layer int
+	out   int // the run's output buffer
 }
 
 func (op *inputGradOp) Arity() int    { return 2 }
@@ -328,18 +335,22 @@ func (op *inputGradOp) InferShape(in ...G.DimSizer) (tensor.Shape, error) {
 	}
 	return tensor.Shape{dz[0], w[0]}, nil
 }
-func (op *inputGradOp) CUDADo(_ G.External, _ G.Device, prealloc G.Value, in ...G.Value) (G.Value, error) {
+func (op *inputGradOp) CUDADo(_ G.External, _ G.Device, _ G.Value, in ...G.Value) (G.Value, error) {
 	if len(in) != 2 {
 		return nil, fmt.Errorf("%s: %d inputs, want 2", op.name, len(in))
 	}
-	return prealloc, op.run.inputGrad(op.layer, in[0].Uintptr(), in[1].Uintptr(), prealloc.Uintptr())
+	out := op.run.output(op.out)
+	return out, op.run.inputGrad(op.layer, in[0].Uintptr(), in[1].Uintptr(), out.Uintptr())
 }
 
 // updateOp applies one optimizer step to every parameter, in place, from
 // the gradients. Its inputs are the six parameters and their six
 // gradients, which orders it after everything that reads a parameter; its
 // value is a scalar nothing reads.
-type updateOp struct{ deviceOp }
+type updateOp struct {
+	deviceOp
+	out int // the run's output buffer, never written
+}
 
 func (op *updateOp) Arity() int { return 12 }
 func (op *updateOp) Type() hm.Type {
@@ -353,6 +364,6 @@ func (op *updateOp) Type() hm.Type {
 func (op *updateOp) InferShape(...G.DimSizer) (tensor.Shape, error) {
 	return tensor.ScalarShape(), nil
 }
-func (op *updateOp) CUDADo(_ G.External, _ G.Device, prealloc G.Value, _ ...G.Value) (G.Value, error) {
-	return prealloc, op.run.update()
+func (op *updateOp) CUDADo(_ G.External, _ G.Device, _ G.Value, _ ...G.Value) (G.Value, error) {
+	return op.run.output(op.out), op.run.update()
 }

@@ -10,6 +10,7 @@ import (
 	"gorgonia.org/cu"
 	cublas "gorgonia.org/cu/blas"
 	G "gorgonia.org/gorgonia"
+	"gorgonia.org/tensor"
 
 	"mnist/model"
 )
@@ -43,6 +44,13 @@ type graphRun struct {
 	// The Gorgonia values over params, grads and dlogits (makeValues).
 	paramVals, gradVals []*deviceBuffer
 	dlogitsVal          *deviceBuffer
+
+	// Every other op's output, one buffer each, reserved by the op when
+	// the graph is built (reserveOutput) and allocated in setup: the
+	// machine's arena allocates nothing, so its program has no allocation
+	// instructions and a step no header to make.
+	outShapes []tensor.Shape
+	outVals   []*deviceBuffer
 
 	dlogits, logProbs cu.DevicePtr // batch×10 each, left by the loss kernel
 	stats             cu.DevicePtr // batch×2: each row's loss and hit
@@ -114,6 +122,14 @@ func (r *graphRun) setup(initial *model.Params) error {
 				return err
 			}
 		}
+		r.outVals = make([]*deviceBuffer, len(r.outShapes))
+		for i, shape := range r.outShapes {
+			p, err := r.mem.alloc(fmt.Sprintf("output %d", i), bufferBytes(shape))
+			if err != nil {
+				return err
+			}
+			r.outVals[i] = newDeviceBuffer(p, shape)
+		}
 		r.makeValues()
 		return upload("initial parameters", r.params, r.layout.flatten(initial.Float64s()))
 	})
@@ -148,11 +164,21 @@ func (r *graphRun) makeValues() {
 	r.paramVals = make([]*deviceBuffer, len(r.layout.specs))
 	r.gradVals = make([]*deviceBuffer, len(r.layout.specs))
 	for i, s := range r.layout.specs {
-		r.paramVals[i] = newDeviceBuffer(r.param(i), s.Rows, s.Cols)
-		r.gradVals[i] = newDeviceBuffer(r.grad(i), s.Rows, s.Cols)
+		r.paramVals[i] = newDeviceBuffer(r.param(i), tensor.Shape{s.Rows, s.Cols})
+		r.gradVals[i] = newDeviceBuffer(r.grad(i), tensor.Shape{s.Rows, s.Cols})
 	}
-	r.dlogitsVal = newDeviceBuffer(r.dlogits, r.batch, classes)
+	r.dlogitsVal = newDeviceBuffer(r.dlogits, tensor.Shape{r.batch, classes})
 }
+
+// reserveOutput reserves an output buffer of this shape for an op, before
+// setup allocates them all, and returns its index for output.
+func (r *graphRun) reserveOutput(shape tensor.Shape) int {
+	r.outShapes = append(r.outShapes, shape)
+	return len(r.outShapes) - 1
+}
+
+// output is the value over output buffer i.
+func (r *graphRun) output(i int) *deviceBuffer { return r.outVals[i] }
 
 func (r *graphRun) paramValue(i int) G.Value { return r.paramVals[i] }
 func (r *graphRun) gradValue(i int) G.Value  { return r.gradVals[i] }

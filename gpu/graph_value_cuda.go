@@ -9,9 +9,10 @@ import (
 	"gorgonia.org/tensor"
 )
 
-// deviceBuffer is a float32 matrix in device memory that the Gorgonia
-// engine's run owns (a parameter, its gradient, the logits' gradient), as
-// the Gorgonia value an op hands to the graph. It is deliberately not a
+// deviceBuffer is a float32 matrix (or scalar) in device memory that the
+// Gorgonia engine's run owns, as the Gorgonia value an op hands to the
+// graph: a parameter, its gradient, the logits' gradient, or any op's
+// output. It is deliberately not a
 // *tensor.Dense: the tape machine's Reset gives every *tensor.Dense it holds
 // back to the tensor package's pool, from which the next run's allocations
 // borrow and overwrite it, so a Dense over our memory could not outlive a
@@ -25,13 +26,16 @@ type deviceBuffer struct {
 	shape tensor.Shape
 }
 
-func newDeviceBuffer(p cu.DevicePtr, rows, cols int) *deviceBuffer {
-	return &deviceBuffer{ptr: p, shape: tensor.Shape{rows, cols}}
+func newDeviceBuffer(p cu.DevicePtr, shape tensor.Shape) *deviceBuffer {
+	return &deviceBuffer{ptr: p, shape: shape}
 }
+
+// bufferBytes is what a value of this shape takes (a scalar: one float32).
+func bufferBytes(shape tensor.Shape) int64 { return 4 * int64(max(1, shape.TotalSize())) }
 
 // Shape is the buffer's own slice; Gorgonia only compares it.
 func (b *deviceBuffer) Shape() tensor.Shape { return b.shape }
-func (b *deviceBuffer) Size() int           { return b.shape.TotalSize() }
+func (b *deviceBuffer) Size() int           { return max(1, b.shape.TotalSize()) }
 func (b *deviceBuffer) Dtype() tensor.Dtype { return tensor.Float32 }
 func (b *deviceBuffer) Uintptr() uintptr    { return uintptr(b.ptr) }
 func (b *deviceBuffer) MemSize() uintptr    { return uintptr(4 * b.Size()) }
