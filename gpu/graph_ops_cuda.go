@@ -179,7 +179,7 @@ func (op *denseOp) SymDiff(inputs G.Nodes, output, grad *G.Node) (G.Nodes, error
 	dz := grad
 	var err error
 	if op.relu {
-		relu := &reluGradOp{deviceOp{op.name + ".relu_grad", op.run}, op.run.reserveOutput(tensor.Shape{op.run.batch, n})}
+		relu := &reluGradOp{deviceOp{op.name + ".relu_grad", op.run}, op.layer, op.run.reserveOutput(tensor.Shape{op.run.batch, n})}
 		if dz, err = G.ApplyOp(relu, output, grad); err != nil {
 			return nil, err
 		}
@@ -188,7 +188,7 @@ func (op *denseOp) SymDiff(inputs G.Nodes, output, grad *G.Node) (G.Nodes, error
 	if err != nil {
 		return nil, err
 	}
-	db, err := G.ApplyOp(&biasGradOp{deviceOp: deviceOp{op.name + ".bias_grad", op.run}, layer: op.layer}, dz)
+	db, err := G.ApplyOp(&biasGradOp{deviceOp: deviceOp{op.name + ".bias_grad", op.run}, layer: op.layer, relu: op.relu}, dz)
 	if err != nil {
 		return nil, err
 	}
@@ -250,9 +250,12 @@ func (op *lossGradOp) CUDADo(_ G.External, _ G.Device, _ G.Value, _ ...G.Value) 
 }
 
 // reluGradOp is the gradient through a ReLU, read off the layer's output.
+// Its kernel also writes the layer's bias gradient (the column sums of its
+// value), which the layer's biasGradOp, reading this op's value, hands on.
 type reluGradOp struct {
 	deviceOp
-	out int // the run's output buffer
+	layer int
+	out   int // the run's output buffer
 }
 
 func (op *reluGradOp) Arity() int    { return 2 }
@@ -265,12 +268,8 @@ func (op *reluGradOp) CUDADo(_ G.External, _ G.Device, _ G.Value, in ...G.Value)
 	if len(in) != 2 {
 		return nil, fmt.Errorf("%s: %d inputs, want 2", op.name, len(in))
 	}
-	cols, err := in[0].Shape().DimSize(1)
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", op.name, err)
-	}
 	out := op.run.output(op.out)
-	return out, op.run.reluGrad(in[1].Uintptr(), in[0].Uintptr(), out.Uintptr(), cols)
+	return out, op.run.reluGrad(op.layer, in[1].Uintptr(), in[0].Uintptr(), out.Uintptr())
 }
 
 // weightGradOp is xᵀ·dz, a layer's weight gradient, written into the
@@ -297,10 +296,12 @@ func (op *weightGradOp) CUDADo(_ G.External, _ G.Device, _ G.Value, in ...G.Valu
 }
 
 // biasGradOp is the column sums of dz, a layer's bias gradient, written
-// into the gradient buffer the optimizer reads.
+// into the gradient buffer the optimizer reads: by its own kernel for the
+// last layer, by the reluGradOp that made dz for a layer with a ReLU.
 type biasGradOp struct {
 	deviceOp
 	layer int
+	relu  bool
 }
 
 func (op *biasGradOp) Arity() int    { return 1 }
@@ -316,7 +317,7 @@ func (op *biasGradOp) CUDADo(_ G.External, _ G.Device, _ G.Value, in ...G.Value)
 	if len(in) != 1 {
 		return nil, fmt.Errorf("%s: %d inputs, want 1", op.name, len(in))
 	}
-	return op.run.gradValue(2*op.layer + 1), op.run.biasGrad(op.layer, in[0].Uintptr())
+	return op.run.gradValue(2*op.layer + 1), op.run.biasGrad(op.layer, op.relu, in[0].Uintptr())
 }
 
 // inputGradOp is dz·Wᵀ, the gradient a layer passes down.

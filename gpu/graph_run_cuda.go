@@ -230,13 +230,17 @@ func (r *graphRun) loss(logits, mean uintptr) error {
 	})
 }
 
-func (r *graphRun) reluGrad(d, a, out uintptr, cols int) error {
+// reluGrad is the gradient through layer l's ReLU, into out, and with it
+// the layer's bias gradient, which biasGradOp then hands on.
+func (r *graphRun) reluGrad(l int, d, a, out uintptr) error {
 	if !r.training {
 		return nil
 	}
+	_, n := layerWidths(l)
 	return r.onDevice(func() error {
-		return r.lane.launch(kReLUGrad, r.rows*cols,
-			argPtr(cu.DevicePtr(d)), argPtr(cu.DevicePtr(a)), argPtr(cu.DevicePtr(out)), argInt(r.rows*cols))
+		return r.lane.launch(kReLUGradBias, n,
+			argPtr(cu.DevicePtr(d)), argPtr(cu.DevicePtr(a)), argPtr(cu.DevicePtr(out)), argPtr(r.grad(2*l+1)),
+			argInt(r.rows), argInt(n))
 	})
 }
 
@@ -251,8 +255,10 @@ func (r *graphRun) weightGrad(l int, x, dz uintptr) error {
 	})
 }
 
-func (r *graphRun) biasGrad(l int, dz uintptr) error {
-	if !r.training {
+// biasGrad is layer l's bias gradient from dz; a layer with a ReLU has
+// had its own computed with the gradient through the ReLU (reluGrad).
+func (r *graphRun) biasGrad(l int, relu bool, dz uintptr) error {
+	if !r.training || relu {
 		return nil
 	}
 	_, n := layerWidths(l)

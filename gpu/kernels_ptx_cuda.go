@@ -21,13 +21,13 @@ const kernelsNVCCRelease = "11.8"
 // that of kernels/mlp.ptx.
 const (
 	mlpKernelsSource    = "gpu/kernels/mlp.cu"
-	mlpKernelsSHA256    = "0031c0c34257e82a1c3fda97d77240cb5814301f9d04eb7656bb1ec9704d2595"
-	mlpKernelsPTXSHA256 = "505eefd8ad21a63fc2b6d9affa48137ae3ed64d1f01bfa1cc06a940c4278d1d0"
+	mlpKernelsSHA256    = "463d83bbfdf5023a6e7d185f9fce472c642af1386b169dbf131d497d97035ec7"
+	mlpKernelsPTXSHA256 = "00c416a137dc11ced2e60f625e5ca29e7ecf6888b238d04b8f473dbcf1517949"
 )
 
 // mlpKernelNames lists the kernels of mlpKernelsPTX in file order.
 func mlpKernelNames() []string {
-	return []string{"gather_images", "gather_images_at", "dense_bias_relu", "dense_bias", "cross_entropy", "cross_entropy_at", "bias_grad", "relu_grad", "accumulate_scores", "adam", "adam_at", "sgd_momentum", "advance_step", "count_nonfinite"}
+	return []string{"gather_images", "gather_images_at", "dense_bias_relu", "dense_bias", "cross_entropy", "cross_entropy_at", "bias_grad", "relu_grad_bias", "accumulate_scores", "adam", "adam_at", "sgd_momentum", "advance_step", "count_nonfinite"}
 }
 
 // mlpKernelsPTX is gpu/kernels/mlp.cu compiled to PTX.

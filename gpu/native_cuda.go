@@ -441,9 +441,11 @@ func (b *nativeEngine) backward(l lane, rows int) error {
 			acts[layer], deltas[layer+1], b.grad(2*layer), rows, in, out); err != nil {
 			return err
 		}
-		if err := l.launch(kBiasGrad, out,
-			argPtr(deltas[layer+1]), argPtr(b.grad(2*layer+1)), argInt(rows), argInt(out)); err != nil {
-			return err
+		if layer == 2 { // the other layers' bias gradients come with their ReLU's, below
+			if err := l.launch(kBiasGrad, out,
+				argPtr(deltas[layer+1]), argPtr(b.grad(2*layer+1)), argInt(rows), argInt(out)); err != nil {
+				return err
+			}
 		}
 		if layer == 0 {
 			break // no gradient for the input
@@ -452,9 +454,11 @@ func (b *nativeEngine) backward(l lane, rows int) error {
 			deltas[layer+1], b.param(2*layer), deltas[layer], rows, in, out); err != nil {
 			return err
 		}
-		// Through the ReLU of layer's output.
-		if err := l.launch(kReLUGrad, rows*in,
-			argPtr(deltas[layer]), argPtr(acts[layer]), argPtr(deltas[layer]), argInt(rows*in)); err != nil {
+		// Through the ReLU of the layer below's output, in place, and that
+		// layer's bias gradient (the column sums) in the same kernel.
+		if err := l.launch(kReLUGradBias, in,
+			argPtr(deltas[layer]), argPtr(acts[layer]), argPtr(deltas[layer]), argPtr(b.grad(2*(layer-1)+1)),
+			argInt(rows), argInt(in)); err != nil {
 			return err
 		}
 	}

@@ -45,7 +45,7 @@ const (
 	kDenseBias
 	kCrossEntropy
 	kBiasGrad
-	kReLUGrad
+	kReLUGradBias
 	kAdam
 	kSGDMomentum
 	kCountNonFinite
@@ -65,7 +65,7 @@ func kernelNames() [numKernels]string {
 		kDenseBias:        "dense_bias",
 		kCrossEntropy:     "cross_entropy",
 		kBiasGrad:         "bias_grad",
-		kReLUGrad:         "relu_grad",
+		kReLUGradBias:     "relu_grad_bias",
 		kAdam:             "adam",
 		kSGDMomentum:      "sgd_momentum",
 		kCountNonFinite:   "count_nonfinite",

@@ -3,8 +3,9 @@
 // The pieces mirror the CPU's fused Gorgonia ops (model/fused_*.go) and
 // optimizers (model/adam.go, model/sgd.go), under the same names in
 // snake_case: dense_bias_relu and dense_bias finish the dense layer that
-// cuBLAS starts (model's denseOp does both in one op), relu_grad is
-// reluGradOp, bias_grad is biasGradOp, cross_entropy is LogSoftMax with
+// cuBLAS starts (model's denseOp does both in one op), relu_grad_bias is
+// reluGradOp with the biasGradOp that follows it, bias_grad is biasGradOp
+// (of the last layer, which has no ReLU), cross_entropy is LogSoftMax with
 // crossEntropyOp and crossEntropyGradOp in one kernel, adam and sgd_momentum
 // are the optimizers' updates.
 //
@@ -153,13 +154,23 @@ extern "C" __global__ void bias_grad(const float *d, float *out, int rows, int c
 	}
 }
 
-// relu_grad writes to out the gradient d with the entries zeroed where the
-// layer's output a was not positive (a = relu(z), so a > 0 exactly where
-// z > 0). out may be d itself (the native engine works in place).
-extern "C" __global__ void relu_grad(const float *d, const float *a, float *out, int n)
+// relu_grad_bias writes to out (rows x cols) the gradient d with the
+// entries zeroed where the layer's output a was not positive (a = relu(z),
+// so a > 0 exactly where z > 0), and to bias (cols) the column sums of out:
+// the layer's bias gradient, added over the rows in order as bias_grad
+// does, so one launch does what relu_grad and bias_grad did in two. One
+// thread per column; out may be d itself (the native engine works in place).
+extern "C" __global__ void relu_grad_bias(const float *d, const float *a, float *out, float *bias, int rows, int cols)
 {
-	for (int i = blockIdx.x * blockDim.x + threadIdx.x; i < n; i += blockDim.x * gridDim.x) {
-		out[i] = a[i] > 0.0f ? d[i] : 0.0f;
+	for (int j = blockIdx.x * blockDim.x + threadIdx.x; j < cols; j += blockDim.x * gridDim.x) {
+		float s = 0.0f;
+		for (int r = 0; r < rows; r++) {
+			int i = r * cols + j;
+			float v = a[i] > 0.0f ? d[i] : 0.0f;
+			out[i] = v;
+			s += v;
+		}
+		bias[j] = s;
 	}
 }
 
