@@ -358,7 +358,6 @@ CUresult cuDeviceGetAttribute(int *v, CUdevice_attribute a, CUdevice) {
 	case CU_DEVICE_ATTRIBUTE_WARP_SIZE: *v = 32; break;
 	case CU_DEVICE_ATTRIBUTE_MAX_THREADS_PER_MULTIPROCESSOR: *v = 2048; break;
 	case CU_DEVICE_ATTRIBUTE_MAX_SHARED_MEMORY_PER_BLOCK: *v = 49152; break;
-	case CU_DEVICE_ATTRIBUTE_CLOCK_RATE: *v = 1980000; break;
 	case CU_DEVICE_ATTRIBUTE_UNIFIED_ADDRESSING: *v = 1; break;
 	default: *v = 0;
 	}
@@ -369,7 +368,12 @@ CUresult cuDeviceGetAttribute(int *v, CUdevice_attribute a, CUdevice) {
 
 static thread_local CUcontext current;
 
+// CUDA 13 added a parameter block (cuCtxCreate_v4; scripts/cudacompat).
+#if CUDA_VERSION >= 13000
+CUresult cuCtxCreate(CUcontext *c, CUctxCreateParams *, unsigned int, CUdevice) {
+#else
 CUresult cuCtxCreate(CUcontext *c, unsigned int, CUdevice) {
+#endif
 	*c = static_cast<CUcontext>(handle());
 	current = *c;
 	return CUDA_SUCCESS;
