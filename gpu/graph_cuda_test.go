@@ -308,8 +308,8 @@ func testResumesExactly(t *testing.T, open opener) {
 
 // BenchmarkEngineStepAt times a training step through DeviceLoop, as the
 // trainer drives it (no copy per step), per engine at batch 32: the totals
-// are read once at the end, so the time is the GPU's or the host's,
-// whichever is slower, and not their sum. Against scripts/nullcuda (no GPU
+// are read once at the end, inside the timing, so the time is the GPU's or
+// the host's, whichever is slower, and not their sum. Against scripts/nullcuda (no GPU
 // work) the time is the host's alone, and the driver calls a step makes
 // are reported beside it (scripts/host-overhead.sh).
 func BenchmarkEngineStepAt(bm *testing.B) {
@@ -327,17 +327,18 @@ func BenchmarkEngineStepAt(bm *testing.B) {
 			}
 			steps := set.Len() / 32
 			before, _ := driverCalls(bm)
-			i := 0
-			for ; bm.Loop(); i++ {
+			bm.ResetTimer()
+			for i := 0; i < bm.N; i++ {
 				lo := i % steps * 32
 				if err := dl.StepAt(lo, lo+32); err != nil {
 					bm.Fatal(err)
 				}
 			}
-			reportCallsPerStep(bm, before, i)
-			if _, _, err := dl.Totals(); err != nil { // waits for the queued steps
+			reportCallsPerStep(bm, before, bm.N)
+			if _, _, err := dl.Totals(); err != nil { // waits for the queued steps, timed too
 				bm.Fatal(err)
 			}
+			bm.StopTimer()
 		})
 	}
 }

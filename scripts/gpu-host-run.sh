@@ -309,6 +309,17 @@ write_summary() {
 				tail -n 4 "$results/$f.log" | sed 's/^/  /'
 			fi
 		done
+		# The per-step benchmarks and the host's share beside them.
+		if [[ -f "$results/bench-gpu.log" ]]; then
+			echo
+			echo "bench-gpu:"
+			grep -E '^Benchmark' "$results/bench-gpu.log" | sed 's/^/  /' || true
+		fi
+		if [[ -f "$results/host-share.log" ]]; then
+			echo
+			echo "host-share (no GPU work: the host's part of each step):"
+			grep -E '^\|' "$results/host-share.log" | sed 's/^/  /' || true
+		fi
 		for f in seeds.md batches.md; do
 			if [[ -f "$results/$f" ]]; then
 				echo
