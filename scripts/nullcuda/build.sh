@@ -6,9 +6,9 @@
 #   null  launches and GEMMs do nothing (scripts/host-overhead.sh)
 #   cpu   the kernels of gpu/kernels/mlp.cu and SGEMM run on the CPU
 #         (scripts/test-cuda-cpu.sh)
-# Writes OUTDIR/libcuda.so.1 and OUTDIR/libcublas.so.N (N: the toolkit's
-# cuBLAS major version, which the cuda binary asks for), for
-# LD_LIBRARY_PATH=OUTDIR. Needs g++ (C++17; C++20 for cpu) and the CUDA toolkit's headers,
+# Writes OUTDIR/libcuda.so.1 (the driver and cuBLAS) and OUTDIR/libcublas.so.N
+# (N: the toolkit's cuBLAS major version, which the cuda binary asks for; a
+# shim), for LD_LIBRARY_PATH=OUTDIR. Needs g++ (C++17; C++20 for cpu) and the CUDA toolkit's headers,
 # found as scripts/build-cuda.sh finds them (CUDA_HOME).
 set -euo pipefail
 
@@ -28,6 +28,7 @@ out=$(cd "$2" && pwd)
 if [[ -z "${CUDA_HOME:-}" ]]; then
 	eval "$(bash "$repo_root/scripts/build-cuda.sh" env | grep '^export CUDA_HOME=')"
 fi
+[[ -n "${CUDA_HOME:-}" ]] || die "no CUDA toolkit found (set CUDA_HOME)"
 include=$CUDA_HOME/include
 [[ -f "$include/cuda.h" && -f "$include/cublas_api.h" ]] || die "no CUDA headers in $include (set CUDA_HOME)"
 cxx=${CXX:-g++}
@@ -51,10 +52,14 @@ if [[ $flavour == cpu ]]; then
 fi
 
 src=$repo_root/scripts/nullcuda/nullcuda.cc
+# Everything, cuBLAS included, is in libcuda.so.1: one copy of the streams
+# and queues. The binary asks for cuBLAS's symbols at version
+# libcublas.so.N, which must be defined by a file of that name; the dynamic
+# linker then accepts libcuda's unversioned definitions for them.
 "$cxx" "${flags[@]}" -Wl,-soname,libcuda.so.1 -o "$out/libcuda.so.1" "$src"
 major=$(sed -n 's/^#define CUBLAS_VER_MAJOR \([0-9]*\).*/\1/p' "$include/cublas_api.h" | head -n1)
 [[ -n "$major" ]] || die "cannot read CUBLAS_VER_MAJOR from $include/cublas_api.h"
-# The binary asks for cuBLAS's symbols at version libcublas.so.N.
-printf 'libcublas.so.%s { global: cublas*; local: *; };\n' "$major" >"$out/cublas.map"
-"$cxx" "${flags[@]}" -Wl,-soname,"libcublas.so.$major" -Wl,--version-script="$out/cublas.map" \
-	-o "$out/libcublas.so.$major" "$src"
+printf 'int nullcuda_cublas_version_node;\n' >"$out/cublas_shim.c"
+printf 'libcublas.so.%s { global: nullcuda_cublas_version_node; local: *; };\n' "$major" >"$out/cublas.map"
+"${CC:-gcc}" -O2 -fPIC -shared -Wl,-soname,"libcublas.so.$major" -Wl,--version-script="$out/cublas.map" \
+	-o "$out/libcublas.so.$major" "$out/cublas_shim.c" -L"$out" -l:libcuda.so.1

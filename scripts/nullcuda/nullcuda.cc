@@ -1,7 +1,10 @@
 // nullcuda.cc - a CUDA driver and cuBLAS for machines without a GPU, in two
 // flavours built from this file by scripts/nullcuda/build.sh. Either is put
-// in front of the real libraries with LD_LIBRARY_PATH, as libcuda.so.1 and
-// libcublas.so.N. Device memory is host memory; work queued on a stream
+// in front of the real libraries with LD_LIBRARY_PATH as libcuda.so.1, which
+// holds the cuBLAS functions too, beside a libcublas.so.N that only
+// satisfies the binary's version requirement: one library, one state, so
+// cuBLAS work queues on the same streams as the driver's whatever order the
+// binary names the two. Device memory is host memory; work queued on a stream
 // runs as late as CUDA allows (see "streams" below), so that a missing
 // wait shows up as a wrong result.
 //
@@ -83,8 +86,7 @@ __attribute__((constructor)) void openCounts() {
 		return;
 	}
 	size_t size = sizeof(uint64_t) * nCounters;
-	// Both libraries (libcuda and libcublas) map the same file; neither
-	// truncates it, so whoever made it decides where counting starts.
+	// A file of the right size is counted on from where it is.
 	struct stat st;
 	if (fstat(fd, &st) == 0 && (size_t)st.st_size == size) {
 		void *p = mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
@@ -115,28 +117,38 @@ void *ptr(CUdeviceptr p) { return reinterpret_cast<void *>(static_cast<uintptr_t
 // copy to the host, a query, cuMemFree. A GPU may run queued work at any
 // time after it is issued; running it as late as allowed makes a missing
 // wait show up as a wrong result, not as a race that a GPU would lose only
-// now and then. The legacy default stream waits for the blocking streams
-// and they for it; a non-blocking stream waits for nobody.
+// now and then. A non-blocking stream waits for nobody. The legacy default
+// stream waits for the blocking streams and they for it; here a blocking
+// stream queues its work on the legacy stream's queue, which keeps that
+// order exactly and is stricter than CUDA only between two blocking
+// streams (which our code does not use).
 using Work = std::function<void()>;
 
 struct Stream {
 	bool nonBlocking = false;
 	bool capturing = false;
+	bool destroyed = false; // kept, so that an event recorded on it stays valid
 	std::vector<Work> captured;
 	std::vector<Work> pending;
 };
 
+// A graph's work is shared, so that a launch still queued outlives
+// cuGraphExecDestroy, as CUDA allows.
 struct Graph {
-	std::vector<Work> work;
+	std::shared_ptr<const std::vector<Work>> work;
 };
 
 Stream legacy;                // handles 0 (legacy) and 1, 2 (per-thread)
-std::vector<Stream *> created; // by cuStreamCreate, not yet destroyed
+std::vector<Stream *> created; // non-blocking, by cuStreamCreate, not yet destroyed
 
 Stream *streamOf(CUstream s) {
 	uintptr_t h = reinterpret_cast<uintptr_t>(s);
 	return h <= 2 ? &legacy : reinterpret_cast<Stream *>(s);
 }
+
+// queueOf is where s's work waits: its own queue, or for a blocking
+// stream the legacy stream's.
+Stream *queueOf(Stream *st) { return st->nonBlocking ? st : &legacy; }
 
 Stream *capturingStream(CUstream s) {
 	Stream *st = streamOf(s);
@@ -153,24 +165,7 @@ void flush(Stream *st) {
 	}
 }
 
-// flushLegacy runs what the legacy stream must have done: its own work and
-// the blocking streams'.
-void flushLegacy() {
-	for (Stream *st : created) {
-		if (!st->nonBlocking) {
-			flush(st);
-		}
-	}
-	flush(&legacy);
-}
-
-void flushStream(Stream *st) {
-	if (st == &legacy) {
-		flushLegacy();
-	} else {
-		flush(st);
-	}
-}
+void flushStream(Stream *st) { flush(queueOf(st)); }
 
 void flushAll() {
 	for (Stream *st : created) {
@@ -187,7 +182,7 @@ void issue(CUstream s, Work w) {
 		st->captured.push_back(std::move(w));
 		return;
 	}
-	st->pending.push_back(std::move(w));
+	queueOf(st)->pending.push_back(std::move(w));
 }
 
 void *handle() { return calloc(1, 64); }
@@ -439,7 +434,11 @@ CUresult cuMemAlloc(CUdeviceptr *p, size_t bytes) {
 	if (posix_memalign(&m, 256, bytes == 0 ? 1 : bytes) != 0) {
 		return CUDA_ERROR_OUT_OF_MEMORY;
 	}
+#ifdef NULLCUDA_RUN_KERNELS
+	memset(m, 0xff, bytes); // CUDA clears nothing: a read before a write gives NaN
+#else
 	memset(m, 0, bytes);
+#endif
 	count(nAlloc);
 	*p = static_cast<CUdeviceptr>(reinterpret_cast<uintptr_t>(m));
 	return CUDA_SUCCESS;
@@ -459,6 +458,12 @@ CUresult cuMemFree(CUdeviceptr p) {
 // device waits in the stream.
 CUresult cuMemcpyHtoDAsync(CUdeviceptr dst, const void *src, size_t n, CUstream s) {
 	count(nHtoD);
+	{
+		Lock l(world);
+		if (capturingStream(s)) {
+			return CUDA_ERROR_STREAM_CAPTURE_UNSUPPORTED; // from pageable memory
+		}
+	}
 	auto staged = std::make_shared<std::vector<char>>(static_cast<const char *>(src), static_cast<const char *>(src) + n);
 	issue(s, [=] { memcpy(ptr(dst), staged->data(), n); });
 	return CUDA_SUCCESS;
@@ -561,7 +566,9 @@ CUresult cuStreamCreate(CUstream *s, unsigned int flags) {
 	Lock l(world);
 	auto *st = new Stream;
 	st->nonBlocking = (flags & CU_STREAM_NON_BLOCKING) != 0;
-	created.push_back(st);
+	if (st->nonBlocking) {
+		created.push_back(st);
+	}
 	*s = reinterpret_cast<CUstream>(st);
 	return CUDA_SUCCESS;
 }
@@ -573,9 +580,9 @@ CUresult cuStreamDestroy(CUstream s) {
 	if (st == &legacy) {
 		return CUDA_ERROR_INVALID_HANDLE;
 	}
-	flush(st);
+	flushStream(st);
 	created.erase(std::remove(created.begin(), created.end(), st), created.end());
-	delete st;
+	st->destroyed = true; // not freed: events may still name it
 	return CUDA_SUCCESS;
 }
 // Synchronising a stream that is being captured is an error on a GPU.
@@ -657,7 +664,7 @@ CUresult cuStreamEndCapture(CUstream s, CUgraph *g) {
 		return CUDA_ERROR_ILLEGAL_STATE;
 	}
 	st->capturing = false;
-	*g = reinterpret_cast<CUgraph>(new Graph{std::move(st->captured)});
+	*g = reinterpret_cast<CUgraph>(new Graph{std::make_shared<const std::vector<Work>>(std::move(st->captured))});
 	st->captured.clear();
 	return CUDA_SUCCESS;
 }
@@ -667,9 +674,9 @@ CUresult cuGraphInstantiateWithFlags(CUgraphExec *x, CUgraph g, unsigned long lo
 }
 CUresult cuGraphLaunch(CUgraphExec x, CUstream s) {
 	count(nGraphLaunch);
-	const Graph *g = reinterpret_cast<const Graph *>(x);
-	issue(s, [g] {
-		for (const Work &w : g->work) {
+	std::shared_ptr<const std::vector<Work>> work = reinterpret_cast<const Graph *>(x)->work;
+	issue(s, [work] {
+		for (const Work &w : *work) {
 			w();
 		}
 	});
