@@ -33,7 +33,6 @@
 
 #include <fcntl.h>
 #include <sys/mman.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -85,15 +84,10 @@ __attribute__((constructor)) void openCounts() {
 	if (fd < 0) {
 		return;
 	}
+	// ftruncate keeps what a file of the right size holds: counting goes on
+	// from there (the tests read differences).
 	size_t size = sizeof(uint64_t) * nCounters;
-	// A file of the right size is counted on from where it is.
-	struct stat st;
-	if (fstat(fd, &st) == 0 && (size_t)st.st_size == size) {
-		void *p = mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
-		if (p != MAP_FAILED) {
-			counts = static_cast<uint64_t *>(p);
-		}
-	} else if (ftruncate(fd, (off_t)size) == 0) {
+	if (ftruncate(fd, (off_t)size) == 0) {
 		void *p = mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
 		if (p != MAP_FAILED) {
 			counts = static_cast<uint64_t *>(p);
@@ -127,7 +121,6 @@ using Work = std::function<void()>;
 struct Stream {
 	bool nonBlocking = false;
 	bool capturing = false;
-	bool destroyed = false; // kept, so that an event recorded on it stays valid
 	std::vector<Work> captured;
 	std::vector<Work> pending;
 };
@@ -582,7 +575,7 @@ CUresult cuStreamDestroy(CUstream s) {
 	}
 	flushStream(st);
 	created.erase(std::remove(created.begin(), created.end(), st), created.end());
-	st->destroyed = true; // not freed: events may still name it
+	// Not freed: an event recorded on it may still name it.
 	return CUDA_SUCCESS;
 }
 // Synchronising a stream that is being captured is an error on a GPU.
