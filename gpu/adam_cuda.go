@@ -31,3 +31,10 @@ func (a adamOnGPU) updateAt(l lane, params, grads cu.DevicePtr, slots []cu.Devic
 		argPtr(params), argPtr(grads), argPtr(slots[0]), argPtr(slots[1]), argInt(n),
 		argDouble(c.Beta1), argDouble(c.Beta2), argDouble(c.LearningRate), argFloat(float32(c.Epsilon)), argPtr(steps))
 }
+
+// fusedArgs: fused_update's Adam reads the update count as adam_at does.
+func (a adamOnGPU) fusedArgs() []kernelArg {
+	c := a.c
+	return []kernelArg{argInt(fusedAdam), argDouble(c.Beta1), argDouble(c.Beta2), argDouble(c.LearningRate),
+		argFloat(float32(c.Epsilon)), argFloat(0)}
+}

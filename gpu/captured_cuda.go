@@ -22,7 +22,11 @@ import (
 // on by the step's last kernel. Partial batches, Step, Forward and the
 // state verbs run as in the native engine, on the legacy stream, after the
 // capture stream has been waited for.
+//
+// The fused engine (fused_cuda.go) is the same with another step captured:
+// seven launches instead of about twenty.
 type captureState struct {
+	fused     bool      // capture the fused engine's step (queueFusedStep)
 	stream    cu.Stream // non-blocking: never synchronised with the legacy stream implicitly
 	blas      *streamBLAS
 	workspace cu.DevicePtr
@@ -47,14 +51,18 @@ type captureKey struct {
 }
 
 // newCapturedEngine opens the native engine and adds the capture stream,
-// its cuBLAS handle and the device counters.
-func newCapturedEngine(ordinal int, cfg model.Config) (model.Engine, error) {
+// its cuBLAS handle and the device counters. name is the engine:
+// EngineCUDAGraph or EngineFused, whose step is captured.
+func newCapturedEngine(ordinal int, cfg model.Config, name string) (model.Engine, error) {
+	if name != EngineCUDAGraph && name != EngineFused {
+		return nil, fmt.Errorf("no captured engine %q", name)
+	}
 	e, err := newNativeEngine(ordinal, cfg)
 	if err != nil {
-		return nil, fmt.Errorf("cudagraph: %w", err)
+		return nil, fmt.Errorf("%s: %w", name, err)
 	}
 	b := e.(*nativeEngine)
-	c := &captureState{nextLo: -1}
+	c := &captureState{fused: name == EngineFused, nextLo: -1}
 	err = b.withContext(func() error {
 		var err error
 		if c.stream, err = cu.MakeStream(cu.NonBlocking); err != nil {
@@ -74,7 +82,7 @@ func newCapturedEngine(ordinal int, cfg model.Config) (model.Engine, error) {
 		return err
 	})
 	if err != nil {
-		return nil, fmt.Errorf("cudagraph: %w", errors.Join(err, b.Close()))
+		return nil, fmt.Errorf("%s: %w", name, errors.Join(err, b.Close()))
 	}
 	return b, nil
 }
@@ -125,7 +133,11 @@ func (b *nativeEngine) capturedStep(lo, hi int) error {
 			return err
 		}
 		c.graph = nil
-		g, err := capture(c.stream, func() error { return b.queueCapturedStep(ds, key.rows) })
+		queue := b.queueCapturedStep
+		if c.fused {
+			queue = b.queueFusedStep
+		}
+		g, err := capture(c.stream, func() error { return queue(ds, key.rows) })
 		if err != nil {
 			return err
 		}
@@ -161,9 +173,9 @@ func (b *nativeEngine) capturedStep(lo, hi int) error {
 	return nil
 }
 
-// queueCapturedStep queues what capturedStep captures: the native engine's
-// step, reading its batch and update count from the device, then the
-// running totals and the counters moved on.
+// queueCapturedStep queues what the cudagraph engine's capturedStep
+// captures: the native engine's step, reading its batch and update count
+// from the device, then the running totals and the counters moved on.
 func (b *nativeEngine) queueCapturedStep(ds *deviceSet, rows int) error {
 	c := b.capture
 	l := c.lane(b.k)
@@ -176,10 +188,15 @@ func (b *nativeEngine) queueCapturedStep(ds *deviceSet, rows int) error {
 	if err := b.opt.updateAt(l, b.params, b.grads, b.slots, b.layout.total, c.steps); err != nil {
 		return err
 	}
-	if err := b.accumulate(l, rows); err != nil {
-		return err
-	}
-	return l.launchBlocks(kAdvanceStep, 1, argPtr(c.cursor), argInt(rows), argPtr(c.steps))
+	return b.finishStep(l, rows)
+}
+
+// finishStep queues the captured step's last kernel: the rows' losses and
+// hits added to the running totals, and the counters moved on.
+func (b *nativeEngine) finishStep(l lane, rows int) error {
+	c := b.capture
+	return l.launchBlocks(kFinishStep, 1, argPtr(b.buf.stats), argInt(rows), argPtr(b.loop.totals),
+		argPtr(b.batchLoss), argPtr(c.cursor), argInt(rows), argPtr(c.steps))
 }
 
 // release frees the capture stream's graph, handle and stream; the device

@@ -22,11 +22,13 @@ func TestEngineConformance(t *testing.T) {
 			return newNativeEngine(0, cfg)
 		})
 	})
-	t.Run(EngineCUDAGraph, func(t *testing.T) {
-		enginetest.Conformance(t, tensor.Float32, 1e-4, func(cfg model.Config) (model.Engine, error) {
-			return newCapturedEngine(0, cfg)
+	for _, name := range []string{EngineCUDAGraph, EngineFused} {
+		t.Run(name, func(t *testing.T) {
+			enginetest.Conformance(t, tensor.Float32, 1e-4, func(cfg model.Config) (model.Engine, error) {
+				return newCapturedEngine(0, cfg, name)
+			})
 		})
-	})
+	}
 	t.Run(EngineGorgonia, func(t *testing.T) {
 		enginetest.Conformance(t, tensor.Float32, 1e-4, func(cfg model.Config) (model.Engine, error) {
 			e, err := newGorgoniaEngine(cfg)

@@ -18,21 +18,26 @@ import (
 //	native     the cuda build's own engine on cu and cuBLAS (native_cuda.go)
 //	cudagraph  the native engine with each training step replayed from a
 //	           captured CUDA graph (captured_cuda.go)
+//	fused      cudagraph with a step of fused kernels: seven launches, not
+//	           about twenty (fused_cuda.go)
 const (
 	EngineGorgonia  = "gorgonia"
 	EngineNative    = "native"
 	EngineCUDAGraph = "cudagraph"
+	EngineFused     = "fused"
 )
 
 // EngineNames lists the engines, the default first.
-func EngineNames() []string { return []string{EngineGorgonia, EngineNative, EngineCUDAGraph} }
+func EngineNames() []string {
+	return []string{EngineGorgonia, EngineNative, EngineCUDAGraph, EngineFused}
+}
 
 // CheckEngine reports an engine name this build does not have.
 func CheckEngine(name string) error {
 	switch name {
 	case EngineGorgonia:
 		return nil
-	case EngineNative, EngineCUDAGraph:
+	case EngineNative, EngineCUDAGraph, EngineFused:
 		if BuiltWithCUDA {
 			return nil
 		}

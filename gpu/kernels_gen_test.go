@@ -14,6 +14,8 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+
+	"mnist/model"
 )
 
 const generatedKernels = "kernels_ptx_cuda.go"
@@ -162,4 +164,32 @@ func findNVCC() (string, error) {
 		}
 	}
 	return exec.LookPath("nvcc")
+}
+
+// TestKernelSizesMatchModel checks the layer widths mlp.cu is compiled with
+// (dense_rows_at keeps a row's units in arrays of those sizes) against
+// the model's.
+func TestKernelSizesMatchModel(t *testing.T) {
+	src, err := os.ReadFile(filepath.Join(repoRoot(t), "gpu", "kernels", "mlp.cu"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		name string
+		want int
+	}{
+		{"IMAGE_SIZE", model.Inputs},
+		{"HIDDEN1", model.Hidden1},
+		{"HIDDEN2", model.Hidden2},
+		{"CLASSES", model.Classes},
+	} {
+		m := regexp.MustCompile(`(?m)^#define ` + c.name + ` (\d+)$`).FindSubmatch(src)
+		if m == nil {
+			t.Errorf("mlp.cu has no #define %s", c.name)
+			continue
+		}
+		if got, _ := strconv.Atoi(string(m[1])); got != c.want {
+			t.Errorf("mlp.cu: %s is %d, the model's is %d", c.name, got, c.want)
+		}
+	}
 }

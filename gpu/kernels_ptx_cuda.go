@@ -21,13 +21,13 @@ const kernelsNVCCRelease = "11.8"
 // that of kernels/mlp.ptx.
 const (
 	mlpKernelsSource    = "gpu/kernels/mlp.cu"
-	mlpKernelsSHA256    = "463d83bbfdf5023a6e7d185f9fce472c642af1386b169dbf131d497d97035ec7"
-	mlpKernelsPTXSHA256 = "00c416a137dc11ced2e60f625e5ca29e7ecf6888b238d04b8f473dbcf1517949"
+	mlpKernelsSHA256    = "281078e78dd536738bcee7da5015ad5d0afcab74f1ca9a92e5f0b985b96392c6"
+	mlpKernelsPTXSHA256 = "9d152d6e85412107ea4233e6abd89fa410f2f3e5eb5b4a7d5dbb792d29dfd89a"
 )
 
 // mlpKernelNames lists the kernels of mlpKernelsPTX in file order.
 func mlpKernelNames() []string {
-	return []string{"gather_images", "gather_images_at", "dense_bias_relu", "dense_bias", "cross_entropy", "cross_entropy_at", "bias_grad", "relu_grad_bias", "accumulate_scores", "adam", "adam_at", "sgd_momentum", "advance_step", "count_nonfinite"}
+	return []string{"gather_images", "gather_images_at", "dense_bias_relu", "dense_bias", "cross_entropy", "cross_entropy_at", "bias_grad", "relu_grad_bias", "accumulate_scores", "adam", "adam_at", "sgd_momentum", "finish_step", "dense_rows_at", "fused_update", "count_nonfinite"}
 }
 
 // mlpKernelsPTX is gpu/kernels/mlp.cu compiled to PTX.

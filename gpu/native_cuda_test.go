@@ -72,7 +72,8 @@ func testEngines() map[string]opener {
 	return map[string]opener{
 		EngineNative:    openNative,
 		EngineGorgonia:  newGorgoniaEngine,
-		EngineCUDAGraph: func(cfg model.Config) (model.Engine, error) { return newCapturedEngine(0, cfg) },
+		EngineCUDAGraph: func(cfg model.Config) (model.Engine, error) { return newCapturedEngine(0, cfg, EngineCUDAGraph) },
+		EngineFused:     func(cfg model.Config) (model.Engine, error) { return newCapturedEngine(0, cfg, EngineFused) },
 	}
 }
 
@@ -196,7 +197,7 @@ func TestEngineFailsCleanlyWithoutGPU(t *testing.T) {
 			t.Skip("this machine has a GPU")
 		}
 	}
-	prefixes := map[string]string{EngineNative: "native cuda: ", EngineGorgonia: "gorgonia cuda: ", EngineCUDAGraph: "cudagraph: "}
+	prefixes := map[string]string{EngineNative: "native cuda: ", EngineGorgonia: "gorgonia cuda: ", EngineCUDAGraph: "cudagraph: ", EngineFused: "fused: "}
 	for _, name := range EngineNames() {
 		e, err := testEngines()[name](nativeTestConfig(8))
 		if err == nil {

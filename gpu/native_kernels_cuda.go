@@ -53,7 +53,9 @@ const (
 	kGatherImagesAt
 	kCrossEntropyAt
 	kAdamAt
-	kAdvanceStep
+	kFinishStep
+	kDenseRowsAt
+	kFusedUpdate
 	numKernels
 )
 
@@ -73,7 +75,9 @@ func kernelNames() [numKernels]string {
 		kGatherImagesAt:   "gather_images_at",
 		kCrossEntropyAt:   "cross_entropy_at",
 		kAdamAt:           "adam_at",
-		kAdvanceStep:      "advance_step",
+		kFinishStep:       "finish_step",
+		kDenseRowsAt:      "dense_rows_at",
+		kFusedUpdate:      "fused_update",
 	}
 }
 
@@ -180,11 +184,17 @@ func (k *kernels) launchBlocks(id kernelID, blocks int, args ...kernelArg) error
 }
 
 func (k *kernels) launchBlocksOn(s cu.Stream, id kernelID, blocks int, args ...kernelArg) error {
+	return k.launchShapeOn(s, id, blocks, threadsPerBlock, args...)
+}
+
+// launchShapeOn runs kernel id as blocks blocks of threads threads on
+// stream s.
+func (k *kernels) launchShapeOn(s cu.Stream, id kernelID, blocks, threads int, args ...kernelArg) error {
 	params := make([]unsafe.Pointer, len(args))
 	for i := range args {
 		params[i] = unsafe.Pointer(&args[i])
 	}
-	err := k.fns[id].Launch(blocks, 1, 1, threadsPerBlock, 1, 1, 0, s, params)
+	err := k.fns[id].Launch(blocks, 1, 1, threads, 1, 1, 0, s, params)
 	return check("launching kernel "+kernelNames()[id], err)
 }
 
@@ -213,6 +223,10 @@ func (l lane) launch(id kernelID, n int, args ...kernelArg) error {
 
 func (l lane) launchBlocks(id kernelID, blocks int, args ...kernelArg) error {
 	return l.k.launchBlocksOn(l.stream, id, blocks, args...)
+}
+
+func (l lane) launchShape(id kernelID, blocks, threads int, args ...kernelArg) error {
+	return l.k.launchShapeOn(l.stream, id, blocks, threads, args...)
 }
 
 // devMatrix views device memory as the []float32 that cu/blas takes. cu/blas

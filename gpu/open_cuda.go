@@ -54,8 +54,8 @@ func (d *cudaDevice) NewEngine(cfg model.Config) (model.Engine, error) {
 	switch d.engine {
 	case EngineNative:
 		return newNativeEngine(0, cfg)
-	case EngineCUDAGraph:
-		return newCapturedEngine(0, cfg)
+	case EngineCUDAGraph, EngineFused:
+		return newCapturedEngine(0, cfg, d.engine)
 	}
 	return newGorgoniaEngine(cfg)
 }

@@ -24,6 +24,9 @@ type deviceOptimizer interface {
 	// step to the next in its arguments: the count of updates done so far
 	// is read on the device from steps (an int64), for a captured step.
 	updateAt(l lane, params, grads cu.DevicePtr, slots []cu.DevicePtr, n int, steps cu.DevicePtr) error
+	// fusedArgs are mlp.cu's fused_update's last arguments, from optimizer
+	// on: which update it applies, and that update's constants.
+	fusedArgs() []kernelArg
 }
 
 func newDeviceOptimizer(c model.OptimizerConfig) (deviceOptimizer, error) {

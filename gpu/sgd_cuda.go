@@ -25,3 +25,9 @@ func (s sgdOnGPU) update(l lane, params, grads cu.DevicePtr, slots []cu.DevicePt
 func (s sgdOnGPU) updateAt(l lane, params, grads cu.DevicePtr, slots []cu.DevicePtr, n int, _ cu.DevicePtr) error {
 	return s.update(l, params, grads, slots, n, 0)
 }
+
+// fusedArgs: fused_update's SGD takes the rate and the momentum.
+func (s sgdOnGPU) fusedArgs() []kernelArg {
+	return []kernelArg{argInt(fusedSGD), argDouble(0), argDouble(0), argDouble(s.c.LearningRate),
+		argFloat(0), argFloat(float32(s.c.Momentum))}
+}

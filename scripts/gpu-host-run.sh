@@ -23,7 +23,8 @@
 #   train-native    make train-cuda TRAIN_FLAGS="-log-format json -engine native"
 #                   (else bin/train-cuda ...), default training flags, our engine
 #   torch       python3 scripts/torch_mnist.py --device cuda --json, if present
-#   train-gorgonia  the same with -engine gorgonia, Gorgonia's CUDA tape machine
+#   train-cudagraph, train-fused, train-gorgonia  the same with each other
+#               engine (gorgonia: Gorgonia's CUDA tape machine)
 #   seeds       seeds 1-5 with each engine and PyTorch with its step
 #               captured as a CUDA graph (eager if capture fails), one after
 #               another, then the table of scripts/gpu_seeds_table.py
@@ -63,6 +64,9 @@ caller_dir=$PWD # a relative RESULTS_DIR is the caller's
 cd "$repo_root"
 
 self=$repo_root/scripts/gpu-host-run.sh
+# The cuda build's engines (gpu.EngineNames), in the order they train: our
+# own first, because they are quick, then Gorgonia's.
+engines="native cudagraph fused gorgonia"
 bundle=${BUNDLE_DIR:-$repo_root/.gpu-bundle}
 work=${GPU_WORK_DIR:-/tmp/mnist-gpu-host}
 # The toolkit: CUDA_HOME, else /usr/local/cuda, else the newest
@@ -152,7 +156,7 @@ step_seeds() {
 	mkdir -p "$dir"
 	rm -f "$dir"/seed-*.log
 	for seed in ${SEEDS-1 2 3 4 5}; do
-		for engine in gorgonia native cudagraph; do
+		for engine in $engines; do
 			echo "--- seed $seed, $engine"
 			bin/train-cuda -log-format json -engine "$engine" -seed "$seed" -data-dir "$bundle/mnist" \
 				>"$dir/seed-$engine-$seed.log" 2>&1 || tail -n 3 "$dir/seed-$engine-$seed.log"
@@ -196,7 +200,7 @@ step_batches() {
 	mkdir -p "$dir"
 	rm -f "$dir"/batch-*.log
 	for bs in ${BATCHES-32 256 1024}; do
-		for engine in gorgonia native cudagraph; do
+		for engine in $engines; do
 			echo "--- batch $bs, $engine"
 			bin/train-cuda -log-format json -engine "$engine" -epochs 1 -batch-size "$bs" -data-dir "$bundle/mnist" \
 				>"$dir/batch-$engine-$bs.log" 2>&1 || tail -n 3 "$dir/batch-$engine-$bs.log"
@@ -302,7 +306,8 @@ write_summary() {
 	{
 		echo "gpu-host-run summary ($(date -u +%Y-%m-%dT%H:%M:%SZ), $(hostname))"
 		printf '%s\n' "${steps[@]}"
-		for f in train-native train-cudagraph train-gorgonia; do
+		for f in $engines; do
+			f=train-$f
 			if [[ -f "$results/$f.log" ]]; then
 				echo
 				echo "$f, last lines:"
@@ -379,12 +384,11 @@ if [[ -z "${SKIP_TESTS:-}" ]]; then
 	run_step host-share 40 bash scripts/host-overhead.sh 3 || true
 fi
 
-# Both engines train the real thing with the default flags, as users do
-# (`make train-cuda`, which only relinks here): ours first, because it is
-# quick, then Gorgonia's, whose speed is unknown.
-train_both() {
+# Every engine trains the real thing with the default flags, as users do
+# (`make train-cuda`, which only relinks here), in the order of $engines.
+train_all() {
 	local engine
-	for engine in native cudagraph gorgonia; do
+	for engine in $engines; do
 		if [[ -x bin/train-cuda ]] && command -v make >/dev/null; then
 			run_step "train-$engine" "$1" \
 				make --no-print-directory train-cuda DATA_DIR="$bundle/mnist" TRAIN_FLAGS="-log-format json -engine $engine" || true
@@ -402,7 +406,7 @@ train_both() {
 	done
 }
 if [[ -z "${SKIP_TRAIN:-}" ]]; then
-	train_both "${TRAIN_LIMIT_S:-200}"
+	train_all "${TRAIN_LIMIT_S:-200}"
 	if [[ -n "${SEEDS-1 2 3 4 5}" && -x bin/train-cuda ]]; then
 		if ! run_step seeds 200 bash "$self" --step seeds "$results"; then
 			seeds_table "$results" >/dev/null 2>&1 || true

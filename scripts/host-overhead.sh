@@ -16,9 +16,9 @@
 # it is the floor for a step whenever the host is the slower of the two.
 #
 # It fails if a step of the gorgonia or native engine copies anything
-# between host and device or waits for the device, or if a cudagraph step
-# is not one graph launch: those are properties of the code, not of the
-# machine, so they hold here as on a GPU.
+# between host and device or waits for the device, or if a cudagraph or
+# fused step is not one graph launch: those are properties of the code, not
+# of the machine, so they hold here as on a GPU.
 #
 # The table gives medians over COUNT runs and each engine's time as a ratio
 # to the native engine's in the same runs: this machine's speed and load
@@ -79,13 +79,14 @@ awk -v count="$count" '
 				calls[e, "launches"], calls[e, "gemms"], calls[e, "graph-launches"],
 				calls[e, "copies-up"], calls[e, "copies-down"], calls[e, "syncs"]
 			if (runs[e] != count) { printf "host-overhead: %s ran %d times, not %d\n", e, runs[e], count > "/dev/stderr"; bad = 1 }
-			if (e != "cudagraph" && calls[e, "copies-up"] + calls[e, "copies-down"] + calls[e, "syncs"] > 0) {
+			captured = e == "cudagraph" || e == "fused"
+			if (!captured && calls[e, "copies-up"] + calls[e, "copies-down"] + calls[e, "syncs"] > 0) {
 				printf "host-overhead: a %s step copies or waits for the device\n", e > "/dev/stderr"; bad = 1
 			}
-			if (e == "cudagraph" && (calls[e, "graph-launches"] != 1 || calls[e, "launches"] > 0.01)) {
-				printf "host-overhead: a cudagraph step is not one graph launch\n" > "/dev/stderr"; bad = 1
+			if (captured && (calls[e, "graph-launches"] != 1 || calls[e, "launches"] > 0.01)) {
+				printf "host-overhead: a %s step is not one graph launch\n", e > "/dev/stderr"; bad = 1
 			}
 		}
-		print "\nCalls are per step, from the last run. The cudagraph engine copies and waits only when a step does not follow the last one: the benchmark wraps round its 32 batches, the trainer never does within an epoch."
+		print "\nCalls are per step, from the last run. The cudagraph and fused engines copy and wait only when a step does not follow the last one: the benchmark wraps round its 32 batches, the trainer never does within an epoch."
 		exit bad
 	}' "$out"

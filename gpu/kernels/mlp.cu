@@ -22,6 +22,8 @@
 //   - The _at kernels are for the captured step (gpu/captured_cuda.go): they
 //     read the batch's place and the update count from device memory, so the
 //     same graph serves every step.
+//   - dense_rows_at and fused_update are the fused engine's (gpu/fused_cuda.go):
+//     all of a step but the first layer's two products in two launches.
 //   - Elementwise kernels use a grid-stride loop, so any grid size is correct.
 //   - Nothing uses atomics and every float reduction runs in a fixed order
 //     in one thread, so results are bit-for-bit reproducible from run to run.
@@ -31,6 +33,11 @@
 
 #define CLASSES 10
 #define IMAGE_SIZE 784
+// The hidden layers' widths, model.Hidden1 and model.Hidden2 (checked by
+// gpu/kernels_gen_test.go): dense_rows_at keeps a row's units in shared
+// memory.
+#define HIDDEN1 128
+#define HIDDEN2 64
 
 // gather_images builds the input batch on the device: row r of x is image
 // idx[r] of the uploaded set, each pixel scaled to [0, 1] as pixel/255, the
@@ -91,39 +98,42 @@ extern "C" __global__ void dense_bias(float *z, const float *b, int rows, int co
 // the set was uploaded. The hit test runs on the log-probabilities with the
 // same rule as model.ScoreLogProbs (strictly greater wins, first index on
 // ties), so the GPU counts exactly what scoring the copied-back rows would.
+__device__ void cross_entropy_row(const float *z, int label, float inv, float *logprobs, float *dlogits, float *stats)
+{
+	float mx = z[0];
+	for (int c = 1; c < CLASSES; c++) {
+		mx = fmaxf(mx, z[c]);
+	}
+	float sum = 0.0f;
+	for (int c = 0; c < CLASSES; c++) {
+		sum += expf(z[c] - mx);
+	}
+	float lse = mx + logf(sum);
+	int best = 0;
+	float bestLP = z[0] - lse;
+	for (int c = 0; c < CLASSES; c++) {
+		float lp = z[c] - lse;
+		logprobs[c] = lp;
+		float d = expf(lp);
+		if (c == label) {
+			d -= 1.0f;
+		}
+		dlogits[c] = d * inv;
+		if (lp > bestLP) {
+			bestLP = lp;
+			best = c;
+		}
+	}
+	stats[0] = -logprobs[label];
+	stats[1] = best == label ? 1.0f : 0.0f;
+}
+
 __device__ void cross_entropy_rows(const float *logits, const unsigned char *labels, const int *idx, int rows,
 				   float *logprobs, float *dlogits, float *stats)
 {
 	for (int r = blockIdx.x * blockDim.x + threadIdx.x; r < rows; r += blockDim.x * gridDim.x) {
-		const float *z = logits + r * CLASSES;
-		float mx = z[0];
-		for (int c = 1; c < CLASSES; c++) {
-			mx = fmaxf(mx, z[c]);
-		}
-		float sum = 0.0f;
-		for (int c = 0; c < CLASSES; c++) {
-			sum += expf(z[c] - mx);
-		}
-		float lse = mx + logf(sum);
-		int label = (int)labels[idx[r]];
-		float inv = 1.0f / (float)rows;
-		int best = 0;
-		float bestLP = z[0] - lse;
-		for (int c = 0; c < CLASSES; c++) {
-			float lp = z[c] - lse;
-			logprobs[r * CLASSES + c] = lp;
-			float d = expf(lp);
-			if (c == label) {
-				d -= 1.0f;
-			}
-			dlogits[r * CLASSES + c] = d * inv;
-			if (lp > bestLP) {
-				bestLP = lp;
-				best = c;
-			}
-		}
-		stats[2 * r] = -logprobs[r * CLASSES + label];
-		stats[2 * r + 1] = best == label ? 1.0f : 0.0f;
+		cross_entropy_row(logits + r * CLASSES, (int)labels[idx[r]], 1.0f / (float)rows,
+				  logprobs + r * CLASSES, dlogits + r * CLASSES, stats + 2 * r);
 	}
 }
 
@@ -180,11 +190,8 @@ extern "C" __global__ void relu_grad_bias(const float *d, const float *a, float 
 // row order, in double, by one thread, so the sums are the same bits
 // however often the host reads them. mean[0] gets the batch's mean loss,
 // the value of the graph's loss node. Launch it as one thread.
-extern "C" __global__ void accumulate_scores(const float *stats, int rows, double *totals, float *mean)
+__device__ void accumulate_rows(const float *stats, int rows, double *totals, float *mean)
 {
-	if (blockIdx.x != 0 || threadIdx.x != 0) {
-		return;
-	}
 	double loss = totals[0], hits = totals[1], batch = 0.0;
 	for (int r = 0; r < rows; r++) {
 		loss += (double)stats[2 * r];
@@ -196,63 +203,265 @@ extern "C" __global__ void accumulate_scores(const float *stats, int rows, doubl
 	mean[0] = (float)(batch / (double)rows);
 }
 
+extern "C" __global__ void accumulate_scores(const float *stats, int rows, double *totals, float *mean)
+{
+	if (blockIdx.x == 0 && threadIdx.x == 0) {
+		accumulate_rows(stats, rows, totals, mean);
+	}
+}
+
 // adam applies one step of Keras's Adam to n parameters:
 //   m <- beta1*m + (1-beta1)*g
 //   v <- beta2*v + (1-beta2)*g*g
 //   w <- w - alpha*m/(sqrt(v)+eps),  alpha = lr*sqrt(1-beta2^t)/(1-beta1^t)
 // alpha and the (1-beta) factors are computed on the host in float64.
-__device__ void adam_update(float *w, const float *g, float *m, float *v, int n,
-			    float beta1, float oneMinusBeta1, float beta2, float oneMinusBeta2, float alpha, float eps)
+__device__ void adam_element(float *w, float g, float *m, float *v, float beta1, float oneMinusBeta1, float beta2,
+			     float oneMinusBeta2, float alpha, float eps)
 {
-	for (int i = blockIdx.x * blockDim.x + threadIdx.x; i < n; i += blockDim.x * gridDim.x) {
-		float gi = g[i];
-		float mi = beta1 * m[i] + oneMinusBeta1 * gi;
-		float vi = beta2 * v[i] + oneMinusBeta2 * (gi * gi);
-		m[i] = mi;
-		v[i] = vi;
-		w[i] = w[i] - alpha * mi / (sqrtf(vi) + eps);
-	}
+	float mi = beta1 * *m + oneMinusBeta1 * g;
+	float vi = beta2 * *v + oneMinusBeta2 * (g * g);
+	*m = mi;
+	*v = vi;
+	*w = *w - alpha * mi / (sqrtf(vi) + eps);
 }
 
 extern "C" __global__ void adam(float *w, const float *g, float *m, float *v, int n,
 				float beta1, float oneMinusBeta1, float beta2, float oneMinusBeta2, float alpha, float eps)
 {
-	adam_update(w, g, m, v, n, beta1, oneMinusBeta1, beta2, oneMinusBeta2, alpha, eps);
+	for (int i = blockIdx.x * blockDim.x + threadIdx.x; i < n; i += blockDim.x * gridDim.x) {
+		adam_element(w + i, g[i], m + i, v + i, beta1, oneMinusBeta1, beta2, oneMinusBeta2, alpha, eps);
+	}
+}
+
+// adam_rate is Adam's step size for update t (1-based), as model.AdamRate
+// computes it on the host: in double, then rounded to float.
+__device__ float adam_rate(double beta1, double beta2, double lr, double t)
+{
+	return (float)(lr * sqrt(1.0 - pow(beta2, t)) / (1.0 - pow(beta1, t)));
 }
 
 // adam_at is adam with the step size computed on the device from the
-// number of updates done so far (steps[0]), as model.AdamRate does on the
-// host (in double, then rounded to float), so that a captured step needs no
-// argument that changes from one step to the next.
+// number of updates done so far (steps[0]), so that a captured step needs
+// no argument that changes from one step to the next.
 extern "C" __global__ void adam_at(float *w, const float *g, float *m, float *v, int n,
 				   double beta1, double beta2, double lr, float eps, const long long *steps)
 {
-	double t = (double)(steps[0] + 1);
-	float alpha = (float)(lr * sqrt(1.0 - pow(beta2, t)) / (1.0 - pow(beta1, t)));
-	adam_update(w, g, m, v, n, (float)beta1, (float)(1.0 - beta1), (float)beta2, (float)(1.0 - beta2), alpha, eps);
+	float alpha = adam_rate(beta1, beta2, lr, (double)(steps[0] + 1));
+	for (int i = blockIdx.x * blockDim.x + threadIdx.x; i < n; i += blockDim.x * gridDim.x) {
+		adam_element(w + i, g[i], m + i, v + i, (float)beta1, (float)(1.0 - beta1), (float)beta2,
+			     (float)(1.0 - beta2), alpha, eps);
+	}
 }
 
 // sgd_momentum applies one step of Keras's SGD with momentum to n
 // parameters, rounding each product as model/kernels.SGDMomentum does:
 //   v <- mu*v - lr*g
 //   w <- w + v
+__device__ void sgd_element(float *w, float g, float *v, float mu, float lr)
+{
+	float vi = mu * *v - lr * g;
+	*v = vi;
+	*w = *w + vi;
+}
+
 extern "C" __global__ void sgd_momentum(float *w, const float *g, float *v, int n, float mu, float lr)
 {
 	for (int i = blockIdx.x * blockDim.x + threadIdx.x; i < n; i += blockDim.x * gridDim.x) {
-		float vi = mu * v[i] - lr * g[i];
-		v[i] = vi;
-		w[i] = w[i] + vi;
+		sgd_element(w + i, g[i], v + i, mu, lr);
 	}
 }
 
-// advance_step moves the captured step on: the next batch starts batch
-// images further on, and one more update is done. Launch it as one thread,
-// last.
-extern "C" __global__ void advance_step(int *cursor, int batch, long long *steps)
+// finish_step ends a captured step: accumulate_scores, then the step moves
+// on (the next batch starts batch images further on, and one more update is
+// done). Launch it as one thread, last.
+extern "C" __global__ void finish_step(const float *stats, int rows, double *totals, float *mean,
+				       int *cursor, int batch, long long *steps)
 {
 	if (blockIdx.x == 0 && threadIdx.x == 0) {
+		accumulate_rows(stats, rows, totals, mean);
 		cursor[0] += batch;
 		steps[0] += 1;
+	}
+}
+
+// dense_rows_at runs, for each row of the batch at order[cursor[0]], all of
+// a training step that works row by row, one block a row (launch it as
+// rows blocks of HIDDEN1 threads; any other shape is correct too):
+//   h1 = relu(z1 + b1)                in place of z1 (= x.W1, from cuBLAS)
+//   h2 = relu(h1.W2 + b2)
+//   cross_entropy_row of h2.W3 + b3    logprobs, dlogits, stats
+//   dh2 = dlogits.W3' where h2 > 0, else 0
+//   dh1 = dh2.W2' where h1 > 0, else 0 (the gradient cuBLAS's dW1 = x'.dh1 needs)
+// and counts the update the step is about to make (steps[0] += 1: nothing
+// else in this kernel reads it, and fused_update, later, reads the new
+// count). Each sum runs over its terms in order in one thread, and the bias
+// comes after the products, as the separate kernels have it. W2 and W3 are
+// read here before fused_update changes them.
+extern "C" __global__ void dense_rows_at(float *h1, const float *b1, const float *w2, const float *b2,
+					 const float *w3, const float *b3, const unsigned char *labels,
+					 const int *order, const int *cursor, int rows, float *h2, float *logprobs,
+					 float *dlogits, float *stats, float *dh2, float *dh1, long long *steps)
+{
+	__shared__ float a1[HIDDEN1];
+	__shared__ float a2[HIDDEN2];
+	__shared__ float d2[HIDDEN2];
+	__shared__ float z3[CLASSES];
+	const int *idx = order + cursor[0];
+	if (blockIdx.x == 0 && threadIdx.x == 0) {
+		steps[0] += 1;
+	}
+	for (int r = blockIdx.x; r < rows; r += gridDim.x) {
+		for (int i = threadIdx.x; i < HIDDEN1; i += blockDim.x) {
+			float v = h1[r * HIDDEN1 + i] + b1[i];
+			if (v < 0.0f) {
+				v = 0.0f;
+			}
+			a1[i] = v;
+			h1[r * HIDDEN1 + i] = v;
+		}
+		__syncthreads();
+		for (int j = threadIdx.x; j < HIDDEN2; j += blockDim.x) {
+			float s = 0.0f;
+			for (int i = 0; i < HIDDEN1; i++) {
+				s += a1[i] * w2[i * HIDDEN2 + j];
+			}
+			float v = s + b2[j];
+			if (v < 0.0f) {
+				v = 0.0f;
+			}
+			a2[j] = v;
+			h2[r * HIDDEN2 + j] = v;
+		}
+		__syncthreads();
+		for (int c = threadIdx.x; c < CLASSES; c += blockDim.x) {
+			float s = 0.0f;
+			for (int j = 0; j < HIDDEN2; j++) {
+				s += a2[j] * w3[j * CLASSES + c];
+			}
+			z3[c] = s + b3[c];
+		}
+		__syncthreads();
+		float *dl = dlogits + r * CLASSES;
+		if (threadIdx.x == 0) {
+			cross_entropy_row(z3, (int)labels[idx[r]], 1.0f / (float)rows, logprobs + r * CLASSES, dl, stats + 2 * r);
+		}
+		__syncthreads();
+		for (int j = threadIdx.x; j < HIDDEN2; j += blockDim.x) {
+			float s = 0.0f;
+			if (a2[j] > 0.0f) {
+				for (int c = 0; c < CLASSES; c++) {
+					s += dl[c] * w3[j * CLASSES + c];
+				}
+			}
+			d2[j] = s;
+			dh2[r * HIDDEN2 + j] = s;
+		}
+		__syncthreads();
+		for (int i = threadIdx.x; i < HIDDEN1; i += blockDim.x) {
+			float s = 0.0f;
+			if (a1[i] > 0.0f) {
+				for (int j = 0; j < HIDDEN2; j++) {
+					s += d2[j] * w2[i * HIDDEN2 + j];
+				}
+			}
+			dh1[r * HIDDEN1 + i] = s;
+		}
+		__syncthreads(); // the next row reuses the shared rows
+	}
+}
+
+// column_product is the (i, j) entry of a'.d summed over the rows in order:
+// a weight gradient (a the layer's input, d the gradient at its output), or
+// with a == 0 the column sum of d, a bias gradient.
+__device__ float column_product(const float *a, int acols, int i, const float *d, int dcols, int j, int rows)
+{
+	float s = 0.0f;
+	for (int r = 0; r < rows; r++) {
+		float v = d[r * dcols + j];
+		s += a ? a[r * acols + i] * v : v;
+	}
+	return s;
+}
+
+// fused_gradient is parameter k's gradient in the fused step, k indexing
+// the flat buffers, whose tensors start at off[0..5] (model.Layout order;
+// off[0] is 0): dW1's entries come from cuBLAS (in g), the others are
+// column_products of dense_rows_at's rows. False for the padding between
+// tensors, which has no gradient.
+__device__ bool fused_gradient(int k, const int *off, const float *g, const float *h1, const float *h2,
+			       const float *dh1, const float *dh2, const float *dlogits, int rows, float *out)
+{
+	const int sizes[6] = {IMAGE_SIZE * HIDDEN1, HIDDEN1, HIDDEN1 * HIDDEN2, HIDDEN2, HIDDEN2 * CLASSES, CLASSES};
+	int t = 5;
+	while (t > 0 && k < off[t]) {
+		t--;
+	}
+	int e = k - off[t];
+	if (e >= sizes[t]) {
+		return false;
+	}
+	switch (t) {
+	case 0:
+		*out = g[k];
+		break;
+	case 1:
+		*out = column_product(0, 0, 0, dh1, HIDDEN1, e, rows);
+		break;
+	case 2:
+		*out = column_product(h1, HIDDEN1, e / HIDDEN2, dh2, HIDDEN2, e % HIDDEN2, rows);
+		break;
+	case 3:
+		*out = column_product(0, 0, 0, dh2, HIDDEN2, e, rows);
+		break;
+	case 4:
+		*out = column_product(h2, HIDDEN2, e / CLASSES, dlogits, CLASSES, e % CLASSES, rows);
+		break;
+	default:
+		*out = column_product(0, 0, 0, dlogits, CLASSES, e, rows);
+	}
+	return true;
+}
+
+// The fused engine's optimizers, fused_update's optimizer argument.
+#define FUSED_ADAM 0
+#define FUSED_SGD 1
+
+// fused_update ends the fused engine's step, one thread a parameter of the
+// flat buffers (n floats): the parameter's gradient (fused_gradient, also
+// stored in g), then its update: Adam, whose step size comes from the
+// update count dense_rows_at has already moved on, with slots s0 = m and
+// s1 = v, or SGD with momentum (s0 = velocity). The first thread also adds
+// the rows' results to the running totals (accumulate_scores) and moves the
+// cursor on to the next batch; nothing else here reads either.
+extern "C" __global__ void fused_update(float *w, float *g, float *s0, float *s1, int n, int off1, int off2,
+					int off3, int off4, int off5, const float *h1, const float *h2,
+					const float *dh1, const float *dh2, const float *dlogits, int rows,
+					const float *stats, double *totals, float *mean, int *cursor,
+					const long long *steps, int optimizer, double beta1, double beta2, double lr,
+					float eps, float mu)
+{
+	const int off[6] = {0, off1, off2, off3, off4, off5};
+	int first = blockIdx.x * blockDim.x + threadIdx.x;
+	if (first == 0) {
+		accumulate_rows(stats, rows, totals, mean);
+		cursor[0] += rows;
+	}
+	float alpha = 0.0f;
+	if (optimizer == FUSED_ADAM) {
+		alpha = adam_rate(beta1, beta2, lr, (double)steps[0]);
+	}
+	for (int k = first; k < n; k += blockDim.x * gridDim.x) {
+		float gk;
+		if (!fused_gradient(k, off, g, h1, h2, dh1, dh2, dlogits, rows, &gk)) {
+			continue;
+		}
+		g[k] = gk;
+		if (optimizer == FUSED_ADAM) {
+			adam_element(w + k, gk, s0 + k, s1 + k, (float)beta1, (float)(1.0 - beta1), (float)beta2,
+				     (float)(1.0 - beta2), alpha, eps);
+		} else {
+			sgd_element(w + k, gk, s0 + k, mu, (float)lr);
+		}
 	}
 }
 

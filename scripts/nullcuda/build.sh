@@ -48,7 +48,7 @@ if [[ $flavour == cpu ]]; then
 		END { if (name != "") printf "kernel(\"%s\", %s, %s),\n", name, syncs ? "true" : "false", name }
 	' "$kernels" >"$out/kernels.inc"
 	[[ -s "$out/kernels.inc" ]] || die "no extern \"C\" __global__ kernels in $kernels"
-	flags+=(-std=c++20 -DNULLCUDA_RUN_KERNELS "-DNULLCUDA_KERNELS_CU=\"$kernels\"" "-DNULLCUDA_KERNEL_TABLE=\"$out/kernels.inc\"" -pthread)
+	flags+=(-DNULLCUDA_RUN_KERNELS "-DNULLCUDA_KERNELS_CU=\"$kernels\"" "-DNULLCUDA_KERNEL_TABLE=\"$out/kernels.inc\"")
 fi
 
 src=$repo_root/scripts/nullcuda/nullcuda.cc

@@ -50,8 +50,7 @@
 #include <vector>
 
 #ifdef NULLCUDA_RUN_KERNELS
-#include <barrier>
-#include <thread>
+#include <ucontext.h>
 #endif
 
 namespace {
@@ -191,9 +190,29 @@ struct Dim {
 	unsigned x = 1, y = 1, z = 1;
 };
 thread_local Dim threadIdx, blockIdx, blockDim, gridDim;
-thread_local std::barrier<> *blockBarrier;
 
-void __syncthreads() { blockBarrier->arrive_and_wait(); }
+// A block whose kernel calls __syncthreads runs its CUDA threads as fibers
+// on the launching OS thread: __syncthreads switches back to the block's
+// scheduler, which resumes each fiber in turn until all have reached the
+// barrier (or returned), then lets them all go on. One OS thread and no
+// futexes, so a block of hundreds of threads costs context switches of a
+// few hundred nanoseconds, not thread creations.
+struct Fiber {
+	ucontext_t ctx;
+	std::unique_ptr<char[]> stack;
+	bool done = false;
+};
+constexpr size_t fiberStack = 64 << 10;
+thread_local ucontext_t blockScheduler;
+thread_local Fiber *runningFiber;
+thread_local const std::function<void()> *fiberCall;
+
+void __syncthreads() { swapcontext(&runningFiber->ctx, &blockScheduler); }
+
+void fiberMain() {
+	(*fiberCall)();
+	runningFiber->done = true; // uc_link returns to the scheduler
+}
 
 } // namespace
 
@@ -246,36 +265,48 @@ const std::vector<Kernel> &kernels() {
 	return table;
 }
 
-// runGrid runs a bound kernel over the grid: thread by thread, or, for a
-// kernel that synchronises its block, one block at a time with a thread per
+// runGrid runs a bound kernel over the grid, one block at a time: thread
+// by thread, or, for a kernel that synchronises its block, with a fiber per
 // CUDA thread.
 void runGrid(const Kernel *k, const std::function<void()> &call, Dim grid, Dim block) {
+	unsigned threads = block.x * block.y * block.z;
+	std::vector<Fiber> fibers(k->syncs ? threads : 0);
+	for (auto &f : fibers) {
+		f.stack.reset(new char[fiberStack]);
+	}
+	gridDim = grid;
+	blockDim = block;
+	auto setThread = [&](unsigned t) { threadIdx = Dim{t % block.x, (t / block.x) % block.y, t / (block.x * block.y)}; };
 	for (unsigned b = 0; b < grid.x * grid.y * grid.z; b++) {
-		Dim bi{b % grid.x, (b / grid.x) % grid.y, b / (grid.x * grid.y)};
-		unsigned threads = block.x * block.y * block.z;
-		auto runThread = [&](unsigned t) {
-			gridDim = grid;
-			blockDim = block;
-			blockIdx = bi;
-			threadIdx = Dim{t % block.x, (t / block.x) % block.y, t / (block.x * block.y)};
-			call();
-		};
+		blockIdx = Dim{b % grid.x, (b / grid.x) % grid.y, b / (grid.x * grid.y)};
 		if (!k->syncs) {
 			for (unsigned t = 0; t < threads; t++) {
-				runThread(t);
+				setThread(t);
+				call();
 			}
 			continue;
 		}
-		std::barrier<> sync(threads);
-		std::vector<std::thread> pool;
-		for (unsigned t = 0; t < threads; t++) {
-			pool.emplace_back([&, t] {
-				blockBarrier = &sync;
-				runThread(t);
-			});
+		fiberCall = &call;
+		for (auto &f : fibers) {
+			getcontext(&f.ctx);
+			f.ctx.uc_stack.ss_sp = f.stack.get();
+			f.ctx.uc_stack.ss_size = fiberStack;
+			f.ctx.uc_link = &blockScheduler;
+			f.done = false;
+			makecontext(&f.ctx, fiberMain, 0);
 		}
-		for (auto &th : pool) {
-			th.join();
+		// Each round runs every fiber up to its next barrier or its end.
+		for (bool live = true; live;) {
+			live = false;
+			for (unsigned t = 0; t < threads; t++) {
+				if (fibers[t].done) {
+					continue;
+				}
+				setThread(t);
+				runningFiber = &fibers[t];
+				swapcontext(&blockScheduler, &fibers[t].ctx);
+				live = live || !fibers[t].done;
+			}
 		}
 	}
 }

@@ -1,0 +1,102 @@
+//go:build cuda
+
+package gpu
+
+import (
+	"math"
+	"slices"
+	"testing"
+
+	"mnist/model"
+	"mnist/model/reference"
+)
+
+// capturedEngines are the engines whose full training steps are captured
+// into a CUDA graph and replayed: their steps run only through DeviceLoop's
+// StepAt, which the conformance test (Step, Forward) does not reach.
+func capturedEngines() []string { return []string{EngineCUDAGraph, EngineFused} }
+
+// TestCapturedStepMatchesReference checks one captured step against the
+// float64 reference on a fixed batch: the loss and hits added to the
+// running totals, and every gradient (read as Adam's first moment, which
+// with β1 = 0 is the gradient itself), within 1e-4.
+func TestCapturedStepMatchesReference(t *testing.T) {
+	requireNativeGPU(t)
+	set := randomSet(16, 5)
+	order := []int{9, 3, 14, 0, 7, 12, 5, 1, 2, 4, 6, 8, 10, 11, 13, 15}
+	for _, name := range capturedEngines() {
+		t.Run(name, func(t *testing.T) {
+			cfg := nativeTestConfig(8)
+			cfg.Optimizer.Beta1 = 0
+			e := newTestEngine(t, testEngines()[name], cfg)
+			load(t, e, model.TrainSet, set)
+			w := reference.Params(state(t, e).Params.Float64s())
+			x, labels := referenceBatch(set, order[:8])
+			want := reference.ForwardBackward(w, x, labels)
+
+			dl := e.(model.DeviceLoop)
+			if err := dl.SetOrder(order); err != nil {
+				t.Fatal(err)
+			}
+			if err := dl.StepAt(0, 8); err != nil {
+				t.Fatal(err)
+			}
+			lossSum, hits, err := dl.Totals()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if loss := lossSum / 8; math.Abs(loss-want.Loss)/want.Loss > nativeTol {
+				t.Errorf("loss %v, reference %v", loss, want.Loss)
+			}
+			if h := referenceHits(want.LogProbs, labels); hits != h {
+				t.Errorf("%d hits, reference %d", hits, h)
+			}
+			for i, g := range state(t, e).Optimizer.Slots[0] {
+				if err := maxRelErr(g, want.Grads[i], maxAbs(want.Grads[i])); err > nativeTol {
+					t.Errorf("%s gradient differs from the reference, rel err %.2g", model.ParamNames()[i], err)
+				}
+			}
+		})
+	}
+}
+
+// TestCapturedStepsMatchReferenceAdam runs two captured steps of Adam (the
+// second a replay of the graph the first captured, on the next batch of the
+// order) and checks the parameters against the reference's.
+func TestCapturedStepsMatchReferenceAdam(t *testing.T) {
+	requireNativeGPU(t)
+	set := learnableSet(16, 4)
+	order := identity(16)
+	slices.Reverse(order)
+	for _, name := range capturedEngines() {
+		t.Run(name, func(t *testing.T) {
+			cfg := nativeTestConfig(8)
+			e := newTestEngine(t, testEngines()[name], cfg)
+			load(t, e, model.TrainSet, set)
+			w := reference.Params(state(t, e).Params.Float64s())
+			o := cfg.Optimizer
+			adam := reference.NewAdam(o.LearningRate, o.Beta1, o.Beta2, o.Epsilon)
+
+			dl := e.(model.DeviceLoop)
+			if err := dl.SetOrder(order); err != nil {
+				t.Fatal(err)
+			}
+			for lo := 0; lo < 16; lo += 8 {
+				if err := dl.StepAt(lo, lo+8); err != nil {
+					t.Fatal(err)
+				}
+				x, labels := referenceBatch(set, order[lo:lo+8])
+				adam.Update(w, reference.ForwardBackward(w, x, labels).Grads)
+			}
+			st := state(t, e)
+			if st.Optimizer.Step != 2 {
+				t.Errorf("%d updates recorded, want 2", st.Optimizer.Step)
+			}
+			for i, got := range st.Params.Float64s() {
+				if err := maxRelErr(got, w[i], 1e-2); err > nativeTol {
+					t.Errorf("%s after 2 steps differs from the reference, rel err %.2g", model.ParamNames()[i], err)
+				}
+			}
+		})
+	}
+}
