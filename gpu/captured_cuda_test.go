@@ -60,43 +60,56 @@ func TestCapturedStepMatchesReference(t *testing.T) {
 	}
 }
 
-// TestCapturedStepsMatchReferenceAdam runs two captured steps of Adam (the
-// second a replay of the graph the first captured, on the next batch of the
-// order) and checks the parameters against the reference's.
-func TestCapturedStepsMatchReferenceAdam(t *testing.T) {
+// TestCapturedStepsMatchReferenceUpdates runs two captured steps of each
+// optimizer (the second a replay of the graph the first captured, on the
+// next batch of the order) and checks the parameters against the
+// reference's.
+func TestCapturedStepsMatchReferenceUpdates(t *testing.T) {
 	requireNativeGPU(t)
 	set := learnableSet(16, 4)
 	order := identity(16)
 	slices.Reverse(order)
 	for _, name := range capturedEngines() {
-		t.Run(name, func(t *testing.T) {
-			cfg := nativeTestConfig(8)
-			e := newTestEngine(t, testEngines()[name], cfg)
-			load(t, e, model.TrainSet, set)
-			w := reference.Params(state(t, e).Params.Float64s())
-			o := cfg.Optimizer
-			adam := reference.NewAdam(o.LearningRate, o.Beta1, o.Beta2, o.Epsilon)
+		for _, opt := range model.OptimizerNames() {
+			t.Run(name+"/"+opt, func(t *testing.T) {
+				cfg := nativeTestConfig(8)
+				cfg.Optimizer.Name = opt
+				o := &cfg.Optimizer
+				var update func(w, g reference.Params)
+				switch opt {
+				case "adam":
+					update = reference.NewAdam(o.LearningRate, o.Beta1, o.Beta2, o.Epsilon).Update
+				case "sgd":
+					o.LearningRate = 0.05
+					update = reference.NewSGD(o.LearningRate, o.Momentum).Update
+				default:
+					t.Fatalf("no reference for optimizer %q", opt)
+				}
+				e := newTestEngine(t, testEngines()[name], cfg)
+				load(t, e, model.TrainSet, set)
+				w := reference.Params(state(t, e).Params.Float64s())
 
-			dl := e.(model.DeviceLoop)
-			if err := dl.SetOrder(order); err != nil {
-				t.Fatal(err)
-			}
-			for lo := 0; lo < 16; lo += 8 {
-				if err := dl.StepAt(lo, lo+8); err != nil {
+				dl := e.(model.DeviceLoop)
+				if err := dl.SetOrder(order); err != nil {
 					t.Fatal(err)
 				}
-				x, labels := referenceBatch(set, order[lo:lo+8])
-				adam.Update(w, reference.ForwardBackward(w, x, labels).Grads)
-			}
-			st := state(t, e)
-			if st.Optimizer.Step != 2 {
-				t.Errorf("%d updates recorded, want 2", st.Optimizer.Step)
-			}
-			for i, got := range st.Params.Float64s() {
-				if err := maxRelErr(got, w[i], 1e-2); err > nativeTol {
-					t.Errorf("%s after 2 steps differs from the reference, rel err %.2g", model.ParamNames()[i], err)
+				for lo := 0; lo < 16; lo += 8 {
+					if err := dl.StepAt(lo, lo+8); err != nil {
+						t.Fatal(err)
+					}
+					x, labels := referenceBatch(set, order[lo:lo+8])
+					update(w, reference.ForwardBackward(w, x, labels).Grads)
 				}
-			}
-		})
+				st := state(t, e)
+				if st.Optimizer.Step != 2 {
+					t.Errorf("%d updates recorded, want 2", st.Optimizer.Step)
+				}
+				for i, got := range st.Params.Float64s() {
+					if err := maxRelErr(got, w[i], 1e-2); err > nativeTol {
+						t.Errorf("%s after 2 steps differs from the reference, rel err %.2g", model.ParamNames()[i], err)
+					}
+				}
+			})
+		}
 	}
 }
