@@ -11,7 +11,6 @@ import (
 	"errors"
 	"fmt"
 	"math"
-	"strings"
 	"unsafe"
 
 	"gonum.org/v1/gonum/blas"
@@ -89,64 +88,10 @@ const (
 	maxBlocks       = 1024
 )
 
-// jitLogBytes is the size of the buffer for the driver's PTX compiler
-// errors, reported if loading the module fails.
-const jitLogBytes = 16 << 10
-
-// kernels is the loaded PTX module and its functions.
-type kernels struct {
-	module cu.Module
-	fns    [numKernels]cu.Function
-	loaded bool
-}
-
-// loadKernels JIT-compiles the embedded PTX into the current context.
-func loadKernels() (*kernels, error) {
-	// The generated list and ours must agree, or mlp.cu was changed without
-	// updating the launch code (or the other way round).
-	inPTX := map[string]bool{}
-	for _, name := range mlpKernelNames() {
-		inPTX[name] = true
-	}
-	for _, name := range kernelNames() {
-		if !inPTX[name] {
-			return nil, fmt.Errorf("kernel %q is not in the embedded PTX (rerun scripts/gen-kernels.sh)", name)
-		}
-	}
-	errLog := &cu.JITErrorLogBuffer{Buffer: make([]byte, jitLogBytes)}
-	mod, err := cu.LoadDataEx(mlpKernelsPTX, errLog)
-	if err != nil {
-		msg := strings.TrimSpace(strings.TrimRight(string(errLog.Buffer), "\x00"))
-		if msg != "" {
-			return nil, fmt.Errorf("loading the kernels' PTX: %w; JIT log: %s", cudaError{err}, msg)
-		}
-		return nil, check("loading the kernels' PTX", err)
-	}
-	k := &kernels{module: mod, loaded: true}
-	for id, name := range kernelNames() {
-		fn, err := mod.Function(name)
-		if err != nil {
-			return nil, errors.Join(check("finding kernel "+name, err), k.unload())
-		}
-		k.fns[id] = fn
-	}
-	return k, nil
-}
-
-// unload releases the module; calling it again does nothing.
-func (k *kernels) unload() error {
-	if k == nil || !k.loaded {
-		return nil
-	}
-	k.loaded = false
-	return check("unloading the kernels", k.module.Unload())
-}
-
-// kernelArg is one kernel argument as cu.Function.Launch wants it: Launch
-// copies 8 bytes from each argument's address, and the driver then reads as
+// kernelArg is one kernel argument in an 8-byte slot: the driver reads as
 // many bytes as the kernel's parameter has (8 for pointers, 4 for int and
-// float), from the start of the slot. Keeping every argument in an 8-byte
-// slot, low bytes first (x86-64 is little-endian), makes both reads valid.
+// float) from the start of the slot, so keeping every argument in 8 bytes,
+// low bytes first (x86-64 is little-endian), makes both reads valid.
 type kernelArg uint64
 
 func argPtr(p cu.DevicePtr) kernelArg { return kernelArg(p) }
@@ -185,17 +130,6 @@ func (k *kernels) launchBlocks(id kernelID, blocks int, args ...kernelArg) error
 
 func (k *kernels) launchBlocksOn(s cu.Stream, id kernelID, blocks int, args ...kernelArg) error {
 	return k.launchShapeOn(s, id, blocks, threadsPerBlock, args...)
-}
-
-// launchShapeOn runs kernel id as blocks blocks of threads threads on
-// stream s.
-func (k *kernels) launchShapeOn(s cu.Stream, id kernelID, blocks, threads int, args ...kernelArg) error {
-	params := make([]unsafe.Pointer, len(args))
-	for i := range args {
-		params[i] = unsafe.Pointer(&args[i])
-	}
-	err := k.fns[id].Launch(blocks, 1, 1, threads, 1, 1, 0, s, params)
-	return check("launching kernel "+kernelNames()[id], err)
 }
 
 // gemmFunc is cuBLAS's column-major C(m×n) = op(A)(m×k) · op(B)(k×n), alpha
