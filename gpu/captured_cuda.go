@@ -33,6 +33,7 @@ type captureState struct {
 	workspace cu.DevicePtr
 	cursor    cu.DevicePtr // int32: where in the order the next captured step starts
 	steps     cu.DevicePtr // int64: updates done, for adam_at
+	rowsDone  cu.DevicePtr // int: dense_rows_at's finished blocks (fused), 0 between launches
 	graph     *replay
 	key       captureKey // what graph has baked in
 
@@ -77,6 +78,9 @@ func newCapturedEngine(ordinal int, cfg model.Config, name string) (model.Engine
 			return err
 		}
 		if c.steps, err = b.mem.alloc("update count", 8); err != nil {
+			return err
+		}
+		if c.rowsDone, err = b.mem.alloc("rows' finished blocks", 4); err != nil {
 			return err
 		}
 		c.blas, err = newStreamBLAS(c.stream, c.workspace)

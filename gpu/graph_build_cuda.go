@@ -7,11 +7,15 @@ import (
 
 	G "gorgonia.org/gorgonia"
 	"gorgonia.org/tensor"
+
+	"mnist/model"
 )
 
-// deviceGraph is the network as one Gorgonia graph of the device ops:
-// forward, the gradients Gorgonia derives from the ops' SymDiff, and the
-// optimizer's update, so that one run of its program is one training step.
+// deviceGraph is the network as one Gorgonia graph of the device ops
+// (graph_ops_cuda.go): the batch, the first layer's product, the rows op
+// (the rest of the network and the loss), the gradients Gorgonia derives
+// from the ops' SymDiff, and the optimizer's update, so that one run of its
+// program is one training step.
 type deviceGraph struct {
 	g      *G.ExprGraph
 	params [6]*G.Node
@@ -31,21 +35,18 @@ func buildDeviceGraph(r *graphRun) (*deviceGraph, error) {
 	// Arity-0 ops need the graph named: G.ApplyOp finds it from children.
 	h := G.NewMatrix(g, tensor.Float32, G.WithShape(r.batch, imagePixels), G.WithName("x"),
 		G.WithOp(&batchOp{deviceOp{"batch", r}, r.batch, r.reserveOutput(tensor.Shape{r.batch, imagePixels})}))
-	var err error
-	for l := 0; l < 3; l++ {
-		_, n := layerWidths(l)
-		op := &denseOp{deviceOp: deviceOp{fmt.Sprintf("dense%d", l+1), r}, layer: l, relu: l < 2, inputGrad: l > 0,
-			out: r.reserveOutput(tensor.Shape{r.batch, n})}
-		if h, err = G.ApplyOp(op, h, dg.params[2*l], dg.params[2*l+1]); err != nil {
-			return nil, fmt.Errorf("dense%d: %w", l+1, err)
-		}
+	z, err := G.ApplyOp(&productOp{deviceOp{"dense1.product", r}, r.reserveOutput(tensor.Shape{r.batch, model.Hidden1})},
+		h, dg.params[0])
+	if err != nil {
+		return nil, fmt.Errorf("dense1 product: %w", err)
 	}
-	if dg.loss, err = G.ApplyOp(&lossOp{deviceOp{"cross_entropy", r}, r.reserveOutput(tensor.ScalarShape())}, h); err != nil {
-		return nil, fmt.Errorf("loss: %w", err)
+	rows := &rowsOp{deviceOp{"rows", r}, r.reserveOutput(tensor.ScalarShape())}
+	if dg.loss, err = G.ApplyOp(rows, append(G.Nodes{z}, dg.params[1:]...)...); err != nil {
+		return nil, fmt.Errorf("rows: %w", err)
 	}
 	// G.Grad differentiates only with respect to input nodes; the
 	// parameters here are op nodes (they own device memory), which
-	// Backpropagate accepts. lossOp's gradient does not read the seed: the
+	// Backpropagate accepts. rowsOp's gradient does not read the seed: the
 	// loss is the cost, and its seed is 1.
 	seed := G.NewScalar(g, tensor.Float32, G.WithName("seed"), G.WithValue(float32(1)))
 	if dg.grads, err = G.Backpropagate(G.Nodes{dg.loss}, G.Nodes{seed}, dg.params[:]); err != nil {

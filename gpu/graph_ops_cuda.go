@@ -17,21 +17,27 @@ import (
 
 // The Gorgonia engine's ops. Each is a Gorgonia op with a CUDA side
 // (G.CUDADoer), so Gorgonia's compiler places every instruction of the
-// program on the GPU, and its tape machine runs them there: the dense
-// layer (cuBLAS product, then our bias and ReLU kernel), the loss (softmax,
-// cross-entropy, hits and the loss gradient in one kernel), the backward
-// ops their SymDiff builds, and the optimizer's update. They mirror the
-// CPU build's fused ops (model/fused_*.go) and launch the native engine's
-// kernels (gpu/kernels/mlp.cu): one copy of each kernel for both engines.
+// program on the GPU, and its tape machine runs them there. The network
+// is cut where its work changes size: the first layer's product (cuBLAS,
+// 784 inputs a row), then everything that works row by row on 128, 64 and
+// 10 units (one kernel, dense_rows: the first layer's bias and ReLU,
+// layers 2 and 3, the loss, and in training the gradients at every
+// layer's units). Their SymDiff builds the backward ops: the first
+// layer's weight gradient (cuBLAS) and the other five parameters'
+// gradients (one kernel, layer_grads); then the optimizer's update. Six
+// launches a step, where an op per layer and per gradient took eighteen:
+// at batch 32 a step is a few MFLOP, and its time on a GPU is mostly
+// launches. The kernels are the fused engine's (gpu/kernels/mlp.cu): one
+// copy of each for both.
 //
 // All device memory is graphRun's, none the tape machine's arena's: what
 // must outlive a run (the parameters, their gradients and the optimizer's
 // state, the data sets, the running loss and hits), which the arena would
-// hand back at every Reset, and every op's output too, one buffer per op
-// (reserveOutput), so the program allocates nothing from the arena and a
-// step makes no tensor header. Each op returns a deviceBuffer over its
-// memory, made once: a value type the machine never pools
-// (graph_value_cuda.go).
+// hand back at every Reset, the rows' units and gradients, and every op's
+// output too, one buffer per op (reserveOutput), so the program allocates
+// nothing from the arena and a step makes no tensor header. Each op
+// returns a deviceBuffer over its memory, made once: a value type the
+// machine never pools (graph_value_cuda.go).
 //
 // None of them runs on the CPU: their Do refuses. Forward-only runs
 // (evaluation, prediction) go through the same program with graphRun's
@@ -85,13 +91,12 @@ func (op deviceOp) LaunchesOwnCUDAWork() {}
 var (
 	_ G.CUDASelfLauncher = (*paramOp)(nil)
 	_ G.CUDASelfLauncher = (*batchOp)(nil)
-	_ G.CUDASelfLauncher = (*denseOp)(nil)
-	_ G.CUDASelfLauncher = (*lossOp)(nil)
-	_ G.CUDASelfLauncher = (*lossGradOp)(nil)
-	_ G.CUDASelfLauncher = (*reluGradOp)(nil)
+	_ G.CUDASelfLauncher = (*productOp)(nil)
+	_ G.CUDASelfLauncher = (*rowsOp)(nil)
+	_ G.CUDASelfLauncher = (*rowsGradOp)(nil)
+	_ G.CUDASelfLauncher = (*layerGradsOp)(nil)
+	_ G.CUDASelfLauncher = (*gradViewOp)(nil)
 	_ G.CUDASelfLauncher = (*weightGradOp)(nil)
-	_ G.CUDASelfLauncher = (*biasGradOp)(nil)
-	_ G.CUDASelfLauncher = (*inputGradOp)(nil)
 	_ G.CUDASelfLauncher = (*updateOp)(nil)
 )
 
@@ -146,130 +151,145 @@ func (op *batchOp) CUDADo(_ G.External, _ G.Device, _ G.Value, _ ...G.Value) (G.
 	return out, op.run.gather(out.Uintptr())
 }
 
-// denseOp is relu?(x·W + b): cuBLAS's product into the output, then the
-// bias (and ReLU) in place.
-type denseOp struct {
+// productOp is x·W1, the first layer's product (cuBLAS), into its output;
+// the layer's bias and ReLU are the rows op's.
+type productOp struct {
 	deviceOp
-	layer     int // 0, 1, 2
-	relu      bool
-	inputGrad bool // whether x needs a gradient (not for the images)
-	out       int  // the run's output buffer
+	out int // the run's output buffer
 }
 
-func (op *denseOp) Arity() int    { return 3 }
-func (op *denseOp) Type() hm.Type { return matrixFn(3) }
-func (op *denseOp) InferShape(in ...G.DimSizer) (tensor.Shape, error) {
+func (op *productOp) Arity() int    { return 2 }
+func (op *productOp) Type() hm.Type { return matrixFn(2) }
+func (op *productOp) InferShape(in ...G.DimSizer) (tensor.Shape, error) {
 	x, w, err := model.TwoMatrixShapes(op, in)
 	if err != nil {
 		return nil, err
 	}
 	return tensor.Shape{x[0], w[1]}, nil
 }
-func (op *denseOp) CUDADo(_ G.External, _ G.Device, _ G.Value, in ...G.Value) (G.Value, error) {
-	if len(in) != 3 {
-		return nil, fmt.Errorf("%s: %d inputs, want 3", op.name, len(in))
-	}
-	out := op.run.output(op.out)
-	return out, op.run.dense(op.layer, op.relu, in[0].Uintptr(), in[1].Uintptr(), in[2].Uintptr(), out.Uintptr())
-}
-func (op *denseOp) DiffWRT(int) []bool { return []bool{op.inputGrad, true, true} }
-func (op *denseOp) SymDiff(inputs G.Nodes, output, grad *G.Node) (G.Nodes, error) {
-	x, w := inputs[0], inputs[1]
-	in, n := layerWidths(op.layer)
-	dz := grad
-	var err error
-	if op.relu {
-		relu := &reluGradOp{deviceOp{op.name + ".relu_grad", op.run}, op.layer, op.run.reserveOutput(tensor.Shape{op.run.batch, n})}
-		if dz, err = G.ApplyOp(relu, output, grad); err != nil {
-			return nil, err
-		}
-	}
-	dw, err := G.ApplyOp(&weightGradOp{deviceOp: deviceOp{op.name + ".weight_grad", op.run}, layer: op.layer}, x, dz)
-	if err != nil {
-		return nil, err
-	}
-	db, err := G.ApplyOp(&biasGradOp{deviceOp: deviceOp{op.name + ".bias_grad", op.run}, layer: op.layer, relu: op.relu}, dz)
-	if err != nil {
-		return nil, err
-	}
-	var dx *G.Node
-	if op.inputGrad {
-		down := &inputGradOp{deviceOp{op.name + ".input_grad", op.run}, op.layer, op.run.reserveOutput(tensor.Shape{op.run.batch, in})}
-		if dx, err = G.ApplyOp(down, dz, w); err != nil {
-			return nil, err
-		}
-	}
-	return G.Nodes{dx, dw, db}, nil
-}
-
-// lossOp is the mean cross-entropy of the logits against the batch's
-// labels. One kernel computes the log-probabilities, each row's loss and
-// hit, and the gradient of the mean loss with respect to the logits (kept
-// for lossGradOp); in training, a second adds the rows' losses and hits to
-// the running totals and writes the batch's mean loss, the op's value.
-type lossOp struct {
-	deviceOp
-	out int // the run's output buffer: the batch's mean loss
-}
-
-func (op *lossOp) Arity() int                                     { return 1 }
-func (op *lossOp) Type() hm.Type                                  { return hm.NewFnType(matrixF32, scalarF32) }
-func (op *lossOp) InferShape(...G.DimSizer) (tensor.Shape, error) { return tensor.ScalarShape(), nil }
-func (op *lossOp) CUDADo(_ G.External, _ G.Device, _ G.Value, in ...G.Value) (G.Value, error) {
-	if len(in) != 1 {
-		return nil, fmt.Errorf("%s: %d inputs, want 1", op.name, len(in))
-	}
-	out := op.run.output(op.out)
-	return out, op.run.loss(in[0].Uintptr(), out.Uintptr())
-}
-func (op *lossOp) DiffWRT(int) []bool { return []bool{true} }
-
-// SymDiff: the loss is the graph's cost, so the gradient flowing into it is
-// Backpropagate's seed, 1, and the logits' gradient is what the loss
-// kernel already computed. Reading the loss node orders lossGradOp after it.
-func (op *lossOp) SymDiff(_ G.Nodes, output, _ *G.Node) (G.Nodes, error) {
-	d, err := G.ApplyOp(&lossGradOp{deviceOp: deviceOp{op.name + ".grad", op.run}}, output)
-	if err != nil {
-		return nil, err
-	}
-	return G.Nodes{d}, nil
-}
-
-// lossGradOp hands on the logits' gradient the loss kernel left.
-type lossGradOp struct {
-	deviceOp
-}
-
-func (op *lossGradOp) Arity() int    { return 1 }
-func (op *lossGradOp) Type() hm.Type { return hm.NewFnType(scalarF32, matrixF32) }
-func (op *lossGradOp) InferShape(...G.DimSizer) (tensor.Shape, error) {
-	return tensor.Shape{op.run.batch, classes}, nil
-}
-func (op *lossGradOp) CUDADo(_ G.External, _ G.Device, _ G.Value, _ ...G.Value) (G.Value, error) {
-	return op.run.dlogitsValue(), nil
-}
-
-// reluGradOp is the gradient through a ReLU, read off the layer's output.
-// Its kernel also writes the layer's bias gradient (the column sums of its
-// value), which the layer's biasGradOp, reading this op's value, hands on.
-type reluGradOp struct {
-	deviceOp
-	layer int
-	out   int // the run's output buffer
-}
-
-func (op *reluGradOp) Arity() int    { return 2 }
-func (op *reluGradOp) Type() hm.Type { return matrixFn(2) }
-func (op *reluGradOp) InferShape(in ...G.DimSizer) (tensor.Shape, error) {
-	a, _, err := model.TwoMatrixShapes(op, in)
-	return a, err
-}
-func (op *reluGradOp) CUDADo(_ G.External, _ G.Device, _ G.Value, in ...G.Value) (G.Value, error) {
+func (op *productOp) CUDADo(_ G.External, _ G.Device, _ G.Value, in ...G.Value) (G.Value, error) {
 	if len(in) != 2 {
 		return nil, fmt.Errorf("%s: %d inputs, want 2", op.name, len(in))
 	}
 	out := op.run.output(op.out)
-	return out, op.run.reluGrad(op.layer, in[1].Uintptr(), in[0].Uintptr(), out.Uintptr())
+	return out, op.run.product(in[0].Uintptr(), in[1].Uintptr(), out.Uintptr())
+}
+
+// The images need no gradient; W1's is xᵀ·dz.
+func (op *productOp) DiffWRT(int) []bool { return []bool{false, true} }
+func (op *productOp) SymDiff(inputs G.Nodes, _, grad *G.Node) (G.Nodes, error) {
+	dw, err := G.ApplyOp(&weightGradOp{deviceOp: deviceOp{op.name + ".weight_grad", op.run}, layer: 0}, inputs[0], grad)
+	if err != nil {
+		return nil, err
+	}
+	return G.Nodes{nil, dw}, nil
+}
+
+// rowsOp is the rest of the network and the loss, from z1 = x·W1 and the
+// other five parameters (b1, W2, b2, W3, b3): dense_rows, one block a row.
+// Its value is the batch's mean cross-entropy, the graph's cost, written
+// in training with the running loss and hits; the kernel also leaves the
+// log-probabilities and each row's loss and hit, and in training the
+// gradients at every layer's units, which the backward ops read.
+type rowsOp struct {
+	deviceOp
+	out int // the run's output buffer: the batch's mean loss
+}
+
+func (op *rowsOp) Arity() int { return 6 }
+func (op *rowsOp) Type() hm.Type {
+	ts := make([]hm.Type, 7)
+	for i := range 6 {
+		ts[i] = matrixF32
+	}
+	ts[6] = scalarF32
+	return hm.NewFnType(ts...)
+}
+func (op *rowsOp) InferShape(...G.DimSizer) (tensor.Shape, error) { return tensor.ScalarShape(), nil }
+func (op *rowsOp) CUDADo(_ G.External, _ G.Device, _ G.Value, in ...G.Value) (G.Value, error) {
+	if len(in) != 6 {
+		return nil, fmt.Errorf("%s: %d inputs, want 6", op.name, len(in))
+	}
+	var p [6]uintptr
+	for i, v := range in {
+		p[i] = v.Uintptr()
+	}
+	out := op.run.output(op.out)
+	return out, op.run.denseRows(p, out.Uintptr())
+}
+func (op *rowsOp) DiffWRT(int) []bool { return []bool{true, true, true, true, true, true} }
+
+// SymDiff: the rows op's value is the cost, so the gradient flowing into
+// it is Backpropagate's seed, 1. z1's gradient is what the kernel already
+// left (rowsGradOp); the five parameters' come from one layer_grads
+// launch (layerGradsOp), each handed on by a view of its part of the
+// gradient buffer. Reading the rows node orders them after it.
+func (op *rowsOp) SymDiff(_ G.Nodes, output, _ *G.Node) (G.Nodes, error) {
+	dz, err := G.ApplyOp(&rowsGradOp{deviceOp{op.name + ".grad", op.run}}, output)
+	if err != nil {
+		return nil, err
+	}
+	grads, err := G.ApplyOp(&layerGradsOp{deviceOp{op.name + ".layer_grads", op.run}, op.run.reserveOutput(tensor.ScalarShape())}, output)
+	if err != nil {
+		return nil, err
+	}
+	out := G.Nodes{dz}
+	for i := 1; i < 6; i++ {
+		v, err := G.ApplyOp(&gradViewOp{deviceOp: deviceOp{fmt.Sprintf("%s.grad%d", op.name, i), op.run}, index: i}, grads)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, v)
+	}
+	return out, nil
+}
+
+// rowsGradOp hands on z1's gradient, which the rows kernel left.
+type rowsGradOp struct {
+	deviceOp
+}
+
+func (op *rowsGradOp) Arity() int    { return 1 }
+func (op *rowsGradOp) Type() hm.Type { return hm.NewFnType(scalarF32, matrixF32) }
+func (op *rowsGradOp) InferShape(...G.DimSizer) (tensor.Shape, error) {
+	return tensor.Shape{op.run.batch, model.Hidden1}, nil
+}
+func (op *rowsGradOp) CUDADo(_ G.External, _ G.Device, _ G.Value, _ ...G.Value) (G.Value, error) {
+	return op.run.dh1Value(), nil
+}
+
+// layerGradsOp writes the gradients of b1, W2, b2, W3 and b3 into the
+// gradient buffer the optimizer reads (layer_grads), from what the rows
+// kernel left. Its value is a scalar nothing reads: the gradients are
+// handed on by gradViewOps.
+type layerGradsOp struct {
+	deviceOp
+	out int // the run's output buffer, never written
+}
+
+func (op *layerGradsOp) Arity() int    { return 1 }
+func (op *layerGradsOp) Type() hm.Type { return hm.NewFnType(scalarF32, scalarF32) }
+func (op *layerGradsOp) InferShape(...G.DimSizer) (tensor.Shape, error) {
+	return tensor.ScalarShape(), nil
+}
+func (op *layerGradsOp) CUDADo(_ G.External, _ G.Device, _ G.Value, _ ...G.Value) (G.Value, error) {
+	return op.run.output(op.out), op.run.layerGrads()
+}
+
+// gradViewOp hands on parameter index's gradient, which layerGradsOp wrote.
+type gradViewOp struct {
+	deviceOp
+	index int
+}
+
+func (op *gradViewOp) Arity() int    { return 1 }
+func (op *gradViewOp) Type() hm.Type { return hm.NewFnType(scalarF32, matrixF32) }
+func (op *gradViewOp) InferShape(...G.DimSizer) (tensor.Shape, error) {
+	s := op.run.layout.specs[op.index]
+	return tensor.Shape{s.Rows, s.Cols}, nil
+}
+func (op *gradViewOp) CUDADo(_ G.External, _ G.Device, _ G.Value, _ ...G.Value) (G.Value, error) {
+	return op.run.gradValue(op.index), nil
 }
 
 // weightGradOp is xᵀ·dz, a layer's weight gradient, written into the
@@ -293,55 +313,6 @@ func (op *weightGradOp) CUDADo(_ G.External, _ G.Device, _ G.Value, in ...G.Valu
 		return nil, fmt.Errorf("%s: %d inputs, want 2", op.name, len(in))
 	}
 	return op.run.gradValue(2 * op.layer), op.run.weightGrad(op.layer, in[0].Uintptr(), in[1].Uintptr())
-}
-
-// biasGradOp is the column sums of dz, a layer's bias gradient, written
-// into the gradient buffer the optimizer reads: by its own kernel for the
-// last layer, by the reluGradOp that made dz for a layer with a ReLU.
-type biasGradOp struct {
-	deviceOp
-	layer int
-	relu  bool
-}
-
-func (op *biasGradOp) Arity() int    { return 1 }
-func (op *biasGradOp) Type() hm.Type { return matrixFn(1) }
-func (op *biasGradOp) InferShape(in ...G.DimSizer) (tensor.Shape, error) {
-	s, ok := in[0].(tensor.Shape)
-	if len(in) != 1 || !ok || s.Dims() != 2 {
-		return nil, fmt.Errorf("%s: input shape %v, want a matrix", op.name, in)
-	}
-	return tensor.Shape{1, s[1]}, nil
-}
-func (op *biasGradOp) CUDADo(_ G.External, _ G.Device, _ G.Value, in ...G.Value) (G.Value, error) {
-	if len(in) != 1 {
-		return nil, fmt.Errorf("%s: %d inputs, want 1", op.name, len(in))
-	}
-	return op.run.gradValue(2*op.layer + 1), op.run.biasGrad(op.layer, op.relu, in[0].Uintptr())
-}
-
-// inputGradOp is dz·Wᵀ, the gradient a layer passes down.
-type inputGradOp struct {
-	deviceOp
-	layer int
-	out   int // the run's output buffer
-}
-
-func (op *inputGradOp) Arity() int    { return 2 }
-func (op *inputGradOp) Type() hm.Type { return matrixFn(2) }
-func (op *inputGradOp) InferShape(in ...G.DimSizer) (tensor.Shape, error) {
-	dz, w, err := model.TwoMatrixShapes(op, in)
-	if err != nil {
-		return nil, err
-	}
-	return tensor.Shape{dz[0], w[0]}, nil
-}
-func (op *inputGradOp) CUDADo(_ G.External, _ G.Device, _ G.Value, in ...G.Value) (G.Value, error) {
-	if len(in) != 2 {
-		return nil, fmt.Errorf("%s: %d inputs, want 2", op.name, len(in))
-	}
-	out := op.run.output(op.out)
-	return out, op.run.inputGrad(op.layer, in[0].Uintptr(), in[1].Uintptr(), out.Uintptr())
 }
 
 // updateOp applies one optimizer step to every parameter, in place, from

@@ -41,9 +41,9 @@ type graphRun struct {
 	slots         []cu.DevicePtr
 	step          int64
 
-	// The Gorgonia values over params, grads and dlogits (makeValues).
+	// The Gorgonia values over params, grads and dh1 (makeValues).
 	paramVals, gradVals []*deviceBuffer
-	dlogitsVal          *deviceBuffer
+	dh1Val              *deviceBuffer
 
 	// Every other op's output, one buffer each, reserved by the op when
 	// the graph is built (reserveOutput) and allocated in setup: the
@@ -52,8 +52,13 @@ type graphRun struct {
 	outShapes []tensor.Shape
 	outVals   []*deviceBuffer
 
-	dlogits, logProbs cu.DevicePtr // batch×10 each, left by the loss kernel
-	stats             cu.DevicePtr // batch×2: each row's loss and hit
+	// What the rows kernel (dense_rows) leaves: each layer's units and the
+	// gradients at them, the log-probabilities, each row's loss and hit,
+	// and its count of finished blocks (0 between launches).
+	h1, h2, dh1, dh2  cu.DevicePtr // batch×128, batch×64
+	dlogits, logProbs cu.DevicePtr // batch×10 each
+	stats             cu.DevicePtr // batch×2
+	rowsDone          cu.DevicePtr // 1 int
 	nonFinite         cu.DevicePtr // 1 int: count_nonfinite's answer
 	idx               cu.DevicePtr // batch ints: Step's and Forward's image numbers
 	loop              loopState    // the epoch's order, the running totals
@@ -102,7 +107,12 @@ func (r *graphRun) setup(initial *model.Params) error {
 		}{
 			{&r.params, "parameters", flat},
 			{&r.grads, "gradients", flat},
+			{&r.h1, "hidden layer 1", rows * model.Hidden1 * 4},
+			{&r.h2, "hidden layer 2", rows * model.Hidden2 * 4},
+			{&r.dh1, "hidden layer 1 gradients", rows * model.Hidden1 * 4},
+			{&r.dh2, "hidden layer 2 gradients", rows * model.Hidden2 * 4},
 			{&r.dlogits, "logit gradients", rows * classes * 4},
+			{&r.rowsDone, "rows' finished blocks", 4},
 			{&r.logProbs, "log-probabilities", rows * classes * 4},
 			{&r.stats, "per-row results", rows * 2 * 4},
 			{&r.nonFinite, "non-finite count", 4},
@@ -167,7 +177,7 @@ func (r *graphRun) makeValues() {
 		r.paramVals[i] = newDeviceBuffer(r.param(i), tensor.Shape{s.Rows, s.Cols})
 		r.gradVals[i] = newDeviceBuffer(r.grad(i), tensor.Shape{s.Rows, s.Cols})
 	}
-	r.dlogitsVal = newDeviceBuffer(r.dlogits, tensor.Shape{r.batch, classes})
+	r.dh1Val = newDeviceBuffer(r.dh1, tensor.Shape{r.batch, model.Hidden1})
 }
 
 // reserveOutput reserves an output buffer of this shape for an op, before
@@ -182,7 +192,7 @@ func (r *graphRun) output(i int) *deviceBuffer { return r.outVals[i] }
 
 func (r *graphRun) paramValue(i int) G.Value { return r.paramVals[i] }
 func (r *graphRun) gradValue(i int) G.Value  { return r.gradVals[i] }
-func (r *graphRun) dlogitsValue() G.Value    { return r.dlogitsVal }
+func (r *graphRun) dh1Value() G.Value        { return r.dh1Val }
 
 // layerWidths are the inputs and outputs of dense layer l.
 func layerWidths(l int) (in, out int) {
@@ -197,50 +207,44 @@ func (r *graphRun) gather(x uintptr) error {
 	})
 }
 
-func (r *graphRun) dense(l int, relu bool, x, w, b, out uintptr) error {
-	in, n := layerWidths(l)
+// product is z1 = x·W1 (cuBLAS).
+func (r *graphRun) product(x, w, out uintptr) error {
 	return r.onDevice(func() error {
-		if err := matmulForward(r.lane.gemm, l,
-			cu.DevicePtr(x), cu.DevicePtr(w), cu.DevicePtr(out), r.rows, in, n); err != nil {
-			return err
-		}
-		id := kDenseBias
-		if relu {
-			id = kDenseBiasReLU
-		}
-		return r.lane.launch(id, r.rows*n, argPtr(cu.DevicePtr(out)), argPtr(cu.DevicePtr(b)), argInt(r.rows), argInt(n))
+		return matmulForward(r.lane.gemm, 0, cu.DevicePtr(x), cu.DevicePtr(w), cu.DevicePtr(out),
+			r.rows, model.Inputs, model.Hidden1)
 	})
 }
 
-// loss leaves the log-probabilities, the logits' gradient and the per-row
-// results; in training it adds the rows to the running totals and writes
-// the batch's mean loss to mean. A forward-only run leaves mean unwritten.
-func (r *graphRun) loss(logits, mean uintptr) error {
+// denseRows runs dense_rows on z1 and the other five parameters (p, in
+// model.Layout order from b1): the log-probabilities and per-row results,
+// and in training the gradients at the units, the running totals and the
+// batch's mean loss in mean. A forward-only run leaves mean unwritten.
+func (r *graphRun) denseRows(p [6]uintptr, mean uintptr) error {
+	train := 0
+	if r.training {
+		train = 1
+	}
 	return r.onDevice(func() error {
-		if err := r.lane.launch(kCrossEntropy, r.rows,
-			argPtr(cu.DevicePtr(logits)), argPtr(r.set.labels), argPtr(r.batchIdx), argInt(r.rows),
-			argPtr(r.logProbs), argPtr(r.dlogits), argPtr(r.stats)); err != nil {
-			return err
-		}
-		if !r.training {
-			return nil
-		}
-		return r.lane.launchBlocks(kAccumulateScores, 1,
-			argPtr(r.stats), argInt(r.rows), argPtr(r.loop.totals), argPtr(cu.DevicePtr(mean)))
+		return r.lane.launchShape(kDenseRows, r.rows, rowThreads,
+			argPtr(cu.DevicePtr(p[0])), argPtr(r.h1), argPtr(cu.DevicePtr(p[1])), argPtr(cu.DevicePtr(p[2])),
+			argPtr(cu.DevicePtr(p[3])), argPtr(cu.DevicePtr(p[4])), argPtr(cu.DevicePtr(p[5])),
+			argPtr(r.set.labels), argPtr(r.batchIdx), argInt(r.rows), argInt(train), argPtr(r.h2),
+			argPtr(r.logProbs), argPtr(r.dlogits), argPtr(r.stats), argPtr(r.dh2), argPtr(r.dh1),
+			argPtr(r.loop.totals), argPtr(cu.DevicePtr(mean)), argPtr(r.rowsDone))
 	})
 }
 
-// reluGrad is the gradient through layer l's ReLU, into out, and with it
-// the layer's bias gradient, which biasGradOp then hands on.
-func (r *graphRun) reluGrad(l int, d, a, out uintptr) error {
+// layerGrads writes every gradient but W1's from what dense_rows left.
+func (r *graphRun) layerGrads() error {
 	if !r.training {
 		return nil
 	}
-	_, n := layerWidths(l)
+	off := r.layout.offsets
 	return r.onDevice(func() error {
-		return r.lane.launch(kReLUGradBias, n,
-			argPtr(cu.DevicePtr(d)), argPtr(cu.DevicePtr(a)), argPtr(cu.DevicePtr(out)), argPtr(r.grad(2*l+1)),
-			argInt(r.rows), argInt(n))
+		return r.lane.launch(kLayerGrads, r.layout.total-off[1],
+			argPtr(r.grads), argInt(r.layout.total), argInt(off[1]), argInt(off[2]), argInt(off[3]),
+			argInt(off[4]), argInt(off[5]), argPtr(r.h1), argPtr(r.h2), argPtr(r.dh1), argPtr(r.dh2),
+			argPtr(r.dlogits), argInt(r.rows))
 	})
 }
 
@@ -252,29 +256,6 @@ func (r *graphRun) weightGrad(l int, x, dz uintptr) error {
 	return r.onDevice(func() error {
 		return matmulWeightGrad(r.lane.gemm, l,
 			cu.DevicePtr(x), cu.DevicePtr(dz), r.grad(2*l), r.rows, in, n)
-	})
-}
-
-// biasGrad is layer l's bias gradient from dz; a layer with a ReLU has
-// had its own computed with the gradient through the ReLU (reluGrad).
-func (r *graphRun) biasGrad(l int, relu bool, dz uintptr) error {
-	if !r.training || relu {
-		return nil
-	}
-	_, n := layerWidths(l)
-	return r.onDevice(func() error {
-		return r.lane.launch(kBiasGrad, n, argPtr(cu.DevicePtr(dz)), argPtr(r.grad(2*l+1)), argInt(r.rows), argInt(n))
-	})
-}
-
-func (r *graphRun) inputGrad(l int, dz, w, out uintptr) error {
-	if !r.training {
-		return nil
-	}
-	in, n := layerWidths(l)
-	return r.onDevice(func() error {
-		return matmulInputGrad(r.lane.gemm, l,
-			cu.DevicePtr(dz), cu.DevicePtr(w), cu.DevicePtr(out), r.rows, in, n)
 	})
 }
 

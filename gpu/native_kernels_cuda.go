@@ -53,7 +53,9 @@ const (
 	kCrossEntropyAt
 	kAdamAt
 	kFinishStep
+	kDenseRows
 	kDenseRowsAt
+	kLayerGrads
 	kFusedUpdate
 	numKernels
 )
@@ -75,7 +77,9 @@ func kernelNames() [numKernels]string {
 		kCrossEntropyAt:   "cross_entropy_at",
 		kAdamAt:           "adam_at",
 		kFinishStep:       "finish_step",
+		kDenseRows:        "dense_rows",
 		kDenseRowsAt:      "dense_rows_at",
+		kLayerGrads:       "layer_grads",
 		kFusedUpdate:      "fused_update",
 	}
 }

@@ -22,11 +22,13 @@
 //   - The _at kernels are for the captured step (gpu/captured_cuda.go): they
 //     read the batch's place and the update count from device memory, so the
 //     same graph serves every step.
-//   - dense_rows_at and fused_update are the fused engine's (gpu/fused_cuda.go):
-//     all of a step but the first layer's two products in two launches.
+//   - dense_rows, layer_grads, dense_rows_at and fused_update are the
+//     Gorgonia and fused engines' (gpu/graph_ops_cuda.go, gpu/fused_cuda.go):
+//     a step's work between the first layer's two products in two launches.
+//   - The one atomic, an integer, counts finished blocks (dense_rows_block).
 //   - Elementwise kernels use a grid-stride loop, so any grid size is correct.
-//   - Nothing uses atomics and every float reduction runs in a fixed order
-//     in one thread, so results are bit-for-bit reproducible from run to run.
+//   - No float atomics: every float reduction runs in a fixed order in one
+//     thread, so results are bit-for-bit reproducible from run to run.
 //   - The file is compiled without fast math (-fmad=false -ftz=false
 //     -prec-div=true -prec-sqrt=true) so that each operation is IEEE float32
 //     and results stay close to the float64 CPU reference.
@@ -284,35 +286,72 @@ extern "C" __global__ void finish_step(const float *stats, int rows, double *tot
 	}
 }
 
-// dense_rows_at runs, for each row of the batch at order[cursor[0]], all of
-// a training step that works row by row, one block a row (launch it as
-// rows blocks of HIDDEN1 threads; any other shape is correct too):
-//   h1 = relu(z1 + b1)                in place of z1 (= x.W1, from cuBLAS)
+// block_accumulate is accumulate_rows run by a whole block: its threads
+// stage the rows' results in shared memory, a chunk at a time, with one
+// load each in parallel, and thread 0 adds them in row order, so the sums
+// are the bits accumulate_rows gives. The loads are volatile: the rows were
+// written by other blocks of the same launch, and must not come from a
+// stale line of this SM's L1.
+__device__ void block_accumulate(const float *stats, int rows, double *totals, float *mean)
+{
+	__shared__ float chunk[2 * HIDDEN1];
+	const volatile float *in = stats;
+	double loss = 0.0, hits = 0.0, batch = 0.0;
+	if (threadIdx.x == 0) {
+		loss = totals[0];
+		hits = totals[1];
+	}
+	for (int base = 0; base < rows; base += HIDDEN1) {
+		int n = rows - base < HIDDEN1 ? rows - base : HIDDEN1;
+		for (int i = threadIdx.x; i < 2 * n; i += blockDim.x) {
+			chunk[i] = in[2 * base + i];
+		}
+		__syncthreads();
+		if (threadIdx.x == 0) {
+			for (int r = 0; r < n; r++) {
+				loss += (double)chunk[2 * r];
+				hits += (double)chunk[2 * r + 1];
+				batch += (double)chunk[2 * r];
+			}
+		}
+		__syncthreads();
+	}
+	if (threadIdx.x == 0) {
+		totals[0] = loss;
+		totals[1] = hits;
+		mean[0] = (float)(batch / (double)rows);
+	}
+}
+
+// dense_rows_block is dense_rows for the block it runs in: each of its rows
+// of the batch (row r's image is idx[r]), one block a row, the units of a
+// row in shared memory:
+//   h1 = relu(z1 + b1)                (z1 = x.W1, from cuBLAS; h1 may be z1)
 //   h2 = relu(h1.W2 + b2)
 //   cross_entropy_row of h2.W3 + b3    logprobs, dlogits, stats
+// and in training the gradients at the units, for the weight gradients
+// that follow:
 //   dh2 = dlogits.W3' where h2 > 0, else 0
-//   dh1 = dh2.W2' where h1 > 0, else 0 (the gradient cuBLAS's dW1 = x'.dh1 needs)
-// and counts the update the step is about to make (steps[0] += 1: nothing
-// else in this kernel reads it, and fused_update, later, reads the new
-// count). Each sum runs over its terms in order in one thread, and the bias
-// comes after the products, as the separate kernels have it. W2 and W3 are
-// read here before fused_update changes them.
-extern "C" __global__ void dense_rows_at(float *h1, const float *b1, const float *w2, const float *b2,
-					 const float *w3, const float *b3, const unsigned char *labels,
-					 const int *order, const int *cursor, int rows, float *h2, float *logprobs,
-					 float *dlogits, float *stats, float *dh2, float *dh1, long long *steps)
+//   dh1 = dh2.W2' where h1 > 0, else 0
+// then the last block to finish adds all rows' results to the running
+// totals and writes the batch's mean loss (block_accumulate); it returns
+// true in that block. done is an int, 0 between launches, that counts the
+// finished blocks (an integer atomic: the float sums keep a fixed order).
+// Each sum runs over its terms in order in one thread, and the bias comes
+// after the products, as the separate kernels have it.
+__device__ bool dense_rows_block(const float *z1, float *h1, const float *b1, const float *w2, const float *b2,
+				 const float *w3, const float *b3, const unsigned char *labels, const int *idx,
+				 int rows, int train, float *h2, float *logprobs, float *dlogits, float *stats,
+				 float *dh2, float *dh1, double *totals, float *mean, int *done)
 {
 	__shared__ float a1[HIDDEN1];
 	__shared__ float a2[HIDDEN2];
 	__shared__ float d2[HIDDEN2];
 	__shared__ float z3[CLASSES];
-	const int *idx = order + cursor[0];
-	if (blockIdx.x == 0 && threadIdx.x == 0) {
-		steps[0] += 1;
-	}
+	__shared__ int last;
 	for (int r = blockIdx.x; r < rows; r += gridDim.x) {
 		for (int i = threadIdx.x; i < HIDDEN1; i += blockDim.x) {
-			float v = h1[r * HIDDEN1 + i] + b1[i];
+			float v = z1[r * HIDDEN1 + i] + b1[i];
 			if (v < 0.0f) {
 				v = 0.0f;
 			}
@@ -346,27 +385,81 @@ extern "C" __global__ void dense_rows_at(float *h1, const float *b1, const float
 			cross_entropy_row(z3, (int)labels[idx[r]], 1.0f / (float)rows, logprobs + r * CLASSES, dl, stats + 2 * r);
 		}
 		__syncthreads();
-		for (int j = threadIdx.x; j < HIDDEN2; j += blockDim.x) {
-			float s = 0.0f;
-			if (a2[j] > 0.0f) {
-				for (int c = 0; c < CLASSES; c++) {
-					s += dl[c] * w3[j * CLASSES + c];
+		if (train) {
+			for (int j = threadIdx.x; j < HIDDEN2; j += blockDim.x) {
+				float s = 0.0f;
+				if (a2[j] > 0.0f) {
+					for (int c = 0; c < CLASSES; c++) {
+						s += dl[c] * w3[j * CLASSES + c];
+					}
 				}
+				d2[j] = s;
+				dh2[r * HIDDEN2 + j] = s;
 			}
-			d2[j] = s;
-			dh2[r * HIDDEN2 + j] = s;
-		}
-		__syncthreads();
-		for (int i = threadIdx.x; i < HIDDEN1; i += blockDim.x) {
-			float s = 0.0f;
-			if (a1[i] > 0.0f) {
-				for (int j = 0; j < HIDDEN2; j++) {
-					s += d2[j] * w2[i * HIDDEN2 + j];
+			__syncthreads();
+			for (int i = threadIdx.x; i < HIDDEN1; i += blockDim.x) {
+				float s = 0.0f;
+				if (a1[i] > 0.0f) {
+					for (int j = 0; j < HIDDEN2; j++) {
+						s += d2[j] * w2[i * HIDDEN2 + j];
+					}
 				}
+				dh1[r * HIDDEN1 + i] = s;
 			}
-			dh1[r * HIDDEN1 + i] = s;
 		}
 		__syncthreads(); // the next row reuses the shared rows
+	}
+	if (!train) {
+		return false;
+	}
+	// Make this block's rows visible to the block that adds them, then
+	// count it finished; the last one adds.
+	__threadfence();
+	__syncthreads();
+	if (threadIdx.x == 0) {
+		last = atomicAdd(done, 1) == (int)(gridDim.x - 1);
+	}
+	__syncthreads();
+	if (!last) {
+		return false;
+	}
+	__threadfence();
+	block_accumulate(stats, rows, totals, mean);
+	if (threadIdx.x == 0) {
+		done[0] = 0;
+	}
+	return true;
+}
+
+// dense_rows is dense_rows_block over the grid, for the Gorgonia engine's
+// rows op (gpu/graph_ops_cuda.go): launch it as rows blocks of HIDDEN1
+// threads (any other shape is correct too). train 0 runs the forward part
+// alone (evaluation, prediction) and leaves the totals.
+extern "C" __global__ void dense_rows(const float *z1, float *h1, const float *b1, const float *w2, const float *b2,
+				      const float *w3, const float *b3, const unsigned char *labels, const int *idx,
+				      int rows, int train, float *h2, float *logprobs, float *dlogits, float *stats,
+				      float *dh2, float *dh1, double *totals, float *mean, int *done)
+{
+	dense_rows_block(z1, h1, b1, w2, b2, w3, b3, labels, idx, rows, train, h2, logprobs, dlogits, stats, dh2, dh1,
+			 totals, mean, done);
+}
+
+// dense_rows_at is dense_rows in training for the batch at order[cursor[0]],
+// for the fused engine's captured step (gpu/fused_cuda.go). Its last block
+// also moves the step on, as finish_step does: every block has read the
+// cursor by then, and fused_update, launched after it, reads the new update
+// count.
+extern "C" __global__ void dense_rows_at(const float *z1, float *h1, const float *b1, const float *w2,
+					 const float *b2, const float *w3, const float *b3,
+					 const unsigned char *labels, const int *order, int *cursor, int rows,
+					 float *h2, float *logprobs, float *dlogits, float *stats, float *dh2,
+					 float *dh1, double *totals, float *mean, int *done, long long *steps)
+{
+	if (dense_rows_block(z1, h1, b1, w2, b2, w3, b3, labels, order + cursor[0], rows, 1, h2, logprobs, dlogits,
+			     stats, dh2, dh1, totals, mean, done) &&
+	    threadIdx.x == 0) {
+		cursor[0] += rows;
+		steps[0] += 1;
 	}
 }
 
@@ -422,6 +515,22 @@ __device__ bool fused_gradient(int k, const int *off, const float *g, const floa
 	return true;
 }
 
+// layer_grads writes, one thread an entry, the gradients of every
+// parameter but W1 (fused_gradient) into the flat gradient buffer g of n
+// floats: the Gorgonia engine's rows op's gradients (gpu/graph_ops_cuda.go).
+extern "C" __global__ void layer_grads(float *g, int n, int off1, int off2, int off3, int off4, int off5,
+				       const float *h1, const float *h2, const float *dh1, const float *dh2,
+				       const float *dlogits, int rows)
+{
+	const int off[6] = {0, off1, off2, off3, off4, off5};
+	for (int k = off1 + blockIdx.x * blockDim.x + threadIdx.x; k < n; k += blockDim.x * gridDim.x) {
+		float gk;
+		if (fused_gradient(k, off, g, h1, h2, dh1, dh2, dlogits, rows, &gk)) {
+			g[k] = gk;
+		}
+	}
+}
+
 // The fused engine's optimizers, fused_update's optimizer argument.
 #define FUSED_ADAM 0
 #define FUSED_SGD 1
@@ -430,27 +539,19 @@ __device__ bool fused_gradient(int k, const int *off, const float *g, const floa
 // flat buffers (n floats): the parameter's gradient (fused_gradient, also
 // stored in g), then its update: Adam, whose step size comes from the
 // update count dense_rows_at has already moved on, with slots s0 = m and
-// s1 = v, or SGD with momentum (s0 = velocity). The first thread also adds
-// the rows' results to the running totals (accumulate_scores) and moves the
-// cursor on to the next batch; nothing else here reads either.
+// s1 = v, or SGD with momentum (s0 = velocity).
 extern "C" __global__ void fused_update(float *w, float *g, float *s0, float *s1, int n, int off1, int off2,
 					int off3, int off4, int off5, const float *h1, const float *h2,
 					const float *dh1, const float *dh2, const float *dlogits, int rows,
-					const float *stats, double *totals, float *mean, int *cursor,
 					const long long *steps, int optimizer, double beta1, double beta2, double lr,
 					float eps, float mu)
 {
 	const int off[6] = {0, off1, off2, off3, off4, off5};
-	int first = blockIdx.x * blockDim.x + threadIdx.x;
-	if (first == 0) {
-		accumulate_rows(stats, rows, totals, mean);
-		cursor[0] += rows;
-	}
 	float alpha = 0.0f;
 	if (optimizer == FUSED_ADAM) {
 		alpha = adam_rate(beta1, beta2, lr, (double)steps[0]);
 	}
-	for (int k = first; k < n; k += blockDim.x * gridDim.x) {
+	for (int k = blockIdx.x * blockDim.x + threadIdx.x; k < n; k += blockDim.x * gridDim.x) {
 		float gk;
 		if (!fused_gradient(k, off, g, h1, h2, dh1, dh2, dlogits, rows, &gk)) {
 			continue;

@@ -38,14 +38,32 @@ flags=(-std=c++17 -O3 -fPIC -shared -Wall -Wno-unused-parameter -ffp-contract=of
 if [[ $flavour == cpu ]]; then
 	kernels=$repo_root/gpu/kernels/mlp.cu
 	# One kernel(name, syncs, name) line per extern "C" __global__ function;
-	# syncs when its body (up to the next kernel) calls __syncthreads.
+	# syncs when it calls __syncthreads, itself or through the __device__
+	# functions it calls (each function's text runs to the next function).
 	awk '
-		/extern "C" __global__ void/ {
-			if (name != "") printf "kernel(\"%s\", %s, %s),\n", name, syncs ? "true" : "false", name
-			name = $0; sub(/.*__global__ void[ \t]+/, "", name); sub(/[ \t]*\(.*/, "", name); syncs = 0
+		/^(extern "C" )?__(global|device)__ / {
+			name = $0; sub(/[ \t]*\(.*/, "", name); sub(/.*[ \t*]/, "", name)
+			fns[++nfn] = name; kernel[name] = ($0 ~ /__global__/)
 		}
-		/__syncthreads/ { syncs = 1 }
-		END { if (name != "") printf "kernel(\"%s\", %s, %s),\n", name, syncs ? "true" : "false", name }
+		nfn > 0 { body[fns[nfn]] = body[fns[nfn]] "\n" $0 }
+		/__syncthreads\(\)/ && nfn > 0 { syncs[fns[nfn]] = 1 }
+		END {
+			for (changed = 1; changed;) {
+				changed = 0
+				for (i = 1; i <= nfn; i++) {
+					f = fns[i]
+					if (syncs[f]) continue
+					for (j = 1; j <= nfn; j++) {
+						g = fns[j]
+						if (g != f && syncs[g] && !kernel[g] && index(body[f], g "(")) { syncs[f] = 1; changed = 1; break }
+					}
+				}
+			}
+			for (i = 1; i <= nfn; i++) {
+				f = fns[i]
+				if (kernel[f]) printf "kernel(\"%s\", %s, %s),\n", f, syncs[f] ? "true" : "false", f
+			}
+		}
 	' "$kernels" >"$out/kernels.inc"
 	[[ -s "$out/kernels.inc" ]] || die "no extern \"C\" __global__ kernels in $kernels"
 	flags+=(-DNULLCUDA_RUN_KERNELS "-DNULLCUDA_KERNELS_CU=\"$kernels\"" "-DNULLCUDA_KERNEL_TABLE=\"$out/kernels.inc\"")

@@ -207,7 +207,22 @@ thread_local ucontext_t blockScheduler;
 thread_local Fiber *runningFiber;
 thread_local const std::function<void()> *fiberCall;
 
-void __syncthreads() { swapcontext(&runningFiber->ctx, &blockScheduler); }
+void __syncthreads() {
+	if (runningFiber == nullptr) {
+		fprintf(stderr, "nullcuda: a kernel not marked as synchronising called __syncthreads (scripts/nullcuda/build.sh)\n");
+		abort();
+	}
+	swapcontext(&runningFiber->ctx, &blockScheduler);
+}
+
+// Blocks run one at a time, and a block's threads take turns: memory is
+// always coherent, and an atomic is a plain read-modify-write.
+void __threadfence() {}
+int atomicAdd(int *p, int v) {
+	int old = *p;
+	*p = old + v;
+	return old;
+}
 
 void fiberMain() {
 	(*fiberCall)();
@@ -308,6 +323,7 @@ void runGrid(const Kernel *k, const std::function<void()> &call, Dim grid, Dim b
 				live = live || !fibers[t].done;
 			}
 		}
+		runningFiber = nullptr;
 	}
 }
 
