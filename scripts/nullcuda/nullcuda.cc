@@ -195,24 +195,104 @@ thread_local Dim threadIdx, blockIdx, blockDim, gridDim;
 // on the launching OS thread: __syncthreads switches back to the block's
 // scheduler, which resumes each fiber in turn until all have reached the
 // barrier (or returned), then lets them all go on. One OS thread and no
-// futexes, so a block of hundreds of threads costs context switches of a
-// few hundred nanoseconds, not thread creations.
+// futexes. On x86-64 a switch is a few instructions of our own
+// (nullcuda_switch: the callee-saved registers and the stack pointer);
+// elsewhere it is ucontext's swapcontext, which also makes a system call
+// to swap the signal mask, several times slower.
+thread_local const std::function<void()> *fiberCall;
+constexpr size_t fiberStack = 64 << 10;
+
+#if defined(__x86_64__)
+// nullcuda_switch(from, to) saves the callee-saved registers on the current
+// stack, stores the stack pointer in *from, and resumes the stack to, as
+// left by an earlier nullcuda_switch or by Fiber::start.
+extern "C" void nullcuda_switch(void **from, void *to);
+asm(R"(
+	.text
+	.p2align 4
+	.type nullcuda_switch, @function
+nullcuda_switch:
+	pushq %rbp
+	pushq %rbx
+	pushq %r12
+	pushq %r13
+	pushq %r14
+	pushq %r15
+	movq %rsp, (%rdi)
+	movq %rsi, %rsp
+	popq %r15
+	popq %r14
+	popq %r13
+	popq %r12
+	popq %rbx
+	popq %rbp
+	ret
+	.size nullcuda_switch, .-nullcuda_switch
+)");
+
 struct Fiber {
-	ucontext_t ctx;
-	std::unique_ptr<char[]> stack;
+	std::unique_ptr<char[]> stack{new char[fiberStack]};
+	void *sp = nullptr;
 	bool done = false;
 };
-constexpr size_t fiberStack = 64 << 10;
+thread_local void *schedulerSP;
+thread_local Fiber *runningFiber;
+
+[[noreturn]] void fiberMain() {
+	(*fiberCall)();
+	runningFiber->done = true;
+	void *unused;
+	nullcuda_switch(&unused, schedulerSP);
+	abort(); // a finished fiber is never resumed
+}
+
+// start lays out the fiber's stack as nullcuda_switch leaves one: six
+// registers, then fiberMain as the return address, with the stack aligned
+// as at a function's entry.
+void startFiber(Fiber &f) {
+	auto top = reinterpret_cast<uintptr_t>(f.stack.get() + fiberStack) & ~uintptr_t(15);
+	auto *slot = reinterpret_cast<void **>(top);
+	*--slot = nullptr; // fiberMain's return address: none
+	*--slot = reinterpret_cast<void *>(&fiberMain); // where the first switch returns to
+	for (int i = 0; i < 6; i++) {
+		*--slot = nullptr; // rbp, rbx, r12-r15
+	}
+	f.sp = slot;
+	f.done = false;
+}
+void resumeFiber(Fiber &f) { nullcuda_switch(&schedulerSP, f.sp); }
+void yieldFiber() { nullcuda_switch(&runningFiber->sp, schedulerSP); }
+#else
+struct Fiber {
+	std::unique_ptr<char[]> stack{new char[fiberStack]};
+	ucontext_t ctx;
+	bool done = false;
+};
 thread_local ucontext_t blockScheduler;
 thread_local Fiber *runningFiber;
-thread_local const std::function<void()> *fiberCall;
+
+void fiberMain() {
+	(*fiberCall)();
+	runningFiber->done = true; // uc_link returns to the scheduler
+}
+void startFiber(Fiber &f) {
+	getcontext(&f.ctx);
+	f.ctx.uc_stack.ss_sp = f.stack.get();
+	f.ctx.uc_stack.ss_size = fiberStack;
+	f.ctx.uc_link = &blockScheduler;
+	f.done = false;
+	makecontext(&f.ctx, fiberMain, 0);
+}
+void resumeFiber(Fiber &f) { swapcontext(&blockScheduler, &f.ctx); }
+void yieldFiber() { swapcontext(&runningFiber->ctx, &blockScheduler); }
+#endif
 
 void __syncthreads() {
 	if (runningFiber == nullptr) {
 		fprintf(stderr, "nullcuda: a kernel not marked as synchronising called __syncthreads (scripts/nullcuda/build.sh)\n");
 		abort();
 	}
-	swapcontext(&runningFiber->ctx, &blockScheduler);
+	yieldFiber();
 }
 
 // Blocks run one at a time, and a block's threads take turns: memory is
@@ -222,11 +302,6 @@ int atomicAdd(int *p, int v) {
 	int old = *p;
 	*p = old + v;
 	return old;
-}
-
-void fiberMain() {
-	(*fiberCall)();
-	runningFiber->done = true; // uc_link returns to the scheduler
 }
 
 } // namespace
@@ -286,9 +361,6 @@ const std::vector<Kernel> &kernels() {
 void runGrid(const Kernel *k, const std::function<void()> &call, Dim grid, Dim block) {
 	unsigned threads = block.x * block.y * block.z;
 	std::vector<Fiber> fibers(k->syncs ? threads : 0);
-	for (auto &f : fibers) {
-		f.stack.reset(new char[fiberStack]);
-	}
 	gridDim = grid;
 	blockDim = block;
 	auto setThread = [&](unsigned t) { threadIdx = Dim{t % block.x, (t / block.x) % block.y, t / (block.x * block.y)}; };
@@ -303,12 +375,7 @@ void runGrid(const Kernel *k, const std::function<void()> &call, Dim grid, Dim b
 		}
 		fiberCall = &call;
 		for (auto &f : fibers) {
-			getcontext(&f.ctx);
-			f.ctx.uc_stack.ss_sp = f.stack.get();
-			f.ctx.uc_stack.ss_size = fiberStack;
-			f.ctx.uc_link = &blockScheduler;
-			f.done = false;
-			makecontext(&f.ctx, fiberMain, 0);
+			startFiber(f);
 		}
 		// Each round runs every fiber up to its next barrier or its end.
 		for (bool live = true; live;) {
@@ -319,7 +386,7 @@ void runGrid(const Kernel *k, const std::function<void()> &call, Dim grid, Dim b
 				}
 				setThread(t);
 				runningFiber = &fibers[t];
-				swapcontext(&blockScheduler, &fibers[t].ctx);
+				resumeFiber(fibers[t]);
 				live = live || !fibers[t].done;
 			}
 		}
