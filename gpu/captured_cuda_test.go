@@ -11,10 +11,11 @@ import (
 	"mnist/model/reference"
 )
 
-// capturedEngines are the engines whose full training steps are captured
-// into a CUDA graph and replayed: their steps run only through DeviceLoop's
-// StepAt, which the conformance test (Step, Forward) does not reach.
-func capturedEngines() []string { return []string{EngineCUDAGraph, EngineFused} }
+// capturedEngines are the engines whose full training steps run their own
+// way, captured into a CUDA graph and replayed, or many to a launch
+// (persistent): only through DeviceLoop's StepAt, which the conformance
+// test (Step, Forward) does not reach.
+func capturedEngines() []string { return []string{EngineCUDAGraph, EngineFused, EnginePersistent} }
 
 // TestCapturedStepMatchesReference checks one captured step against the
 // float64 reference on a fixed batch: the loss and hits added to the

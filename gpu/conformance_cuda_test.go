@@ -22,11 +22,9 @@ func TestEngineConformance(t *testing.T) {
 			return newNativeEngine(0, cfg)
 		})
 	})
-	for _, name := range []string{EngineCUDAGraph, EngineFused} {
+	for _, name := range capturedEngines() {
 		t.Run(name, func(t *testing.T) {
-			enginetest.Conformance(t, tensor.Float32, 1e-4, func(cfg model.Config) (model.Engine, error) {
-				return newCapturedEngine(0, cfg, name)
-			})
+			enginetest.Conformance(t, tensor.Float32, 1e-4, enginetest.NewEngine(testEngines()[name]))
 		})
 	}
 	t.Run(EngineGorgonia, func(t *testing.T) {

@@ -18,18 +18,21 @@ import (
 //	native     the cuda build's own engine on cu and cuBLAS (native_cuda.go)
 //	cudagraph  the native engine with each training step replayed from a
 //	           captured CUDA graph (captured_cuda.go)
-//	fused      cudagraph with a step of fused kernels: seven launches, not
+//	fused      cudagraph with a step of fused kernels: five launches, not
 //	           about twenty (fused_cuda.go)
+//	persistent the native engine with many training steps to a launch of
+//	           one kernel that stays on the GPU (persistent_cuda.go)
 const (
-	EngineGorgonia  = "gorgonia"
-	EngineNative    = "native"
-	EngineCUDAGraph = "cudagraph"
-	EngineFused     = "fused"
+	EngineGorgonia   = "gorgonia"
+	EngineNative     = "native"
+	EngineCUDAGraph  = "cudagraph"
+	EngineFused      = "fused"
+	EnginePersistent = "persistent"
 )
 
 // EngineNames lists the engines, the default first.
 func EngineNames() []string {
-	return []string{EngineGorgonia, EngineNative, EngineCUDAGraph, EngineFused}
+	return []string{EngineGorgonia, EngineNative, EngineCUDAGraph, EngineFused, EnginePersistent}
 }
 
 // CheckEngine reports an engine name this build does not have.
@@ -37,7 +40,7 @@ func CheckEngine(name string) error {
 	switch name {
 	case EngineGorgonia:
 		return nil
-	case EngineNative, EngineCUDAGraph, EngineFused:
+	case EngineNative, EngineCUDAGraph, EngineFused, EnginePersistent:
 		if BuiltWithCUDA {
 			return nil
 		}

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"math"
 	"os"
+	"slices"
 	"strings"
 	"testing"
 
@@ -178,15 +179,15 @@ type stepOnly struct{ model.Engine }
 // the epoch losses to rounding (summed per row on the device, per batch
 // mean on the host).
 //
-// The cudagraph and fused engines' captured steps compute Adam's step size
-// on the device and run cuBLAS on a handle of their own (the fused engine
-// also other kernels), so their two runs agree to rounding (1e-5) rather
-// than bit for bit.
+// The cudagraph, fused and persistent engines' own steps compute Adam's
+// step size on the device and run cuBLAS on a handle of their own, or other
+// kernels, so their two runs agree to rounding (1e-5) rather than bit for
+// bit.
 func TestEngineDeviceLoop(t *testing.T) {
 	requireNativeGPU(t)
 	for _, name := range EngineNames() {
 		tol := 0.0
-		if name == EngineCUDAGraph || name == EngineFused {
+		if slices.Contains(capturedEngines(), name) {
 			tol = 1e-5
 		}
 		t.Run(name, func(t *testing.T) { testDeviceLoop(t, testEngines()[name], tol) })

@@ -21,13 +21,13 @@ const kernelsNVCCRelease = "11.8"
 // that of kernels/mlp.ptx.
 const (
 	mlpKernelsSource    = "gpu/kernels/mlp.cu"
-	mlpKernelsSHA256    = "b4774c4e6f3897c758542a796d56383d084ba0bc1c3b9b1be89da5cf6bb906da"
-	mlpKernelsPTXSHA256 = "e8b671ffd9efde0741704ae3ab5a62584bde6f01e7f0a846ee44c82f84114495"
+	mlpKernelsSHA256    = "918cbfba2a2f322516dda93fa4cb578eadfcc7bd5719c4bf6ac538f273beb055"
+	mlpKernelsPTXSHA256 = "7b23b5bd95184d5142abb4294a6b3256050fb2247ac1db9c40a030614c39181d"
 )
 
 // mlpKernelNames lists the kernels of mlpKernelsPTX in file order.
 func mlpKernelNames() []string {
-	return []string{"gather_images", "gather_images_at", "dense_bias_relu", "dense_bias", "cross_entropy", "cross_entropy_at", "bias_grad", "relu_grad_bias", "accumulate_scores", "adam", "adam_at", "sgd_momentum", "finish_step", "dense_rows", "dense_rows_at", "layer_grads", "fused_update", "count_nonfinite"}
+	return []string{"gather_images", "gather_images_at", "dense_bias_relu", "dense_bias", "cross_entropy", "cross_entropy_at", "bias_grad", "relu_grad_bias", "accumulate_scores", "adam", "adam_at", "sgd_momentum", "finish_step", "dense_rows", "dense_rows_at", "layer_grads", "fused_update", "train_steps", "count_nonfinite"}
 }
 
 // mlpKernelsPTX is gpu/kernels/mlp.cu compiled to PTX.

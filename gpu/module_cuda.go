@@ -18,13 +18,14 @@ static CUresult mnistLoadModule(CUmodule *m, const char *image, char *log, unsig
 	return cuModuleLoadDataEx(m, image, 2, opts, vals);
 }
 
-// mnistMaxArgs bounds a kernel's arguments (fused_update has 27).
-enum { mnistMaxArgs = 32 };
+// mnistMaxArgs bounds a kernel's arguments (train_steps has 34).
+enum { mnistMaxArgs = 40 };
 
 // mnistLaunch launches f with n arguments, each in an 8-byte slot of args;
-// the driver copies them before it returns.
+// the driver copies them before it returns. A cooperative launch
+// (cuLaunchCooperativeKernel) starts every block at once, or fails.
 static CUresult mnistLaunch(CUfunction f, unsigned int blocks, unsigned int threads, CUstream s,
-		unsigned long long *args, int n) {
+		unsigned long long *args, int n, int cooperative) {
 	void *params[mnistMaxArgs];
 	if (n > mnistMaxArgs) {
 		return CUDA_ERROR_INVALID_VALUE;
@@ -32,7 +33,24 @@ static CUresult mnistLaunch(CUfunction f, unsigned int blocks, unsigned int thre
 	for (int i = 0; i < n; i++) {
 		params[i] = &args[i];
 	}
+	if (cooperative) {
+		return cuLaunchCooperativeKernel(f, blocks, 1, 1, threads, 1, 1, 0, s, params);
+	}
 	return cuLaunchKernel(f, blocks, 1, 1, threads, 1, 1, 0, s, params, NULL);
+}
+
+// mnistGridPerSM is a grid of one block of threads threads per SM of the
+// current context's device, in *blocks, if the device can launch f so
+// cooperatively (every block resident at once); else 0.
+static CUresult mnistGridPerSM(CUfunction f, int threads, int *blocks) {
+	CUdevice dev;
+	int coop = 0, sms = 0, perSM = 0;
+	CUresult r = cuCtxGetDevice(&dev);
+	if (r == CUDA_SUCCESS) r = cuDeviceGetAttribute(&coop, CU_DEVICE_ATTRIBUTE_COOPERATIVE_LAUNCH, dev);
+	if (r == CUDA_SUCCESS) r = cuDeviceGetAttribute(&sms, CU_DEVICE_ATTRIBUTE_MULTIPROCESSOR_COUNT, dev);
+	if (r == CUDA_SUCCESS) r = cuOccupancyMaxActiveBlocksPerMultiprocessor(&perSM, f, threads, 0);
+	*blocks = coop && perSM >= 1 ? sms : 0;
+	return r;
 }
 */
 import "C"
@@ -105,10 +123,40 @@ func (k *kernels) unload() error {
 // launchShapeOn runs kernel id as blocks blocks of threads threads on
 // stream s.
 func (k *kernels) launchShapeOn(s cu.Stream, id kernelID, blocks, threads int, args ...kernelArg) error {
+	return check("launching kernel "+kernelNames()[id], k.launchWith(s, id, blocks, threads, false, args))
+}
+
+// launchCooperative runs kernel id as blocks blocks of threads threads on
+// the legacy default stream, all resident at once, as a kernel that waits
+// for the whole grid (mlp.cu's grid_sync) needs; blocks must not exceed
+// what the GPU keeps resident (gridPerSM).
+func (k *kernels) launchCooperative(id kernelID, blocks, threads int, args ...kernelArg) error {
+	return check("launching kernel "+kernelNames()[id]+" cooperatively", k.launchWith(cu.NoStream, id, blocks, threads, true, args))
+}
+
+func (k *kernels) launchWith(s cu.Stream, id kernelID, blocks, threads int, cooperative bool, args []kernelArg) error {
 	var first *C.ulonglong
 	if len(args) > 0 {
 		first = (*C.ulonglong)(unsafe.Pointer(&args[0]))
 	}
-	err := result(C.mnistLaunch(k.fns[id], C.uint(blocks), C.uint(threads), cStream(s), first, C.int(len(args))))
-	return check("launching kernel "+kernelNames()[id], err)
+	coop := C.int(0)
+	if cooperative {
+		coop = 1
+	}
+	return result(C.mnistLaunch(k.fns[id], C.uint(blocks), C.uint(threads), cStream(s), first, C.int(len(args)), coop))
+}
+
+// gridPerSM is a grid of one block of threads threads of kernel id per SM,
+// all resident at once, or an error if the GPU cannot launch the kernel so
+// (launchCooperative). One block an SM: the barrier across the grid costs
+// an arrival per block. The context must be current.
+func (k *kernels) gridPerSM(id kernelID, threads int) (int, error) {
+	var blocks C.int
+	if err := result(C.mnistGridPerSM(k.fns[id], C.int(threads), &blocks)); err != nil {
+		return 0, check("sizing "+kernelNames()[id]+"'s grid", err)
+	}
+	if blocks <= 0 {
+		return 0, fmt.Errorf("the GPU cannot launch %s cooperatively with %d-thread blocks", kernelNames()[id], threads)
+	}
+	return int(blocks), nil
 }

@@ -67,9 +67,12 @@ type nativeEngine struct {
 	closed bool
 	broken error // the first device error; the GPU state is unknown after it
 
-	// capture is set for the cudagraph engine (captured_cuda.go): its full
-	// training steps replay a CUDA graph on a stream of their own.
+	// capture is set for the cudagraph and fused engines (captured_cuda.go):
+	// their full training steps replay a CUDA graph on a stream of their own.
 	capture *captureState
+	// persist is set for the persistent engine (persistent_cuda.go): its
+	// full training steps wait in a queue and run many to a launch.
+	persist *persistState
 }
 
 // Limits that keep every size a kernel sees inside int32.
@@ -291,7 +294,8 @@ func (b *nativeEngine) do(fn func() error) error {
 }
 
 // call is do; legacy says that fn works on the legacy default stream, which
-// for the cudagraph engine means after the captured steps queued so far.
+// for the cudagraph and fused engines means after the captured steps queued
+// so far, and for the persistent engine after its queued steps launch.
 func (b *nativeEngine) call(legacy bool, fn func() error) error {
 	b.mu.Lock()
 	defer b.mu.Unlock()
@@ -308,6 +312,15 @@ func (b *nativeEngine) call(legacy bool, fn func() error) error {
 				return err
 			}
 			b.capture.onLegacy = true
+			return inner()
+		}
+	}
+	if legacy && b.persist != nil {
+		inner := fn
+		fn = func() error {
+			if err := b.flushSteps(); err != nil {
+				return err
+			}
 			return inner()
 		}
 	}
@@ -527,6 +540,9 @@ func (b *nativeEngine) SetOrder(order []int) error {
 func (b *nativeEngine) StepAt(lo, hi int) error {
 	if b.capture != nil && hi-lo == b.cfg.BatchSize {
 		return b.call(false, func() error { return b.capturedStep(lo, hi) })
+	}
+	if b.persist != nil && hi-lo == b.cfg.BatchSize {
+		return b.call(false, func() error { return b.persistentStep(lo, hi) })
 	}
 	return b.do(func() error {
 		if b.capture != nil {

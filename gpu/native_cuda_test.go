@@ -74,6 +74,9 @@ func testEngines() map[string]opener {
 		EngineGorgonia:  newGorgoniaEngine,
 		EngineCUDAGraph: func(cfg model.Config) (model.Engine, error) { return newCapturedEngine(0, cfg, EngineCUDAGraph) },
 		EngineFused:     func(cfg model.Config) (model.Engine, error) { return newCapturedEngine(0, cfg, EngineFused) },
+		EnginePersistent: func(cfg model.Config) (model.Engine, error) {
+			return newPersistentEngine(0, cfg)
+		},
 	}
 }
 
@@ -197,7 +200,7 @@ func TestEngineFailsCleanlyWithoutGPU(t *testing.T) {
 			t.Skip("this machine has a GPU")
 		}
 	}
-	prefixes := map[string]string{EngineNative: "native cuda: ", EngineGorgonia: "gorgonia cuda: ", EngineCUDAGraph: "cudagraph: ", EngineFused: "fused: "}
+	prefixes := map[string]string{EngineNative: "native cuda: ", EngineGorgonia: "gorgonia cuda: ", EngineCUDAGraph: "cudagraph: ", EngineFused: "fused: ", EnginePersistent: "persistent: "}
 	for _, name := range EngineNames() {
 		e, err := testEngines()[name](nativeTestConfig(8))
 		if err == nil {

@@ -57,6 +57,7 @@ const (
 	kDenseRowsAt
 	kLayerGrads
 	kFusedUpdate
+	kTrainSteps
 	numKernels
 )
 
@@ -81,6 +82,7 @@ func kernelNames() [numKernels]string {
 		kDenseRowsAt:      "dense_rows_at",
 		kLayerGrads:       "layer_grads",
 		kFusedUpdate:      "fused_update",
+		kTrainSteps:       "train_steps",
 	}
 }
 

@@ -56,6 +56,8 @@ func (d *cudaDevice) NewEngine(cfg model.Config) (model.Engine, error) {
 		return newNativeEngine(0, cfg)
 	case EngineCUDAGraph, EngineFused:
 		return newCapturedEngine(0, cfg, d.engine)
+	case EnginePersistent:
+		return newPersistentEngine(0, cfg)
 	}
 	return newGorgoniaEngine(cfg)
 }

@@ -323,31 +323,91 @@ __device__ void block_accumulate(const float *stats, int rows, double *totals, f
 	}
 }
 
-// dense_rows_block is dense_rows for the block it runs in: each of its rows
-// of the batch (row r's image is idx[r]), one block a row, the units of a
-// row in shared memory:
-//   h1 = relu(z1 + b1)                (z1 = x.W1, from cuBLAS; h1 may be z1)
-//   h2 = relu(h1.W2 + b2)
+// dense_row_rest is the rest of the network for row r of the batch, run by
+// the whole block, given the row's first layer's output a1 (HIDDEN1 values
+// in shared memory, ReLU applied):
+//   h2 = relu(a1.W2 + b2)
 //   cross_entropy_row of h2.W3 + b3    logprobs, dlogits, stats
 // and in training the gradients at the units, for the weight gradients
 // that follow:
 //   dh2 = dlogits.W3' where h2 > 0, else 0
-//   dh1 = dh2.W2' where h1 > 0, else 0
-// then the last block to finish adds all rows' results to the running
-// totals and writes the batch's mean loss (block_accumulate); it returns
-// true in that block. done is an int, 0 between launches, that counts the
-// finished blocks (an integer atomic: the float sums keep a fixed order).
+//   dh1 = dh2.W2' where a1 > 0, else 0
 // Each sum runs over its terms in order in one thread, and the bias comes
-// after the products, as the separate kernels have it.
+// after the products, as the separate kernels have it. It ends with a
+// barrier: the caller may refill a1 for the next row.
+__device__ void dense_row_rest(int r, const float *a1, const float *w2, const float *b2, const float *w3,
+			       const float *b3, int label, int rows, int train, float *h2, float *logprobs,
+			       float *dlogits, float *stats, float *dh2, float *dh1)
+{
+	__shared__ float a2[HIDDEN2];
+	__shared__ float d2[HIDDEN2];
+	__shared__ float z3[CLASSES];
+	__syncthreads();
+	for (int j = threadIdx.x; j < HIDDEN2; j += blockDim.x) {
+		float s = 0.0f;
+		for (int i = 0; i < HIDDEN1; i++) {
+			s += a1[i] * w2[i * HIDDEN2 + j];
+		}
+		float v = s + b2[j];
+		if (v < 0.0f) {
+			v = 0.0f;
+		}
+		a2[j] = v;
+		h2[r * HIDDEN2 + j] = v;
+	}
+	__syncthreads();
+	for (int c = threadIdx.x; c < CLASSES; c += blockDim.x) {
+		float s = 0.0f;
+		for (int j = 0; j < HIDDEN2; j++) {
+			s += a2[j] * w3[j * CLASSES + c];
+		}
+		z3[c] = s + b3[c];
+	}
+	__syncthreads();
+	float *dl = dlogits + r * CLASSES;
+	if (threadIdx.x == 0) {
+		cross_entropy_row(z3, label, 1.0f / (float)rows, logprobs + r * CLASSES, dl, stats + 2 * r);
+	}
+	__syncthreads();
+	if (train) {
+		for (int j = threadIdx.x; j < HIDDEN2; j += blockDim.x) {
+			float s = 0.0f;
+			if (a2[j] > 0.0f) {
+				for (int c = 0; c < CLASSES; c++) {
+					s += dl[c] * w3[j * CLASSES + c];
+				}
+			}
+			d2[j] = s;
+			dh2[r * HIDDEN2 + j] = s;
+		}
+		__syncthreads();
+		for (int i = threadIdx.x; i < HIDDEN1; i += blockDim.x) {
+			float s = 0.0f;
+			if (a1[i] > 0.0f) {
+				for (int j = 0; j < HIDDEN2; j++) {
+					s += d2[j] * w2[i * HIDDEN2 + j];
+				}
+			}
+			dh1[r * HIDDEN1 + i] = s;
+		}
+	}
+	__syncthreads();
+}
+
+// dense_rows_block is dense_rows for the block it runs in: each of its rows
+// of the batch (row r's image is idx[r]), one block a row, the units of a
+// row in shared memory: h1 = relu(z1 + b1) (z1 = x.W1, from cuBLAS; h1 may
+// be z1), then dense_row_rest. In training the last block to finish then
+// adds all rows' results to the running totals and writes the batch's mean
+// loss (block_accumulate); it returns true in that block. done is an int, 0
+// between launches, that counts the finished blocks (an integer atomic: the
+// float sums keep a fixed order).
 __device__ bool dense_rows_block(const float *z1, float *h1, const float *b1, const float *w2, const float *b2,
 				 const float *w3, const float *b3, const unsigned char *labels, const int *idx,
 				 int rows, int train, float *h2, float *logprobs, float *dlogits, float *stats,
 				 float *dh2, float *dh1, double *totals, float *mean, int *done)
 {
 	__shared__ float a1[HIDDEN1];
-	__shared__ float a2[HIDDEN2];
-	__shared__ float d2[HIDDEN2];
-	__shared__ float z3[CLASSES];
 	__shared__ int last;
 	for (int r = blockIdx.x; r < rows; r += gridDim.x) {
 		for (int i = threadIdx.x; i < HIDDEN1; i += blockDim.x) {
@@ -358,56 +418,8 @@ __device__ bool dense_rows_block(const float *z1, float *h1, const float *b1, co
 			a1[i] = v;
 			h1[r * HIDDEN1 + i] = v;
 		}
-		__syncthreads();
-		for (int j = threadIdx.x; j < HIDDEN2; j += blockDim.x) {
-			float s = 0.0f;
-			for (int i = 0; i < HIDDEN1; i++) {
-				s += a1[i] * w2[i * HIDDEN2 + j];
-			}
-			float v = s + b2[j];
-			if (v < 0.0f) {
-				v = 0.0f;
-			}
-			a2[j] = v;
-			h2[r * HIDDEN2 + j] = v;
-		}
-		__syncthreads();
-		for (int c = threadIdx.x; c < CLASSES; c += blockDim.x) {
-			float s = 0.0f;
-			for (int j = 0; j < HIDDEN2; j++) {
-				s += a2[j] * w3[j * CLASSES + c];
-			}
-			z3[c] = s + b3[c];
-		}
-		__syncthreads();
-		float *dl = dlogits + r * CLASSES;
-		if (threadIdx.x == 0) {
-			cross_entropy_row(z3, (int)labels[idx[r]], 1.0f / (float)rows, logprobs + r * CLASSES, dl, stats + 2 * r);
-		}
-		__syncthreads();
-		if (train) {
-			for (int j = threadIdx.x; j < HIDDEN2; j += blockDim.x) {
-				float s = 0.0f;
-				if (a2[j] > 0.0f) {
-					for (int c = 0; c < CLASSES; c++) {
-						s += dl[c] * w3[j * CLASSES + c];
-					}
-				}
-				d2[j] = s;
-				dh2[r * HIDDEN2 + j] = s;
-			}
-			__syncthreads();
-			for (int i = threadIdx.x; i < HIDDEN1; i += blockDim.x) {
-				float s = 0.0f;
-				if (a1[i] > 0.0f) {
-					for (int j = 0; j < HIDDEN2; j++) {
-						s += d2[j] * w2[i * HIDDEN2 + j];
-					}
-				}
-				dh1[r * HIDDEN1 + i] = s;
-			}
-		}
-		__syncthreads(); // the next row reuses the shared rows
+		dense_row_rest(r, a1, w2, b2, w3, b3, (int)labels[idx[r]], rows, train, h2, logprobs, dlogits, stats,
+			       dh2, dh1);
 	}
 	if (!train) {
 		return false;
@@ -563,6 +575,176 @@ extern "C" __global__ void fused_update(float *w, float *g, float *s0, float *s1
 		} else {
 			sgd_element(w + k, gk, s0 + k, mu, (float)lr);
 		}
+	}
+}
+
+// ---- the persistent engine (gpu/persistent_cuda.go) ----------------------------
+//
+// train_steps runs count whole training steps in one launch: the batches
+// order[lo + s*rows ...] for s = 0..count-1, each forward, backward and
+// update, with a barrier across the grid between the step's three phases
+// instead of a launch:
+//
+//   A  the first layer's product in PARTS partial sums over the pixels:
+//      part[p][r][j] = sum of x[r][k].W1[k][j] over k in part p
+//   B  one block a row: h1 = relu(sum of the parts + b1), then
+//      dense_row_rest (the rest of the network, the loss, the gradients at
+//      the units)
+//   C  one thread a parameter: its gradient (a'.d over the rows, in order)
+//      and its update; block 0 also adds the rows' results to the totals
+//
+// The grid must be resident all at once (a cooperative launch makes sure of
+// it): grid_sync waits for every block. Every sum runs in a fixed order in
+// one thread, so the results are the same bits from run to run; they
+// differ from the other engines' only in how z1's terms are grouped.
+// Shared memory is refilled in every phase that reads it: nothing in it
+// is carried across a grid barrier.
+#define PARTS 8
+#define PART_LEN (IMAGE_SIZE / PARTS)
+
+// grid_sync is a barrier for every thread of the grid. bar[0] counts the
+// blocks arrived, bar[1] the barriers passed; both start at 0. The block's
+// thread 0 arrives for it; the last block to arrive resets the count, then
+// lets the others go by moving the generation on. The fences before and
+// after make the writes before the barrier visible to the reads after it,
+// as cooperative groups' grid sync does. (nullcuda, which runs the grid's
+// blocks as fibers, has its own.)
+#ifndef NULLCUDA_RUN_KERNELS
+__device__ void grid_sync(unsigned int *bar)
+{
+	__syncthreads();
+	if (threadIdx.x == 0) {
+		volatile unsigned int *gen = bar + 1;
+		unsigned int g = *gen;
+		__threadfence();
+		if (atomicAdd(bar, 1u) == gridDim.x - 1) {
+			atomicExch(bar, 0u);
+			__threadfence();
+			*gen = g + 1;
+		} else {
+			while (*gen == g) {
+			}
+		}
+		__threadfence();
+	}
+	__syncthreads();
+}
+#endif
+
+// pixel_scale fills table (256 floats, shared) with p/255 for every pixel
+// value p: gather_rows's correctly rounded quotients, looked up.
+__device__ void pixel_scale(float *table)
+{
+	for (int p = threadIdx.x; p < 256; p += blockDim.x) {
+		table[p] = (float)p / 255.0f;
+	}
+	__syncthreads();
+}
+
+// first_layer_parts is phase A for the batch idx: one thread an item
+// (part, row, unit), the unit fastest, so that a warp reads a row of W1 in
+// one go and the same pixel.
+__device__ void first_layer_parts(const unsigned char *images, const int *idx, int rows, const float *w1,
+				  const float *scale, float *part)
+{
+	int items = PARTS * rows * HIDDEN1;
+	for (int it = blockIdx.x * blockDim.x + threadIdx.x; it < items; it += blockDim.x * gridDim.x) {
+		int j = it % HIDDEN1;
+		int r = (it / HIDDEN1) % rows;
+		int p = it / (HIDDEN1 * rows);
+		const unsigned char *px = images + (size_t)idx[r] * IMAGE_SIZE;
+		float s = 0.0f;
+		for (int k = p * PART_LEN; k < (p + 1) * PART_LEN; k++) {
+			s += scale[px[k]] * w1[k * HIDDEN1 + j];
+		}
+		part[(p * rows + r) * HIDDEN1 + j] = s;
+	}
+}
+
+// persistent_gradient is parameter k's gradient for train_steps: W1's
+// entries from the batch's pixels and dh1, the others as fused_gradient
+// computes them. False for the padding between tensors.
+__device__ bool persistent_gradient(int k, const int *off, const unsigned char *images, const int *idx,
+				    const float *scale, const float *h1, const float *h2, const float *dh1,
+				    const float *dh2, const float *dlogits, int rows, float *out)
+{
+	if (k >= off[1]) {
+		return fused_gradient(k, off, 0, h1, h2, dh1, dh2, dlogits, rows, out);
+	}
+	if (k >= IMAGE_SIZE * HIDDEN1) {
+		return false;
+	}
+	int i = k / HIDDEN1, j = k % HIDDEN1;
+	float s = 0.0f;
+	for (int r = 0; r < rows; r++) {
+		s += scale[images[(size_t)idx[r] * IMAGE_SIZE + i]] * dh1[r * HIDDEN1 + j];
+	}
+	*out = s;
+	return true;
+}
+
+// train_steps: see above. Parameters, gradients and the optimizer's slots
+// are the flat buffers (n floats, tensors at off1..off5); part holds PARTS x
+// rows x HIDDEN1 floats, h1..dh1 a batch's rows; step0 is the number of
+// updates done before the first of these steps; the optimizer's arguments
+// are fused_update's. The totals and the batch's mean loss are left as
+// finish_step leaves them after each step.
+extern "C" __global__ void train_steps(const unsigned char *images, const unsigned char *labels, const int *order,
+				       int lo, int count, int rows, float *w, float *g, float *s0, float *s1, int n,
+				       int off1, int off2, int off3, int off4, int off5, float *part, float *h1,
+				       float *h2, float *logprobs, float *dlogits, float *stats, float *dh2,
+				       float *dh1, double *totals, float *mean, unsigned int *bar, long long step0,
+				       int optimizer, double beta1, double beta2, double lr, float eps, float mu)
+{
+	__shared__ float scale[256];
+	__shared__ float a1[HIDDEN1];
+	const int off[6] = {0, off1, off2, off3, off4, off5};
+	for (int s = 0; s < count; s++) {
+		const int *idx = order + lo + s * rows;
+		pixel_scale(scale);
+		first_layer_parts(images, idx, rows, w, scale, part);
+		grid_sync(bar);
+
+		for (int r = blockIdx.x; r < rows; r += gridDim.x) {
+			for (int i = threadIdx.x; i < HIDDEN1; i += blockDim.x) {
+				float z = 0.0f;
+				for (int p = 0; p < PARTS; p++) {
+					z += part[(p * rows + r) * HIDDEN1 + i];
+				}
+				float v = z + w[off1 + i];
+				if (v < 0.0f) {
+					v = 0.0f;
+				}
+				a1[i] = v;
+				h1[r * HIDDEN1 + i] = v;
+			}
+			dense_row_rest(r, a1, w + off2, w + off3, w + off4, w + off5, (int)labels[idx[r]], rows, 1, h2,
+				       logprobs, dlogits, stats, dh2, dh1);
+		}
+		grid_sync(bar);
+
+		pixel_scale(scale);
+		if (blockIdx.x == 0 && threadIdx.x == 0) {
+			accumulate_rows(stats, rows, totals, mean);
+		}
+		float alpha = 0.0f;
+		if (optimizer == FUSED_ADAM) {
+			alpha = adam_rate(beta1, beta2, lr, (double)(step0 + s + 1));
+		}
+		for (int k = blockIdx.x * blockDim.x + threadIdx.x; k < n; k += blockDim.x * gridDim.x) {
+			float gk;
+			if (!persistent_gradient(k, off, images, idx, scale, h1, h2, dh1, dh2, dlogits, rows, &gk)) {
+				continue;
+			}
+			g[k] = gk;
+			if (optimizer == FUSED_ADAM) {
+				adam_element(w + k, gk, s0 + k, s1 + k, (float)beta1, (float)(1.0 - beta1),
+					     (float)beta2, (float)(1.0 - beta2), alpha, eps);
+			} else {
+				sgd_element(w + k, gk, s0 + k, mu, (float)lr);
+			}
+		}
+		grid_sync(bar);
 	}
 }
 
