@@ -54,10 +54,10 @@ mutate: ## mutation pass over data/ and the model and checkpoint file formats (s
 bench: ## benchmark CPU training against a PyTorch reference (scripts/bench.sh)
 	bash scripts/bench.sh
 
-build-cuda: ## build bin/train-cuda, whose -engine gorgonia|native|cudagraph|fused runs on the GPU (needs a CUDA toolkit; CUDA_HOME=...)
+build-cuda: ## build bin/train-cuda, whose -engine gorgonia|native|cudagraph|fused|persistent runs on the GPU (needs a CUDA toolkit; CUDA_HOME=...)
 	bash scripts/build-cuda.sh
 
-train-cuda: build-cuda ## train on the GPU and save bin/model.safetensors (TRAIN_FLAGS: -gpu N picks the device, -engine native, cudagraph or fused our own CUDA engines)
+train-cuda: build-cuda ## train on the GPU and save bin/model.safetensors (TRAIN_FLAGS: -gpu N picks the device, -engine native, cudagraph, fused or persistent our own CUDA engines)
 	$(BIN)/train-cuda $(if $(DATA_DIR),-data-dir $(DATA_DIR)) -save $(MODEL) $(TRAIN_FLAGS)
 
 test-cuda: ## cuda-tagged tests of gpu/ (GPU parity tests skip without a GPU)

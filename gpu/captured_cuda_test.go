@@ -61,10 +61,11 @@ func TestCapturedStepMatchesReference(t *testing.T) {
 	}
 }
 
-// TestCapturedStepsMatchReferenceUpdates runs two captured steps of each
-// optimizer (the second a replay of the graph the first captured, on the
-// next batch of the order) and checks the parameters against the
-// reference's.
+// TestCapturedStepsMatchReferenceUpdates runs three steps of each
+// optimizer and checks the parameters against the reference's: the second
+// follows the first in the order (a replay of the graph the first
+// captured, or the same launch), the third goes back to the start (the
+// device's cursor set again, or a new launch).
 func TestCapturedStepsMatchReferenceUpdates(t *testing.T) {
 	requireNativeGPU(t)
 	set := learnableSet(16, 4)
@@ -94,7 +95,7 @@ func TestCapturedStepsMatchReferenceUpdates(t *testing.T) {
 				if err := dl.SetOrder(order); err != nil {
 					t.Fatal(err)
 				}
-				for lo := 0; lo < 16; lo += 8 {
+				for _, lo := range []int{0, 8, 0} {
 					if err := dl.StepAt(lo, lo+8); err != nil {
 						t.Fatal(err)
 					}
@@ -102,12 +103,12 @@ func TestCapturedStepsMatchReferenceUpdates(t *testing.T) {
 					update(w, reference.ForwardBackward(w, x, labels).Grads)
 				}
 				st := state(t, e)
-				if st.Optimizer.Step != 2 {
-					t.Errorf("%d updates recorded, want 2", st.Optimizer.Step)
+				if st.Optimizer.Step != 3 {
+					t.Errorf("%d updates recorded, want 3", st.Optimizer.Step)
 				}
 				for i, got := range st.Params.Float64s() {
 					if err := maxRelErr(got, w[i], 1e-2); err > nativeTol {
-						t.Errorf("%s after 2 steps differs from the reference, rel err %.2g", model.ParamNames()[i], err)
+						t.Errorf("%s after 3 steps differs from the reference, rel err %.2g", model.ParamNames()[i], err)
 					}
 				}
 			})

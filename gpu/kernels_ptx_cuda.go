@@ -21,8 +21,8 @@ const kernelsNVCCRelease = "11.8"
 // that of kernels/mlp.ptx.
 const (
 	mlpKernelsSource    = "gpu/kernels/mlp.cu"
-	mlpKernelsSHA256    = "918cbfba2a2f322516dda93fa4cb578eadfcc7bd5719c4bf6ac538f273beb055"
-	mlpKernelsPTXSHA256 = "7b23b5bd95184d5142abb4294a6b3256050fb2247ac1db9c40a030614c39181d"
+	mlpKernelsSHA256    = "11f2825c6dc42caecb085d64eca0a6183ac40e035921f800281f46efb19243e9"
+	mlpKernelsPTXSHA256 = "47ab5ad5adbdd3f52e231c98e86af2cd2d2d3b5de52a8f643a962c0abe67cbd4"
 )
 
 // mlpKernelNames lists the kernels of mlpKernelsPTX in file order.

@@ -23,8 +23,8 @@
 #   train-native    make train-cuda TRAIN_FLAGS="-log-format json -engine native"
 #                   (else bin/train-cuda ...), default training flags, our engine
 #   torch       python3 scripts/torch_mnist.py --device cuda --json, if present
-#   train-cudagraph, train-fused, train-gorgonia  the same with each other
-#               engine (gorgonia: Gorgonia's CUDA tape machine)
+#   train-persistent, train-fused, train-cudagraph, train-gorgonia  the same
+#               with each other engine (gorgonia: Gorgonia's CUDA tape machine)
 #   seeds       seeds 1-5 with each engine and PyTorch with its step
 #               captured as a CUDA graph (eager if capture fails), one after
 #               another, then the table of scripts/gpu_seeds_table.py
@@ -66,7 +66,7 @@ cd "$repo_root"
 self=$repo_root/scripts/gpu-host-run.sh
 # The cuda build's engines (gpu.EngineNames), in the order they train: our
 # own first, because they are quick, then Gorgonia's.
-engines="native cudagraph fused gorgonia"
+engines="native persistent fused cudagraph gorgonia"
 bundle=${BUNDLE_DIR:-$repo_root/.gpu-bundle}
 work=${GPU_WORK_DIR:-/tmp/mnist-gpu-host}
 # The toolkit: CUDA_HOME, else /usr/local/cuda, else the newest

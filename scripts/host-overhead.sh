@@ -17,7 +17,8 @@
 #
 # It fails if a step of the gorgonia or native engine copies anything
 # between host and device or waits for the device, or if a cudagraph or
-# fused step is not one graph launch: those are properties of the code, not
+# fused step is not one graph launch, or if persistent steps are not many to
+# a launch: those are properties of the code, not
 # of the machine, so they hold here as on a GPU.
 #
 # The table gives medians over COUNT runs and each engine's time as a ratio
@@ -86,7 +87,10 @@ awk -v count="$count" '
 			if (captured && (calls[e, "graph-launches"] != 1 || calls[e, "launches"] > 0.01)) {
 				printf "host-overhead: a %s step is not one graph launch\n", e > "/dev/stderr"; bad = 1
 			}
+			if (e == "persistent" && calls[e, "launches"] > 1 / 16) {
+				printf "host-overhead: persistent steps are not many to a launch\n" > "/dev/stderr"; bad = 1
+			}
 		}
-		print "\nCalls are per step, from the last run. The cudagraph and fused engines copy and wait only when a step does not follow the last one: the benchmark wraps round its 32 batches, the trainer never does within an epoch."
+		print "\nCalls are per step, from the last run. The cudagraph and fused engines copy and wait, and the persistent engine launches, when a step does not follow the last one: the benchmark wraps round its 32 batches, the trainer never does within an epoch."
 		exit bad
 	}' "$out"

@@ -11,7 +11,7 @@ import (
 	"mnist/model"
 )
 
-const usageLine = "usage: train [-epochs N] [-batch-size N] [-optimizer adam|sgd] [-lr X] [-seed N] [-engine gorgonia|native|cudagraph|fused] [-data-dir DIR] [-gpu N] [-log-level LEVEL] [-log-format text|json] [-save FILE] [-load FILE] [-checkpoint-dir DIR [-resume]] [-metrics-out FILE] [-plot FILE]  (train -h for details)\n       train -load FILE -predict IMAGE...  (classify PNG or JPEG images)\n       train -load FILE -serve ADDR  (draw digits in the browser at http://ADDR/)"
+const usageLine = "usage: train [-epochs N] [-batch-size N] [-optimizer adam|sgd] [-lr X] [-seed N] [-engine gorgonia|native|cudagraph|fused|persistent] [-data-dir DIR] [-gpu N] [-log-level LEVEL] [-log-format text|json] [-save FILE] [-load FILE] [-checkpoint-dir DIR [-resume]] [-metrics-out FILE] [-plot FILE]  (train -h for details)\n       train -load FILE -predict IMAGE...  (classify PNG or JPEG images)\n       train -load FILE -serve ADDR  (draw digits in the browser at http://ADDR/)"
 
 // errHelp means -h was asked for and the usage has been printed.
 var errHelp = flag.ErrHelp
@@ -73,7 +73,7 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.StringVar(&o.dataDir, "data-dir", "", "folder holding the MNIST .gz files, downloaded there when missing (default: the user cache dir, e.g. ~/.cache/mnist-gorgonia)")
 	fs.BoolVar(&o.downloadOnly, "download-only", false, "fetch and verify MNIST into the data folder, then exit")
 	fs.IntVar(&o.gpu, "gpu", 0, "CUDA device ordinal (cuda build only; the CPU build ignores it)")
-	fs.StringVar(&o.engine, "engine", gpu.EngineGorgonia, "what runs the network: gorgonia (Gorgonia's tape machine, on the CPU or, in the cuda build, the GPU), native (cuda build only: our own CUDA engine), cudagraph (cuda build only: native with each step replayed from a CUDA graph) or fused (cuda build only: cudagraph with a step of seven fused launches)")
+	fs.StringVar(&o.engine, "engine", gpu.EngineGorgonia, "what runs the network: gorgonia (Gorgonia's tape machine, on the CPU or, in the cuda build, the GPU), native (cuda build only: our own CUDA engine), cudagraph (cuda build only: native with each step replayed from a CUDA graph), fused (cuda build only: cudagraph with a step of five fused launches) or persistent (cuda build only: many steps to one launch of a kernel that stays on the GPU; the fastest)")
 	fs.StringVar(&o.logLevel, "log-level", "info", "log level: debug, info, warn, error")
 	fs.StringVar(&o.logFormat, "log-format", "text", "log format: text or json")
 	fs.StringVar(&o.metricsOut, "metrics-out", "", "write per-epoch and test metrics, the confusion matrix and the settings to this JSON `file` (atomically)")

@@ -25,7 +25,11 @@
 //   - dense_rows, layer_grads, dense_rows_at and fused_update are the
 //     Gorgonia and fused engines' (gpu/graph_ops_cuda.go, gpu/fused_cuda.go):
 //     a step's work between the first layer's two products in two launches.
-//   - The one atomic, an integer, counts finished blocks (dense_rows_block).
+//   - The atomics are integers: they count finished blocks (dense_rows_block)
+//     and blocks at a barrier (grid_sync).
+//   - What one block reads that other blocks of the same launch wrote (the
+//     persistent kernel's every phase, the totals' last block) is loaded
+//     with __ldcg, from L2, never from a line this SM's L1 kept from before.
 //   - Elementwise kernels use a grid-stride loop, so any grid size is correct.
 //   - No float atomics: every float reduction runs in a fixed order in one
 //     thread, so results are bit-for-bit reproducible from run to run.
@@ -196,9 +200,10 @@ __device__ void accumulate_rows(const float *stats, int rows, double *totals, fl
 {
 	double loss = totals[0], hits = totals[1], batch = 0.0;
 	for (int r = 0; r < rows; r++) {
-		loss += (double)stats[2 * r];
-		hits += (double)stats[2 * r + 1];
-		batch += (double)stats[2 * r];
+		float l = __ldcg(&stats[2 * r]);
+		loss += (double)l;
+		hits += (double)__ldcg(&stats[2 * r + 1]);
+		batch += (double)l;
 	}
 	totals[0] = loss;
 	totals[1] = hits;
@@ -289,13 +294,11 @@ extern "C" __global__ void finish_step(const float *stats, int rows, double *tot
 // block_accumulate is accumulate_rows run by a whole block: its threads
 // stage the rows' results in shared memory, a chunk at a time, with one
 // load each in parallel, and thread 0 adds them in row order, so the sums
-// are the bits accumulate_rows gives. The loads are volatile: the rows were
-// written by other blocks of the same launch, and must not come from a
-// stale line of this SM's L1.
+// are the bits accumulate_rows gives. The rows were written by other blocks
+// of the same launch: loaded with __ldcg.
 __device__ void block_accumulate(const float *stats, int rows, double *totals, float *mean)
 {
 	__shared__ float chunk[2 * HIDDEN1];
-	const volatile float *in = stats;
 	double loss = 0.0, hits = 0.0, batch = 0.0;
 	if (threadIdx.x == 0) {
 		loss = totals[0];
@@ -304,7 +307,7 @@ __device__ void block_accumulate(const float *stats, int rows, double *totals, f
 	for (int base = 0; base < rows; base += HIDDEN1) {
 		int n = rows - base < HIDDEN1 ? rows - base : HIDDEN1;
 		for (int i = threadIdx.x; i < 2 * n; i += blockDim.x) {
-			chunk[i] = in[2 * base + i];
+			chunk[i] = __ldcg(&stats[2 * base + i]);
 		}
 		__syncthreads();
 		if (threadIdx.x == 0) {
@@ -346,9 +349,9 @@ __device__ void dense_row_rest(int r, const float *a1, const float *w2, const fl
 	for (int j = threadIdx.x; j < HIDDEN2; j += blockDim.x) {
 		float s = 0.0f;
 		for (int i = 0; i < HIDDEN1; i++) {
-			s += a1[i] * w2[i * HIDDEN2 + j];
+			s += a1[i] * __ldcg(&w2[i * HIDDEN2 + j]);
 		}
-		float v = s + b2[j];
+		float v = s + __ldcg(&b2[j]);
 		if (v < 0.0f) {
 			v = 0.0f;
 		}
@@ -359,9 +362,9 @@ __device__ void dense_row_rest(int r, const float *a1, const float *w2, const fl
 	for (int c = threadIdx.x; c < CLASSES; c += blockDim.x) {
 		float s = 0.0f;
 		for (int j = 0; j < HIDDEN2; j++) {
-			s += a2[j] * w3[j * CLASSES + c];
+			s += a2[j] * __ldcg(&w3[j * CLASSES + c]);
 		}
-		z3[c] = s + b3[c];
+		z3[c] = s + __ldcg(&b3[c]);
 	}
 	__syncthreads();
 	float *dl = dlogits + r * CLASSES;
@@ -374,7 +377,7 @@ __device__ void dense_row_rest(int r, const float *a1, const float *w2, const fl
 			float s = 0.0f;
 			if (a2[j] > 0.0f) {
 				for (int c = 0; c < CLASSES; c++) {
-					s += dl[c] * w3[j * CLASSES + c];
+					s += dl[c] * __ldcg(&w3[j * CLASSES + c]);
 				}
 			}
 			d2[j] = s;
@@ -385,7 +388,7 @@ __device__ void dense_row_rest(int r, const float *a1, const float *w2, const fl
 			float s = 0.0f;
 			if (a1[i] > 0.0f) {
 				for (int j = 0; j < HIDDEN2; j++) {
-					s += d2[j] * w2[i * HIDDEN2 + j];
+					s += d2[j] * __ldcg(&w2[i * HIDDEN2 + j]);
 				}
 			}
 			dh1[r * HIDDEN1 + i] = s;
@@ -482,8 +485,8 @@ __device__ float column_product(const float *a, int acols, int i, const float *d
 {
 	float s = 0.0f;
 	for (int r = 0; r < rows; r++) {
-		float v = d[r * dcols + j];
-		s += a ? a[r * acols + i] * v : v;
+		float v = __ldcg(&d[r * dcols + j]);
+		s += a ? __ldcg(&a[r * acols + i]) * v : v;
 	}
 	return s;
 }
@@ -655,7 +658,7 @@ __device__ void first_layer_parts(const unsigned char *images, const int *idx, i
 		const unsigned char *px = images + (size_t)idx[r] * IMAGE_SIZE;
 		float s = 0.0f;
 		for (int k = p * PART_LEN; k < (p + 1) * PART_LEN; k++) {
-			s += scale[px[k]] * w1[k * HIDDEN1 + j];
+			s += scale[px[k]] * __ldcg(&w1[k * HIDDEN1 + j]);
 		}
 		part[(p * rows + r) * HIDDEN1 + j] = s;
 	}
@@ -677,7 +680,7 @@ __device__ bool persistent_gradient(int k, const int *off, const unsigned char *
 	int i = k / HIDDEN1, j = k % HIDDEN1;
 	float s = 0.0f;
 	for (int r = 0; r < rows; r++) {
-		s += scale[images[(size_t)idx[r] * IMAGE_SIZE + i]] * dh1[r * HIDDEN1 + j];
+		s += scale[images[(size_t)idx[r] * IMAGE_SIZE + i]] * __ldcg(&dh1[r * HIDDEN1 + j]);
 	}
 	*out = s;
 	return true;
@@ -709,9 +712,9 @@ extern "C" __global__ void train_steps(const unsigned char *images, const unsign
 			for (int i = threadIdx.x; i < HIDDEN1; i += blockDim.x) {
 				float z = 0.0f;
 				for (int p = 0; p < PARTS; p++) {
-					z += part[(p * rows + r) * HIDDEN1 + i];
+					z += __ldcg(&part[(p * rows + r) * HIDDEN1 + i]);
 				}
-				float v = z + w[off1 + i];
+				float v = z + __ldcg(&w[off1 + i]);
 				if (v < 0.0f) {
 					v = 0.0f;
 				}
