@@ -21,8 +21,8 @@ const kernelsNVCCRelease = "11.8"
 // that of kernels/mlp.ptx.
 const (
 	mlpKernelsSource    = "gpu/kernels/mlp.cu"
-	mlpKernelsSHA256    = "11f2825c6dc42caecb085d64eca0a6183ac40e035921f800281f46efb19243e9"
-	mlpKernelsPTXSHA256 = "47ab5ad5adbdd3f52e231c98e86af2cd2d2d3b5de52a8f643a962c0abe67cbd4"
+	mlpKernelsSHA256    = "0cabd5e5565a2af7469a63075aee503e1430f5863ca02c8a36b3c114d1c345d8"
+	mlpKernelsPTXSHA256 = "ca99d4d5314d77b7d711db62bfffc23b60fafa5499b1dd4ebd6d6e9e6f375436"
 )
 
 // mlpKernelNames lists the kernels of mlpKernelsPTX in file order.

@@ -28,9 +28,10 @@ import (
 // Forward and the state verbs are the native engine's, on the same legacy
 // stream, after the queued steps.
 type persistState struct {
-	grid int          // blocks: one per SM
-	part cu.DevicePtr // PARTS x batch x Hidden1 floats: the first layer's partial sums
-	bar  cu.DevicePtr // two uint32: grid_sync's count and generation
+	grid  int          // blocks: one per SM
+	parts int          // the first layer's product is summed in this many parts (persistParts)
+	part  cu.DevicePtr // parts x batch x Hidden1 floats: those partial sums
+	bar   cu.DevicePtr // two uint32: grid_sync's count and generation
 
 	// The queued steps: count full batches of the order from lo, the first
 	// after step0 updates.
@@ -39,16 +40,47 @@ type persistState struct {
 }
 
 const (
-	// persistThreads is train_steps's block: a multiple of the warp, at
-	// least a thread per unit of the widest hidden layer.
-	persistThreads = 256
-	// persistParts is PARTS in mlp.cu: the first layer's product is summed
-	// in that many parts over the pixels.
-	persistParts = 8
-	// maxPersistSteps bounds a launch: about 2 ms of steps on an H100, so
+	// persistThreads is train_steps's block, PERSIST_THREADS in mlp.cu: two
+	// halves of a thread per unit of the first hidden layer.
+	persistThreads = 2 * model.Hidden1
+	// persistRowTile is ROW_TILE in mlp.cu: a tile of phase A is that many
+	// rows of the batch over one part of the pixels.
+	persistRowTile = 8
+	// maxPersistParts bounds the parts, and so the partial sums that phase
+	// B adds a row at a time.
+	maxPersistParts = 56
+	// maxPersistSteps bounds a launch: a few ms of steps on an H100, so
 	// that the GPU starts early and a launch is never long.
 	maxPersistSteps = 256
 )
+
+// The phases of a step (PHASE_* in mlp.cu): the first layer's partial
+// sums, the rows (the rest of the network and the loss), the gradients
+// and the update. Training runs them all; BenchmarkPersistentParts times
+// the barriers alone, then adds one phase at a time.
+const (
+	phaseFirst  = 1
+	phaseRows   = 2
+	phaseUpdate = 4
+	allPhases   = phaseFirst | phaseRows | phaseUpdate
+)
+
+// persistParts is how many parts phase A splits the pixels into, for a
+// batch of rows on a grid of blocks: as many as keep each half block busy
+// with one tile (the grid's 2*blocks halves over ceil(rows/8) row tiles),
+// a divisor of the 784 pixels with parts of at most 392, and at most
+// maxPersistParts. At batch 32 on an H100's 132 SMs that is 56 parts of 14
+// pixels; at 1024, 2 of 392.
+func persistParts(rows, blocks int) int {
+	rowTiles := (rows + persistRowTile - 1) / persistRowTile
+	best := 2
+	for d := 2; d <= maxPersistParts; d++ {
+		if model.Inputs%d == 0 && d*rowTiles <= 2*blocks {
+			best = d
+		}
+	}
+	return best
+}
 
 // newPersistentEngine opens the native engine and adds train_steps's grid
 // and buffers.
@@ -64,7 +96,9 @@ func newPersistentEngine(ordinal int, cfg model.Config) (model.Engine, error) {
 		if p.grid, err = b.k.gridPerSM(kTrainSteps, persistThreads); err != nil {
 			return err
 		}
-		if p.part, err = b.mem.alloc("first layer's partial sums", int64(persistParts*cfg.BatchSize*model.Hidden1*4)); err != nil {
+		p.parts = persistParts(cfg.BatchSize, p.grid)
+		bytes := int64(p.parts) * int64(cfg.BatchSize) * model.Hidden1 * 4
+		if p.part, err = b.mem.alloc("first layer's partial sums", bytes); err != nil {
 			return err
 		}
 		p.bar, err = b.mem.alloc("grid barrier", 8)
@@ -111,6 +145,13 @@ func (b *nativeEngine) flushSteps() error {
 	}
 	count := p.count
 	p.count = 0
+	return b.launchSteps(p.lo, count, p.step0, allPhases)
+}
+
+// launchSteps launches train_steps for count full batches of the order
+// from lo, after step0 updates, running phases of each step.
+func (b *nativeEngine) launchSteps(lo, count int, step0 int64, phases int) error {
+	p := b.persist
 	ds := b.sets[model.TrainSet]
 	acts, deltas, off := b.buf.acts, b.buf.deltas, b.layout.offsets
 	slots := [2]cu.DevicePtr{b.slots[0]}
@@ -118,11 +159,11 @@ func (b *nativeEngine) flushSteps() error {
 		slots[1] = b.slots[1]
 	}
 	args := []kernelArg{argPtr(ds.images), argPtr(ds.labels), argPtr(b.loop.order),
-		argInt(p.lo), argInt(count), argInt(b.cfg.BatchSize),
+		argInt(lo), argInt(count), argInt(b.cfg.BatchSize),
 		argPtr(b.params), argPtr(b.grads), argPtr(slots[0]), argPtr(slots[1]), argInt(b.layout.total),
 		argInt(off[1]), argInt(off[2]), argInt(off[3]), argInt(off[4]), argInt(off[5]),
-		argPtr(p.part), argPtr(acts[1]), argPtr(acts[2]), argPtr(b.buf.logProbs), argPtr(deltas[3]),
-		argPtr(b.buf.stats), argPtr(deltas[2]), argPtr(deltas[1]),
-		argPtr(b.loop.totals), argPtr(b.batchLoss), argPtr(p.bar), kernelArg(p.step0)}
+		argPtr(p.part), argInt(p.parts), argPtr(acts[1]), argPtr(acts[2]), argPtr(b.buf.logProbs),
+		argPtr(deltas[3]), argPtr(b.buf.stats), argPtr(deltas[2]), argPtr(deltas[1]),
+		argPtr(b.loop.totals), argPtr(b.batchLoss), argPtr(p.bar), kernelArg(step0), argInt(phases)}
 	return b.k.launchCooperative(kTrainSteps, p.grid, persistThreads, append(args, b.opt.fusedArgs()...)...)
 }

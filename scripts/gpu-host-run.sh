@@ -17,7 +17,9 @@
 #               CPU reference for every engine, placement listing
 #   bench-gpu   per-step time of each engine (BenchmarkEngineStepAt), of
 #               the native engine's Step (BenchmarkNativeStep), and of a
-#               native step's parts, added one at a time (BenchmarkStepParts)
+#               native step's parts, added one at a time (BenchmarkStepParts),
+#               and of a persistent step's barriers, then its phases added
+#               one at a time (BenchmarkPersistentParts)
 #   host-share  the same steps against scripts/nullcuda (no GPU work): the
 #               host's share of each step on this CPU (scripts/host-overhead.sh)
 #   train-native    make train-cuda TRAIN_FLAGS="-log-format json -engine native"
@@ -378,7 +380,7 @@ if [[ -z "${SKIP_TESTS:-}" ]]; then
 	# shellcheck disable=SC2086 # GO_TEST_FLAGS is a list of flags
 	run_step test-gpu 150 bash scripts/build-cuda.sh go test -count=1 -v $go_test_flags ./gpu/ || true
 	# Per-step time of each engine through DeviceLoop and through Step.
-	run_step bench-gpu 60 bash scripts/build-cuda.sh go test -run '^$' -bench 'EngineStepAt|NativeStep|StepParts' -benchtime 3000x ./gpu/ || true
+	run_step bench-gpu 60 bash scripts/build-cuda.sh go test -run '^$' -bench 'EngineStepAt|NativeStep|StepParts|PersistentParts' -benchtime 3000x ./gpu/ || true
 	# The same steps against nullcuda, a driver that does no GPU work, on
 	# this host's CPU: the host's share of each step, to set beside bench-gpu.
 	run_step host-share 40 bash scripts/host-overhead.sh 3 || true

@@ -550,6 +550,21 @@ extern "C" __global__ void layer_grads(float *g, int n, int off1, int off2, int 
 #define FUSED_ADAM 0
 #define FUSED_SGD 1
 
+// update_element stores parameter k's gradient gk in g and applies an
+// update to it: Adam (FUSED_ADAM) with slots s0 = m and s1 = v and step
+// size alpha, or SGD with momentum (s0 = velocity).
+__device__ void update_element(int k, float gk, float *w, float *g, float *s0, float *s1, int optimizer,
+			       double beta1, double beta2, double lr, float alpha, float eps, float mu)
+{
+	g[k] = gk;
+	if (optimizer == FUSED_ADAM) {
+		adam_element(w + k, gk, s0 + k, s1 + k, (float)beta1, (float)(1.0 - beta1), (float)beta2,
+			     (float)(1.0 - beta2), alpha, eps);
+	} else {
+		sgd_element(w + k, gk, s0 + k, mu, (float)lr);
+	}
+}
+
 // fused_update ends the fused engine's step, one thread a parameter of the
 // flat buffers (n floats): the parameter's gradient (fused_gradient, also
 // stored in g), then its update: Adam, whose step size comes from the
@@ -571,13 +586,7 @@ extern "C" __global__ void fused_update(float *w, float *g, float *s0, float *s1
 		if (!fused_gradient(k, off, g, h1, h2, dh1, dh2, dlogits, rows, &gk)) {
 			continue;
 		}
-		g[k] = gk;
-		if (optimizer == FUSED_ADAM) {
-			adam_element(w + k, gk, s0 + k, s1 + k, (float)beta1, (float)(1.0 - beta1), (float)beta2,
-				     (float)(1.0 - beta2), alpha, eps);
-		} else {
-			sgd_element(w + k, gk, s0 + k, mu, (float)lr);
-		}
+		update_element(k, gk, w, g, s0, s1, optimizer, beta1, beta2, lr, alpha, eps, mu);
 	}
 }
 
@@ -588,22 +597,36 @@ extern "C" __global__ void fused_update(float *w, float *g, float *s0, float *s1
 // update, with a barrier across the grid between the step's three phases
 // instead of a launch:
 //
-//   A  the first layer's product in PARTS partial sums over the pixels:
-//      part[p][r][j] = sum of x[r][k].W1[k][j] over k in part p
+//   A  the first layer's product in parts partial sums over the pixels:
+//      part[p][r][j] = sum of x[r][k].W1[k][j] over the pixels k of part p
 //   B  one block a row: h1 = relu(sum of the parts + b1), then
 //      dense_row_rest (the rest of the network, the loss, the gradients at
 //      the units)
-//   C  one thread a parameter: its gradient (a'.d over the rows, in order)
-//      and its update; block 0 also adds the rows' results to the totals
+//   C  the gradient of every parameter (a'.d over the rows, in order) and
+//      its update; one thread also adds the rows' results to the totals
 //
 // The grid must be resident all at once (a cooperative launch makes sure of
-// it): grid_sync waits for every block. Every sum runs in a fixed order in
-// one thread, so the results are the same bits from run to run; they
-// differ from the other engines' only in how z1's terms are grouped.
-// Shared memory is refilled in every phase that reads it: nothing in it
-// is carried across a grid barrier.
-#define PARTS 8
-#define PART_LEN (IMAGE_SIZE / PARTS)
+// it): grid_sync waits for every block. Launch it with blocks of
+// PERSIST_THREADS. Every sum runs in a fixed order in one thread, so the
+// results are the same bits from run to run; they differ from the other
+// engines' only in how z1's terms are grouped. Shared memory is refilled
+// in every phase that reads it: nothing in it is carried across a grid
+// barrier.
+#define PERSIST_THREADS 256
+// Phase A's tiles: ROW_TILE rows of the batch over one part of the pixels,
+// one thread a unit, so that each weight read serves ROW_TILE rows; a part
+// is at most MAX_PART_LEN pixels (the host picks parts, a divisor of
+// IMAGE_SIZE, so that the tiles about fill the grid).
+#define ROW_TILE 8
+#define MAX_PART_LEN (IMAGE_SIZE / 2)
+// Phase C: a thread takes GRAD_TILE rows of W1 (inputs i) for one unit j,
+// so that each dh1 read serves GRAD_TILE gradients.
+#define GRAD_TILE 8
+// The phases a launch runs (all of them but in BenchmarkPersistentParts,
+// which times the barriers alone and then adds a phase at a time).
+#define PHASE_FIRST 1
+#define PHASE_ROWS 2
+#define PHASE_UPDATE 4
 
 // grid_sync is a barrier for every thread of the grid. bar[0] counts the
 // blocks arrived, bar[1] the barriers passed; both start at 0. The block's
@@ -644,107 +667,148 @@ __device__ void pixel_scale(float *table)
 	__syncthreads();
 }
 
-// first_layer_parts is phase A for the batch idx: one thread an item
-// (part, row, unit), the unit fastest, so that a warp reads a row of W1 in
-// one go and the same pixel.
+// first_layer_parts is phase A for the batch idx. Each half of the block
+// (HIDDEN1 threads, a unit each) takes a tile at a time: the block stages
+// both halves' pixels, scaled, in shared memory, then each thread runs
+// down its part of its unit's column of W1 once, for the tile's rows.
 __device__ void first_layer_parts(const unsigned char *images, const int *idx, int rows, const float *w1,
-				  const float *scale, float *part)
+				  const float *scale, int parts, float *part)
 {
-	int items = PARTS * rows * HIDDEN1;
-	for (int it = blockIdx.x * blockDim.x + threadIdx.x; it < items; it += blockDim.x * gridDim.x) {
-		int j = it % HIDDEN1;
-		int r = (it / HIDDEN1) % rows;
-		int p = it / (HIDDEN1 * rows);
-		const unsigned char *px = images + (size_t)idx[r] * IMAGE_SIZE;
-		float s = 0.0f;
-		for (int k = p * PART_LEN; k < (p + 1) * PART_LEN; k++) {
-			s += scale[px[k]] * __ldcg(&w1[k * HIDDEN1 + j]);
+	const int halves = PERSIST_THREADS / HIDDEN1;
+	__shared__ float xs[halves][ROW_TILE][MAX_PART_LEN];
+	int half = threadIdx.x / HIDDEN1, j = threadIdx.x % HIDDEN1;
+	int rowTiles = (rows + ROW_TILE - 1) / ROW_TILE;
+	int tiles = parts * rowTiles;
+	int len = IMAGE_SIZE / parts;
+	for (int base = blockIdx.x * halves; base < tiles; base += gridDim.x * halves) {
+		__syncthreads(); // the last round's reads are done
+		for (int e = threadIdx.x; e < halves * ROW_TILE * len; e += blockDim.x) {
+			int h = e / (ROW_TILE * len), rr = e / len % ROW_TILE, kk = e % len;
+			int t = base + h, r = t % rowTiles * ROW_TILE + rr;
+			float v = 0.0f;
+			if (t < tiles && r < rows) {
+				v = scale[images[(size_t)idx[r] * IMAGE_SIZE + t / rowTiles * len + kk]];
+			}
+			xs[h][rr][kk] = v;
 		}
-		part[(p * rows + r) * HIDDEN1 + j] = s;
+		__syncthreads();
+		int t = base + half;
+		if (t >= tiles) {
+			continue;
+		}
+		int p = t / rowTiles, r0 = t % rowTiles * ROW_TILE;
+		float acc[ROW_TILE];
+		for (int rr = 0; rr < ROW_TILE; rr++) {
+			acc[rr] = 0.0f;
+		}
+		const float *col = w1 + (size_t)p * len * HIDDEN1 + j;
+		for (int kk = 0; kk < len; kk++) {
+			float wv = __ldcg(&col[kk * HIDDEN1]);
+			for (int rr = 0; rr < ROW_TILE; rr++) {
+				acc[rr] += xs[half][rr][kk] * wv;
+			}
+		}
+		for (int rr = 0; rr < ROW_TILE && r0 + rr < rows; rr++) {
+			part[(p * rows + r0 + rr) * HIDDEN1 + j] = acc[rr];
+		}
 	}
 }
 
-// persistent_gradient is parameter k's gradient for train_steps: W1's
-// entries from the batch's pixels and dh1, the others as fused_gradient
-// computes them. False for the padding between tensors.
-__device__ bool persistent_gradient(int k, const int *off, const unsigned char *images, const int *idx,
-				    const float *scale, const float *h1, const float *h2, const float *dh1,
-				    const float *dh2, const float *dlogits, int rows, float *out)
+// first_layer_rows is phase B: each of the block's rows of the batch, the
+// parts summed in order, then the bias and ReLU, then dense_row_rest.
+__device__ void first_layer_rows(const unsigned char *labels, const int *idx, int rows, const float *w,
+				 const int *off, const float *part, int parts, float *h1, float *h2, float *logprobs,
+				 float *dlogits, float *stats, float *dh2, float *dh1)
 {
-	if (k >= off[1]) {
-		return fused_gradient(k, off, 0, h1, h2, dh1, dh2, dlogits, rows, out);
+	__shared__ float a1[HIDDEN1];
+	for (int r = blockIdx.x; r < rows; r += gridDim.x) {
+		for (int i = threadIdx.x; i < HIDDEN1; i += blockDim.x) {
+			float z = 0.0f;
+			for (int p = 0; p < parts; p++) {
+				z += __ldcg(&part[(p * rows + r) * HIDDEN1 + i]);
+			}
+			float v = z + __ldcg(&w[off[1] + i]);
+			if (v < 0.0f) {
+				v = 0.0f;
+			}
+			a1[i] = v;
+			h1[r * HIDDEN1 + i] = v;
+		}
+		dense_row_rest(r, a1, w + off[2], w + off[3], w + off[4], w + off[5], (int)labels[idx[r]], rows, 1, h2,
+			       logprobs, dlogits, stats, dh2, dh1);
 	}
-	if (k >= IMAGE_SIZE * HIDDEN1) {
-		return false;
-	}
-	int i = k / HIDDEN1, j = k % HIDDEN1;
-	float s = 0.0f;
-	for (int r = 0; r < rows; r++) {
-		s += scale[images[(size_t)idx[r] * IMAGE_SIZE + i]] * __ldcg(&dh1[r * HIDDEN1 + j]);
-	}
-	*out = s;
-	return true;
 }
 
 // train_steps: see above. Parameters, gradients and the optimizer's slots
-// are the flat buffers (n floats, tensors at off1..off5); part holds PARTS x
-// rows x HIDDEN1 floats, h1..dh1 a batch's rows; step0 is the number of
-// updates done before the first of these steps; the optimizer's arguments
-// are fused_update's. The totals and the batch's mean loss are left as
-// finish_step leaves them after each step.
+// are the flat buffers (n floats, tensors at off1..off5); part holds parts
+// x rows x HIDDEN1 floats (parts divides IMAGE_SIZE, into parts of at most
+// MAX_PART_LEN), h1..dh1 a batch's rows; step0 is the number of updates done
+// before the first of these steps; phases says which phases run (PHASE_*);
+// the optimizer's arguments are fused_update's. After each step the totals
+// and the batch's mean loss are as finish_step leaves them.
 extern "C" __global__ void train_steps(const unsigned char *images, const unsigned char *labels, const int *order,
 				       int lo, int count, int rows, float *w, float *g, float *s0, float *s1, int n,
-				       int off1, int off2, int off3, int off4, int off5, float *part, float *h1,
-				       float *h2, float *logprobs, float *dlogits, float *stats, float *dh2,
+				       int off1, int off2, int off3, int off4, int off5, float *part, int parts,
+				       float *h1, float *h2, float *logprobs, float *dlogits, float *stats, float *dh2,
 				       float *dh1, double *totals, float *mean, unsigned int *bar, long long step0,
-				       int optimizer, double beta1, double beta2, double lr, float eps, float mu)
+				       int phases, int optimizer, double beta1, double beta2, double lr, float eps,
+				       float mu)
 {
 	__shared__ float scale[256];
-	__shared__ float a1[HIDDEN1];
 	const int off[6] = {0, off1, off2, off3, off4, off5};
+	const int w1Items = IMAGE_SIZE / GRAD_TILE * HIDDEN1;
+	const int tid = blockIdx.x * blockDim.x + threadIdx.x, threads = blockDim.x * gridDim.x;
 	for (int s = 0; s < count; s++) {
 		const int *idx = order + lo + s * rows;
-		pixel_scale(scale);
-		first_layer_parts(images, idx, rows, w, scale, part);
-		grid_sync(bar);
-
-		for (int r = blockIdx.x; r < rows; r += gridDim.x) {
-			for (int i = threadIdx.x; i < HIDDEN1; i += blockDim.x) {
-				float z = 0.0f;
-				for (int p = 0; p < PARTS; p++) {
-					z += __ldcg(&part[(p * rows + r) * HIDDEN1 + i]);
-				}
-				float v = z + __ldcg(&w[off1 + i]);
-				if (v < 0.0f) {
-					v = 0.0f;
-				}
-				a1[i] = v;
-				h1[r * HIDDEN1 + i] = v;
-			}
-			dense_row_rest(r, a1, w + off2, w + off3, w + off4, w + off5, (int)labels[idx[r]], rows, 1, h2,
-				       logprobs, dlogits, stats, dh2, dh1);
+		if (phases & PHASE_FIRST) {
+			pixel_scale(scale);
+			first_layer_parts(images, idx, rows, w, scale, parts, part);
 		}
 		grid_sync(bar);
 
-		pixel_scale(scale);
-		if (blockIdx.x == 0 && threadIdx.x == 0) {
-			accumulate_rows(stats, rows, totals, mean);
+		if (phases & PHASE_ROWS) {
+			first_layer_rows(labels, idx, rows, w, off, part, parts, h1, h2, logprobs, dlogits, stats, dh2,
+					 dh1);
 		}
-		float alpha = 0.0f;
-		if (optimizer == FUSED_ADAM) {
-			alpha = adam_rate(beta1, beta2, lr, (double)(step0 + s + 1));
-		}
-		for (int k = blockIdx.x * blockDim.x + threadIdx.x; k < n; k += blockDim.x * gridDim.x) {
-			float gk;
-			if (!persistent_gradient(k, off, images, idx, scale, h1, h2, dh1, dh2, dlogits, rows, &gk)) {
-				continue;
+		grid_sync(bar);
+
+		if (phases & PHASE_UPDATE) {
+			pixel_scale(scale);
+			if (tid == 0) {
+				accumulate_rows(stats, rows, totals, mean);
 			}
-			g[k] = gk;
+			float alpha = 0.0f;
 			if (optimizer == FUSED_ADAM) {
-				adam_element(w + k, gk, s0 + k, s1 + k, (float)beta1, (float)(1.0 - beta1),
-					     (float)beta2, (float)(1.0 - beta2), alpha, eps);
-			} else {
-				sgd_element(w + k, gk, s0 + k, mu, (float)lr);
+				alpha = adam_rate(beta1, beta2, lr, (double)(step0 + s + 1));
+			}
+			// W1's gradients GRAD_TILE inputs at a time (the unit
+			// fastest: a warp reads a row of dh1 in one go), then one
+			// thread a parameter of the other tensors.
+			for (int q = tid; q < w1Items + n - off1; q += threads) {
+				if (q >= w1Items) {
+					int k = off1 + q - w1Items;
+					float gk;
+					if (fused_gradient(k, off, 0, h1, h2, dh1, dh2, dlogits, rows, &gk)) {
+						update_element(k, gk, w, g, s0, s1, optimizer, beta1, beta2, lr, alpha, eps, mu);
+					}
+					continue;
+				}
+				int j = q % HIDDEN1, i0 = q / HIDDEN1 * GRAD_TILE;
+				float acc[GRAD_TILE];
+				for (int t = 0; t < GRAD_TILE; t++) {
+					acc[t] = 0.0f;
+				}
+				for (int r = 0; r < rows; r++) {
+					float d = __ldcg(&dh1[r * HIDDEN1 + j]);
+					const unsigned char *px = images + (size_t)idx[r] * IMAGE_SIZE + i0;
+					for (int t = 0; t < GRAD_TILE; t++) {
+						acc[t] += scale[px[t]] * d;
+					}
+				}
+				for (int t = 0; t < GRAD_TILE; t++) {
+					update_element((i0 + t) * HIDDEN1 + j, acc[t], w, g, s0, s1, optimizer, beta1, beta2,
+						       lr, alpha, eps, mu);
+				}
 			}
 		}
 		grid_sync(bar);
