@@ -21,8 +21,8 @@ const kernelsNVCCRelease = "11.8"
 // that of kernels/mlp.ptx.
 const (
 	mlpKernelsSource    = "gpu/kernels/mlp.cu"
-	mlpKernelsSHA256    = "0cabd5e5565a2af7469a63075aee503e1430f5863ca02c8a36b3c114d1c345d8"
-	mlpKernelsPTXSHA256 = "ca99d4d5314d77b7d711db62bfffc23b60fafa5499b1dd4ebd6d6e9e6f375436"
+	mlpKernelsSHA256    = "a982b1592b8524e0e99d61840ff1a8f6b336abfd890e05898a8cce6e7c075df7"
+	mlpKernelsPTXSHA256 = "0da3cc1334c7a8d6679214c74d7f48ba8479a64adf145401d1084f929ca4dbf4"
 )
 
 // mlpKernelNames lists the kernels of mlpKernelsPTX in file order.

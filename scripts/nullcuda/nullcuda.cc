@@ -319,6 +319,8 @@ void grid_sync(unsigned int *) {
 
 // Memory is the host's: a load from L2 is a load.
 template <typename T> T __ldcg(const T *p) { return *p; }
+// A fused multiply-add rounds once, on the host as on the GPU.
+float __fmaf_rn(float a, float b, float c) { return std::fma(a, b, c); }
 
 // Blocks run one at a time, and a block's threads take turns: memory is
 // always coherent, and an atomic is a plain read-modify-write.
