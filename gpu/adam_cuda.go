@@ -25,11 +25,12 @@ func (a adamOnGPU) update(l lane, params, grads cu.DevicePtr, slots []cu.DeviceP
 }
 
 // updateAt is mlp.cu's adam_at: the step size from the device's count.
-func (a adamOnGPU) updateAt(l lane, params, grads cu.DevicePtr, slots []cu.DevicePtr, n int, steps cu.DevicePtr) error {
+func (a adamOnGPU) updateAt(l lane, params, grads cu.DevicePtr, slots []cu.DevicePtr, n int, steps cu.DevicePtr, counted bool) error {
 	c := a.c
 	return l.launch(kAdamAt, n,
 		argPtr(params), argPtr(grads), argPtr(slots[0]), argPtr(slots[1]), argInt(n),
-		argDouble(c.Beta1), argDouble(c.Beta2), argDouble(c.LearningRate), argFloat(float32(c.Epsilon)), argPtr(steps))
+		argDouble(c.Beta1), argDouble(c.Beta2), argDouble(c.LearningRate), argFloat(float32(c.Epsilon)), argPtr(steps),
+		argInt(boolArg(counted)))
 }
 
 // fusedArgs: fused_update's Adam reads the update count as adam_at does.

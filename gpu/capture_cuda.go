@@ -80,9 +80,11 @@ type replay struct {
 
 // capture records everything fn queues on stream s (nothing runs) and
 // instantiates it. The context must be current on this (locked) thread.
+// Every failure, fn's own included, is a captureError: nothing has run on
+// the device.
 func capture(s cu.Stream, fn func() error) (*replay, error) {
 	if err := result(C.mnistBeginCapture(cStream(s))); err != nil {
-		return nil, check("beginning a stream capture", err)
+		return nil, captureError{check("beginning a stream capture", err)}
 	}
 	fnErr := fn()
 	r := &replay{}
@@ -91,13 +93,20 @@ func capture(s cu.Stream, fn func() error) (*replay, error) {
 		if err == nil {
 			r.destroy()
 		}
-		return nil, fnErr
+		return nil, captureError{fnErr}
 	}
 	if err != nil {
-		return nil, check("ending the capture and instantiating the graph", err)
+		return nil, captureError{check("ending the capture and instantiating the graph", err)}
 	}
 	return r, nil
 }
+
+// captureError is a failed capture: the work was being recorded, not run,
+// so the device's state is as it was before.
+type captureError struct{ err error }
+
+func (e captureError) Error() string { return "capturing a CUDA graph: " + e.err.Error() }
+func (e captureError) Unwrap() error { return e.err }
 
 // launch queues one replay of the graph on s.
 func (r *replay) launch(s cu.Stream) error {

@@ -64,32 +64,47 @@ func newCapturedEngine(ordinal int, cfg model.Config, name string) (model.Engine
 		return nil, fmt.Errorf("%s: %w", name, err)
 	}
 	b := e.(*nativeEngine)
-	c := &captureState{fused: name == EngineFused, nextLo: -1}
 	err = b.withContext(func() error {
 		var err error
-		if c.stream, err = cu.MakeStream(cu.NonBlocking); err != nil {
-			return check("creating the capture stream", err)
-		}
-		b.capture = c // from here on release frees it
-		if c.workspace, err = b.mem.alloc("cuBLAS workspace", blasWorkspaceBytes); err != nil {
-			return err
-		}
-		if c.cursor, err = b.mem.alloc("step cursor", 4); err != nil {
-			return err
-		}
-		if c.steps, err = b.mem.alloc("update count", 8); err != nil {
-			return err
-		}
-		if c.rowsDone, err = b.mem.alloc("rows' finished blocks", 4); err != nil {
-			return err
-		}
-		c.blas, err = newStreamBLAS(c.stream, c.workspace)
+		b.capture, err = newCaptureState(&b.mem)
 		return err
 	})
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", name, errors.Join(err, b.Close()))
 	}
+	b.capture.fused = name == EngineFused
 	return b, nil
+}
+
+// newCaptureState makes the capture stream, its cuBLAS handle and the
+// device counters, in mem. The context is current. On an error, what was
+// made is released.
+func newCaptureState(mem *deviceMemory) (*captureState, error) {
+	c := &captureState{nextLo: -1}
+	err := func() error {
+		var err error
+		if c.stream, err = cu.MakeStream(cu.NonBlocking); err != nil {
+			return check("creating the capture stream", err)
+		}
+		if c.workspace, err = mem.alloc("cuBLAS workspace", blasWorkspaceBytes); err != nil {
+			return err
+		}
+		if c.cursor, err = mem.alloc("step cursor", 4); err != nil {
+			return err
+		}
+		if c.steps, err = mem.alloc("update count", 8); err != nil {
+			return err
+		}
+		if c.rowsDone, err = mem.alloc("rows' finished blocks", 4); err != nil {
+			return err
+		}
+		c.blas, err = newStreamBLAS(c.stream, c.workspace)
+		return err
+	}()
+	if err != nil {
+		return nil, errors.Join(err, c.release())
+	}
+	return c, nil
 }
 
 // lane is the capture stream with its cuBLAS handle.
@@ -121,7 +136,6 @@ func (c *captureState) waitLegacy() error {
 // capturing the step first if there is no graph for this order and set.
 // Called inside call, with the context current.
 func (b *nativeEngine) capturedStep(lo, hi int) error {
-	c := b.capture
 	ds := b.sets[model.TrainSet]
 	if ds == nil {
 		return errors.New("StepAt before Load")
@@ -129,20 +143,34 @@ func (b *nativeEngine) capturedStep(lo, hi int) error {
 	if _, err := b.loop.batchAt(lo, hi, b.cfg.BatchSize); err != nil {
 		return err
 	}
+	queue := b.queueCapturedStep
+	if b.capture.fused {
+		queue = b.queueFusedStep
+	}
+	key := captureKey{order: b.loop.order, images: ds.images, labels: ds.labels, rows: hi - lo}
+	if err := b.capture.step(lo, key, b.step, func() error { return queue(ds, key.rows) }); err != nil {
+		return err
+	}
+	b.step++
+	return nil
+}
+
+// step queues one replay of the captured step for the batch at lo of the
+// order, whose key says what the step's kernels have baked in, after
+// updates done so far: capturing it first with queue (which must queue the
+// step's work on c.stream) if there is no graph for that key, and telling
+// the device where the step starts and the update count if they are not
+// what the device holds. The engine's context is current.
+func (c *captureState) step(lo int, key captureKey, updates int64, queue func() error) error {
 	if err := c.waitLegacy(); err != nil {
 		return err
 	}
-	key := captureKey{order: b.loop.order, images: ds.images, labels: ds.labels, rows: hi - lo}
 	if c.graph == nil || c.key != key {
 		if err := c.graph.destroy(); err != nil {
 			return err
 		}
 		c.graph = nil
-		queue := b.queueCapturedStep
-		if c.fused {
-			queue = b.queueFusedStep
-		}
-		g, err := capture(c.stream, func() error { return queue(ds, key.rows) })
+		g, err := capture(c.stream, queue)
 		if err != nil {
 			return err
 		}
@@ -161,7 +189,7 @@ func (b *nativeEngine) capturedStep(lo, hi int) error {
 		if err := upload("step cursor", c.cursor, []int32{int32(lo)}); err != nil {
 			return err
 		}
-		if err := upload("update count", c.steps, []int64{b.step}); err != nil {
+		if err := upload("update count", c.steps, []int64{updates}); err != nil {
 			return err
 		}
 		if err := check("waiting for the counters", cu.Synchronize()); err != nil {
@@ -173,8 +201,7 @@ func (b *nativeEngine) capturedStep(lo, hi int) error {
 		return err
 	}
 	c.onStream = true
-	c.nextLo = hi
-	b.step++
+	c.nextLo = lo + key.rows
 	return nil
 }
 
@@ -190,7 +217,7 @@ func (b *nativeEngine) queueCapturedStep(ds *deviceSet, rows int) error {
 	if err := b.backward(l, rows); err != nil {
 		return err
 	}
-	if err := b.opt.updateAt(l, b.params, b.grads, b.slots, b.layout.total, c.steps); err != nil {
+	if err := b.opt.updateAt(l, b.params, b.grads, b.slots, b.layout.total, c.steps, false); err != nil {
 		return err
 	}
 	return b.finishStep(l, rows)

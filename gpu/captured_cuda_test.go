@@ -12,10 +12,13 @@ import (
 )
 
 // capturedEngines are the engines whose full training steps run their own
-// way, captured into a CUDA graph and replayed, or many to a launch
-// (persistent): only through DeviceLoop's StepAt, which the conformance
-// test (Step, Forward) does not reach.
-func capturedEngines() []string { return []string{EngineCUDAGraph, EngineFused, EnginePersistent} }
+// way, captured into a CUDA graph and replayed (the Gorgonia engine's a
+// captured run of its program), or many to a launch (persistent): only
+// through DeviceLoop's StepAt, which the conformance test (Step, Forward)
+// does not reach.
+func capturedEngines() []string {
+	return []string{EngineGorgonia, EngineCUDAGraph, EngineFused, EnginePersistent}
+}
 
 // TestCapturedStepMatchesReference checks one captured step against the
 // float64 reference on a fixed batch: the loss and hits added to the
@@ -41,6 +44,9 @@ func TestCapturedStepMatchesReference(t *testing.T) {
 			}
 			if err := dl.StepAt(0, 8); err != nil {
 				t.Fatal(err)
+			}
+			if g, ok := e.(*graphEngine); ok && (g.run.capture == nil || g.run.capture.graph == nil) {
+				t.Error("the gorgonia engine's step was not captured")
 			}
 			lossSum, hits, err := dl.Totals()
 			if err != nil {
@@ -114,4 +120,43 @@ func TestCapturedStepsMatchReferenceUpdates(t *testing.T) {
 			})
 		}
 	}
+}
+
+// TestGorgoniaCaptureFallsBack makes every capture fail (nullcuda's
+// NULLCUDA_FAIL_CAPTURE) and checks that the Gorgonia engine says so once
+// and trains on, uncaptured, exactly as an engine opened without capture.
+func TestGorgoniaCaptureFallsBack(t *testing.T) {
+	requireNativeGPU(t)
+	if !onNullcuda() {
+		t.Skip("needs nullcuda, which can make a capture fail")
+	}
+	t.Setenv("NULLCUDA_FAIL_CAPTURE", "1")
+	set := learnableSet(32, 3)
+	order := identity(32)
+	cfg := nativeTestConfig(8)
+	var warnings []error
+	train := func(opts gorgoniaOptions) model.State {
+		e := newTestEngine(t, func(cfg model.Config) (model.Engine, error) { return openGorgonia(cfg, opts) }, cfg)
+		load(t, e, model.TrainSet, set)
+		dl := e.(model.DeviceLoop)
+		if err := dl.SetOrder(order); err != nil {
+			t.Fatal(err)
+		}
+		for lo := 0; lo < 32; lo += 8 {
+			if err := dl.StepAt(lo, lo+8); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if opts.capture && e.(*graphEngine).run.capture != nil {
+			t.Error("the capture failed but is still on")
+		}
+		return state(t, e)
+	}
+	got := train(gorgoniaOptions{capture: true, warn: func(err error) { warnings = append(warnings, err) }})
+	want := train(gorgoniaOptions{})
+	if len(warnings) != 1 {
+		t.Errorf("%d warnings, want 1: %v", len(warnings), warnings)
+	}
+	assertParamsEqual(t, got.Params, want.Params)
+	assertOptimizerEqual(t, got.Optimizer, want.Optimizer)
 }

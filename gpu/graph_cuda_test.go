@@ -179,10 +179,10 @@ type stepOnly struct{ model.Engine }
 // the epoch losses to rounding (summed per row on the device, per batch
 // mean on the host).
 //
-// The cudagraph, fused and persistent engines' own steps compute Adam's
-// step size on the device and run cuBLAS on a handle of their own, or other
-// kernels, so their two runs agree to rounding (1e-5) rather than bit for
-// bit.
+// The captured and persistent engines' own steps (capturedEngines)
+// compute Adam's step size on the device and run cuBLAS on a handle of
+// their own, or other kernels, so their two runs agree to rounding (1e-5)
+// rather than bit for bit.
 func TestEngineDeviceLoop(t *testing.T) {
 	requireNativeGPU(t)
 	for _, name := range EngineNames() {
@@ -313,14 +313,23 @@ func testResumesExactly(t *testing.T, open opener) {
 // the host's, whichever is slower, and not their sum. Against scripts/nullcuda (no GPU
 // work) the time is the host's alone, and the driver calls a step makes
 // are reported beside it (scripts/host-overhead.sh).
+//
+// gorgonia-uncaptured is the Gorgonia engine with its steps not captured:
+// Gorgonia's tape machine runs the program every step, as it does for
+// partial batches and wherever a capture fails.
 func BenchmarkEngineStepAt(bm *testing.B) {
 	requireNativeGPU(bm)
 	set := learnableSet(1024, 1)
 	order := identity(set.Len())
-	for _, name := range EngineNames() {
+	engines := testEngines()
+	names := append(EngineNames(), "gorgonia-uncaptured")
+	engines["gorgonia-uncaptured"] = func(cfg model.Config) (model.Engine, error) {
+		return openGorgonia(cfg, gorgoniaOptions{})
+	}
+	for _, name := range names {
 		bm.Run(name, func(bm *testing.B) {
 			cfg := nativeTestConfig(32)
-			e := newTestEngine(bm, testEngines()[name], cfg)
+			e := newTestEngine(bm, engines[name], cfg)
 			load(bm, e, model.TrainSet, set)
 			dl := e.(model.DeviceLoop)
 			if err := dl.SetOrder(order); err != nil {

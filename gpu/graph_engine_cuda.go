@@ -27,6 +27,10 @@ import (
 // with the backward ops and the update switched off: a tape machine has
 // one CUDA context, and a second machine's context could not reach the
 // parameters.
+//
+// Full training steps through DeviceLoop are replayed from a CUDA graph
+// that captured one run of the program (graph_capture_cuda.go), unless
+// the engine was opened without (gorgoniaOptions) or the capture failed.
 type graphEngine struct {
 	mu     sync.Mutex
 	cfg    model.Config
@@ -35,6 +39,7 @@ type graphEngine struct {
 	vm     G.VM
 	closed bool
 	broken error // the first device error; the GPU state is unknown after it
+	warn   func(error)
 
 	sets     map[model.DataID]*deviceSet
 	hostIdx  []int32
@@ -42,11 +47,26 @@ type graphEngine struct {
 	hostStat []float32
 }
 
-// newGorgoniaEngine builds the graph, starts Gorgonia's tape machine on
-// the driver's device 0 (the GPU Open selected) and sets up the device
-// state in the machine's context. Machines are built and closed on one OS
-// thread (onOneThread).
+// gorgoniaOptions are how the Gorgonia engine is opened: capture says
+// whether full training steps are replayed from a captured CUDA graph;
+// warn, if set, hears why, if the capture fails and the engine goes on
+// without.
+type gorgoniaOptions struct {
+	capture bool
+	warn    func(error)
+}
+
+// newGorgoniaEngine opens the Gorgonia engine as -engine gorgonia does:
+// its full training steps captured.
 func newGorgoniaEngine(cfg model.Config) (model.Engine, error) {
+	return openGorgonia(cfg, gorgoniaOptions{capture: true})
+}
+
+// openGorgonia builds the graph, starts Gorgonia's tape machine on the
+// driver's device 0 (the GPU Open selected) and sets up the device state in
+// the machine's context. Machines are built and closed on one OS thread
+// (onOneThread).
+func openGorgonia(cfg model.Config, opts gorgoniaOptions) (model.Engine, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("gorgonia cuda: %w", err)
 	}
@@ -69,10 +89,17 @@ func newGorgoniaEngine(cfg model.Config) (model.Engine, error) {
 	if err != nil {
 		return nil, fmt.Errorf("gorgonia cuda: build graph: %w", err)
 	}
-	e := &graphEngine{cfg: cfg, run: r, graph: dg, sets: map[model.DataID]*deviceSet{},
+	e := &graphEngine{cfg: cfg, run: r, graph: dg, warn: opts.warn, sets: map[model.DataID]*deviceSet{},
 		hostIdx: make([]int32, cfg.BatchSize), hostLP: make([]float32, cfg.BatchSize*classes),
 		hostStat: make([]float32, 2*cfg.BatchSize)}
-	onOneThread(func() { err = e.start(initial) })
+	onOneThread(func() {
+		if err = e.start(initial); err == nil && opts.capture {
+			err = r.onDevice(func() (err error) {
+				r.capture, err = newCaptureState(&r.mem)
+				return err
+			})
+		}
+	})
 	if err != nil {
 		return nil, fmt.Errorf("gorgonia cuda: %w", errors.Join(err, e.release()))
 	}
@@ -101,8 +128,15 @@ func (e *graphEngine) start(initial *model.Params) (err error) {
 
 // do runs one public call: one at a time, on an open, healthy engine. A
 // device error leaves the GPU's state unknown, so it is remembered and
-// every later call fails with it; input errors are just returned.
+// every later call fails with it; input errors are just returned. Its work
+// goes to the legacy stream, after the captured steps queued so far.
 func (e *graphEngine) do(fn func() error) error {
+	return e.call(true, fn)
+}
+
+// call is do; legacy says that fn works on the legacy default stream, so
+// that the captured steps queued so far must finish first.
+func (e *graphEngine) call(legacy bool, fn func() error) error {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	if e.closed {
@@ -110,6 +144,16 @@ func (e *graphEngine) do(fn func() error) error {
 	}
 	if e.broken != nil {
 		return fmt.Errorf("gorgonia cuda: unusable after an earlier device error: %w", e.broken)
+	}
+	if c := e.run.capture; legacy && c != nil {
+		inner := fn
+		fn = func() error {
+			if err := e.run.onDevice(c.waitStream); err != nil {
+				return err
+			}
+			c.onLegacy = true
+			return inner()
+		}
 	}
 	err := fn()
 	if err == nil {
@@ -212,14 +256,19 @@ func (e *graphEngine) SetOrder(order []int) error {
 		if err != nil {
 			return err
 		}
+		if c := e.run.capture; c != nil {
+			c.nextLo = -1
+		}
 		return e.run.onDevice(func() error { return e.run.loop.setOrder(&e.run.mem, host) })
 	})
 }
 
 // StepAt trains on order[lo:hi] of the order last set. It queues the
-// step's work on the GPU and returns without waiting for it.
+// step's work on the GPU and returns without waiting for it: one replay of
+// the captured step for a full batch, else a run of the program.
 func (e *graphEngine) StepAt(lo, hi int) error {
-	return e.do(func() error {
+	captured := e.run.capture != nil && hi-lo == e.cfg.BatchSize
+	return e.call(!captured, func() error {
 		r := e.run
 		ds := e.sets[model.TrainSet]
 		if ds == nil {
@@ -228,6 +277,14 @@ func (e *graphEngine) StepAt(lo, hi int) error {
 		at, err := r.loop.batchAt(lo, hi, e.cfg.BatchSize)
 		if err != nil {
 			return err
+		}
+		if captured {
+			done, err := e.capturedStep(ds, lo, hi)
+			if done || err != nil {
+				return err
+			}
+			// The capture failed and is off for good: this step runs
+			// as below.
 		}
 		r.training, r.set, r.batchIdx, r.rows = true, ds, at, hi-lo
 		return e.runProgram()
@@ -326,6 +383,9 @@ func (e *graphEngine) SetState(s model.State) error {
 				return err
 			}
 			r.step = step
+			if r.capture != nil {
+				r.capture.stepsSet = false
+			}
 			return nil
 		})
 	})

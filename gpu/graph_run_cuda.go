@@ -69,6 +69,14 @@ type graphRun struct {
 	set      *deviceSet
 	batchIdx cu.DevicePtr
 	rows     int
+
+	// capture, unless nil, replays full training steps from a CUDA graph
+	// (graph_capture_cuda.go); capturing is set while a run of the
+	// program is being captured: the ops then queue their work on the
+	// capture stream, and read the batch's place and the update count
+	// from the device instead of their arguments.
+	capture   *captureState
+	capturing bool
 }
 
 // onDevice runs fn on a locked OS thread with the machine's context
@@ -152,7 +160,8 @@ func (r *graphRun) release() error {
 		return nil
 	}
 	return r.onDevice(func() error {
-		var errs []error
+		errs := []error{r.capture.release()}
+		r.capture = nil
 		if r.blas != nil {
 			if err := r.blas.Close(); err != nil {
 				errs = append(errs, fmt.Errorf("destroying the cuBLAS handle: %w", err))
@@ -200,8 +209,21 @@ func layerWidths(l int) (in, out int) {
 	return s[l], s[l+1]
 }
 
+// stepLane is where the ops queue their work: the capture stream while a
+// run is captured, else the legacy stream.
+func (r *graphRun) stepLane() lane {
+	if r.capturing {
+		return r.capture.lane(r.k)
+	}
+	return r.lane
+}
+
 func (r *graphRun) gather(x uintptr) error {
 	return r.onDevice(func() error {
+		if r.capturing {
+			return r.stepLane().launch(kGatherImagesAt, r.rows*imagePixels, argPtr(r.set.images),
+				argPtr(r.loop.order), argPtr(r.capture.cursor), argPtr(cu.DevicePtr(x)), argInt(r.rows))
+		}
 		return r.lane.launch(kGatherImages, r.rows*imagePixels,
 			argPtr(r.set.images), argPtr(r.batchIdx), argPtr(cu.DevicePtr(x)), argInt(r.rows))
 	})
@@ -210,7 +232,7 @@ func (r *graphRun) gather(x uintptr) error {
 // product is z1 = x·W1 (cuBLAS).
 func (r *graphRun) product(x, w, out uintptr) error {
 	return r.onDevice(func() error {
-		return matmulForward(r.lane.gemm, 0, cu.DevicePtr(x), cu.DevicePtr(w), cu.DevicePtr(out),
+		return matmulForward(r.stepLane().gemm, 0, cu.DevicePtr(x), cu.DevicePtr(w), cu.DevicePtr(out),
 			r.rows, model.Inputs, model.Hidden1)
 	})
 }
@@ -219,12 +241,23 @@ func (r *graphRun) product(x, w, out uintptr) error {
 // model.Layout order from b1): the log-probabilities and per-row results,
 // and in training the gradients at the units, the running totals and the
 // batch's mean loss in mean. A forward-only run leaves mean unwritten.
+// Captured, it is dense_rows_at, whose last block also moves the device's
+// cursor and update count on.
 func (r *graphRun) denseRows(p [6]uintptr, mean uintptr) error {
 	train := 0
 	if r.training {
 		train = 1
 	}
 	return r.onDevice(func() error {
+		if r.capturing {
+			c := r.capture
+			return r.stepLane().launchShape(kDenseRowsAt, r.rows, rowThreads,
+				argPtr(cu.DevicePtr(p[0])), argPtr(r.h1), argPtr(cu.DevicePtr(p[1])), argPtr(cu.DevicePtr(p[2])),
+				argPtr(cu.DevicePtr(p[3])), argPtr(cu.DevicePtr(p[4])), argPtr(cu.DevicePtr(p[5])),
+				argPtr(r.set.labels), argPtr(r.loop.order), argPtr(c.cursor), argInt(r.rows), argPtr(r.h2),
+				argPtr(r.logProbs), argPtr(r.dlogits), argPtr(r.stats), argPtr(r.dh2), argPtr(r.dh1),
+				argPtr(r.loop.totals), argPtr(cu.DevicePtr(mean)), argPtr(r.rowsDone), argPtr(c.steps))
+		}
 		return r.lane.launchShape(kDenseRows, r.rows, rowThreads,
 			argPtr(cu.DevicePtr(p[0])), argPtr(r.h1), argPtr(cu.DevicePtr(p[1])), argPtr(cu.DevicePtr(p[2])),
 			argPtr(cu.DevicePtr(p[3])), argPtr(cu.DevicePtr(p[4])), argPtr(cu.DevicePtr(p[5])),
@@ -241,7 +274,7 @@ func (r *graphRun) layerGrads() error {
 	}
 	off := r.layout.offsets
 	return r.onDevice(func() error {
-		return r.lane.launch(kLayerGrads, r.layout.total-off[1],
+		return r.stepLane().launch(kLayerGrads, r.layout.total-off[1],
 			argPtr(r.grads), argInt(r.layout.total), argInt(off[1]), argInt(off[2]), argInt(off[3]),
 			argInt(off[4]), argInt(off[5]), argPtr(r.h1), argPtr(r.h2), argPtr(r.dh1), argPtr(r.dh2),
 			argPtr(r.dlogits), argInt(r.rows))
@@ -254,18 +287,27 @@ func (r *graphRun) weightGrad(l int, x, dz uintptr) error {
 	}
 	in, n := layerWidths(l)
 	return r.onDevice(func() error {
-		return matmulWeightGrad(r.lane.gemm, l,
+		return matmulWeightGrad(r.stepLane().gemm, l,
 			cu.DevicePtr(x), cu.DevicePtr(dz), r.grad(2*l), r.rows, in, n)
 	})
 }
 
 // update applies the optimizer's next step over the flat buffers.
+// Captured, it reads the update count from the device, where dense_rows_at
+// has already counted this update; the engine counts each replay
+// (capturedStep).
 func (r *graphRun) update() error {
 	if !r.training {
 		return nil
 	}
 	return r.onDevice(func() error {
+		if r.capturing {
+			return r.opt.updateAt(r.stepLane(), r.params, r.grads, r.slots, r.layout.total, r.capture.steps, true)
+		}
 		r.step++
+		if r.capture != nil {
+			r.capture.stepsSet = false // the device's count is one behind now
+		}
 		return r.opt.update(r.lane, r.params, r.grads, r.slots, r.layout.total, r.step)
 	})
 }

@@ -21,8 +21,8 @@ const kernelsNVCCRelease = "11.8"
 // that of kernels/mlp.ptx.
 const (
 	mlpKernelsSource    = "gpu/kernels/mlp.cu"
-	mlpKernelsSHA256    = "a982b1592b8524e0e99d61840ff1a8f6b336abfd890e05898a8cce6e7c075df7"
-	mlpKernelsPTXSHA256 = "0da3cc1334c7a8d6679214c74d7f48ba8479a64adf145401d1084f929ca4dbf4"
+	mlpKernelsSHA256    = "4b3b66ac24af3742be9bc6d8866a213e2ddf9152c830ed6c4b6133da0c119868"
+	mlpKernelsPTXSHA256 = "0739e193bbf9187d9e9214052efad6a2bb87a6a37a23e25141fb8e9998a0b141"
 )
 
 // mlpKernelNames lists the kernels of mlpKernelsPTX in file order.

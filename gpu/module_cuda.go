@@ -139,11 +139,8 @@ func (k *kernels) launchWith(s cu.Stream, id kernelID, blocks, threads int, coop
 	if len(args) > 0 {
 		first = (*C.ulonglong)(unsafe.Pointer(&args[0]))
 	}
-	coop := C.int(0)
-	if cooperative {
-		coop = 1
-	}
-	return result(C.mnistLaunch(k.fns[id], C.uint(blocks), C.uint(threads), cStream(s), first, C.int(len(args)), coop))
+	return result(C.mnistLaunch(k.fns[id], C.uint(blocks), C.uint(threads), cStream(s), first, C.int(len(args)),
+		C.int(boolInt(cooperative))))
 }
 
 // gridPerSM is a grid of one block of threads threads of kernel id per SM,

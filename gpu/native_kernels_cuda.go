@@ -108,6 +108,14 @@ func argInt(v int) kernelArg { return kernelArg(uint32(int32(v))) }
 
 func argFloat(v float32) kernelArg { return kernelArg(math.Float32bits(v)) }
 
+// boolArg is a flag for an int kernel parameter: 1 or 0.
+func boolArg(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
+
 func argDouble(v float64) kernelArg { return kernelArg(math.Float64bits(v)) }
 
 // launch runs kernel id on the legacy default stream (launchOn).

@@ -38,6 +38,7 @@ type cudaDevice struct {
 	ordinal int
 	name    string
 	engine  string
+	log     logrus.FieldLogger
 }
 
 func (d *cudaDevice) Name() string {
@@ -59,7 +60,9 @@ func (d *cudaDevice) NewEngine(cfg model.Config) (model.Engine, error) {
 	case EnginePersistent:
 		return newPersistentEngine(0, cfg)
 	}
-	return newGorgoniaEngine(cfg)
+	return openGorgonia(cfg, gorgoniaOptions{capture: true, warn: func(err error) {
+		d.log.WithError(err).Warn("the gorgonia engine's training step could not be captured as a CUDA graph: it runs Gorgonia's program every step instead, slower but the same")
+	}})
 }
 
 // Close releases nothing: Open holds no CUDA resources after it returns.
@@ -128,7 +131,7 @@ func Open(ordinal int, engine string, log logrus.FieldLogger) (Device, error) {
 			"built_with_cuda": cudaVersionString(info.compiledVersion),
 		}).Warn("the driver is older than the CUDA toolkit this binary was built with; if CUDA calls fail, update the driver or rebuild with an older toolkit")
 	}
-	return &cudaDevice{ordinal: ordinal, name: info.name, engine: engine}, nil
+	return &cudaDevice{ordinal: ordinal, name: info.name, engine: engine, log: log}, nil
 }
 
 // selectGPU makes GPU ordinal the driver's device 0 by narrowing

@@ -22,8 +22,9 @@ type deviceOptimizer interface {
 	update(l lane, params, grads cu.DevicePtr, slots []cu.DevicePtr, n int, t int64) error
 	// updateAt launches the next step with nothing that changes from one
 	// step to the next in its arguments: the count of updates done so far
-	// is read on the device from steps (an int64), for a captured step.
-	updateAt(l lane, params, grads cu.DevicePtr, slots []cu.DevicePtr, n int, steps cu.DevicePtr) error
+	// is read on the device from steps (an int64), for a captured step;
+	// counted says that the count already includes this update.
+	updateAt(l lane, params, grads cu.DevicePtr, slots []cu.DevicePtr, n int, steps cu.DevicePtr, counted bool) error
 	// fusedArgs are mlp.cu's fused_update's last arguments, from optimizer
 	// on: which update it applies, and that update's constants.
 	fusedArgs() []kernelArg

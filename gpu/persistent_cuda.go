@@ -21,7 +21,7 @@ import (
 //
 // StepAt queues a full batch and returns; the queued steps, consecutive
 // batches of the order, go to the GPU as one launch when there are
-// maxPersistSteps of them, when a step does not follow the last, and
+// persistLaunchSteps of them, when a step does not follow the last, and
 // before anything else the engine does (do flushes). The trainer reads the
 // totals every deviceReadEvery or so, so a launch holds at most that much
 // work, and a stop (Ctrl-C) waits for no more. Partial batches, Step,
@@ -31,7 +31,8 @@ type persistState struct {
 	grid  int          // blocks: one per SM
 	parts int          // the first layer's product is summed in this many parts (persistParts)
 	part  cu.DevicePtr // parts x batch x Hidden1 floats: those partial sums
-	bar   cu.DevicePtr // two uint32: grid_sync's count and generation
+	bar   cu.DevicePtr // barWords uint32: grid_sync's count and, a line on, generation
+	steps int          // full steps to a launch at most (launchSteps)
 
 	// The queued steps: count full batches of the order from lo, the first
 	// after step0 updates.
@@ -49,9 +50,14 @@ const (
 	// maxPersistParts bounds the parts, and so the partial sums that phase
 	// B adds a row at a time.
 	maxPersistParts = 56
-	// maxPersistSteps bounds a launch: a few ms of steps on an H100, so
-	// that the GPU starts early and a launch is never long.
+	// maxPersistSteps and maxPersistRows bound a launch: 256 steps, and
+	// 8,192 rows in all at larger batches (32 steps at batch 256, one at
+	// 8,192 or more), a few ms on an H100, so that the GPU starts early
+	// and a launch is never long (a stop waits for the launches queued).
 	maxPersistSteps = 256
+	maxPersistRows  = 8192
+	// barWords is BAR_WORDS in mlp.cu: grid_sync's words.
+	barWords = 64
 )
 
 // The phases of a step (PHASE_* in mlp.cu): the first layer's partial
@@ -82,6 +88,13 @@ func persistParts(rows, blocks int) int {
 	return best
 }
 
+// persistLaunchSteps is how many full steps of a batch of rows one launch
+// takes at most: maxPersistSteps, or maxPersistRows rows' worth, and at
+// least one.
+func persistLaunchSteps(rows int) int {
+	return max(1, min(maxPersistSteps, maxPersistRows/rows))
+}
+
 // newPersistentEngine opens the native engine and adds train_steps's grid
 // and buffers.
 func newPersistentEngine(ordinal int, cfg model.Config) (model.Engine, error) {
@@ -97,11 +110,12 @@ func newPersistentEngine(ordinal int, cfg model.Config) (model.Engine, error) {
 			return err
 		}
 		p.parts = persistParts(cfg.BatchSize, p.grid)
+		p.steps = persistLaunchSteps(cfg.BatchSize)
 		bytes := int64(p.parts) * int64(cfg.BatchSize) * model.Hidden1 * 4
 		if p.part, err = b.mem.alloc("first layer's partial sums", bytes); err != nil {
 			return err
 		}
-		p.bar, err = b.mem.alloc("grid barrier", 8)
+		p.bar, err = b.mem.alloc("grid barrier", barWords*4)
 		return err
 	})
 	if err != nil {
@@ -131,7 +145,7 @@ func (b *nativeEngine) persistentStep(lo, hi int) error {
 	}
 	p.count++
 	b.step++
-	if p.count == maxPersistSteps {
+	if p.count == p.steps {
 		return b.flushSteps()
 	}
 	return nil

@@ -33,6 +33,16 @@ func TestPersistParts(t *testing.T) {
 	}
 }
 
+func TestPersistLaunchSteps(t *testing.T) {
+	for _, c := range []struct{ rows, want int }{
+		{1, 256}, {32, 256}, {33, 248}, {256, 32}, {1024, 8}, {8192, 1}, {65536, 1},
+	} {
+		if got := persistLaunchSteps(c.rows); got != c.want {
+			t.Errorf("persistLaunchSteps(%d) = %d, want %d", c.rows, got, c.want)
+		}
+	}
+}
+
 // BenchmarkPersistentParts shows where a persistent training step's time
 // goes (batch 32, steps many to a launch as the trainer queues them): the
 // first row runs only a step's three grid barriers, each next row adds a
@@ -42,7 +52,7 @@ func TestPersistParts(t *testing.T) {
 // is per step, with the device waited for at the end.
 func BenchmarkPersistentParts(bm *testing.B) {
 	requireNativeGPU(bm)
-	set := learnableSet(8192, 1) // 256 steps: one launch of maxPersistSteps
+	set := learnableSet(8192, 1) // 256 steps of 32: one launch
 	cfg := nativeTestConfig(32)
 	for _, c := range []struct {
 		name   string

@@ -22,7 +22,7 @@ func (s sgdOnGPU) update(l lane, params, grads cu.DevicePtr, slots []cu.DevicePt
 }
 
 // updateAt: SGD's arguments do not change from step to step.
-func (s sgdOnGPU) updateAt(l lane, params, grads cu.DevicePtr, slots []cu.DevicePtr, n int, _ cu.DevicePtr) error {
+func (s sgdOnGPU) updateAt(l lane, params, grads cu.DevicePtr, slots []cu.DevicePtr, n int, _ cu.DevicePtr, _ bool) error {
 	return s.update(l, params, grads, slots, n, 0)
 }
 

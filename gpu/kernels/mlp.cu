@@ -249,11 +249,14 @@ __device__ float adam_rate(double beta1, double beta2, double lr, double t)
 
 // adam_at is adam with the step size computed on the device from the
 // number of updates done so far (steps[0]), so that a captured step needs
-// no argument that changes from one step to the next.
+// no argument that changes from one step to the next. counted is 1 where
+// steps[0] already counts this update (the Gorgonia engine's captured step,
+// whose dense_rows_at moved it on), else 0.
 extern "C" __global__ void adam_at(float *w, const float *g, float *m, float *v, int n,
-				   double beta1, double beta2, double lr, float eps, const long long *steps)
+				   double beta1, double beta2, double lr, float eps, const long long *steps,
+				   int counted)
 {
-	float alpha = adam_rate(beta1, beta2, lr, (double)(steps[0] + 1));
+	float alpha = adam_rate(beta1, beta2, lr, (double)(steps[0] + (counted ? 0 : 1)));
 	for (int i = blockIdx.x * blockDim.x + threadIdx.x; i < n; i += blockDim.x * gridDim.x) {
 		adam_element(w + i, g[i], m + i, v + i, (float)beta1, (float)(1.0 - beta1), (float)beta2,
 			     (float)(1.0 - beta2), alpha, eps);
@@ -634,18 +637,22 @@ extern "C" __global__ void fused_update(float *w, float *g, float *s0, float *s1
 #define PHASE_UPDATE 4
 
 // grid_sync is a barrier for every thread of the grid. bar[0] counts the
-// blocks arrived, bar[1] the barriers passed; both start at 0. The block's
+// blocks arrived, bar[BAR_GEN] the barriers passed (a line of its own, so
+// that the blocks polling it do not sit on the line the arrivals add to);
+// both start at 0. The block's
 // thread 0 arrives for it; the last block to arrive resets the count, then
 // lets the others go by moving the generation on. The fences before and
 // after make the writes before the barrier visible to the reads after it,
 // as cooperative groups' grid sync does. (nullcuda, which runs the grid's
 // blocks as fibers, has its own.)
+#define BAR_GEN 32
+#define BAR_WORDS 64
 #ifndef NULLCUDA_RUN_KERNELS
 __device__ void grid_sync(unsigned int *bar)
 {
 	__syncthreads();
 	if (threadIdx.x == 0) {
-		volatile unsigned int *gen = bar + 1;
+		volatile unsigned int *gen = bar + BAR_GEN;
 		unsigned int g = *gen;
 		__threadfence();
 		if (atomicAdd(bar, 1u) == gridDim.x - 1) {
@@ -747,10 +754,12 @@ __device__ void first_layer_rows(const unsigned char *labels, const int *idx, in
 // train_steps: see above. Parameters, gradients and the optimizer's slots
 // are the flat buffers (n floats, tensors at off1..off5); part holds parts
 // x rows x HIDDEN1 floats (parts divides IMAGE_SIZE, into parts of at most
-// MAX_PART_LEN), h1..dh1 a batch's rows; step0 is the number of updates done
-// before the first of these steps; phases says which phases run (PHASE_*);
-// the optimizer's arguments are fused_update's. After each step the totals
-// and the batch's mean loss are as finish_step leaves them.
+// MAX_PART_LEN), h1..dh1 a batch's rows; bar is BAR_WORDS zeroed words for
+// grid_sync; step0 is the number of updates done before the first of these
+// steps; phases says which phases run (PHASE_*); the optimizer's arguments
+// are fused_update's. After each step the totals and the batch's mean loss
+// are as finish_step leaves them. A launch of another block size or parts
+// traps (the whole grid, so no block waits at a barrier for it).
 extern "C" __global__ void train_steps(const unsigned char *images, const unsigned char *labels, const int *order,
 				       int lo, int count, int rows, float *w, float *g, float *s0, float *s1, int n,
 				       int off1, int off2, int off3, int off4, int off5, float *part, int parts,
@@ -759,6 +768,9 @@ extern "C" __global__ void train_steps(const unsigned char *images, const unsign
 				       int phases, int optimizer, double beta1, double beta2, double lr, float eps,
 				       float mu)
 {
+	if (blockDim.x != PERSIST_THREADS || parts < 1 || IMAGE_SIZE % parts != 0 || IMAGE_SIZE / parts > MAX_PART_LEN) {
+		__trap();
+	}
 	__shared__ float scale[256];
 	const int off[6] = {0, off1, off2, off3, off4, off5};
 	const int w1Items = IMAGE_SIZE / GRAD_TILE * HIDDEN1;
@@ -779,7 +791,9 @@ extern "C" __global__ void train_steps(const unsigned char *images, const unsign
 
 		if (phases & PHASE_UPDATE) {
 			pixel_scale(scale);
-			if (tid == 0) {
+			// The grid's last thread: the parameters (about 21,500
+			// items) leave it free on a GPU of 85 SMs or more.
+			if (tid == threads - 1) {
 				accumulate_rows(stats, rows, totals, mean);
 			}
 			float alpha = 0.0f;

@@ -166,6 +166,19 @@ void flushAll() {
 	flush(&legacy);
 }
 
+// captureUnderway reports whether a stream is being captured. While one
+// is, what CUDA forbids the capturing thread (synchronising, synchronous
+// copies and memsets, allocating, freeing) fails here, on any thread: the
+// calls our code makes during a capture must be the ones CUDA allows.
+bool captureUnderway() {
+	for (Stream *st : created) {
+		if (st->capturing) {
+			return true;
+		}
+	}
+	return false;
+}
+
 // issue queues w on s, or records it when s is being captured.
 void issue(CUstream s, Work w) {
 	Lock l(world);
@@ -319,6 +332,11 @@ void grid_sync(unsigned int *) {
 
 // Memory is the host's: a load from L2 is a load.
 template <typename T> T __ldcg(const T *p) { return *p; }
+// A kernel's trap ends the process, as it ends the context on a GPU.
+[[noreturn]] void __trap() {
+	fprintf(stderr, "nullcuda: a kernel trapped\n");
+	abort();
+}
 // A fused multiply-add rounds once, on the host as on the GPU.
 float __fmaf_rn(float a, float b, float c) { return std::fma(a, b, c); }
 
@@ -609,6 +627,9 @@ CUresult cuCtxGetDevice(CUdevice *d) {
 CUresult cuCtxSynchronize(void) {
 	count(nSync);
 	Lock l(world);
+	if (captureUnderway()) {
+		return CUDA_ERROR_STREAM_CAPTURE_UNSUPPORTED;
+	}
 	flushAll();
 	return CUDA_SUCCESS;
 }
@@ -628,6 +649,12 @@ CUresult cuMemGetInfo(size_t *freeBytes, size_t *total) {
 	return CUDA_SUCCESS;
 }
 CUresult cuMemAlloc(CUdeviceptr *p, size_t bytes) {
+	{
+		Lock l(world);
+		if (captureUnderway()) {
+			return CUDA_ERROR_STREAM_CAPTURE_UNSUPPORTED;
+		}
+	}
 	void *m = nullptr;
 	if (posix_memalign(&m, 256, bytes == 0 ? 1 : bytes) != 0) {
 		return CUDA_ERROR_OUT_OF_MEMORY;
@@ -646,6 +673,9 @@ CUresult cuMemAllocManaged(CUdeviceptr *p, size_t bytes, unsigned int) { return 
 CUresult cuMemFree(CUdeviceptr p) {
 	count(nFree);
 	Lock l(world);
+	if (captureUnderway()) {
+		return CUDA_ERROR_STREAM_CAPTURE_UNSUPPORTED;
+	}
 	flushAll();
 	free(ptr(p));
 	return CUDA_SUCCESS;
@@ -686,9 +716,20 @@ CUresult cuMemcpyDtoDAsync(CUdeviceptr dst, CUdeviceptr src, size_t n, CUstream 
 // The "synchronous" copy from pageable memory returns once the data is
 // staged; it reaches the device in the legacy stream's order, which a
 // non-blocking stream does not wait for.
-CUresult cuMemcpyHtoD(CUdeviceptr dst, const void *src, size_t n) { return cuMemcpyHtoDAsync(dst, src, n, nullptr); }
-CUresult cuMemcpyDtoH(void *dst, CUdeviceptr src, size_t n) { return cuMemcpyDtoHAsync(dst, src, n, nullptr); }
-CUresult cuMemcpyDtoD(CUdeviceptr dst, CUdeviceptr src, size_t n) { return cuMemcpyDtoDAsync(dst, src, n, nullptr); }
+// The synchronous forms fail while a capture is underway.
+static bool syncForbidden() {
+	Lock l(world);
+	return captureUnderway();
+}
+CUresult cuMemcpyHtoD(CUdeviceptr dst, const void *src, size_t n) {
+	return syncForbidden() ? CUDA_ERROR_STREAM_CAPTURE_UNSUPPORTED : cuMemcpyHtoDAsync(dst, src, n, nullptr);
+}
+CUresult cuMemcpyDtoH(void *dst, CUdeviceptr src, size_t n) {
+	return syncForbidden() ? CUDA_ERROR_STREAM_CAPTURE_UNSUPPORTED : cuMemcpyDtoHAsync(dst, src, n, nullptr);
+}
+CUresult cuMemcpyDtoD(CUdeviceptr dst, CUdeviceptr src, size_t n) {
+	return syncForbidden() ? CUDA_ERROR_STREAM_CAPTURE_UNSUPPORTED : cuMemcpyDtoDAsync(dst, src, n, nullptr);
+}
 CUresult cuMemcpy(CUdeviceptr dst, CUdeviceptr src, size_t n) { return cuMemcpyDtoDAsync(dst, src, n, nullptr); }
 CUresult cuMemcpyAsync(CUdeviceptr dst, CUdeviceptr src, size_t n, CUstream s) { return cuMemcpyDtoDAsync(dst, src, n, s); }
 
@@ -708,7 +749,9 @@ CUresult cuMemsetD32Async(CUdeviceptr p, unsigned int v, size_t n, CUstream s) {
 	return CUDA_SUCCESS;
 }
 CUresult cuMemsetD8(CUdeviceptr p, unsigned char v, size_t n) { return cuMemsetD8Async(p, v, n, nullptr); }
-CUresult cuMemsetD32(CUdeviceptr p, unsigned int v, size_t n) { return cuMemsetD32Async(p, v, n, nullptr); }
+CUresult cuMemsetD32(CUdeviceptr p, unsigned int v, size_t n) {
+	return syncForbidden() ? CUDA_ERROR_STREAM_CAPTURE_UNSUPPORTED : cuMemsetD32Async(p, v, n, nullptr);
+}
 
 // ---- modules and launches ------------------------------------------------------------------
 
@@ -885,6 +928,8 @@ CUresult cuStreamBeginCapture(CUstream s, CUstreamCaptureMode) {
 	st->captured.clear();
 	return CUDA_SUCCESS;
 }
+// NULLCUDA_FAIL_CAPTURE=1 makes every capture fail as an invalidated one
+// does, for the tests of what our code does then.
 CUresult cuStreamEndCapture(CUstream s, CUgraph *g) {
 	Lock l(world);
 	Stream *st = capturingStream(s);
@@ -892,6 +937,11 @@ CUresult cuStreamEndCapture(CUstream s, CUgraph *g) {
 		return CUDA_ERROR_ILLEGAL_STATE;
 	}
 	st->capturing = false;
+	const char *fail = getenv("NULLCUDA_FAIL_CAPTURE");
+	if (fail != nullptr && *fail != 0) {
+		st->captured.clear();
+		return CUDA_ERROR_STREAM_CAPTURE_INVALIDATED;
+	}
 	*g = reinterpret_cast<CUgraph>(new Graph{std::make_shared<const std::vector<Work>>(std::move(st->captured))});
 	st->captured.clear();
 	return CUDA_SUCCESS;
