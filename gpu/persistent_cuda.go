@@ -56,8 +56,10 @@ const (
 	// and a launch is never long (a stop waits for the launches queued).
 	maxPersistSteps = 256
 	maxPersistRows  = 8192
-	// barWords is BAR_WORDS in mlp.cu: grid_sync's words.
+	// barWords and barGen are BAR_WORDS and BAR_GEN in mlp.cu: grid_sync's
+	// words, and where the generation is among them.
 	barWords = 64
+	barGen   = 32
 )
 
 // The phases of a step (PHASE_* in mlp.cu): the first layer's partial

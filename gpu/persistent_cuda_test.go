@@ -3,6 +3,10 @@
 package gpu
 
 import (
+	"os"
+	"path/filepath"
+	"regexp"
+	"strconv"
 	"testing"
 
 	"gorgonia.org/cu"
@@ -33,12 +37,80 @@ func TestPersistParts(t *testing.T) {
 	}
 }
 
+// TestKernelConstantsMatchGo checks the constants the Go side shares with
+// mlp.cu's persistent and fused kernels.
+func TestKernelConstantsMatchGo(t *testing.T) {
+	src, err := os.ReadFile(filepath.Join(repoRoot(t), "gpu", "kernels", "mlp.cu"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		name string
+		want int
+	}{
+		{"PERSIST_THREADS", persistThreads},
+		{"ROW_TILE", persistRowTile},
+		{"BAR_WORDS", barWords},
+		{"BAR_GEN", barGen},
+		{"PHASE_FIRST", phaseFirst},
+		{"PHASE_ROWS", phaseRows},
+		{"PHASE_UPDATE", phaseUpdate},
+		{"FUSED_ADAM", fusedAdam},
+		{"FUSED_SGD", fusedSGD},
+	} {
+		m := regexp.MustCompile(`(?m)^#define ` + c.name + ` (\d+)$`).FindSubmatch(src)
+		if m == nil {
+			t.Errorf("mlp.cu has no #define %s", c.name)
+			continue
+		}
+		if got, _ := strconv.Atoi(string(m[1])); got != c.want {
+			t.Errorf("mlp.cu: %s is %d, the Go side's is %d", c.name, got, c.want)
+		}
+	}
+}
+
 func TestPersistLaunchSteps(t *testing.T) {
 	for _, c := range []struct{ rows, want int }{
 		{1, 256}, {32, 256}, {33, 248}, {256, 32}, {1024, 8}, {8192, 1}, {65536, 1},
 	} {
 		if got := persistLaunchSteps(c.rows); got != c.want {
 			t.Errorf("persistLaunchSteps(%d) = %d, want %d", c.rows, got, c.want)
+		}
+	}
+}
+
+// TestPersistentBarrierCounts runs launches of barriers alone on a GPU and
+// reads grid_sync's words back: the arrival count must be 0 after every
+// barrier and the generation must have moved on once per barrier, three a
+// step. (nullcuda has a barrier of its own that leaves the words alone.)
+func TestPersistentBarrierCounts(t *testing.T) {
+	requireNativeGPU(t)
+	if onNullcuda() {
+		t.Skip("nullcuda's grid_sync is its own, not the kernel's")
+	}
+	set := learnableSet(512, 1)
+	cfg := nativeTestConfig(32)
+	e := newTestEngine(t, testEngines()[EnginePersistent], cfg)
+	load(t, e, model.TrainSet, set)
+	if err := e.(model.DeviceLoop).SetOrder(identity(set.Len())); err != nil {
+		t.Fatal(err)
+	}
+	b := e.(*nativeEngine)
+	words := make([]uint32, barWords)
+	passed := 0
+	for launch, steps := range []int{1, 16, 5} {
+		err := b.do(func() error {
+			if err := b.launchSteps(0, steps, 0, 0); err != nil {
+				return err
+			}
+			return download("grid barrier", words, b.persist.bar)
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		passed += 3 * steps
+		if words[0] != 0 || words[barGen] != uint32(passed) {
+			t.Errorf("after launch %d: count %d, generation %d; want 0 and %d", launch+1, words[0], words[barGen], passed)
 		}
 	}
 }

@@ -37,6 +37,9 @@
 #   batches     samples/s at batch 32, 256 and 1024 (one epoch each) with each
 #               engine and PyTorch eager and graph-captured (and torch.compile
 #               at 32), then the table (RESULTS_DIR/batches.md)
+#   sanitize    compute-sanitizer's memcheck, racecheck and synccheck over the
+#               captured and persistent steps' reference test and the grid
+#               barrier's test, if the toolkit has compute-sanitizer
 # then RESULTS_DIR/summary.txt. Exit status 0 only if every step passed.
 #
 # Environment (all optional):
@@ -219,12 +222,31 @@ step_batches() {
 	batches_table "$1"
 }
 
+# step_sanitize: the GPU tests of the steps that run their own way (the
+# captured graphs, the persistent kernel and its barrier) under each of
+# compute-sanitizer's tools: out-of-bounds and misaligned accesses, races
+# on shared memory, barriers not reached by the whole block.
+step_sanitize() {
+	local san=$CUDA_HOME/bin/compute-sanitizer tool rc=0
+	if [[ ! -x "$san" ]]; then
+		echo "no $san: nothing to run"
+		return 0
+	fi
+	bash scripts/build-cuda.sh go test -c -o "$work/gpu.test" ./gpu/
+	for tool in memcheck racecheck synccheck; do
+		echo "--- $tool"
+		"$san" --tool "$tool" --error-exitcode 1 "$work/gpu.test" -test.short \
+			-test.run '^(TestCapturedStepMatchesReference|TestPersistentBarrierCounts)$' || rc=1
+	done
+	return $rc
+}
+
 if [[ "${1:-}" == --step ]]; then
 	if [[ $# -eq 3 && "$2" =~ ^(seeds|batches)$ ]]; then
 		"step_$2" "$3"
 		exit
 	fi
-	[[ $# -eq 2 && "$2" =~ ^(host|unpack)$ ]] || {
+	[[ $# -eq 2 && "$2" =~ ^(host|unpack|sanitize)$ ]] || {
 		echo "gpu-host-run: unknown step '${2:-}'" >&2
 		exit 2
 	}
@@ -435,6 +457,12 @@ if [[ -z "${SKIP_TRAIN:-}" && -n "${BATCHES-32 256 1024}" && -x bin/train-cuda ]
 	if ! run_step batches 150 bash "$self" --step batches "$results"; then
 		batches_table "$results" >/dev/null 2>&1 || true
 	fi
+fi
+
+# The sanitizer after everything else: it only finds what the tests above
+# would not, and takes minutes of the budget at most.
+if [[ -z "${SKIP_TESTS:-}" ]]; then
+	run_step sanitize 120 bash "$self" --step sanitize || true
 fi
 
 # model/'s own tests are CPU tests: they build graphs without gpu.Open, so
