@@ -162,6 +162,13 @@ step_seeds() {
 	rm -f "$dir"/seed-*.log
 	for seed in ${SEEDS-1 2 3 4 5}; do
 		for engine in $engines; do
+			# Seed 1 with the default flags is what train-ENGINE ran: its
+			# log serves, if that run finished.
+			if [[ $seed == 1 ]] && grep -q '"msg":"evaluation"' "$1/train-$engine.log" 2>/dev/null; then
+				echo "--- seed 1, $engine: the train-$engine run"
+				cp "$1/train-$engine.log" "$dir/seed-$engine-1.log"
+				continue
+			fi
 			echo "--- seed $seed, $engine"
 			bin/train-cuda -log-format json -engine "$engine" -seed "$seed" -data-dir "$bundle/mnist" \
 				>"$dir/seed-$engine-$seed.log" 2>&1 || tail -n 3 "$dir/seed-$engine-$seed.log"
