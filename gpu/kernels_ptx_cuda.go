@@ -21,8 +21,8 @@ const kernelsNVCCRelease = "11.8"
 // that of kernels/mlp.ptx.
 const (
 	mlpKernelsSource    = "gpu/kernels/mlp.cu"
-	mlpKernelsSHA256    = "4b3b66ac24af3742be9bc6d8866a213e2ddf9152c830ed6c4b6133da0c119868"
-	mlpKernelsPTXSHA256 = "0739e193bbf9187d9e9214052efad6a2bb87a6a37a23e25141fb8e9998a0b141"
+	mlpKernelsSHA256    = "10f9a6dcd38851bc2d36f4f065c7065fd2519ddf984baf921e7fd62941a4926d"
+	mlpKernelsPTXSHA256 = "1eb276618abc5a94e7038c82494e9a1c1f9582e656ec9f210ce712076298562b"
 )
 
 // mlpKernelNames lists the kernels of mlpKernelsPTX in file order.

@@ -28,11 +28,12 @@ import (
 // Forward and the state verbs are the native engine's, on the same legacy
 // stream, after the queued steps.
 type persistState struct {
-	grid  int          // blocks: one per SM
-	parts int          // the first layer's product is summed in this many parts (persistParts)
-	part  cu.DevicePtr // parts x batch x Hidden1 floats: those partial sums
-	bar   cu.DevicePtr // barWords uint32: grid_sync's count and, a line on, generation
-	steps int          // full steps to a launch at most (launchSteps)
+	grid   int          // blocks: one per SM
+	parts  int          // the first layer's product is summed in this many parts (persistParts)
+	groups int          // a block takes this many rows at once in phase B (persistRowGroups)
+	part   cu.DevicePtr // parts x batch x Hidden1 floats: those partial sums
+	bar    cu.DevicePtr // barWords uint32: grid_sync's count and, a line on, generation
+	steps  int          // full steps to a launch at most (launchSteps)
 
 	// The queued steps: count full batches of the order from lo, the first
 	// after step0 updates.
@@ -56,6 +57,9 @@ const (
 	// and a launch is never long (a stop waits for the launches queued).
 	maxPersistSteps = 256
 	maxPersistRows  = 8192
+	// maxRowGroups is MAX_ROW_GROUPS in mlp.cu: at most a quarter block a
+	// row in phase B.
+	maxRowGroups = 4
 	// barWords and barGen are BAR_WORDS and BAR_GEN in mlp.cu: grid_sync's
 	// words, and where the generation is among them.
 	barWords = 64
@@ -97,6 +101,20 @@ func persistLaunchSteps(rows int) int {
 	return max(1, min(maxPersistSteps, maxPersistRows/rows))
 }
 
+// persistRowGroups is how many rows of a batch of rows a block of phase B
+// takes at once on a grid of blocks: one while the grid has a block a row,
+// then two, then four (a quarter block, 64 threads, a row: Hidden2, the
+// widest loop of the row but one).
+func persistRowGroups(rows, blocks int) int {
+	switch {
+	case rows <= blocks:
+		return 1
+	case rows <= 2*blocks:
+		return 2
+	}
+	return maxRowGroups
+}
+
 // newPersistentEngine opens the native engine and adds train_steps's grid
 // and buffers.
 func newPersistentEngine(ordinal int, cfg model.Config) (model.Engine, error) {
@@ -112,6 +130,7 @@ func newPersistentEngine(ordinal int, cfg model.Config) (model.Engine, error) {
 			return err
 		}
 		p.parts = persistParts(cfg.BatchSize, p.grid)
+		p.groups = persistRowGroups(cfg.BatchSize, p.grid)
 		p.steps = persistLaunchSteps(cfg.BatchSize)
 		bytes := int64(p.parts) * int64(cfg.BatchSize) * model.Hidden1 * 4
 		if p.part, err = b.mem.alloc("first layer's partial sums", bytes); err != nil {
@@ -178,7 +197,7 @@ func (b *nativeEngine) launchSteps(lo, count int, step0 int64, phases int) error
 		argInt(lo), argInt(count), argInt(b.cfg.BatchSize),
 		argPtr(b.params), argPtr(b.grads), argPtr(slots[0]), argPtr(slots[1]), argInt(b.layout.total),
 		argInt(off[1]), argInt(off[2]), argInt(off[3]), argInt(off[4]), argInt(off[5]),
-		argPtr(p.part), argInt(p.parts), argPtr(acts[1]), argPtr(acts[2]), argPtr(b.buf.logProbs),
+		argPtr(p.part), argInt(p.parts), argInt(p.groups), argPtr(acts[1]), argPtr(acts[2]), argPtr(b.buf.logProbs),
 		argPtr(deltas[3]), argPtr(b.buf.stats), argPtr(deltas[2]), argPtr(deltas[1]),
 		argPtr(b.loop.totals), argPtr(b.batchLoss), argPtr(p.bar), kernelArg(step0), argInt(phases)}
 	return b.k.launchCooperative(kTrainSteps, p.grid, persistThreads, append(args, b.opt.fusedArgs()...)...)

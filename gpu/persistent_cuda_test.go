@@ -55,6 +55,7 @@ func TestKernelConstantsMatchGo(t *testing.T) {
 		{"PHASE_FIRST", phaseFirst},
 		{"PHASE_ROWS", phaseRows},
 		{"PHASE_UPDATE", phaseUpdate},
+		{"MAX_ROW_GROUPS", maxRowGroups},
 		{"FUSED_ADAM", fusedAdam},
 		{"FUSED_SGD", fusedSGD},
 	} {
@@ -65,6 +66,17 @@ func TestKernelConstantsMatchGo(t *testing.T) {
 		}
 		if got, _ := strconv.Atoi(string(m[1])); got != c.want {
 			t.Errorf("mlp.cu: %s is %d, the Go side's is %d", c.name, got, c.want)
+		}
+	}
+}
+
+func TestPersistRowGroups(t *testing.T) {
+	for _, c := range []struct{ rows, blocks, want int }{
+		{32, 132, 1}, {132, 132, 1}, {133, 132, 2}, {256, 132, 2}, {264, 132, 2}, {265, 132, 4}, {1024, 132, 4},
+		{8, 4, 2}, {13, 4, 4},
+	} {
+		if got := persistRowGroups(c.rows, c.blocks); got != c.want {
+			t.Errorf("persistRowGroups(%d, %d) = %d, want %d", c.rows, c.blocks, got, c.want)
 		}
 	}
 }

@@ -329,9 +329,21 @@ __device__ void block_accumulate(const float *stats, int rows, double *totals, f
 	}
 }
 
+// rowGroup is the threads of a block that work on one row of the batch
+// (dense_row_rest): the whole block, or a part of it when a block takes
+// several rows at once. tx is a thread's place in the group, width the
+// group's size; active is false in a group that has no row this round
+// (it still reaches every barrier). a1 (HIDDEN1), a2, d2 (HIDDEN2) and z3
+// (CLASSES) are the group's rows of units in shared memory.
+struct rowGroup {
+	int tx, width;
+	bool active;
+	float *a1, *a2, *d2, *z3;
+};
+
 // dense_row_rest is the rest of the network for row r of the batch, run by
-// the whole block, given the row's first layer's output a1 (HIDDEN1 values
-// in shared memory, ReLU applied):
+// a group of the block's threads, given the row's first layer's output
+// (g.a1, ReLU applied):
 //   h2 = relu(a1.W2 + b2)
 //   cross_entropy_row of h2.W3 + b3    logprobs, dlogits, stats
 // and in training the gradients at the units, for the weight gradients
@@ -339,59 +351,57 @@ __device__ void block_accumulate(const float *stats, int rows, double *totals, f
 //   dh2 = dlogits.W3' where h2 > 0, else 0
 //   dh1 = dh2.W2' where a1 > 0, else 0
 // Each sum runs over its terms in order in one thread, and the bias comes
-// after the products, as the separate kernels have it. It ends with a
-// barrier: the caller may refill a1 for the next row.
-__device__ void dense_row_rest(int r, const float *a1, const float *w2, const float *b2, const float *w3,
+// after the products, as the separate kernels have it. Every thread of the
+// block must call it (it has the block's barriers); it ends with one, so
+// that the caller may refill a1 for the next row.
+__device__ void dense_row_rest(int r, rowGroup g, const float *w2, const float *b2, const float *w3,
 			       const float *b3, int label, int rows, int train, float *h2, float *logprobs,
 			       float *dlogits, float *stats, float *dh2, float *dh1)
 {
-	__shared__ float a2[HIDDEN2];
-	__shared__ float d2[HIDDEN2];
-	__shared__ float z3[CLASSES];
 	__syncthreads();
-	for (int j = threadIdx.x; j < HIDDEN2; j += blockDim.x) {
+	for (int j = g.tx; g.active && j < HIDDEN2; j += g.width) {
 		float s = 0.0f;
 		for (int i = 0; i < HIDDEN1; i++) {
-			s += a1[i] * __ldcg(&w2[i * HIDDEN2 + j]);
+			s += g.a1[i] * __ldcg(&w2[i * HIDDEN2 + j]);
 		}
 		float v = s + __ldcg(&b2[j]);
 		if (v < 0.0f) {
 			v = 0.0f;
 		}
-		a2[j] = v;
+		g.a2[j] = v;
 		h2[r * HIDDEN2 + j] = v;
 	}
 	__syncthreads();
-	for (int c = threadIdx.x; c < CLASSES; c += blockDim.x) {
+	for (int c = g.tx; g.active && c < CLASSES; c += g.width) {
 		float s = 0.0f;
 		for (int j = 0; j < HIDDEN2; j++) {
-			s += a2[j] * __ldcg(&w3[j * CLASSES + c]);
+			s += g.a2[j] * __ldcg(&w3[j * CLASSES + c]);
 		}
-		z3[c] = s + __ldcg(&b3[c]);
+		g.z3[c] = s + __ldcg(&b3[c]);
 	}
 	__syncthreads();
 	float *dl = dlogits + r * CLASSES;
-	if (threadIdx.x == 0) {
-		cross_entropy_row(z3, label, 1.0f / (float)rows, logprobs + r * CLASSES, dl, stats + 2 * r);
+	if (g.active && g.tx == 0) {
+		cross_entropy_row(g.z3, label, 1.0f / (float)rows, logprobs + r * CLASSES, dl, stats + 2 * r);
 	}
 	__syncthreads();
 	if (train) {
-		for (int j = threadIdx.x; j < HIDDEN2; j += blockDim.x) {
+		for (int j = g.tx; g.active && j < HIDDEN2; j += g.width) {
 			float s = 0.0f;
-			if (a2[j] > 0.0f) {
+			if (g.a2[j] > 0.0f) {
 				for (int c = 0; c < CLASSES; c++) {
 					s += dl[c] * __ldcg(&w3[j * CLASSES + c]);
 				}
 			}
-			d2[j] = s;
+			g.d2[j] = s;
 			dh2[r * HIDDEN2 + j] = s;
 		}
 		__syncthreads();
-		for (int i = threadIdx.x; i < HIDDEN1; i += blockDim.x) {
+		for (int i = g.tx; g.active && i < HIDDEN1; i += g.width) {
 			float s = 0.0f;
-			if (a1[i] > 0.0f) {
+			if (g.a1[i] > 0.0f) {
 				for (int j = 0; j < HIDDEN2; j++) {
-					s += d2[j] * __ldcg(&w2[i * HIDDEN2 + j]);
+					s += g.d2[j] * __ldcg(&w2[i * HIDDEN2 + j]);
 				}
 			}
 			dh1[r * HIDDEN1 + i] = s;
@@ -413,8 +423,9 @@ __device__ bool dense_rows_block(const float *z1, float *h1, const float *b1, co
 				 int rows, int train, float *h2, float *logprobs, float *dlogits, float *stats,
 				 float *dh2, float *dh1, double *totals, float *mean, int *done)
 {
-	__shared__ float a1[HIDDEN1];
+	__shared__ float a1[HIDDEN1], a2[HIDDEN2], d2[HIDDEN2], z3[CLASSES];
 	__shared__ int last;
+	rowGroup g = {(int)threadIdx.x, (int)blockDim.x, true, a1, a2, d2, z3};
 	for (int r = blockIdx.x; r < rows; r += gridDim.x) {
 		for (int i = threadIdx.x; i < HIDDEN1; i += blockDim.x) {
 			float v = z1[r * HIDDEN1 + i] + b1[i];
@@ -424,8 +435,8 @@ __device__ bool dense_rows_block(const float *z1, float *h1, const float *b1, co
 			a1[i] = v;
 			h1[r * HIDDEN1 + i] = v;
 		}
-		dense_row_rest(r, a1, w2, b2, w3, b3, (int)labels[idx[r]], rows, train, h2, logprobs, dlogits, stats,
-			       dh2, dh1);
+		dense_row_rest(r, g, w2, b2, w3, b3, (int)labels[idx[r]], rows, train, h2, logprobs, dlogits, stats, dh2,
+			       dh1);
 	}
 	if (!train) {
 		return false;
@@ -643,8 +654,12 @@ extern "C" __global__ void fused_update(float *w, float *g, float *s0, float *s1
 // thread 0 arrives for it; the last block to arrive resets the count, then
 // lets the others go by moving the generation on. The fences before and
 // after make the writes before the barrier visible to the reads after it,
-// as cooperative groups' grid sync does. (nullcuda, which runs the grid's
-// blocks as fibers, has its own.)
+// as cooperative groups' grid sync does. A block that waits more than
+// BAR_SPINS polls (seconds; a step's phase takes microseconds) traps, so
+// that a barrier some block can never reach ends the launch with an error
+// instead of hanging the process. (nullcuda, which runs the grid's blocks
+// as fibers, has its own.)
+#define BAR_SPINS (1u << 26)
 #define BAR_GEN 32
 #define BAR_WORDS 64
 #ifndef NULLCUDA_RUN_KERNELS
@@ -660,7 +675,10 @@ __device__ void grid_sync(unsigned int *bar)
 			__threadfence();
 			*gen = g + 1;
 		} else {
-			while (*gen == g) {
+			for (unsigned int spins = 0; *gen == g; spins++) {
+				if (spins == BAR_SPINS) {
+					__trap();
+				}
 			}
 		}
 		__threadfence();
@@ -727,14 +745,22 @@ __device__ void first_layer_parts(const unsigned char *images, const int *idx, i
 }
 
 // first_layer_rows is phase B: each of the block's rows of the batch, the
-// parts summed in order, then the bias and ReLU, then dense_row_rest.
-__device__ void first_layer_rows(const unsigned char *labels, const int *idx, int rows, const float *w,
-				 const int *off, const float *part, int parts, float *h1, float *h2, float *logprobs,
-				 float *dlogits, float *stats, float *dh2, float *dh1)
+// parts summed in order, then the bias and ReLU, then dense_row_rest. The
+// block takes groups rows at a time (1, 2 or 4: PERSIST_THREADS/groups
+// threads a row, at least HIDDEN2), so that at large batches a block's
+// rows do not wait for each other.
+#define MAX_ROW_GROUPS 4
+__device__ void first_layer_rows(const unsigned char *labels, const int *idx, int rows, int groups,
+				 const float *w, const int *off, const float *part, int parts, float *h1, float *h2,
+				 float *logprobs, float *dlogits, float *stats, float *dh2, float *dh1)
 {
-	__shared__ float a1[HIDDEN1];
-	for (int r = blockIdx.x; r < rows; r += gridDim.x) {
-		for (int i = threadIdx.x; i < HIDDEN1; i += blockDim.x) {
+	__shared__ float a1[MAX_ROW_GROUPS][HIDDEN1], a2[MAX_ROW_GROUPS][HIDDEN2], d2[MAX_ROW_GROUPS][HIDDEN2];
+	__shared__ float z3[MAX_ROW_GROUPS][CLASSES];
+	int width = blockDim.x / groups, grp = threadIdx.x / width;
+	for (int base = blockIdx.x * groups; base < rows; base += gridDim.x * groups) {
+		int r = base + grp;
+		rowGroup g = {(int)threadIdx.x % width, width, r < rows, a1[grp], a2[grp], d2[grp], z3[grp]};
+		for (int i = g.tx; g.active && i < HIDDEN1; i += width) {
 			float z = 0.0f;
 			for (int p = 0; p < parts; p++) {
 				z += __ldcg(&part[(p * rows + r) * HIDDEN1 + i]);
@@ -743,32 +769,33 @@ __device__ void first_layer_rows(const unsigned char *labels, const int *idx, in
 			if (v < 0.0f) {
 				v = 0.0f;
 			}
-			a1[i] = v;
+			g.a1[i] = v;
 			h1[r * HIDDEN1 + i] = v;
 		}
-		dense_row_rest(r, a1, w + off[2], w + off[3], w + off[4], w + off[5], (int)labels[idx[r]], rows, 1, h2,
-			       logprobs, dlogits, stats, dh2, dh1);
+		dense_row_rest(r, g, w + off[2], w + off[3], w + off[4], w + off[5], g.active ? (int)labels[idx[r]] : 0,
+			       rows, 1, h2, logprobs, dlogits, stats, dh2, dh1);
 	}
 }
 
 // train_steps: see above. Parameters, gradients and the optimizer's slots
 // are the flat buffers (n floats, tensors at off1..off5); part holds parts
 // x rows x HIDDEN1 floats (parts divides IMAGE_SIZE, into parts of at most
-// MAX_PART_LEN), h1..dh1 a batch's rows; bar is BAR_WORDS zeroed words for
+// MAX_PART_LEN), groups is first_layer_rows's, h1..dh1 a batch's rows; bar is BAR_WORDS zeroed words for
 // grid_sync; step0 is the number of updates done before the first of these
 // steps; phases says which phases run (PHASE_*); the optimizer's arguments
 // are fused_update's. After each step the totals and the batch's mean loss
 // are as finish_step leaves them. A launch of another block size or parts
-// traps (the whole grid, so no block waits at a barrier for it).
+// or groups traps (the whole grid, so no block waits at a barrier for it).
 extern "C" __global__ void train_steps(const unsigned char *images, const unsigned char *labels, const int *order,
 				       int lo, int count, int rows, float *w, float *g, float *s0, float *s1, int n,
-				       int off1, int off2, int off3, int off4, int off5, float *part, int parts,
+				       int off1, int off2, int off3, int off4, int off5, float *part, int parts, int groups,
 				       float *h1, float *h2, float *logprobs, float *dlogits, float *stats, float *dh2,
 				       float *dh1, double *totals, float *mean, unsigned int *bar, long long step0,
 				       int phases, int optimizer, double beta1, double beta2, double lr, float eps,
 				       float mu)
 {
-	if (blockDim.x != PERSIST_THREADS || parts < 1 || IMAGE_SIZE % parts != 0 || IMAGE_SIZE / parts > MAX_PART_LEN) {
+	if (blockDim.x != PERSIST_THREADS || parts < 1 || IMAGE_SIZE % parts != 0 || IMAGE_SIZE / parts > MAX_PART_LEN ||
+	    (groups != 1 && groups != 2 && groups != MAX_ROW_GROUPS)) {
 		__trap();
 	}
 	__shared__ float scale[256];
@@ -784,7 +811,7 @@ extern "C" __global__ void train_steps(const unsigned char *images, const unsign
 		grid_sync(bar);
 
 		if (phases & PHASE_ROWS) {
-			first_layer_rows(labels, idx, rows, w, off, part, parts, h1, h2, logprobs, dlogits, stats, dh2,
+			first_layer_rows(labels, idx, rows, groups, w, off, part, parts, h1, h2, logprobs, dlogits, stats, dh2,
 					 dh1);
 		}
 		grid_sync(bar);
