@@ -21,8 +21,8 @@ const kernelsNVCCRelease = "11.8"
 // that of kernels/mlp.ptx.
 const (
 	mlpKernelsSource    = "gpu/kernels/mlp.cu"
-	mlpKernelsSHA256    = "10f9a6dcd38851bc2d36f4f065c7065fd2519ddf984baf921e7fd62941a4926d"
-	mlpKernelsPTXSHA256 = "1eb276618abc5a94e7038c82494e9a1c1f9582e656ec9f210ce712076298562b"
+	mlpKernelsSHA256    = "c3432c0d9c4620ebe64172c23ce8e9e25bec449a0e42bf287450776279bc2ff6"
+	mlpKernelsPTXSHA256 = "202d3efbef1d4482d13fe37f26346611bf1f45da1a0dffee5729f4a238df0838"
 )
 
 // mlpKernelNames lists the kernels of mlpKernelsPTX in file order.

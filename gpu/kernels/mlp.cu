@@ -498,6 +498,7 @@ extern "C" __global__ void dense_rows_at(const float *z1, float *h1, const float
 __device__ float column_product(const float *a, int acols, int i, const float *d, int dcols, int j, int rows)
 {
 	float s = 0.0f;
+#pragma unroll 8
 	for (int r = 0; r < rows; r++) {
 		float v = __ldcg(&d[r * dcols + j]);
 		s += a ? __ldcg(&a[r * acols + i]) * v : v;
@@ -732,6 +733,7 @@ __device__ void first_layer_parts(const unsigned char *images, const int *idx, i
 			acc[rr] = 0.0f;
 		}
 		const float *col = w1 + (size_t)p * len * HIDDEN1 + j;
+#pragma unroll 8
 		for (int kk = 0; kk < len; kk++) {
 			float wv = __ldcg(&col[kk * HIDDEN1]);
 			for (int rr = 0; rr < ROW_TILE; rr++) {
@@ -844,6 +846,9 @@ extern "C" __global__ void train_steps(const unsigned char *images, const unsign
 				for (int t = 0; t < GRAD_TILE; t++) {
 					acc[t] = 0.0f;
 				}
+				// Unrolled so that several rows' loads are in flight
+				// at once: the sums still run in row order.
+#pragma unroll 8
 				for (int r = 0; r < rows; r++) {
 					float d = __ldcg(&dh1[r * HIDDEN1 + j]);
 					const unsigned char *px = images + (size_t)idx[r] * IMAGE_SIZE + i0;

@@ -34,7 +34,8 @@ include=$CUDA_HOME/include
 cxx=${CXX:-g++}
 command -v "$cxx" >/dev/null || die "no C++ compiler ($cxx)"
 
-flags=(-std=c++17 -O3 -fPIC -shared -Wall -Wno-unused-parameter -ffp-contract=off -I"$include")
+# -Wno-unknown-pragmas: the kernels' #pragma unroll is nvcc's.
+flags=(-std=c++17 -O3 -fPIC -shared -Wall -Wno-unused-parameter -Wno-unknown-pragmas -ffp-contract=off -I"$include")
 if [[ $flavour == cpu ]]; then
 	kernels=$repo_root/gpu/kernels/mlp.cu
 	# One kernel(name, syncs, cooperative, name) line per extern "C"
