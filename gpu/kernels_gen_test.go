@@ -170,26 +170,36 @@ func findNVCC() (string, error) {
 // (dense_rows_at keeps a row's units in arrays of those sizes) against
 // the model's.
 func TestKernelSizesMatchModel(t *testing.T) {
-	src, err := os.ReadFile(filepath.Join(repoRoot(t), "gpu", "kernels", "mlp.cu"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, c := range []struct {
-		name string
-		want int
-	}{
+	checkKernelDefines(t, []kernelDefine{
 		{"IMAGE_SIZE", model.Inputs},
 		{"HIDDEN1", model.Hidden1},
 		{"HIDDEN2", model.Hidden2},
 		{"CLASSES", model.Classes},
-	} {
+	})
+}
+
+// kernelDefine is a #define of gpu/kernels/mlp.cu and the value the Go
+// side has for it.
+type kernelDefine struct {
+	name string
+	want int
+}
+
+// checkKernelDefines checks that mlp.cu defines each name as its value.
+func checkKernelDefines(t *testing.T, defines []kernelDefine) {
+	t.Helper()
+	src, err := os.ReadFile(filepath.Join(repoRoot(t), "gpu", "kernels", "mlp.cu"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range defines {
 		m := regexp.MustCompile(`(?m)^#define ` + c.name + ` (\d+)$`).FindSubmatch(src)
 		if m == nil {
 			t.Errorf("mlp.cu has no #define %s", c.name)
 			continue
 		}
 		if got, _ := strconv.Atoi(string(m[1])); got != c.want {
-			t.Errorf("mlp.cu: %s is %d, the model's is %d", c.name, got, c.want)
+			t.Errorf("mlp.cu: %s is %d, the Go side's is %d", c.name, got, c.want)
 		}
 	}
 }
