@@ -21,8 +21,8 @@ const kernelsNVCCRelease = "11.8"
 // that of kernels/mlp.ptx.
 const (
 	mlpKernelsSource    = "gpu/kernels/mlp.cu"
-	mlpKernelsSHA256    = "c3432c0d9c4620ebe64172c23ce8e9e25bec449a0e42bf287450776279bc2ff6"
-	mlpKernelsPTXSHA256 = "202d3efbef1d4482d13fe37f26346611bf1f45da1a0dffee5729f4a238df0838"
+	mlpKernelsSHA256    = "23623abafac585fca7123f351701ec1d787451755dbd721242b30867efc3904b"
+	mlpKernelsPTXSHA256 = "1be89914b2e28091f4af9a292eb55f8eb88bc186f35414f98eb9552625360245"
 )
 
 // mlpKernelNames lists the kernels of mlpKernelsPTX in file order.

@@ -29,7 +29,9 @@
 //     and blocks at a barrier (grid_sync).
 //   - What one block reads that other blocks of the same launch wrote (the
 //     persistent kernel's every phase, the totals' last block) is loaded
-//     with __ldcg, from L2, never from a line this SM's L1 kept from before.
+//     with __ldcg, from L2, never from a line this SM's L1 kept from before
+//     (load<true>); helpers that serve both kinds of kernel take the choice
+//     as a template argument, so that the others keep L1.
 //   - Elementwise kernels use a grid-stride loop, so any grid size is correct.
 //   - No float atomics: every float reduction runs in a fixed order in one
 //     thread, so results are bit-for-bit reproducible from run to run.
@@ -44,6 +46,14 @@
 // memory.
 #define HIDDEN1 128
 #define HIDDEN2 64
+
+// load reads *p; Fresh: from L2 (__ldcg), for what another block of the
+// same launch wrote.
+template <bool Fresh>
+__device__ float load(const float *p)
+{
+	return Fresh ? __ldcg(p) : *p;
+}
 
 // gather_images builds the input batch on the device: row r of x is image
 // idx[r] of the uploaded set, each pixel scaled to [0, 1] as pixel/255, the
@@ -196,13 +206,14 @@ extern "C" __global__ void relu_grad_bias(const float *d, const float *a, float 
 // row order, in double, by one thread, so the sums are the same bits
 // however often the host reads them. mean[0] gets the batch's mean loss,
 // the value of the graph's loss node. Launch it as one thread.
+template <bool Fresh>
 __device__ void accumulate_rows(const float *stats, int rows, double *totals, float *mean)
 {
 	double loss = totals[0], hits = totals[1], batch = 0.0;
 	for (int r = 0; r < rows; r++) {
-		float l = __ldcg(&stats[2 * r]);
+		float l = load<Fresh>(&stats[2 * r]);
 		loss += (double)l;
-		hits += (double)__ldcg(&stats[2 * r + 1]);
+		hits += (double)load<Fresh>(&stats[2 * r + 1]);
 		batch += (double)l;
 	}
 	totals[0] = loss;
@@ -213,7 +224,7 @@ __device__ void accumulate_rows(const float *stats, int rows, double *totals, fl
 extern "C" __global__ void accumulate_scores(const float *stats, int rows, double *totals, float *mean)
 {
 	if (blockIdx.x == 0 && threadIdx.x == 0) {
-		accumulate_rows(stats, rows, totals, mean);
+		accumulate_rows<false>(stats, rows, totals, mean);
 	}
 }
 
@@ -288,7 +299,7 @@ extern "C" __global__ void finish_step(const float *stats, int rows, double *tot
 				       int *cursor, int batch, long long *steps)
 {
 	if (blockIdx.x == 0 && threadIdx.x == 0) {
-		accumulate_rows(stats, rows, totals, mean);
+		accumulate_rows<false>(stats, rows, totals, mean);
 		cursor[0] += batch;
 		steps[0] += 1;
 	}
@@ -354,6 +365,7 @@ struct rowGroup {
 // after the products, as the separate kernels have it. Every thread of the
 // block must call it (it has the block's barriers); it ends with one, so
 // that the caller may refill a1 for the next row.
+template <bool Fresh>
 __device__ void dense_row_rest(int r, rowGroup g, const float *w2, const float *b2, const float *w3,
 			       const float *b3, int label, int rows, int train, float *h2, float *logprobs,
 			       float *dlogits, float *stats, float *dh2, float *dh1)
@@ -362,9 +374,9 @@ __device__ void dense_row_rest(int r, rowGroup g, const float *w2, const float *
 	for (int j = g.tx; g.active && j < HIDDEN2; j += g.width) {
 		float s = 0.0f;
 		for (int i = 0; i < HIDDEN1; i++) {
-			s += g.a1[i] * __ldcg(&w2[i * HIDDEN2 + j]);
+			s += g.a1[i] * load<Fresh>(&w2[i * HIDDEN2 + j]);
 		}
-		float v = s + __ldcg(&b2[j]);
+		float v = s + load<Fresh>(&b2[j]);
 		if (v < 0.0f) {
 			v = 0.0f;
 		}
@@ -375,9 +387,9 @@ __device__ void dense_row_rest(int r, rowGroup g, const float *w2, const float *
 	for (int c = g.tx; g.active && c < CLASSES; c += g.width) {
 		float s = 0.0f;
 		for (int j = 0; j < HIDDEN2; j++) {
-			s += g.a2[j] * __ldcg(&w3[j * CLASSES + c]);
+			s += g.a2[j] * load<Fresh>(&w3[j * CLASSES + c]);
 		}
-		g.z3[c] = s + __ldcg(&b3[c]);
+		g.z3[c] = s + load<Fresh>(&b3[c]);
 	}
 	__syncthreads();
 	float *dl = dlogits + r * CLASSES;
@@ -390,7 +402,7 @@ __device__ void dense_row_rest(int r, rowGroup g, const float *w2, const float *
 			float s = 0.0f;
 			if (g.a2[j] > 0.0f) {
 				for (int c = 0; c < CLASSES; c++) {
-					s += dl[c] * __ldcg(&w3[j * CLASSES + c]);
+					s += dl[c] * load<Fresh>(&w3[j * CLASSES + c]);
 				}
 			}
 			g.d2[j] = s;
@@ -401,7 +413,7 @@ __device__ void dense_row_rest(int r, rowGroup g, const float *w2, const float *
 			float s = 0.0f;
 			if (g.a1[i] > 0.0f) {
 				for (int j = 0; j < HIDDEN2; j++) {
-					s += g.d2[j] * __ldcg(&w2[i * HIDDEN2 + j]);
+					s += g.d2[j] * load<Fresh>(&w2[i * HIDDEN2 + j]);
 				}
 			}
 			dh1[r * HIDDEN1 + i] = s;
@@ -435,7 +447,7 @@ __device__ bool dense_rows_block(const float *z1, float *h1, const float *b1, co
 			a1[i] = v;
 			h1[r * HIDDEN1 + i] = v;
 		}
-		dense_row_rest(r, g, w2, b2, w3, b3, (int)labels[idx[r]], rows, train, h2, logprobs, dlogits, stats, dh2,
+		dense_row_rest<false>(r, g, w2, b2, w3, b3, (int)labels[idx[r]], rows, train, h2, logprobs, dlogits, stats, dh2,
 			       dh1);
 	}
 	if (!train) {
@@ -495,13 +507,14 @@ extern "C" __global__ void dense_rows_at(const float *z1, float *h1, const float
 // column_product is the (i, j) entry of a'.d summed over the rows in order:
 // a weight gradient (a the layer's input, d the gradient at its output), or
 // with a == 0 the column sum of d, a bias gradient.
+template <bool Fresh>
 __device__ float column_product(const float *a, int acols, int i, const float *d, int dcols, int j, int rows)
 {
 	float s = 0.0f;
 #pragma unroll 8
 	for (int r = 0; r < rows; r++) {
-		float v = __ldcg(&d[r * dcols + j]);
-		s += a ? __ldcg(&a[r * acols + i]) * v : v;
+		float v = load<Fresh>(&d[r * dcols + j]);
+		s += a ? load<Fresh>(&a[r * acols + i]) * v : v;
 	}
 	return s;
 }
@@ -511,6 +524,7 @@ __device__ float column_product(const float *a, int acols, int i, const float *d
 // off[0] is 0): dW1's entries come from cuBLAS (in g), the others are
 // column_products of dense_rows_at's rows. False for the padding between
 // tensors, which has no gradient.
+template <bool Fresh>
 __device__ bool fused_gradient(int k, const int *off, const float *g, const float *h1, const float *h2,
 			       const float *dh1, const float *dh2, const float *dlogits, int rows, float *out)
 {
@@ -528,19 +542,19 @@ __device__ bool fused_gradient(int k, const int *off, const float *g, const floa
 		*out = g[k];
 		break;
 	case 1:
-		*out = column_product(0, 0, 0, dh1, HIDDEN1, e, rows);
+		*out = column_product<Fresh>(0, 0, 0, dh1, HIDDEN1, e, rows);
 		break;
 	case 2:
-		*out = column_product(h1, HIDDEN1, e / HIDDEN2, dh2, HIDDEN2, e % HIDDEN2, rows);
+		*out = column_product<Fresh>(h1, HIDDEN1, e / HIDDEN2, dh2, HIDDEN2, e % HIDDEN2, rows);
 		break;
 	case 3:
-		*out = column_product(0, 0, 0, dh2, HIDDEN2, e, rows);
+		*out = column_product<Fresh>(0, 0, 0, dh2, HIDDEN2, e, rows);
 		break;
 	case 4:
-		*out = column_product(h2, HIDDEN2, e / CLASSES, dlogits, CLASSES, e % CLASSES, rows);
+		*out = column_product<Fresh>(h2, HIDDEN2, e / CLASSES, dlogits, CLASSES, e % CLASSES, rows);
 		break;
 	default:
-		*out = column_product(0, 0, 0, dlogits, CLASSES, e, rows);
+		*out = column_product<Fresh>(0, 0, 0, dlogits, CLASSES, e, rows);
 	}
 	return true;
 }
@@ -555,7 +569,7 @@ extern "C" __global__ void layer_grads(float *g, int n, int off1, int off2, int 
 	const int off[6] = {0, off1, off2, off3, off4, off5};
 	for (int k = off1 + blockIdx.x * blockDim.x + threadIdx.x; k < n; k += blockDim.x * gridDim.x) {
 		float gk;
-		if (fused_gradient(k, off, g, h1, h2, dh1, dh2, dlogits, rows, &gk)) {
+		if (fused_gradient<false>(k, off, g, h1, h2, dh1, dh2, dlogits, rows, &gk)) {
 			g[k] = gk;
 		}
 	}
@@ -598,7 +612,7 @@ extern "C" __global__ void fused_update(float *w, float *g, float *s0, float *s1
 	}
 	for (int k = blockIdx.x * blockDim.x + threadIdx.x; k < n; k += blockDim.x * gridDim.x) {
 		float gk;
-		if (!fused_gradient(k, off, g, h1, h2, dh1, dh2, dlogits, rows, &gk)) {
+		if (!fused_gradient<false>(k, off, g, h1, h2, dh1, dh2, dlogits, rows, &gk)) {
 			continue;
 		}
 		update_element(k, gk, w, g, s0, s1, optimizer, beta1, beta2, lr, alpha, eps, mu);
@@ -774,7 +788,7 @@ __device__ void first_layer_rows(const unsigned char *labels, const int *idx, in
 			g.a1[i] = v;
 			h1[r * HIDDEN1 + i] = v;
 		}
-		dense_row_rest(r, g, w + off[2], w + off[3], w + off[4], w + off[5], g.active ? (int)labels[idx[r]] : 0,
+		dense_row_rest<true>(r, g, w + off[2], w + off[3], w + off[4], w + off[5], g.active ? (int)labels[idx[r]] : 0,
 			       rows, 1, h2, logprobs, dlogits, stats, dh2, dh1);
 	}
 }
@@ -823,7 +837,7 @@ extern "C" __global__ void train_steps(const unsigned char *images, const unsign
 			// The grid's last thread: the parameters (about 21,500
 			// items) leave it free on a GPU of 85 SMs or more.
 			if (tid == threads - 1) {
-				accumulate_rows(stats, rows, totals, mean);
+				accumulate_rows<true>(stats, rows, totals, mean);
 			}
 			float alpha = 0.0f;
 			if (optimizer == FUSED_ADAM) {
@@ -836,7 +850,7 @@ extern "C" __global__ void train_steps(const unsigned char *images, const unsign
 				if (q >= w1Items) {
 					int k = off1 + q - w1Items;
 					float gk;
-					if (fused_gradient(k, off, 0, h1, h2, dh1, dh2, dlogits, rows, &gk)) {
+					if (fused_gradient<true>(k, off, 0, h1, h2, dh1, dh2, dlogits, rows, &gk)) {
 						update_element(k, gk, w, g, s0, s1, optimizer, beta1, beta2, lr, alpha, eps, mu);
 					}
 					continue;

@@ -41,7 +41,8 @@ if [[ $flavour == cpu ]]; then
 	# One kernel(name, syncs, cooperative, name) line per extern "C"
 	# __global__ function: syncs when it calls __syncthreads, cooperative when
 	# it calls grid_sync, itself or through the __device__ functions it calls
-	# (each function's text runs to the next function).
+	# (each function's text runs to the next function; a call is the name
+	# then "(", or "<" for a template's).
 	awk '
 		/^(extern "C" )?__(global|device)__ / {
 			name = $0; sub(/[ \t]*\(.*/, "", name); sub(/.*[ \t*]/, "", name)
@@ -60,7 +61,7 @@ if [[ $flavour == cpu ]]; then
 					if (marked[f]) continue
 					for (j = 1; j <= nfn; j++) {
 						g = fns[j]
-						if (g != f && marked[g] && !kernel[g] && index(body[f], g "(")) { marked[f] = 1; changed = 1; break }
+						if (g != f && marked[g] && !kernel[g] && (index(body[f], g "(") || index(body[f], g "<"))) { marked[f] = 1; changed = 1; break }
 					}
 				}
 			}
