@@ -172,6 +172,13 @@ func (c *captureState) step(lo int, key captureKey, updates int64, queue func() 
 		c.graph = nil
 		g, err := capture(c.stream, queue)
 		if err != nil {
+			// Once more: a library may set itself up on first use in a
+			// way a capture does not allow (PyTorch warms up before it
+			// captures for the same reason), and a failed capture ran
+			// nothing.
+			g, err = capture(c.stream, queue)
+		}
+		if err != nil {
 			return err
 		}
 		c.graph, c.key = g, key

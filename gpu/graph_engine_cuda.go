@@ -94,10 +94,15 @@ func openGorgonia(cfg model.Config, opts gorgoniaOptions) (model.Engine, error) 
 		hostStat: make([]float32, 2*cfg.BatchSize)}
 	onOneThread(func() {
 		if err = e.start(initial); err == nil && opts.capture {
-			err = r.onDevice(func() (err error) {
+			// Without a capture stream the engine runs the program every
+			// step: slower, the same results.
+			cerr := r.onDevice(func() (err error) {
 				r.capture, err = newCaptureState(&r.mem)
 				return err
 			})
+			if cerr != nil && e.warn != nil {
+				e.warn(cerr)
+			}
 		}
 	})
 	if err != nil {
@@ -145,13 +150,12 @@ func (e *graphEngine) call(legacy bool, fn func() error) error {
 	if e.broken != nil {
 		return fmt.Errorf("gorgonia cuda: unusable after an earlier device error: %w", e.broken)
 	}
-	if c := e.run.capture; legacy && c != nil {
+	if legacy {
 		inner := fn
 		fn = func() error {
-			if err := e.run.onDevice(c.waitStream); err != nil {
+			if err := e.afterCaptured(); err != nil {
 				return err
 			}
-			c.onLegacy = true
 			return inner()
 		}
 	}
@@ -164,6 +168,20 @@ func (e *graphEngine) call(legacy bool, fn func() error) error {
 		e.broken = err
 	}
 	return fmt.Errorf("gorgonia cuda: %w", err)
+}
+
+// afterCaptured waits for the captured steps queued so far, before work on
+// the legacy stream. Called inside call.
+func (e *graphEngine) afterCaptured() error {
+	c := e.run.capture
+	if c == nil {
+		return nil
+	}
+	if err := e.run.onDevice(c.waitStream); err != nil {
+		return err
+	}
+	c.onLegacy = true
+	return nil
 }
 
 // errRun marks a failed run of the program: some of its work may have
@@ -267,8 +285,7 @@ func (e *graphEngine) SetOrder(order []int) error {
 // step's work on the GPU and returns without waiting for it: one replay of
 // the captured step for a full batch, else a run of the program.
 func (e *graphEngine) StepAt(lo, hi int) error {
-	captured := e.run.capture != nil && hi-lo == e.cfg.BatchSize
-	return e.call(!captured, func() error {
+	return e.call(false, func() error {
 		r := e.run
 		ds := e.sets[model.TrainSet]
 		if ds == nil {
@@ -278,13 +295,16 @@ func (e *graphEngine) StepAt(lo, hi int) error {
 		if err != nil {
 			return err
 		}
-		if captured {
+		if r.capture != nil && hi-lo == e.cfg.BatchSize {
 			done, err := e.capturedStep(ds, lo, hi)
 			if done || err != nil {
 				return err
 			}
 			// The capture failed and is off for good: this step runs
 			// as below.
+		}
+		if err := e.afterCaptured(); err != nil {
+			return err
 		}
 		r.training, r.set, r.batchIdx, r.rows = true, ds, at, hi-lo
 		return e.runProgram()
