@@ -21,8 +21,8 @@ const kernelsNVCCRelease = "11.8"
 // that of kernels/mlp.ptx.
 const (
 	mlpKernelsSource    = "gpu/kernels/mlp.cu"
-	mlpKernelsSHA256    = "23623abafac585fca7123f351701ec1d787451755dbd721242b30867efc3904b"
-	mlpKernelsPTXSHA256 = "1be89914b2e28091f4af9a292eb55f8eb88bc186f35414f98eb9552625360245"
+	mlpKernelsSHA256    = "0333b4d63c87cf1cb5467ed5f80b92dc0279872f45ff96d79eed93821891a785"
+	mlpKernelsPTXSHA256 = "301fd2f9be16d9ab3b07fc3bc99a83aee5350b1911f35add522515c183900923"
 )
 
 // mlpKernelNames lists the kernels of mlpKernelsPTX in file order.

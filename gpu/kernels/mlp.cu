@@ -345,16 +345,36 @@ __device__ void block_accumulate(const float *stats, int rows, double *totals, f
 // several rows at once. tx is a thread's place in the group, width the
 // group's size; active is false in a group that has no row this round
 // (it still reaches every barrier). a1 (HIDDEN1), a2, d2 (HIDDEN2) and z3
-// (CLASSES) are the group's rows of units in shared memory.
+// (CLASSES) are the group's rows of units in shared memory; w2s is the
+// block's copy of W2 there (stage_w2).
 struct rowGroup {
 	int tx, width;
 	bool active;
 	float *a1, *a2, *d2, *z3;
+	const float *w2s;
 };
+
+// stage_w2 copies W2 (HIDDEN1 x HIDDEN2) into the block's shared memory as
+// its transpose, w2s[j * W2S_STRIDE + i] = W2[i][j], every thread a share:
+// the reads from global memory are coalesced, and both of dense_row_rest's
+// walks over W2 (along i for a unit j of h2, along j for a unit i of dh1)
+// then read consecutive words across a warp. (Walking a row of W2 in
+// global memory for dh1 would have a warp touch 32 lines an instruction.)
+// The stride is HIDDEN1 + 1 so that the stores, a column at a time, fall in
+// different banks. The caller synchronises before the copy is read.
+#define W2S_STRIDE (HIDDEN1 + 1)
+#define W2S_FLOATS (HIDDEN2 * W2S_STRIDE)
+template <bool Fresh>
+__device__ void stage_w2(const float *w2, float *w2s)
+{
+	for (int e = threadIdx.x; e < HIDDEN1 * HIDDEN2; e += blockDim.x) {
+		w2s[e % HIDDEN2 * W2S_STRIDE + e / HIDDEN2] = load<Fresh>(&w2[e]);
+	}
+}
 
 // dense_row_rest is the rest of the network for row r of the batch, run by
 // a group of the block's threads, given the row's first layer's output
-// (g.a1, ReLU applied):
+// (g.a1, ReLU applied) and W2 (g.w2s, staged):
 //   h2 = relu(a1.W2 + b2)
 //   cross_entropy_row of h2.W3 + b3    logprobs, dlogits, stats
 // and in training the gradients at the units, for the weight gradients
@@ -366,15 +386,15 @@ struct rowGroup {
 // block must call it (it has the block's barriers); it ends with one, so
 // that the caller may refill a1 for the next row.
 template <bool Fresh>
-__device__ void dense_row_rest(int r, rowGroup g, const float *w2, const float *b2, const float *w3,
-			       const float *b3, int label, int rows, int train, float *h2, float *logprobs,
-			       float *dlogits, float *stats, float *dh2, float *dh1)
+__device__ void dense_row_rest(int r, rowGroup g, const float *b2, const float *w3, const float *b3, int label,
+			       int rows, int train, float *h2, float *logprobs, float *dlogits, float *stats, float *dh2,
+			       float *dh1)
 {
 	__syncthreads();
 	for (int j = g.tx; g.active && j < HIDDEN2; j += g.width) {
 		float s = 0.0f;
 		for (int i = 0; i < HIDDEN1; i++) {
-			s += g.a1[i] * load<Fresh>(&w2[i * HIDDEN2 + j]);
+			s += g.a1[i] * g.w2s[j * W2S_STRIDE + i];
 		}
 		float v = s + load<Fresh>(&b2[j]);
 		if (v < 0.0f) {
@@ -413,7 +433,7 @@ __device__ void dense_row_rest(int r, rowGroup g, const float *w2, const float *
 			float s = 0.0f;
 			if (g.a1[i] > 0.0f) {
 				for (int j = 0; j < HIDDEN2; j++) {
-					s += g.d2[j] * load<Fresh>(&w2[i * HIDDEN2 + j]);
+					s += g.d2[j] * g.w2s[j * W2S_STRIDE + i];
 				}
 			}
 			dh1[r * HIDDEN1 + i] = s;
@@ -436,8 +456,12 @@ __device__ bool dense_rows_block(const float *z1, float *h1, const float *b1, co
 				 float *dh2, float *dh1, double *totals, float *mean, int *done)
 {
 	__shared__ float a1[HIDDEN1], a2[HIDDEN2], d2[HIDDEN2], z3[CLASSES];
+	__shared__ float w2s[W2S_FLOATS];
 	__shared__ int last;
-	rowGroup g = {(int)threadIdx.x, (int)blockDim.x, true, a1, a2, d2, z3};
+	rowGroup g = {(int)threadIdx.x, (int)blockDim.x, true, a1, a2, d2, z3, w2s};
+	if (blockIdx.x < rows) {
+		stage_w2<false>(w2, w2s); // read after dense_row_rest's first barrier
+	}
 	for (int r = blockIdx.x; r < rows; r += gridDim.x) {
 		for (int i = threadIdx.x; i < HIDDEN1; i += blockDim.x) {
 			float v = z1[r * HIDDEN1 + i] + b1[i];
@@ -447,7 +471,7 @@ __device__ bool dense_rows_block(const float *z1, float *h1, const float *b1, co
 			a1[i] = v;
 			h1[r * HIDDEN1 + i] = v;
 		}
-		dense_row_rest<false>(r, g, w2, b2, w3, b3, (int)labels[idx[r]], rows, train, h2, logprobs, dlogits, stats, dh2,
+		dense_row_rest<false>(r, g, b2, w3, b3, (int)labels[idx[r]], rows, train, h2, logprobs, dlogits, stats, dh2,
 			       dh1);
 	}
 	if (!train) {
@@ -712,15 +736,21 @@ __device__ void pixel_scale(float *table)
 	__syncthreads();
 }
 
+// The persistent kernel's shared scratch: phase A's pixel tiles, then
+// phase B's copy of W2 (stage_w2).
+#define XS_FLOATS (PERSIST_THREADS / HIDDEN1 * ROW_TILE * MAX_PART_LEN)
+#define SCRATCH_FLOATS (XS_FLOATS > W2S_FLOATS ? XS_FLOATS : W2S_FLOATS)
+
 // first_layer_parts is phase A for the batch idx. Each half of the block
 // (HIDDEN1 threads, a unit each) takes a tile at a time: the block stages
-// both halves' pixels, scaled, in shared memory, then each thread runs
+// both halves' pixels, scaled, in shared memory (scratch, XS_FLOATS:
+// [half][row][pixel] with rows MAX_PART_LEN apart), then each thread runs
 // down its part of its unit's column of W1 once, for the tile's rows.
 __device__ void first_layer_parts(const unsigned char *images, const int *idx, int rows, const float *w1,
-				  const float *scale, int parts, float *part)
+				  const float *scale, int parts, float *part, float *scratch)
 {
 	const int halves = PERSIST_THREADS / HIDDEN1;
-	__shared__ float xs[halves][ROW_TILE][MAX_PART_LEN];
+	float (*xs)[ROW_TILE][MAX_PART_LEN] = (float (*)[ROW_TILE][MAX_PART_LEN])scratch;
 	int half = threadIdx.x / HIDDEN1, j = threadIdx.x % HIDDEN1;
 	int rowTiles = (rows + ROW_TILE - 1) / ROW_TILE;
 	int tiles = parts * rowTiles;
@@ -761,21 +791,25 @@ __device__ void first_layer_parts(const unsigned char *images, const int *idx, i
 }
 
 // first_layer_rows is phase B: each of the block's rows of the batch, the
-// parts summed in order, then the bias and ReLU, then dense_row_rest. The
-// block takes groups rows at a time (1, 2 or 4: PERSIST_THREADS/groups
-// threads a row, at least HIDDEN2), so that at large batches a block's
-// rows do not wait for each other.
+// parts summed in order, then the bias and ReLU, then dense_row_rest, with
+// W2 staged in scratch (SCRATCH_FLOATS). The block takes groups rows at a
+// time (1, 2 or 4: PERSIST_THREADS/groups threads a row, at least
+// HIDDEN2), so that at large batches a block's rows do not wait for each
+// other.
 #define MAX_ROW_GROUPS 4
 __device__ void first_layer_rows(const unsigned char *labels, const int *idx, int rows, int groups,
 				 const float *w, const int *off, const float *part, int parts, float *h1, float *h2,
-				 float *logprobs, float *dlogits, float *stats, float *dh2, float *dh1)
+				 float *logprobs, float *dlogits, float *stats, float *dh2, float *dh1, float *scratch)
 {
 	__shared__ float a1[MAX_ROW_GROUPS][HIDDEN1], a2[MAX_ROW_GROUPS][HIDDEN2], d2[MAX_ROW_GROUPS][HIDDEN2];
 	__shared__ float z3[MAX_ROW_GROUPS][CLASSES];
 	int width = blockDim.x / groups, grp = threadIdx.x / width;
+	if (blockIdx.x * groups < rows) {
+		stage_w2<true>(w + off[2], scratch); // read after dense_row_rest's first barrier
+	}
 	for (int base = blockIdx.x * groups; base < rows; base += gridDim.x * groups) {
 		int r = base + grp;
-		rowGroup g = {(int)threadIdx.x % width, width, r < rows, a1[grp], a2[grp], d2[grp], z3[grp]};
+		rowGroup g = {(int)threadIdx.x % width, width, r < rows, a1[grp], a2[grp], d2[grp], z3[grp], scratch};
 		for (int i = g.tx; g.active && i < HIDDEN1; i += width) {
 			float z = 0.0f;
 			for (int p = 0; p < parts; p++) {
@@ -788,7 +822,7 @@ __device__ void first_layer_rows(const unsigned char *labels, const int *idx, in
 			g.a1[i] = v;
 			h1[r * HIDDEN1 + i] = v;
 		}
-		dense_row_rest<true>(r, g, w + off[2], w + off[3], w + off[4], w + off[5], g.active ? (int)labels[idx[r]] : 0,
+		dense_row_rest<true>(r, g, w + off[3], w + off[4], w + off[5], g.active ? (int)labels[idx[r]] : 0,
 			       rows, 1, h2, logprobs, dlogits, stats, dh2, dh1);
 	}
 }
@@ -815,6 +849,7 @@ extern "C" __global__ void train_steps(const unsigned char *images, const unsign
 		__trap();
 	}
 	__shared__ float scale[256];
+	__shared__ float scratch[SCRATCH_FLOATS];
 	const int off[6] = {0, off1, off2, off3, off4, off5};
 	const int w1Items = IMAGE_SIZE / GRAD_TILE * HIDDEN1;
 	const int tid = blockIdx.x * blockDim.x + threadIdx.x, threads = blockDim.x * gridDim.x;
@@ -822,13 +857,13 @@ extern "C" __global__ void train_steps(const unsigned char *images, const unsign
 		const int *idx = order + lo + s * rows;
 		if (phases & PHASE_FIRST) {
 			pixel_scale(scale);
-			first_layer_parts(images, idx, rows, w, scale, parts, part);
+			first_layer_parts(images, idx, rows, w, scale, parts, part, scratch);
 		}
 		grid_sync(bar);
 
 		if (phases & PHASE_ROWS) {
 			first_layer_rows(labels, idx, rows, groups, w, off, part, parts, h1, h2, logprobs, dlogits, stats, dh2,
-					 dh1);
+					 dh1, scratch);
 		}
 		grid_sync(bar);
 
