@@ -21,8 +21,8 @@ const kernelsNVCCRelease = "11.8"
 // that of kernels/mlp.ptx.
 const (
 	mlpKernelsSource    = "gpu/kernels/mlp.cu"
-	mlpKernelsSHA256    = "0333b4d63c87cf1cb5467ed5f80b92dc0279872f45ff96d79eed93821891a785"
-	mlpKernelsPTXSHA256 = "301fd2f9be16d9ab3b07fc3bc99a83aee5350b1911f35add522515c183900923"
+	mlpKernelsSHA256    = "e4f1478bb04dee0c85c138353035cc6cdcaed40e6352f85537d23189327d24d8"
+	mlpKernelsPTXSHA256 = "b1602c0553db209b12ce85077909b845b386f666ced65e16404d8f9918c6c09b"
 )
 
 // mlpKernelNames lists the kernels of mlpKernelsPTX in file order.

@@ -367,6 +367,9 @@ struct rowGroup {
 template <bool Fresh>
 __device__ void stage_w2(const float *w2, float *w2s)
 {
+	// Unrolled: many loads in flight, not one round trip to L2 after
+	// another.
+#pragma unroll 16
 	for (int e = threadIdx.x; e < HIDDEN1 * HIDDEN2; e += blockDim.x) {
 		w2s[e % HIDDEN2 * W2S_STRIDE + e / HIDDEN2] = load<Fresh>(&w2[e]);
 	}
