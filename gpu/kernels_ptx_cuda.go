@@ -21,8 +21,8 @@ const kernelsNVCCRelease = "11.8"
 // that of kernels/mlp.ptx.
 const (
 	mlpKernelsSource    = "gpu/kernels/mlp.cu"
-	mlpKernelsSHA256    = "e4f1478bb04dee0c85c138353035cc6cdcaed40e6352f85537d23189327d24d8"
-	mlpKernelsPTXSHA256 = "b1602c0553db209b12ce85077909b845b386f666ced65e16404d8f9918c6c09b"
+	mlpKernelsSHA256    = "5fd75cf5bdc99870316c1752f8d6a5d75b373ce9390d0d4bf43ea1bf5329b43b"
+	mlpKernelsPTXSHA256 = "992c126cd0228e0ffea99b1f3b3f829ca9a919533e80ea5cf146c3b96b131654"
 )
 
 // mlpKernelNames lists the kernels of mlpKernelsPTX in file order.

@@ -206,14 +206,13 @@ extern "C" __global__ void relu_grad_bias(const float *d, const float *a, float 
 // row order, in double, by one thread, so the sums are the same bits
 // however often the host reads them. mean[0] gets the batch's mean loss,
 // the value of the graph's loss node. Launch it as one thread.
-template <bool Fresh>
 __device__ void accumulate_rows(const float *stats, int rows, double *totals, float *mean)
 {
 	double loss = totals[0], hits = totals[1], batch = 0.0;
 	for (int r = 0; r < rows; r++) {
-		float l = load<Fresh>(&stats[2 * r]);
+		float l = stats[2 * r];
 		loss += (double)l;
-		hits += (double)load<Fresh>(&stats[2 * r + 1]);
+		hits += (double)stats[2 * r + 1];
 		batch += (double)l;
 	}
 	totals[0] = loss;
@@ -224,7 +223,7 @@ __device__ void accumulate_rows(const float *stats, int rows, double *totals, fl
 extern "C" __global__ void accumulate_scores(const float *stats, int rows, double *totals, float *mean)
 {
 	if (blockIdx.x == 0 && threadIdx.x == 0) {
-		accumulate_rows<false>(stats, rows, totals, mean);
+		accumulate_rows(stats, rows, totals, mean);
 	}
 }
 
@@ -299,7 +298,7 @@ extern "C" __global__ void finish_step(const float *stats, int rows, double *tot
 				       int *cursor, int batch, long long *steps)
 {
 	if (blockIdx.x == 0 && threadIdx.x == 0) {
-		accumulate_rows<false>(stats, rows, totals, mean);
+		accumulate_rows(stats, rows, totals, mean);
 		cursor[0] += batch;
 		steps[0] += 1;
 	}
@@ -659,7 +658,7 @@ extern "C" __global__ void fused_update(float *w, float *g, float *s0, float *s1
 //      dense_row_rest (the rest of the network, the loss, the gradients at
 //      the units)
 //   C  the gradient of every parameter (a'.d over the rows, in order) and
-//      its update; one thread also adds the rows' results to the totals
+//      its update; the last block also adds the rows' results to the totals
 //
 // The grid must be resident all at once (a cooperative launch makes sure of
 // it): grid_sync waits for every block. Launch it with blocks of
@@ -872,10 +871,11 @@ extern "C" __global__ void train_steps(const unsigned char *images, const unsign
 
 		if (phases & PHASE_UPDATE) {
 			pixel_scale(scale);
-			// The grid's last thread: the parameters (about 21,500
-			// items) leave it free on a GPU of 85 SMs or more.
-			if (tid == threads - 1) {
-				accumulate_rows<true>(stats, rows, totals, mean);
+			// The grid's last block: the parameters (about 21,500
+			// items) leave it free on a GPU of 85 SMs or more. The
+			// whole block loads the rows' results at once.
+			if (blockIdx.x == gridDim.x - 1) {
+				block_accumulate(stats, rows, totals, mean);
 			}
 			float alpha = 0.0f;
 			if (optimizer == FUSED_ADAM) {
