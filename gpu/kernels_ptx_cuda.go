@@ -21,8 +21,8 @@ const kernelsNVCCRelease = "11.8"
 // that of kernels/mlp.ptx.
 const (
 	mlpKernelsSource    = "gpu/kernels/mlp.cu"
-	mlpKernelsSHA256    = "5fd75cf5bdc99870316c1752f8d6a5d75b373ce9390d0d4bf43ea1bf5329b43b"
-	mlpKernelsPTXSHA256 = "992c126cd0228e0ffea99b1f3b3f829ca9a919533e80ea5cf146c3b96b131654"
+	mlpKernelsSHA256    = "2e5bf84e3fffea100b62783e2dc109ecb2222ba0743ec2590feb09497065ca01"
+	mlpKernelsPTXSHA256 = "8e12659a46a25e0f63552002421210247273b3566843067bb9419f23c2898da7"
 )
 
 // mlpKernelNames lists the kernels of mlpKernelsPTX in file order.

@@ -200,30 +200,51 @@ extern "C" __global__ void relu_grad_bias(const float *d, const float *a, float 
 	}
 }
 
-// accumulate_scores adds the per-row results of cross_entropy (stats, rows
-// x 2) to the running totals of the Gorgonia engine's training loop:
-// totals[0] += each row's cross-entropy, totals[1] += each row's hit, in
-// row order, in double, by one thread, so the sums are the same bits
-// however often the host reads them. mean[0] gets the batch's mean loss,
-// the value of the graph's loss node. Launch it as one thread.
-__device__ void accumulate_rows(const float *stats, int rows, double *totals, float *mean)
+// block_accumulate adds the per-row results of cross_entropy (stats, rows
+// x 2) to the running totals of the training loop: totals[0] += each row's
+// cross-entropy, totals[1] += each row's hit, in row order, in double, by
+// one thread, so the sums are the same bits however often the host reads
+// them; mean[0] gets the batch's mean loss, the value of the Gorgonia
+// graph's loss node. The whole block runs it: its threads stage the rows'
+// results in shared memory, a chunk at a time, one load each at once, and
+// thread 0 adds them. The rows may have been written by other blocks of the
+// same launch: loaded with __ldcg.
+__device__ void block_accumulate(const float *stats, int rows, double *totals, float *mean)
 {
-	double loss = totals[0], hits = totals[1], batch = 0.0;
-	for (int r = 0; r < rows; r++) {
-		float l = stats[2 * r];
-		loss += (double)l;
-		hits += (double)stats[2 * r + 1];
-		batch += (double)l;
+	__shared__ float chunk[2 * HIDDEN1];
+	double loss = 0.0, hits = 0.0, batch = 0.0;
+	if (threadIdx.x == 0) {
+		loss = totals[0];
+		hits = totals[1];
 	}
-	totals[0] = loss;
-	totals[1] = hits;
-	mean[0] = (float)(batch / (double)rows);
+	for (int base = 0; base < rows; base += HIDDEN1) {
+		int n = rows - base < HIDDEN1 ? rows - base : HIDDEN1;
+		for (int i = threadIdx.x; i < 2 * n; i += blockDim.x) {
+			chunk[i] = __ldcg(&stats[2 * base + i]);
+		}
+		__syncthreads();
+		if (threadIdx.x == 0) {
+			for (int r = 0; r < n; r++) {
+				loss += (double)chunk[2 * r];
+				hits += (double)chunk[2 * r + 1];
+				batch += (double)chunk[2 * r];
+			}
+		}
+		__syncthreads();
+	}
+	if (threadIdx.x == 0) {
+		totals[0] = loss;
+		totals[1] = hits;
+		mean[0] = (float)(batch / (double)rows);
+	}
 }
 
+// accumulate_scores is block_accumulate in a launch of its own: launch it as
+// one block.
 extern "C" __global__ void accumulate_scores(const float *stats, int rows, double *totals, float *mean)
 {
-	if (blockIdx.x == 0 && threadIdx.x == 0) {
-		accumulate_rows(stats, rows, totals, mean);
+	if (blockIdx.x == 0) {
+		block_accumulate(stats, rows, totals, mean);
 	}
 }
 
@@ -293,51 +314,19 @@ extern "C" __global__ void sgd_momentum(float *w, const float *g, float *v, int 
 
 // finish_step ends a captured step: accumulate_scores, then the step moves
 // on (the next batch starts batch images further on, and one more update is
-// done). Launch it as one thread, last.
+// done). Launch it as one block, last.
 extern "C" __global__ void finish_step(const float *stats, int rows, double *totals, float *mean,
 				       int *cursor, int batch, long long *steps)
 {
-	if (blockIdx.x == 0 && threadIdx.x == 0) {
-		accumulate_rows(stats, rows, totals, mean);
-		cursor[0] += batch;
-		steps[0] += 1;
+	if (blockIdx.x == 0) {
+		block_accumulate(stats, rows, totals, mean);
+		if (threadIdx.x == 0) {
+			cursor[0] += batch;
+			steps[0] += 1;
+		}
 	}
 }
 
-// block_accumulate is accumulate_rows run by a whole block: its threads
-// stage the rows' results in shared memory, a chunk at a time, with one
-// load each in parallel, and thread 0 adds them in row order, so the sums
-// are the bits accumulate_rows gives. The rows were written by other blocks
-// of the same launch: loaded with __ldcg.
-__device__ void block_accumulate(const float *stats, int rows, double *totals, float *mean)
-{
-	__shared__ float chunk[2 * HIDDEN1];
-	double loss = 0.0, hits = 0.0, batch = 0.0;
-	if (threadIdx.x == 0) {
-		loss = totals[0];
-		hits = totals[1];
-	}
-	for (int base = 0; base < rows; base += HIDDEN1) {
-		int n = rows - base < HIDDEN1 ? rows - base : HIDDEN1;
-		for (int i = threadIdx.x; i < 2 * n; i += blockDim.x) {
-			chunk[i] = __ldcg(&stats[2 * base + i]);
-		}
-		__syncthreads();
-		if (threadIdx.x == 0) {
-			for (int r = 0; r < n; r++) {
-				loss += (double)chunk[2 * r];
-				hits += (double)chunk[2 * r + 1];
-				batch += (double)chunk[2 * r];
-			}
-		}
-		__syncthreads();
-	}
-	if (threadIdx.x == 0) {
-		totals[0] = loss;
-		totals[1] = hits;
-		mean[0] = (float)(batch / (double)rows);
-	}
-}
 
 // rowGroup is the threads of a block that work on one row of the batch
 // (dense_row_rest): the whole block, or a part of it when a block takes
