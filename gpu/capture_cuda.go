@@ -184,9 +184,4 @@ func (b *streamBLAS) gemm(what string, tA, tB blas.Transpose, m, n, k int,
 	return nil
 }
 
-func boolInt(b bool) C.int {
-	if b {
-		return 1
-	}
-	return 0
-}
+func boolInt(b bool) C.int { return C.int(boolArg(b)) }

@@ -112,6 +112,17 @@ func matrixFn(arity int) hm.Type {
 	return hm.NewFnType(ts...)
 }
 
+// matricesToScalarFn is the type of an op from arity float32 matrices to a
+// float32 scalar.
+func matricesToScalarFn(arity int) hm.Type {
+	ts := make([]hm.Type, arity+1)
+	for i := range arity {
+		ts[i] = matrixF32
+	}
+	ts[arity] = scalarF32
+	return hm.NewFnType(ts...)
+}
+
 // paramOp hands parameter tensor i (model.Layout order) to the graph.
 type paramOp struct {
 	deviceOp
@@ -196,15 +207,8 @@ type rowsOp struct {
 	out int // the run's output buffer: the batch's mean loss
 }
 
-func (op *rowsOp) Arity() int { return 6 }
-func (op *rowsOp) Type() hm.Type {
-	ts := make([]hm.Type, 7)
-	for i := range 6 {
-		ts[i] = matrixF32
-	}
-	ts[6] = scalarF32
-	return hm.NewFnType(ts...)
-}
+func (op *rowsOp) Arity() int                                     { return 6 }
+func (op *rowsOp) Type() hm.Type                                  { return matricesToScalarFn(6) }
 func (op *rowsOp) InferShape(...G.DimSizer) (tensor.Shape, error) { return tensor.ScalarShape(), nil }
 func (op *rowsOp) CUDADo(_ G.External, _ G.Device, _ G.Value, in ...G.Value) (G.Value, error) {
 	if len(in) != 6 {
@@ -324,15 +328,8 @@ type updateOp struct {
 	out int // the run's output buffer, never written
 }
 
-func (op *updateOp) Arity() int { return 12 }
-func (op *updateOp) Type() hm.Type {
-	ts := make([]hm.Type, 13)
-	for i := range 12 {
-		ts[i] = matrixF32
-	}
-	ts[12] = scalarF32
-	return hm.NewFnType(ts...)
-}
+func (op *updateOp) Arity() int    { return 12 }
+func (op *updateOp) Type() hm.Type { return matricesToScalarFn(12) }
 func (op *updateOp) InferShape(...G.DimSizer) (tensor.Shape, error) {
 	return tensor.ScalarShape(), nil
 }

@@ -140,7 +140,7 @@ func (k *kernels) launchWith(s cu.Stream, id kernelID, blocks, threads int, coop
 		first = (*C.ulonglong)(unsafe.Pointer(&args[0]))
 	}
 	return result(C.mnistLaunch(k.fns[id], C.uint(blocks), C.uint(threads), cStream(s), first, C.int(len(args)),
-		C.int(boolInt(cooperative))))
+		boolInt(cooperative)))
 }
 
 // gridPerSM is a grid of one block of threads threads of kernel id per SM,

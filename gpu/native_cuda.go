@@ -305,20 +305,10 @@ func (b *nativeEngine) call(legacy bool, fn func() error) error {
 	if b.broken != nil {
 		return fmt.Errorf("native cuda: unusable after an earlier device error: %w", b.broken)
 	}
-	if legacy && b.capture != nil {
+	if legacy && (b.capture != nil || b.persist != nil) {
 		inner := fn
 		fn = func() error {
-			if err := b.capture.waitStream(); err != nil {
-				return err
-			}
-			b.capture.onLegacy = true
-			return inner()
-		}
-	}
-	if legacy && b.persist != nil {
-		inner := fn
-		fn = func() error {
-			if err := b.flushSteps(); err != nil {
+			if err := b.settleSteps(); err != nil {
 				return err
 			}
 			return inner()
@@ -334,6 +324,20 @@ func (b *nativeEngine) call(legacy bool, fn func() error) error {
 		b.broken = err
 	}
 	return fmt.Errorf("native cuda: %w", err)
+}
+
+// settleSteps puts the full steps queued their own way before work on the
+// legacy stream: the captured steps finished (cudagraph, fused), the
+// persistent engine's launched (it uses the legacy stream itself). The
+// context is current.
+func (b *nativeEngine) settleSteps() error {
+	if c := b.capture; c != nil {
+		if err := c.waitStream(); err != nil {
+			return err
+		}
+		c.onLegacy = true
+	}
+	return b.flushSteps()
 }
 
 // Load uploads set's images and labels under id, freeing the copy it held
