@@ -21,7 +21,7 @@ const kernelsNVCCRelease = "11.8"
 // that of kernels/mlp.ptx.
 const (
 	mlpKernelsSource    = "gpu/kernels/mlp.cu"
-	mlpKernelsSHA256    = "2e5bf84e3fffea100b62783e2dc109ecb2222ba0743ec2590feb09497065ca01"
+	mlpKernelsSHA256    = "6fff1e4360a4d74af2d8d7000287c7cc417b84767479a35df8b1e8ba8e664987"
 	mlpKernelsPTXSHA256 = "8e12659a46a25e0f63552002421210247273b3566843067bb9419f23c2898da7"
 )
 

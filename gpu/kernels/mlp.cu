@@ -653,7 +653,8 @@ extern "C" __global__ void fused_update(float *w, float *g, float *s0, float *s1
 // it): grid_sync waits for every block. Launch it with blocks of
 // PERSIST_THREADS. Every sum runs in a fixed order in one thread, so the
 // results are the same bits from run to run; they differ from the other
-// engines' only in how z1's terms are grouped. Shared memory is refilled
+// engines' only in how the two large products' terms are grouped and
+// rounded (parts, __fmaf_rn). Shared memory is refilled
 // in every phase that reads it: nothing in it is carried across a grid
 // barrier.
 #define PERSIST_THREADS 256
@@ -680,8 +681,8 @@ extern "C" __global__ void fused_update(float *w, float *g, float *s0, float *s1
 // grid_sync is a barrier for every thread of the grid. bar[0] counts the
 // blocks arrived, bar[BAR_GEN] the barriers passed (a line of its own, so
 // that the blocks polling it do not sit on the line the arrivals add to);
-// both start at 0. The block's
-// thread 0 arrives for it; the last block to arrive resets the count, then
+// both start at 0. The block's thread 0 arrives for it; the last block to
+// arrive resets the count, then
 // lets the others go by moving the generation on. The fences before and
 // after make the writes before the barrier visible to the reads after it,
 // as cooperative groups' grid sync does. A block that waits more than
