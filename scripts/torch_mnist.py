@@ -15,9 +15,11 @@ Usage:
 
 Modes (the configurations a PyTorch user would try):
   eager    plain PyTorch, one kernel launch per op (the default)
-  graph    CUDA only: the whole training step (batch gather, forward, backward,
-           Adam(capturable=True)) captured once with torch.cuda.graph and replayed
-           every full batch; a last partial batch runs eagerly
+  graph    CUDA only: the whole training step (batch gather from the epoch's order
+           at a place kept on the device, forward, backward, Adam(capturable=True),
+           running loss and hits) captured once with torch.cuda.graph and replayed
+           every full batch, the only host work a step; a last partial batch runs
+           eagerly
   compile  torch.compile of the model (mode "reduce-overhead" on CUDA, which
            itself replays CUDA graphs; the default mode on the CPU); needs torch 2
   Warm-up for graph and compile (capture, compilation) happens before the clock
@@ -126,32 +128,46 @@ def evaluate(model, x, y, batch_size):
     return correct.item() / n, loss_sum.item() / n
 
 
+def accumulate(loss_sum, correct, loss, logits, yb):
+    """Add a batch's summed loss and its hits to the running totals, on the device."""
+    with torch.no_grad():
+        loss_sum += loss.detach().double() * yb.shape[0]
+        correct += (logits.argmax(dim=1) == yb).sum()
+
+
 class GraphedStep:
     """One full training step captured as a CUDA graph (torch.cuda.graph).
 
-    The graph reads the batch's image numbers from a static tensor and
-    leaves the batch's loss and logits in static outputs. Capture needs a
-    few warm-up steps on a side stream first; they are real optimizer
-    steps, so the weights and Adam's state are put back afterwards, in
-    place (the graph holds their addresses).
+    Everything a step does is in the graph, as in our own engines: it reads
+    its batch's image numbers from the epoch's order at a place kept on the
+    device, moves that place on, and adds the batch's loss and hits to the
+    running totals. A step is then one replay and nothing else on the host.
+    Capture needs a few warm-up steps on a side stream first; they are real
+    optimizer steps, so the weights and Adam's state are put back afterwards,
+    in place (the graph holds their addresses).
     """
 
-    def __init__(self, model, opt, x_train, y_train, batch_size, warmup=3):
+    def __init__(self, model, opt, x_train, y_train, batch_size, loss_sum, correct, warmup=3):
         dev = x_train.device
         self.model, self.opt = model, opt
-        self.idx = torch.zeros(batch_size, dtype=torch.long, device=dev)
+        self.order = torch.zeros(x_train.shape[0], dtype=torch.long, device=dev)
+        self.place = torch.zeros((), dtype=torch.long, device=dev)
+        self.offsets = torch.arange(batch_size, dtype=torch.long, device=dev)
         saved = [p.detach().clone() for p in model.parameters()]
         side = torch.cuda.Stream(device=dev)
         side.wait_stream(torch.cuda.current_stream(dev))
         with torch.cuda.stream(side):
             for _ in range(warmup):
-                self._step(x_train, y_train)
+                self.place.zero_()
+                self._step(x_train, y_train, loss_sum, correct)
         torch.cuda.current_stream(dev).wait_stream(side)
         self.graph = torch.cuda.CUDAGraph()
         opt.zero_grad(set_to_none=True)
+        self.place.zero_()
         with torch.cuda.graph(self.graph):
-            self.loss, self.logits, self.yb = self._step(x_train, y_train)
-        # Back to the initial weights and a fresh Adam, in the same memory.
+            self._step(x_train, y_train, loss_sum, correct)
+        # Back to the initial weights and a fresh Adam, in the same memory
+        # (each epoch starts its totals at zero).
         with torch.no_grad():
             for p, s in zip(model.parameters(), saved):
                 p.copy_(s)
@@ -161,19 +177,24 @@ class GraphedStep:
                         v.zero_()
         torch.cuda.synchronize(dev)
 
-    def _step(self, x_train, y_train):
-        xb, yb = x_train[self.idx], y_train[self.idx]
+    def _step(self, x_train, y_train, loss_sum, correct):
+        idx = self.order[self.place + self.offsets]
+        self.place += self.offsets.shape[0]
+        xb, yb = x_train[idx], y_train[idx]
         logits = self.model(xb)
         loss = F.cross_entropy(logits, yb)
         loss.backward()
         self.opt.step()
         self.opt.zero_grad(set_to_none=False)
-        return loss, logits, yb
+        accumulate(loss_sum, correct, loss, logits, yb)
 
-    def run(self, idx):
-        self.idx.copy_(idx)
+    def start_epoch(self, perm):
+        """Put the epoch's order on the device and its place at the start."""
+        self.order.copy_(perm)
+        self.place.zero_()
+
+    def run(self):
         self.graph.replay()
-        return self.loss, self.logits, self.yb
 
 
 def main():
@@ -232,9 +253,13 @@ def main():
         torch.ones(8, 8, device=device) @ torch.ones(8, 8, device=device)
         sync(device)
 
+    # Running sums stay on the device, in the same memory all along (a
+    # captured step adds to them): no host sync per step.
+    loss_sum = torch.zeros((), dtype=torch.float64, device=device)
+    correct = torch.zeros((), dtype=torch.int64, device=device)
     step_fn = None
-    if args.mode == "graph":
-        step_fn = GraphedStep(model, opt, x_train, y_train, args.batch_size)
+    if args.mode == "graph" and args.batch_size <= n_train:
+        step_fn = GraphedStep(model, opt, x_train, y_train, args.batch_size, loss_sum, correct)
     elif args.mode == "compile":
         model = torch.compile(model, mode="reduce-overhead" if device.type == "cuda" else "default")
         # Compile (forward and backward) before the clock starts; no optimizer
@@ -257,25 +282,26 @@ def main():
     for epoch in range(1, args.epochs + 1):
         model.train()
         perm = torch.randperm(n_train, generator=shuffle_gen).to(device)
-        # Running sums stay on the device: no host sync per step.
-        loss_sum = torch.zeros((), dtype=torch.float64, device=device)
-        correct = torch.zeros((), dtype=torch.int64, device=device)
+        loss_sum.zero_()
+        correct.zero_()
+        if step_fn is not None:
+            step_fn.start_epoch(perm)
         sync(device)
         t0 = time.perf_counter()
         for i in range(0, n_train, args.batch_size):
+            if step_fn is not None and i + args.batch_size <= n_train:
+                step_fn.run()  # the step at place i of perm, totals included
+                continue
             idx = perm[i : i + args.batch_size]
-            if step_fn is not None and idx.shape[0] == args.batch_size:
-                loss, logits, yb = step_fn.run(idx)
-            else:
-                xb, yb = x_train[idx], y_train[idx]
-                logits = model(xb)
-                loss = F.cross_entropy(logits, yb)  # mean over the batch
-                opt.zero_grad(set_to_none=step_fn is None)
-                loss.backward()
-                opt.step()
-            with torch.no_grad():
-                loss_sum += loss.detach().double() * yb.shape[0]
-                correct += (logits.argmax(dim=1) == yb).sum()
+            xb, yb = x_train[idx], y_train[idx]
+            logits = model(xb)
+            loss = F.cross_entropy(logits, yb)  # mean over the batch
+            loss.backward()
+            opt.step()
+            # Cleared after the step, as the captured step clears them: in
+            # graph mode in place, in the memory the graph holds.
+            opt.zero_grad(set_to_none=step_fn is None)
+            accumulate(loss_sum, correct, loss, logits, yb)
         sync(device)
         dt = time.perf_counter() - t0
         epoch_seconds.append(dt)
