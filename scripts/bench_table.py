@@ -30,7 +30,11 @@ RUN_NAME = re.compile(r"^b(\d+)e(\d+)_(ours|torch|ours-p\d+)-(\d+)\.log$")
 
 
 def find_evaluation(path):
-    """The last JSON line in path whose msg is "evaluation" (None if none)."""
+    """The last JSON line in path whose msg is "evaluation" (None if none).
+
+    A run cut short (Ctrl-C, or a time limit's SIGTERM) evaluates too, with
+    "interrupted": true; that is not a finished run's result, so it is skipped.
+    """
     found = None
     try:
         with open(path, encoding="utf-8", errors="replace") as f:
@@ -42,7 +46,7 @@ def find_evaluation(path):
                     obj = json.loads(line)
                 except ValueError:
                     continue
-                if isinstance(obj, dict) and obj.get("msg") == "evaluation":
+                if isinstance(obj, dict) and obj.get("msg") == "evaluation" and not obj.get("interrupted"):
                     found = obj
     except FileNotFoundError:
         return None

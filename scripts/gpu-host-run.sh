@@ -55,6 +55,12 @@
 #   BATCHES        the batch sizes of the batches step, default "32 256 1024" (empty: skip it)
 #   SKIP_TESTS     set to skip the test steps (build and train only)
 #   KEEP_VENDOR=1  keep vendor/ afterwards (it is removed by default, see finish)
+#   RESUME=1       a second call after one the budget cut short, on the same
+#                  host with the same RESULTS_DIR and GPU_WORK_DIR: a step
+#                  that finished ok in an earlier call is not run again (but
+#                  host, unpack and build, seconds with the build cache), and
+#                  the seeds and batches steps run only the runs that left
+#                  no evaluation line
 #   PACK_TO        a folder: at the end, copy summary.txt there and pack the
 #                  whole RESULTS_DIR into PACK_TO/results.tgz (for a runner
 #                  that brings back only a few files: PACK_TO=$OUT with
@@ -159,12 +165,15 @@ step_seeds() {
 	# twenty; eager runs once in the torch step.
 	local dir=$1/seeds seed engine torch_mode=graph
 	mkdir -p "$dir"
-	rm -f "$dir"/seed-*.log
+	[[ -n "${RESUME:-}" ]] || rm -f "$dir"/seed-*.log
 	for seed in ${SEEDS-1 2 3 4 5}; do
 		for engine in $engines; do
+			if resumed "$dir/seed-$engine-$seed.log"; then
+				continue
+			fi
 			# Seed 1 with the default flags is what train-ENGINE ran: its
 			# log serves, if that run finished.
-			if [[ $seed == 1 ]] && grep -q '"msg":"evaluation"' "$1/train-$engine.log" 2>/dev/null; then
+			if [[ $seed == 1 ]] && evaluated "$1/train-$engine.log"; then
 				echo "--- seed 1, $engine: the train-$engine run"
 				cp "$1/train-$engine.log" "$dir/seed-$engine-1.log"
 				continue
@@ -173,6 +182,9 @@ step_seeds() {
 			bin/train-cuda -log-format json -engine "$engine" -seed "$seed" -data-dir "$bundle/mnist" \
 				>"$dir/seed-$engine-$seed.log" 2>&1 || tail -n 3 "$dir/seed-$engine-$seed.log"
 		done
+		if resumed "$dir/seed-torch_$torch_mode-$seed.log"; then
+			continue
+		fi
 		if [[ -f scripts/torch_mnist.py && -z "${SKIP_TORCH:-}" ]]; then
 			seed_torch "$dir" "$seed" "$torch_mode" || {
 				# Graph capture failed here: eager for this seed and the rest.
@@ -181,6 +193,20 @@ step_seeds() {
 		fi
 	done
 	seeds_table "$1"
+}
+
+# evaluated LOG: LOG holds the evaluation line a finished run ends with
+# (ours: "msg":"evaluation"; torch_mnist.py: "msg": "evaluation"). A run
+# cut short by its time limit evaluates too, but says "interrupted":true:
+# that is not a result.
+evaluated() {
+	grep -E '"msg": ?"evaluation"' "$1" 2>/dev/null | grep -qvE '"interrupted": ?true'
+}
+
+# resumed LOG: with RESUME set, a run whose LOG says it finished in an
+# earlier call is not run again.
+resumed() {
+	[[ -n "${RESUME:-}" ]] && evaluated "$1" && echo "--- $(basename "$1" .log): finished in an earlier call"
 }
 
 # seed_torch DIR SEED MODE: one PyTorch run of the seeds step.
@@ -210,9 +236,10 @@ batches_table() {
 step_batches() {
 	local dir=$1/batches bs engine mode
 	mkdir -p "$dir"
-	rm -f "$dir"/batch-*.log
+	[[ -n "${RESUME:-}" ]] || rm -f "$dir"/batch-*.log
 	for bs in ${BATCHES-32 256 1024}; do
 		for engine in $engines; do
+			resumed "$dir/batch-$engine-$bs.log" && continue
 			echo "--- batch $bs, $engine"
 			bin/train-cuda -log-format json -engine "$engine" -epochs 1 -batch-size "$bs" -data-dir "$bundle/mnist" \
 				>"$dir/batch-$engine-$bs.log" 2>&1 || tail -n 3 "$dir/batch-$engine-$bs.log"
@@ -220,6 +247,7 @@ step_batches() {
 		[[ -f scripts/torch_mnist.py && -z "${SKIP_TORCH:-}" ]] || continue
 		for mode in eager graph compile; do
 			[[ $mode == compile && $bs != 32 ]] && continue
+			resumed "$dir/batch-torch_$mode-$bs.log" && continue
 			echo "--- batch $bs, torch $mode"
 			python3 scripts/torch_mnist.py --device cuda --mode "$mode" --epochs 1 --batch-size "$bs" \
 				--data-dir "$bundle/mnist" --json >"$dir/batch-torch_$mode-$bs.log" 2>&1 ||
@@ -289,8 +317,17 @@ record() {
 # terminal and RESULTS_DIR/NAME.log. Never stops the script; returns
 # COMMAND's status so callers may decide.
 run_step() {
-	local name=$1 limit=$2 log=$results/$1.log start rc left status
+	local name=$1 limit=$2 log=$results/$1.log start rc left status earlier
 	shift 2
+	# Resuming: a step that finished ok in an earlier call keeps its log.
+	# The set-up steps run again: later steps need what they make.
+	if [[ -n "${RESUME:-}" && ! $name =~ ^(host|unpack|build)$ ]] &&
+		earlier=$(sed -nE "s/^=== $name: ok after ([0-9]+)s\$/\\1/p" "$log" 2>/dev/null | tail -n 1) &&
+		[[ -n "$earlier" ]]; then
+		echo "=== $name: ok in an earlier call, not run again"
+		record "$name" ok "$earlier"
+		return 0
+	fi
 	left=$((deadline - $(date +%s) - 5))
 	# A step cut off within seconds of starting leaves nothing worth its
 	# start-up: with under 30 s left (or under its whole limit, if that is
