@@ -344,6 +344,11 @@ run_step() {
 	timeout --kill-after=10 "$limit" "$@" 2>&1 | tee -a "$log"
 	rc=${PIPESTATUS[0]}
 	set -e
+	# A command cut off mid-line (a benchmark's name, say) leaves the line
+	# open: the step's last line goes on a line of its own.
+	if [[ -n "$(tail -c 1 "$log")" ]]; then
+		echo | tee -a "$log"
+	fi
 	case $rc in
 	0) status=ok ;;
 	124 | 137) status=TIMEOUT ;;

@@ -1,0 +1,110 @@
+package gpu
+
+import (
+	"errors"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// A finished run's last lines and one cut short by a time limit: both
+// evaluate, but the second says "interrupted":true (cmd/train/report.go).
+const (
+	finishedRunLog = `{"epoch":5,"level":"info","msg":"epoch 5/5"}
+{"batch_size":32,"msg":"evaluation","samples_per_second":150000,"seed":1,"test_accuracy":0.9761,"test_loss":0.0805,"train_seconds":2}
+`
+	interruptedRunLog = `{"epoch":1,"level":"info","msg":"epoch 1/5"}
+{"batch_size":32,"interrupted":true,"msg":"evaluation","samples_per_second":500,"seed":1,"test_accuracy":0.9663,"test_loss":0.1061,"train_seconds":110}
+{"exit_code":130,"level":"error","msg":"interrupted"}
+`
+	torchRunLog = `test: accuracy=97.58% loss=0.0860
+{"msg": "evaluation", "test_accuracy": 0.9758, "test_loss": 0.086, "train_seconds": 4, "samples_per_second": 75000}
+`
+)
+
+// TestGPUHostRunCountsOnlyFinishedRuns checks that scripts/gpu-host-run.sh
+// (its evaluated function: which train-ENGINE log serves as seed 1, which
+// runs a resumed call keeps) and the tables of scripts/gpu_seeds_table.py
+// take a run cut short by its time limit for what it is: not a result.
+func TestGPUHostRunCountsOnlyFinishedRuns(t *testing.T) {
+	python := lookPathOrSkip(t, "python3")
+	bash := lookPathOrSkip(t, "bash")
+	root := repoRoot(t)
+	dir := t.TempDir()
+	write := func(name, text string) string {
+		path := filepath.Join(dir, name)
+		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(path, []byte(text), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return path
+	}
+
+	t.Run("evaluated", func(t *testing.T) {
+		script := filepath.Join(root, "scripts", "gpu-host-run.sh")
+		for _, tc := range []struct {
+			name, log string
+			want      bool
+		}{
+			{"finished", finishedRunLog, true},
+			{"interrupted", interruptedRunLog, false},
+			{"torch", torchRunLog, true},
+			{"no evaluation", "{\"msg\":\"epoch 1/5\"}\n", false},
+		} {
+			log := write("evaluated/"+strings.ReplaceAll(tc.name, " ", "-")+".log", tc.log)
+			cmd := exec.Command(bash, "-c", `source <(sed -n '/^evaluated() {/,/^}/p' "$1") && evaluated "$2"`, "bash", script, log)
+			err := cmd.Run()
+			var exit *exec.ExitError
+			if err != nil && !errors.As(err, &exit) {
+				t.Fatal(err)
+			}
+			if got := err == nil; got != tc.want {
+				t.Errorf("%s: evaluated = %v, want %v", tc.name, got, tc.want)
+			}
+		}
+	})
+
+	t.Run("tables", func(t *testing.T) {
+		write("seeds/seed-native-1.log", finishedRunLog)
+		write("seeds/seed-persistent-1.log", interruptedRunLog)
+		write("seeds/seed-torch_graph-1.log", torchRunLog)
+		write("batches/batch-native-32.log", finishedRunLog)
+		write("batches/batch-persistent-32.log", interruptedRunLog)
+		write("batches/batch-torch_graph-32.log", torchRunLog)
+		table := filepath.Join(root, "scripts", "gpu_seeds_table.py")
+		for _, tc := range []struct {
+			args []string
+			kept string // the finished run's figure in this table
+		}{
+			{[]string{filepath.Join(dir, "seeds")}, "97.61"},
+			{[]string{"--batches", filepath.Join(dir, "batches")}, "150,000"},
+		} {
+			out, err := exec.Command(python, append([]string{table}, tc.args...)...).CombinedOutput()
+			text := string(out)
+			var exit *exec.ExitError
+			if !errors.As(err, &exit) || exit.ExitCode() != 1 {
+				t.Errorf("gpu_seeds_table.py %v: %v, want exit status 1 for the interrupted run\n%s", tc.args, err, text)
+			}
+			if !strings.Contains(text, "failed") || strings.Contains(text, "96.63") || strings.Contains(text, "| 500 |") {
+				t.Errorf("gpu_seeds_table.py %v shows the interrupted run as a result:\n%s", tc.args, text)
+			}
+			if !strings.Contains(text, tc.kept) {
+				t.Errorf("gpu_seeds_table.py %v lacks the finished run's %s:\n%s", tc.args, tc.kept, text)
+			}
+		}
+	})
+}
+
+// lookPathOrSkip returns the path of a program the test runs, or skips.
+func lookPathOrSkip(t *testing.T, name string) string {
+	t.Helper()
+	path, err := exec.LookPath(name)
+	if err != nil {
+		t.Skipf("%s not found: %v", name, err)
+	}
+	return path
+}
