@@ -56,7 +56,7 @@ func TestGPUHostRunCountsOnlyFinishedRuns(t *testing.T) {
 			{"no evaluation", "{\"msg\":\"epoch 1/5\"}\n", false},
 		} {
 			log := write("evaluated/"+strings.ReplaceAll(tc.name, " ", "-")+".log", tc.log)
-			cmd := exec.Command(bash, "-c", `source <(sed -n '/^evaluated() {/,/^}/p' "$1") && evaluated "$2"`, "bash", script, log)
+			cmd := exec.Command(bash, "-c", `set -euo pipefail; source <(sed -n '/^evaluated() {/,/^}/p' "$1"); evaluated "$2"`, "bash", script, log)
 			err := cmd.Run()
 			var exit *exec.ExitError
 			if err != nil && !errors.As(err, &exit) {

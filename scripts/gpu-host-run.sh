@@ -182,7 +182,9 @@ step_seeds() {
 			bin/train-cuda -log-format json -engine "$engine" -seed "$seed" -data-dir "$bundle/mnist" \
 				>"$dir/seed-$engine-$seed.log" 2>&1 || tail -n 3 "$dir/seed-$engine-$seed.log"
 		done
-		if resumed "$dir/seed-torch_$torch_mode-$seed.log"; then
+		# (Either mode: a resumed call starts with graph again, even
+		# where an earlier one fell back to eager.)
+		if resumed "$dir/seed-torch_graph-$seed.log" || resumed "$dir/seed-torch_eager-$seed.log"; then
 			continue
 		fi
 		if [[ -f scripts/torch_mnist.py && -z "${SKIP_TORCH:-}" ]]; then
@@ -200,7 +202,9 @@ step_seeds() {
 # cut short by its time limit evaluates too, but says "interrupted":true:
 # that is not a result.
 evaluated() {
-	grep -E '"msg": ?"evaluation"' "$1" 2>/dev/null | grep -qvE '"interrupted": ?true'
+	# Not grep -q at the end: it may stop reading early, and the first
+	# grep's SIGPIPE would fail the pipeline (pipefail).
+	grep -E '"msg": ?"evaluation"' "$1" 2>/dev/null | grep -vE '"interrupted": ?true' >/dev/null
 }
 
 # resumed LOG: with RESUME set, a run whose LOG says it finished in an
@@ -312,28 +316,33 @@ record() {
 	steps+=("$(printf '%-11s %-8s %5ss  %s' "$1" "$2" "$3" "$results/$1.log")")
 }
 
+# kept_from_earlier NAME: with RESUME set, a step that finished ok in an
+# earlier call keeps its log and is recorded as it was; fails otherwise.
+# The set-up steps always run again: later steps need what they make.
+kept_from_earlier() {
+	local seconds
+	[[ -n "${RESUME:-}" && ! $1 =~ ^(host|unpack|build)$ ]] || return 1
+	seconds=$(sed -nE "s/^=== $1: ok after ([0-9]+)s\$/\\1/p" "$results/$1.log" 2>/dev/null | tail -n 1) || true
+	[[ -n "$seconds" ]] || return 1
+	echo "=== $1: ok in an earlier call, not run again"
+	record "$1" ok "$seconds"
+}
+
 # run_step NAME LIMIT_S COMMAND...: run COMMAND under `timeout` with at most
 # LIMIT_S seconds (less if the overall budget is nearly spent), output to the
 # terminal and RESULTS_DIR/NAME.log. Never stops the script; returns
 # COMMAND's status so callers may decide.
 run_step() {
-	local name=$1 limit=$2 log=$results/$1.log start rc left status earlier
+	local name=$1 limit=$2 log=$results/$1.log start rc left status
 	shift 2
-	# Resuming: a step that finished ok in an earlier call keeps its log.
-	# The set-up steps run again: later steps need what they make.
-	if [[ -n "${RESUME:-}" && ! $name =~ ^(host|unpack|build)$ ]] &&
-		earlier=$(sed -nE "s/^=== $name: ok after ([0-9]+)s\$/\\1/p" "$log" 2>/dev/null | tail -n 1) &&
-		[[ -n "$earlier" ]]; then
-		echo "=== $name: ok in an earlier call, not run again"
-		record "$name" ok "$earlier"
-		return 0
-	fi
+	kept_from_earlier "$name" && return 0
 	left=$((deadline - $(date +%s) - 5))
 	# A step cut off within seconds of starting leaves nothing worth its
 	# start-up: with under 30 s left (or under its whole limit, if that is
 	# shorter) it is skipped instead.
 	if ((left < (limit < min_step_s ? limit : min_step_s))); then
-		echo "=== $name: skipped, under ${min_step_s}s of the ${budget}s budget left" | tee "$log"
+		# (Resuming, after what an earlier call's try left in the log.)
+		echo "=== $name: skipped, under ${min_step_s}s of the ${budget}s budget left" | tee ${RESUME:+-a} "$log"
 		record "$name" SKIPPED 0
 		return 1
 	fi
@@ -468,7 +477,7 @@ train_all() {
 		elif [[ -x bin/train-cuda ]]; then
 			run_step "train-$engine" "$1" \
 				bin/train-cuda -log-format json -engine "$engine" -data-dir "$bundle/mnist" || true
-		else
+		elif ! kept_from_earlier "train-$engine"; then
 			echo "=== train-$engine: skipped, bin/train-cuda was not built" | tee "$results/train-$engine.log"
 			record "train-$engine" SKIPPED 0
 		fi

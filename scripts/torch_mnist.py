@@ -258,7 +258,9 @@ def main():
     loss_sum = torch.zeros((), dtype=torch.float64, device=device)
     correct = torch.zeros((), dtype=torch.int64, device=device)
     step_fn = None
-    if args.mode == "graph" and args.batch_size <= n_train:
+    if args.mode == "graph" and args.batch_size > n_train:
+        sys.exit(f"torch_mnist: --mode graph needs --batch-size at most {n_train}, the training set's size")
+    if args.mode == "graph":
         step_fn = GraphedStep(model, opt, x_train, y_train, args.batch_size, loss_sum, correct)
     elif args.mode == "compile":
         model = torch.compile(model, mode="reduce-overhead" if device.type == "cuda" else "default")
