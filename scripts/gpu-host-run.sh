@@ -235,8 +235,8 @@ batches_table() {
 }
 
 # step_batches RESULTS: one epoch at each batch size with each engine and
-# with PyTorch eager and graph-captured (torch.compile only at 32: compiling
-# takes long), then the samples/s table.
+# with PyTorch eager and graph-captured, then torch.compile at 32 (only
+# there: compiling takes long), then the samples/s table.
 step_batches() {
 	local dir=$1/batches bs engine mode
 	mkdir -p "$dir"
@@ -249,16 +249,25 @@ step_batches() {
 				>"$dir/batch-$engine-$bs.log" 2>&1 || tail -n 3 "$dir/batch-$engine-$bs.log"
 		done
 		[[ -f scripts/torch_mnist.py && -z "${SKIP_TORCH:-}" ]] || continue
-		for mode in eager graph compile; do
-			[[ $mode == compile && $bs != 32 ]] && continue
-			resumed "$dir/batch-torch_$mode-$bs.log" && continue
-			echo "--- batch $bs, torch $mode"
-			python3 scripts/torch_mnist.py --device cuda --mode "$mode" --epochs 1 --batch-size "$bs" \
-				--data-dir "$bundle/mnist" --json >"$dir/batch-torch_$mode-$bs.log" 2>&1 ||
-				tail -n 3 "$dir/batch-torch_$mode-$bs.log"
+		for mode in eager graph; do
+			batch_torch "$dir" "$bs" "$mode"
 		done
 	done
+	# torch.compile last, once: compiling takes longer than all the rest of
+	# a batch size's runs, and a step cut short keeps what ran before it.
+	if [[ -f scripts/torch_mnist.py && -z "${SKIP_TORCH:-}" && " ${BATCHES-32 256 1024} " == *" 32 "* ]]; then
+		batch_torch "$dir" 32 compile
+	fi
 	batches_table "$1"
+}
+
+# batch_torch DIR SIZE MODE: one PyTorch run of the batches step.
+batch_torch() {
+	local log=$1/batch-torch_$3-$2.log
+	resumed "$log" && return
+	echo "--- batch $2, torch $3"
+	python3 scripts/torch_mnist.py --device cuda --mode "$3" --epochs 1 --batch-size "$2" \
+		--data-dir "$bundle/mnist" --json >"$log" 2>&1 || tail -n 3 "$log"
 }
 
 # step_sanitize: the GPU tests of the steps that run their own way (the
