@@ -38,11 +38,10 @@ command -v "$cxx" >/dev/null || die "no C++ compiler ($cxx)"
 flags=(-std=c++17 -O3 -fPIC -shared -Wall -Wno-unused-parameter -Wno-unknown-pragmas -ffp-contract=off -I"$include")
 if [[ $flavour == cpu ]]; then
 	kernels=$repo_root/gpu/kernels/mlp.cu
-	# One kernel(name, syncs, cooperative, name) line per extern "C"
-	# __global__ function: syncs when it calls __syncthreads, cooperative when
-	# it calls grid_sync, itself or through the __device__ functions it calls
-	# (each function's text runs to the next function; a call is the name
-	# then "(", or "<" for a template's).
+	# One kernel(name, syncs, name) line per extern "C" __global__ function;
+	# syncs when it calls __syncthreads, itself or through the __device__
+	# functions it calls (each function's text runs to the next function; a
+	# call is the name then "(", or "<" for a template's).
 	awk '
 		/^(extern "C" )?__(global|device)__ / {
 			name = $0; sub(/[ \t]*\(.*/, "", name); sub(/.*[ \t*]/, "", name)
@@ -50,28 +49,21 @@ if [[ $flavour == cpu ]]; then
 		}
 		nfn > 0 { body[fns[nfn]] = body[fns[nfn]] "\n" $0 }
 		/__syncthreads\(\)/ && nfn > 0 { syncs[fns[nfn]] = 1 }
-		/grid_sync\(/ && nfn > 0 && fns[nfn] != "grid_sync" { coop[fns[nfn]] = 1 }
-		# spread marks the callers of marked __device__ functions, until
-		# nothing changes.
-		function spread(marked,    changed, i, j, f, g) {
+		END {
 			for (changed = 1; changed;) {
 				changed = 0
 				for (i = 1; i <= nfn; i++) {
 					f = fns[i]
-					if (marked[f]) continue
+					if (syncs[f]) continue
 					for (j = 1; j <= nfn; j++) {
 						g = fns[j]
-						if (g != f && marked[g] && !kernel[g] && (index(body[f], g "(") || index(body[f], g "<"))) { marked[f] = 1; changed = 1; break }
+						if (g != f && syncs[g] && !kernel[g] && (index(body[f], g "(") || index(body[f], g "<"))) { syncs[f] = 1; changed = 1; break }
 					}
 				}
 			}
-		}
-		END {
-			spread(syncs)
-			spread(coop)
 			for (i = 1; i <= nfn; i++) {
 				f = fns[i]
-				if (kernel[f]) printf "kernel(\"%s\", %s, %s, %s),\n", f, syncs[f] ? "true" : "false", coop[f] ? "true" : "false", f
+				if (kernel[f]) printf "kernel(\"%s\", %s, %s),\n", f, syncs[f] ? "true" : "false", f
 			}
 		}
 	' "$kernels" >"$out/kernels.inc"
