@@ -65,14 +65,22 @@ func (b *nativeEngine) queueFusedStep(ds *deviceSet, rows int) error {
 	if err := matmulWeightGrad(l.gemm, 0, acts[0], deltas[1], b.grad(0), rows, model.Inputs, model.Hidden1); err != nil {
 		return err
 	}
+	args := append(b.flatStateArgs(),
+		argPtr(acts[1]), argPtr(acts[2]), argPtr(deltas[1]), argPtr(deltas[2]), argPtr(deltas[3]), argInt(rows),
+		argPtr(c.steps))
+	return l.launch(kFusedUpdate, b.layout.total, append(args, b.opt.fusedArgs()...)...)
+}
+
+// flatStateArgs are the arguments with which fused_update and train_steps
+// (update_element) find the flat state: the parameters, the gradients, the
+// optimizer's two slot arrays (the second unused by SGD), their length and
+// where tensors 1 to 5 start in them.
+func (b *nativeEngine) flatStateArgs() []kernelArg {
 	slots := [2]cu.DevicePtr{b.slots[0]}
 	if len(b.slots) > 1 {
 		slots[1] = b.slots[1]
 	}
 	off := b.layout.offsets
-	args := []kernelArg{argPtr(b.params), argPtr(b.grads), argPtr(slots[0]), argPtr(slots[1]), argInt(b.layout.total),
-		argInt(off[1]), argInt(off[2]), argInt(off[3]), argInt(off[4]), argInt(off[5]),
-		argPtr(acts[1]), argPtr(acts[2]), argPtr(deltas[1]), argPtr(deltas[2]), argPtr(deltas[3]), argInt(rows),
-		argPtr(c.steps)}
-	return l.launch(kFusedUpdate, b.layout.total, append(args, b.opt.fusedArgs()...)...)
+	return []kernelArg{argPtr(b.params), argPtr(b.grads), argPtr(slots[0]), argPtr(slots[1]), argInt(b.layout.total),
+		argInt(off[1]), argInt(off[2]), argInt(off[3]), argInt(off[4]), argInt(off[5])}
 }

@@ -188,17 +188,12 @@ func (b *nativeEngine) flushSteps() error {
 func (b *nativeEngine) launchSteps(lo, count int, step0 int64, phases int) error {
 	p := b.persist
 	ds := b.sets[model.TrainSet]
-	acts, deltas, off := b.buf.acts, b.buf.deltas, b.layout.offsets
-	slots := [2]cu.DevicePtr{b.slots[0]}
-	if len(b.slots) > 1 {
-		slots[1] = b.slots[1]
-	}
+	acts, deltas := b.buf.acts, b.buf.deltas
 	args := []kernelArg{argPtr(ds.images), argPtr(ds.labels), argPtr(b.loop.order),
-		argInt(lo), argInt(count), argInt(b.cfg.BatchSize),
-		argPtr(b.params), argPtr(b.grads), argPtr(slots[0]), argPtr(slots[1]), argInt(b.layout.total),
-		argInt(off[1]), argInt(off[2]), argInt(off[3]), argInt(off[4]), argInt(off[5]),
-		argPtr(p.part), argInt(p.parts), argInt(p.groups), argPtr(acts[1]), argPtr(acts[2]), argPtr(b.buf.logProbs),
+		argInt(lo), argInt(count), argInt(b.cfg.BatchSize)}
+	args = append(args, b.flatStateArgs()...)
+	args = append(args, argPtr(p.part), argInt(p.parts), argInt(p.groups), argPtr(acts[1]), argPtr(acts[2]), argPtr(b.buf.logProbs),
 		argPtr(deltas[3]), argPtr(b.buf.stats), argPtr(deltas[2]), argPtr(deltas[1]),
-		argPtr(b.loop.totals), argPtr(b.batchLoss), argPtr(p.bar), kernelArg(step0), argInt(phases)}
+		argPtr(b.loop.totals), argPtr(b.batchLoss), argPtr(p.bar), kernelArg(step0), argInt(phases))
 	return b.k.launchCooperative(kTrainSteps, p.grid, persistThreads, append(args, b.opt.fusedArgs()...)...)
 }
