@@ -926,17 +926,24 @@ CUresult cuStreamBeginCapture(CUstream s, CUstreamCaptureMode) {
 	st->captured.clear();
 	return CUDA_SUCCESS;
 }
-// NULLCUDA_FAIL_CAPTURE=1 makes every capture fail as an invalidated one
-// does, for the tests of what our code does then.
+// NULLCUDA_FAIL_CAPTURE makes captures fail as an invalidated one does,
+// for the tests of what our code does then: "all" every capture, "once"
+// every other one, the first of each pair (a capture that succeeds when
+// tried again).
 CUresult cuStreamEndCapture(CUstream s, CUgraph *g) {
+	static bool failedLast = false;
 	Lock l(world);
 	Stream *st = capturingStream(s);
 	if (st == nullptr) {
 		return CUDA_ERROR_ILLEGAL_STATE;
 	}
 	st->capturing = false;
-	const char *fail = getenv("NULLCUDA_FAIL_CAPTURE");
-	if (fail != nullptr && *fail != 0) {
+	const char *env = getenv("NULLCUDA_FAIL_CAPTURE");
+	std::string fail = env == nullptr ? "" : env;
+	if (fail == "once") {
+		failedLast = !failedLast;
+	}
+	if (fail == "all" || (fail == "once" && failedLast)) {
 		st->captured.clear();
 		return CUDA_ERROR_STREAM_CAPTURE_INVALIDATED;
 	}
