@@ -122,6 +122,21 @@ func (c *captureState) waitStream() error {
 	return check("waiting for the captured steps", c.stream.Synchronize())
 }
 
+// beforeLegacy waits for the captured steps queued so far before work on
+// the legacy stream, and notes that work so that the next captured step
+// waits for it (waitLegacy). A nil state (no capture) has nothing to wait
+// for.
+func (c *captureState) beforeLegacy() error {
+	if c == nil {
+		return nil
+	}
+	if err := c.waitStream(); err != nil {
+		return err
+	}
+	c.onLegacy = true
+	return nil
+}
+
 // waitLegacy waits for the legacy stream's work (uploads among it) before
 // a captured step, which runs on a stream that does not wait for it.
 func (c *captureState) waitLegacy() error {

@@ -177,11 +177,7 @@ func (e *graphEngine) afterCaptured() error {
 	if c == nil {
 		return nil
 	}
-	if err := e.run.onDevice(c.waitStream); err != nil {
-		return err
-	}
-	c.onLegacy = true
-	return nil
+	return e.run.onDevice(c.beforeLegacy)
 }
 
 // errRun marks a failed run of the program: some of its work may have

@@ -331,11 +331,8 @@ func (b *nativeEngine) call(legacy bool, fn func() error) error {
 // persistent engine's launched (it uses the legacy stream itself). The
 // context is current.
 func (b *nativeEngine) settleSteps() error {
-	if c := b.capture; c != nil {
-		if err := c.waitStream(); err != nil {
-			return err
-		}
-		c.onLegacy = true
+	if err := b.capture.beforeLegacy(); err != nil {
+		return err
 	}
 	return b.flushSteps()
 }
