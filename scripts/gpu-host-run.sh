@@ -38,7 +38,7 @@
 #               engine and PyTorch eager and graph-captured (and torch.compile
 #               at 32), then the table (RESULTS_DIR/batches.md)
 #   sanitize    compute-sanitizer's memcheck, racecheck and synccheck over the
-#               captured and persistent steps' reference test and the grid
+#               captured and persistent steps' reference tests and the grid
 #               barrier's test, if the toolkit has compute-sanitizer
 # then RESULTS_DIR/summary.txt. Exit status 0 only if every step passed.
 #
@@ -284,7 +284,7 @@ step_sanitize() {
 	for tool in memcheck racecheck synccheck; do
 		echo "--- $tool"
 		"$san" --tool "$tool" --error-exitcode 1 "$work/gpu.test" -test.short \
-			-test.run '^(TestCapturedStepMatchesReference|TestPersistentBarrierCounts)$' || rc=1
+			-test.run '^(TestCapturedStepMatchesReference|TestCapturedStepsMatchReferenceUpdates|TestPersistentBarrierCounts)$' || rc=1
 	done
 	return $rc
 }
