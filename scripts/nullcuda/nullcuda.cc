@@ -728,7 +728,7 @@ CUresult cuMemcpyDtoH(void *dst, CUdeviceptr src, size_t n) {
 CUresult cuMemcpyDtoD(CUdeviceptr dst, CUdeviceptr src, size_t n) {
 	return syncForbidden() ? CUDA_ERROR_STREAM_CAPTURE_UNSUPPORTED : cuMemcpyDtoDAsync(dst, src, n, nullptr);
 }
-CUresult cuMemcpy(CUdeviceptr dst, CUdeviceptr src, size_t n) { return cuMemcpyDtoDAsync(dst, src, n, nullptr); }
+CUresult cuMemcpy(CUdeviceptr dst, CUdeviceptr src, size_t n) { return cuMemcpyDtoD(dst, src, n); }
 CUresult cuMemcpyAsync(CUdeviceptr dst, CUdeviceptr src, size_t n, CUstream s) { return cuMemcpyDtoDAsync(dst, src, n, s); }
 
 CUresult cuMemsetD8Async(CUdeviceptr p, unsigned char v, size_t n, CUstream s) {
@@ -746,7 +746,9 @@ CUresult cuMemsetD32Async(CUdeviceptr p, unsigned int v, size_t n, CUstream s) {
 	});
 	return CUDA_SUCCESS;
 }
-CUresult cuMemsetD8(CUdeviceptr p, unsigned char v, size_t n) { return cuMemsetD8Async(p, v, n, nullptr); }
+CUresult cuMemsetD8(CUdeviceptr p, unsigned char v, size_t n) {
+	return syncForbidden() ? CUDA_ERROR_STREAM_CAPTURE_UNSUPPORTED : cuMemsetD8Async(p, v, n, nullptr);
+}
 CUresult cuMemsetD32(CUdeviceptr p, unsigned int v, size_t n) {
 	return syncForbidden() ? CUDA_ERROR_STREAM_CAPTURE_UNSUPPORTED : cuMemsetD32Async(p, v, n, nullptr);
 }
