@@ -104,22 +104,13 @@ func (op deviceOp) Do(...G.Value) (G.Value, error) {
 	return nil, fmt.Errorf("%s: %w", op.name, errHostDo)
 }
 
-func matrixFn(arity int) hm.Type {
-	ts := make([]hm.Type, arity+1)
-	for i := range ts {
-		ts[i] = matrixF32
-	}
-	return hm.NewFnType(ts...)
-}
-
-// matricesToScalarFn is the type of an op from arity float32 matrices to a
-// float32 scalar.
-func matricesToScalarFn(arity int) hm.Type {
+// matricesTo is the type of an op from arity float32 matrices to out.
+func matricesTo(arity int, out hm.Type) hm.Type {
 	ts := make([]hm.Type, arity+1)
 	for i := range arity {
 		ts[i] = matrixF32
 	}
-	ts[arity] = scalarF32
+	ts[arity] = out
 	return hm.NewFnType(ts...)
 }
 
@@ -170,7 +161,7 @@ type productOp struct {
 }
 
 func (op *productOp) Arity() int    { return 2 }
-func (op *productOp) Type() hm.Type { return matrixFn(2) }
+func (op *productOp) Type() hm.Type { return matricesTo(2, matrixF32) }
 func (op *productOp) InferShape(in ...G.DimSizer) (tensor.Shape, error) {
 	x, w, err := model.TwoMatrixShapes(op, in)
 	if err != nil {
@@ -208,7 +199,7 @@ type rowsOp struct {
 }
 
 func (op *rowsOp) Arity() int                                     { return 6 }
-func (op *rowsOp) Type() hm.Type                                  { return matricesToScalarFn(6) }
+func (op *rowsOp) Type() hm.Type                                  { return matricesTo(6, scalarF32) }
 func (op *rowsOp) InferShape(...G.DimSizer) (tensor.Shape, error) { return tensor.ScalarShape(), nil }
 func (op *rowsOp) CUDADo(_ G.External, _ G.Device, _ G.Value, in ...G.Value) (G.Value, error) {
 	if len(in) != 6 {
@@ -304,7 +295,7 @@ type weightGradOp struct {
 }
 
 func (op *weightGradOp) Arity() int    { return 2 }
-func (op *weightGradOp) Type() hm.Type { return matrixFn(2) }
+func (op *weightGradOp) Type() hm.Type { return matricesTo(2, matrixF32) }
 func (op *weightGradOp) InferShape(in ...G.DimSizer) (tensor.Shape, error) {
 	x, dz, err := model.TwoMatrixShapes(op, in)
 	if err != nil {
@@ -329,7 +320,7 @@ type updateOp struct {
 }
 
 func (op *updateOp) Arity() int    { return 12 }
-func (op *updateOp) Type() hm.Type { return matricesToScalarFn(12) }
+func (op *updateOp) Type() hm.Type { return matricesTo(12, scalarF32) }
 func (op *updateOp) InferShape(...G.DimSizer) (tensor.Shape, error) {
 	return tensor.ScalarShape(), nil
 }
