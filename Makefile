@@ -79,4 +79,4 @@ gpu-bundle: ## pack toolchain, vendored modules and MNIST into .gpu-bundle/ for 
 	bash scripts/gpu-bundle.sh
 
 clean: ## remove build outputs (not the downloaded data)
-	rm -rf $(BIN) build .cuda-deps go.cuda.mod go.cuda.sum .cpu-deps go.cpu.mod go.cpu.sum .gpu-bundle vendor
+	rm -rf $(BIN) build .cuda-deps go.cuda.mod go.cuda.sum .cpu-deps go.cpu.mod go.cpu.sum .gpu-bundle .gpu-host vendor

@@ -45,7 +45,9 @@
 # Environment (all optional):
 #   CUDA_HOME      default /usr/local/cuda (else newest /usr/local/cuda-*, else nvcc's)
 #   BUNDLE_DIR     default .gpu-bundle
-#   GPU_WORK_DIR   toolchain and build cache, default /tmp/mnist-gpu-host
+#   GPU_WORK_DIR   toolchain and build cache, default .gpu-host/work (git-
+#                  ignored, so a runner that keeps ignored files between
+#                  calls keeps it for RESUME=1)
 #   BUDGET_S       wall-clock budget for all steps, default 540
 #   GO_TEST_FLAGS  extra flags for the go test steps, default -short
 #   TRAIN_LIMIT_S  time limit of each training run, default 200
@@ -79,7 +81,7 @@ self=$repo_root/scripts/gpu-host-run.sh
 # own first, because they are quick, then Gorgonia's.
 engines="native persistent fused cudagraph gorgonia"
 bundle=${BUNDLE_DIR:-$repo_root/.gpu-bundle}
-work=${GPU_WORK_DIR:-/tmp/mnist-gpu-host}
+work=${GPU_WORK_DIR:-$repo_root/.gpu-host/work}
 # The toolkit: CUDA_HOME, else /usr/local/cuda, else the newest
 # /usr/local/cuda-X.Y, else the one whose nvcc is on PATH.
 if [[ -z "${CUDA_HOME:-}" ]]; then
