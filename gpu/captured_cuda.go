@@ -151,11 +151,8 @@ func (c *captureState) waitLegacy() error {
 // capturing the step first if there is no graph for this order and set.
 // Called inside call, with the context current.
 func (b *nativeEngine) capturedStep(lo, hi int) error {
-	ds := b.sets[model.TrainSet]
-	if ds == nil {
-		return errors.New("StepAt before Load")
-	}
-	if _, err := b.loop.batchAt(lo, hi, b.cfg.BatchSize); err != nil {
+	ds, _, err := b.loop.trainingBatch(b.sets, lo, hi, b.cfg.BatchSize)
+	if err != nil {
 		return err
 	}
 	queue := b.queueCapturedStep

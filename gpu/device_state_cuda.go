@@ -221,6 +221,17 @@ func (l *loopState) batchAt(lo, hi, batch int) (cu.DevicePtr, error) {
 	return l.order + cu.DevicePtr(4*lo), nil
 }
 
+// trainingBatch is the training set and the device address of order[lo:hi]
+// for a step, after checking that both are there and that the range fits.
+func (l *loopState) trainingBatch(sets map[model.DataID]*deviceSet, lo, hi, batch int) (*deviceSet, cu.DevicePtr, error) {
+	ds := sets[model.TrainSet]
+	if ds == nil {
+		return nil, 0, errors.New("StepAt before Load")
+	}
+	at, err := l.batchAt(lo, hi, batch)
+	return ds, at, err
+}
+
 // readTotals waits for the queued work and reads the totals.
 func (l *loopState) readTotals() (float64, int, error) {
 	t := []float64{0, 0}

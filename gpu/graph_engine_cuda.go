@@ -283,11 +283,7 @@ func (e *graphEngine) SetOrder(order []int) error {
 func (e *graphEngine) StepAt(lo, hi int) error {
 	return e.call(false, func() error {
 		r := e.run
-		ds := e.sets[model.TrainSet]
-		if ds == nil {
-			return errors.New("StepAt before Load")
-		}
-		at, err := r.loop.batchAt(lo, hi, e.cfg.BatchSize)
+		ds, at, err := r.loop.trainingBatch(e.sets, lo, hi, e.cfg.BatchSize)
 		if err != nil {
 			return err
 		}

@@ -551,11 +551,7 @@ func (b *nativeEngine) StepAt(lo, hi int) error {
 			// update count.
 			b.capture.nextLo, b.capture.stepsSet = -1, false
 		}
-		ds := b.sets[model.TrainSet]
-		if ds == nil {
-			return errors.New("StepAt before Load")
-		}
-		at, err := b.loop.batchAt(lo, hi, b.cfg.BatchSize)
+		ds, at, err := b.loop.trainingBatch(b.sets, lo, hi, b.cfg.BatchSize)
 		if err != nil {
 			return err
 		}

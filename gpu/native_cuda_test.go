@@ -628,6 +628,11 @@ func testInputErrors(t *testing.T, open opener) {
 	if _, err := e.Step([]int{0}); err == nil || !strings.Contains(err.Error(), "never loaded") {
 		t.Errorf("Step before Load: %v", err)
 	}
+	if dl, ok := e.(model.DeviceLoop); ok {
+		if err := dl.StepAt(0, 4); err == nil || !strings.Contains(err.Error(), "before Load") {
+			t.Errorf("StepAt before Load: %v", err)
+		}
+	}
 	for name, bad := range map[string]*data.Set{
 		"empty":    {},
 		"label 10": {Images: make([]byte, 2*data.ImageSize), Labels: []byte{3, 10}},

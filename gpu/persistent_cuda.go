@@ -150,10 +150,7 @@ func newPersistentEngine(ordinal int, cfg model.Config) (model.Engine, error) {
 // with the context current.
 func (b *nativeEngine) persistentStep(lo, hi int) error {
 	p := b.persist
-	if b.sets[model.TrainSet] == nil {
-		return errors.New("StepAt before Load")
-	}
-	if _, err := b.loop.batchAt(lo, hi, b.cfg.BatchSize); err != nil {
+	if _, _, err := b.loop.trainingBatch(b.sets, lo, hi, b.cfg.BatchSize); err != nil {
 		return err
 	}
 	if p.count > 0 && lo != p.lo+p.count*b.cfg.BatchSize {
