@@ -24,7 +24,8 @@
 #                 ~/.cache/mnist-gorgonia, which ours fills on its first run)
 #   BENCH_OUT     output folder (default build/)
 #   TORCH_PYTHON  interpreter for the reference (default /usr/bin/python3 with Debian's
-#                 python3-torch, installed via apt-get if missing)
+#                 python3-torch, installed via apt-get if missing, and OpenBLAS, installed
+#                 if torch would otherwise run on the netlib reference BLAS)
 #   TORCH_THREADS torch.set_num_threads for the reference (default 2; OPENBLAS_NUM_THREADS=1)
 set -euo pipefail
 
@@ -89,6 +90,27 @@ if ! OPENBLAS_NUM_THREADS=1 "$TORCH_PYTHON" -c 'import torch' >/dev/null 2>&1; t
 		torch_ok=0
 		log "warning: PyTorch is not importable by $TORCH_PYTHON and could not be installed"
 		log "warning: (try: apt-get install -y python3-torch libopenblas0-pthread); reporting our figures only"
+	fi
+fi
+
+# torch_blas: the BLAS PyTorch's CPU products run on, "KIND PATH"
+# (torch_mnist.py --which-blas). Debian's python3-torch takes whatever
+# libblas.so.3 is installed, the slow netlib reference unless an optimised one
+# is: on it PyTorch takes about 5x as long, a comparison nobody should quote.
+torch_blas() {
+	OPENBLAS_NUM_THREADS=1 "$TORCH_PYTHON" scripts/torch_mnist.py --which-blas 2>/dev/null | tail -n 1 || true
+}
+torch_blas_now=unknown
+if [[ $torch_ok -eq 1 ]]; then
+	torch_blas_now="$(torch_blas)"
+	if [[ "$torch_blas_now" == reference* && "$TORCH_PYTHON" == /usr/bin/python3 ]]; then
+		log "PyTorch would run on the reference BLAS (${torch_blas_now#* }); installing libopenblas0-pthread from Debian"
+		apt_install libopenblas0-pthread || true
+		torch_blas_now="$(torch_blas)"
+	fi
+	if [[ "$torch_blas_now" == reference* ]]; then
+		log "warning: PyTorch runs on the reference BLAS (${torch_blas_now#* }), several times slower than an optimised one;"
+		log "warning: its figures understate PyTorch (try: apt-get install -y libopenblas0-pthread)"
 	fi
 fi
 
@@ -183,7 +205,7 @@ done
 # --- report ------------------------------------------------------------------
 git_rev="$(git rev-parse --short HEAD 2>/dev/null || echo unknown)"
 if [[ -n "$(git status --porcelain 2>/dev/null || true)" ]]; then git_rev+="-dirty"; fi
-torch_status="$([[ $torch_ok -eq 1 ]] && echo "OPENBLAS_NUM_THREADS=1 --threads $TORCH_THREADS" || echo "unavailable")"
+torch_status="$([[ $torch_ok -eq 1 ]] && echo "OPENBLAS_NUM_THREADS=1 --threads $TORCH_THREADS, BLAS ${torch_blas_now%% *}" || echo "unavailable")"
 echo
 "$PY" scripts/bench_table.py --runs-dir "$runs_dir" --out "$BENCH_OUT/bench-results.json" \
 	--meta "sweep=$BENCH_SWEEP" --meta "runs=$BENCH_RUNS" --meta "load_before=$load_before" \

@@ -12,6 +12,7 @@ Usage:
   python3 scripts/torch_mnist.py [--device cpu|cuda] [--mode eager|graph|compile]
       [--epochs 5] [--batch-size 32] [--lr 0.001] [--seed 1] [--threads N]
       [--data-dir DIR] [--json]
+  python3 scripts/torch_mnist.py --which-blas
 
 Modes (the configurations a PyTorch user would try):
   eager    plain PyTorch, one kernel launch per op (the default)
@@ -27,6 +28,9 @@ Modes (the configurations a PyTorch user would try):
 
   e.g. OPENBLAS_NUM_THREADS=1 /usr/bin/python3 scripts/torch_mnist.py --threads 2 --json
 
+--which-blas prints the BLAS library torch's CPU products run on, as KIND PATH
+(see blas_library), and exits; scripts/bench.sh checks it before it times anything.
+
 Reads the four standard gzipped IDX files (train-images-idx3-ubyte.gz, ...) from
 --data-dir (default ~/.cache/mnist-gorgonia). Needs only torch (no torchvision, no numpy).
 With --json, the last stdout line is one JSON object using the same field names as the
@@ -37,6 +41,7 @@ import argparse
 import gzip
 import json
 import os
+import re
 import struct
 import sys
 import time
@@ -51,6 +56,49 @@ FILES = {
     "test_images": "t10k-images-idx3-ubyte.gz",
     "test_labels": "t10k-labels-idx1-ubyte.gz",
 }
+
+
+# A loaded library that is a CPU BLAS: its file name (not cuBLAS's libcublas).
+BLAS_FILE = re.compile(r"lib(open)?blas|libmkl_(rt|core)|libblis|lib[st]atlas")
+# Which BLAS it is, by the folder Debian's alternatives keep it in
+# (.../openblas-pthread/libblas.so.3) or by its own name (libopenblas.so.0).
+BLAS_KINDS = (("openblas", "openblas"), ("mkl", "mkl"), ("blis", "blis"), ("atlas", "atlas"))
+
+
+def blas_kind(path):
+    """The kind of CPU BLAS the shared library at path is (openblas, mkl, blis,
+    atlas, reference: the netlib one in Debian's .../blas/ folder, or other),
+    or None when it is no CPU BLAS."""
+    if not BLAS_FILE.match(os.path.basename(path)):
+        return None
+    where = path.lower()
+    for needle, kind in BLAS_KINDS:
+        if needle in where:
+            return kind
+    if os.path.basename(os.path.dirname(path)) == "blas":
+        return "reference"
+    return "other"
+
+
+def blas_library():
+    """The BLAS library torch's CPU matrix products run on: "KIND PATH" for the
+    first CPU BLAS this process mapped (Linux; see blas_kind), "built-in -"
+    where torch carries its own (pip wheels link MKL in), or "unknown -"
+    without /proc. Debian's python3-torch calls whatever libblas.so.3 the
+    alternatives system points at: the netlib reference unless an optimised
+    one is installed, and on it a step at batch 32 takes about 5x as long as
+    on OpenBLAS, which would flatter any comparison with PyTorch."""
+    torch.ones(2, 2) @ torch.ones(2, 2)  # a product, so a lazily loaded BLAS is mapped
+    try:
+        with open("/proc/self/maps") as f:
+            paths = sorted({line.split()[-1] for line in f if ".so" in line})
+    except OSError:
+        return "unknown -"
+    for path in paths:
+        kind = blas_kind(path)
+        if kind is not None:
+            return f"{kind} {path}"
+    return "built-in -"
 
 
 def read_idx(path):
@@ -209,7 +257,12 @@ def main():
     p.add_argument("--threads", type=int, default=0, help="torch.set_num_threads (0: torch default)")
     p.add_argument("--data-dir", default=os.path.expanduser("~/.cache/mnist-gorgonia"))
     p.add_argument("--json", action="store_true", help="print one JSON evaluation line at the end")
+    p.add_argument("--which-blas", action="store_true",
+                   help="print the BLAS library torch's CPU products run on (KIND PATH) and exit")
     args = p.parse_args()
+    if args.which_blas:
+        print(blas_library())
+        return
     if args.epochs < 1 or args.batch_size < 1:
         sys.exit("torch_mnist: --epochs and --batch-size must be >= 1")
     if args.mode == "graph" and args.device != "cuda":
@@ -272,8 +325,9 @@ def main():
         sync(device)
     device_label += "" if args.mode == "eager" else f" ({args.mode})"
 
+    blas = blas_library()
     print(
-        f"torch {torch.__version__} device={device_label} threads={torch.get_num_threads()} "
+        f"torch {torch.__version__} device={device_label} threads={torch.get_num_threads()} blas={blas.split()[0]} "
         f"train={n_train} test={x_test.shape[0]} epochs={args.epochs} batch={args.batch_size} "
         f"lr={args.lr} seed={args.seed}",
         flush=True,
@@ -341,6 +395,7 @@ def main():
                     "torch_version": torch.__version__,
                     "mode": args.mode,
                     "threads": torch.get_num_threads(),
+                    "blas": blas,
                 }
             ),
             flush=True,

@@ -1,0 +1,84 @@
+package gpu
+
+import (
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// blasKindProbe loads scripts/torch_mnist.py with a stand-in for torch (its
+// module level needs only nn.Module) and prints blas_kind of each path given.
+const blasKindProbe = `import importlib.util, sys, types
+torch, nn, F = (types.ModuleType(n) for n in ("torch", "torch.nn", "torch.nn.functional"))
+nn.Module, torch.nn, nn.functional = object, nn, F
+sys.modules.update({"torch": torch, "torch.nn": nn, "torch.nn.functional": F})
+spec = importlib.util.spec_from_file_location("torch_mnist", sys.argv[1])
+mod = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(mod)
+for path in sys.argv[2:]:
+    print(mod.blas_kind(path))
+`
+
+// TestTorchReferenceNamesItsBLAS checks how scripts/torch_mnist.py tells
+// which CPU BLAS PyTorch runs on. make bench (scripts/bench.sh) installs
+// OpenBLAS when it says "reference": Debian's python3-torch on the netlib
+// reference BLAS trains about 5x slower, which would flatter our ratio.
+func TestTorchReferenceNamesItsBLAS(t *testing.T) {
+	python := lookPathOrSkip(t, "python3")
+	script := filepath.Join(repoRoot(t), "scripts", "torch_mnist.py")
+	cases := []struct{ path, want string }{
+		{"/usr/lib/x86_64-linux-gnu/blas/libblas.so.3.11.0", "reference"},
+		{"/usr/lib/x86_64-linux-gnu/openblas-pthread/libblas.so.3", "openblas"},
+		{"/usr/lib/x86_64-linux-gnu/openblas-openmp/libopenblas.so.0", "openblas"},
+		{"/opt/intel/oneapi/mkl/lib/libmkl_rt.so.2", "mkl"},
+		{"/usr/lib/x86_64-linux-gnu/blis-openmp/libblas.so.3", "blis"},
+		{"/usr/lib/x86_64-linux-gnu/atlas/libblas.so.3", "atlas"},
+		{"/usr/local/lib/libblas.so.3", "other"},
+		{"/usr/local/cuda/lib64/libcublas.so.12", "None"},
+		{"/usr/lib/x86_64-linux-gnu/libdnnl.so.2", "None"},
+	}
+	args := []string{"-c", blasKindProbe, script}
+	for _, c := range cases {
+		args = append(args, c.path)
+	}
+	out, err := exec.Command(python, args...).CombinedOutput()
+	if err != nil {
+		t.Fatalf("blas_kind probe: %v\n%s", err, out)
+	}
+	got := strings.Fields(string(out))
+	if len(got) != len(cases) {
+		t.Fatalf("blas_kind probe printed %d kinds for %d paths:\n%s", len(got), len(cases), out)
+	}
+	for i, c := range cases {
+		if got[i] != c.want {
+			t.Errorf("blas_kind(%s) = %s, want %s", c.path, got[i], c.want)
+		}
+	}
+
+	// With a real PyTorch (Debian's, as make bench uses it), the library
+	// named must be one this process really mapped.
+	const debianPython = "/usr/bin/python3"
+	if exec.Command(debianPython, "-c", "import torch").Run() != nil {
+		t.Skipf("no PyTorch for %s: only blas_kind checked", debianPython)
+	}
+	out, err = exec.Command(debianPython, script, "--which-blas").CombinedOutput()
+	if err != nil {
+		t.Fatalf("torch_mnist.py --which-blas: %v\n%s", err, out)
+	}
+	fields := strings.Fields(string(out))
+	if len(fields) != 2 {
+		t.Fatalf("torch_mnist.py --which-blas printed %q, want KIND PATH", out)
+	}
+	switch kind, path := fields[0], fields[1]; kind {
+	case "built-in", "unknown":
+		// torch's own BLAS (a pip wheel) or no /proc: no library to name.
+	case "openblas", "mkl", "blis", "atlas", "reference", "other":
+		if _, err := os.Stat(path); err != nil {
+			t.Errorf("--which-blas names %s, which is not there: %v", path, err)
+		}
+	default:
+		t.Errorf("--which-blas printed the unknown kind %q", kind)
+	}
+}
