@@ -21,7 +21,7 @@ const kernelsNVCCRelease = "11.8"
 // that of kernels/mlp.ptx.
 const (
 	mlpKernelsSource    = "gpu/kernels/mlp.cu"
-	mlpKernelsSHA256    = "6fff1e4360a4d74af2d8d7000287c7cc417b84767479a35df8b1e8ba8e664987"
+	mlpKernelsSHA256    = "c3f83850169664e6d4370bb4a08edf33cc9395ca3a9986c3fca96417738c3f24"
 	mlpKernelsPTXSHA256 = "8e12659a46a25e0f63552002421210247273b3566843067bb9419f23c2898da7"
 )
 

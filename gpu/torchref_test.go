@@ -57,8 +57,9 @@ func TestTorchReferenceNamesItsBLAS(t *testing.T) {
 		}
 	}
 
-	// With a real PyTorch (Debian's, as make bench uses it), the library
-	// named must be one this process really mapped.
+	// With a real PyTorch (Debian's, as make bench uses it), --which-blas
+	// names a kind from the list and, unless torch brings its own, a
+	// library that is there.
 	const debianPython = "/usr/bin/python3"
 	if exec.Command(debianPython, "-c", "import torch").Run() != nil {
 		t.Skipf("no PyTorch for %s: only blas_kind checked", debianPython)

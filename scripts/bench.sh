@@ -98,7 +98,9 @@ fi
 # libblas.so.3 is installed, the slow netlib reference unless an optimised one
 # is: on it PyTorch takes about 5x as long, a comparison nobody should quote.
 torch_blas() {
-	OPENBLAS_NUM_THREADS=1 "$TORCH_PYTHON" scripts/torch_mnist.py --which-blas 2>/dev/null | tail -n 1 || true
+	local blas
+	blas="$(OPENBLAS_NUM_THREADS=1 "$TORCH_PYTHON" scripts/torch_mnist.py --which-blas 2>/dev/null | tail -n 1)" || true
+	echo "${blas:-unknown -}"
 }
 torch_blas_now=unknown
 if [[ $torch_ok -eq 1 ]]; then

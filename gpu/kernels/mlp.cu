@@ -327,7 +327,6 @@ extern "C" __global__ void finish_step(const float *stats, int rows, double *tot
 	}
 }
 
-
 // rowGroup is the threads of a block that work on one row of the batch
 // (dense_row_rest): the whole block, or a part of it when a block takes
 // several rows at once. tx is a thread's place in the group, width the
