@@ -8,18 +8,69 @@ import (
 	"testing"
 )
 
-// blasKindProbe loads scripts/torch_mnist.py with a stand-in for torch (its
-// module level needs only nn.Module) and prints blas_kind of each path given.
-const blasKindProbe = `import importlib.util, sys, types
+// torchMnistStandIn loads scripts/torch_mnist.py (argv[1]) as mod, with a
+// stand-in for torch: its module level needs only nn.Module.
+const torchMnistStandIn = `import importlib.util, sys, types
 torch, nn, F = (types.ModuleType(n) for n in ("torch", "torch.nn", "torch.nn.functional"))
 nn.Module, torch.nn, nn.functional = object, nn, F
 sys.modules.update({"torch": torch, "torch.nn": nn, "torch.nn.functional": F})
 spec = importlib.util.spec_from_file_location("torch_mnist", sys.argv[1])
 mod = importlib.util.module_from_spec(spec)
 spec.loader.exec_module(mod)
-for path in sys.argv[2:]:
+`
+
+// blasKindProbe prints blas_kind of each path given.
+const blasKindProbe = torchMnistStandIn + `for path in sys.argv[2:]:
     print(mod.blas_kind(path))
 `
+
+// adamKindProbe prints adam_kind of each CHOICE/MODE/DEVICE given.
+const adamKindProbe = torchMnistStandIn + `for arg in sys.argv[2:]:
+    choice, mode, device = arg.split("/")
+    print(mod.adam_kind(choice, mode, types.SimpleNamespace(type=device)))
+`
+
+// runProbe runs a stand-in probe over args and returns one field per arg.
+func runProbe(t *testing.T, python, probe string, args []string) []string {
+	t.Helper()
+	script := filepath.Join(repoRoot(t), "scripts", "torch_mnist.py")
+	out, err := exec.Command(python, append([]string{"-c", probe, script}, args...)...).CombinedOutput()
+	if err != nil {
+		t.Fatalf("probe: %v\n%s", err, out)
+	}
+	got := strings.Fields(string(out))
+	if len(got) != len(args) {
+		t.Fatalf("probe printed %d answers for %d questions:\n%s", len(got), len(args), out)
+	}
+	return got
+}
+
+// TestTorchReferenceChoosesAdam checks which Adam update
+// scripts/torch_mnist.py's --adam auto picks: fused (one kernel for every
+// parameter) where PyTorch is meant at its fastest, graph and compile on
+// CUDA, so that our engines are compared with the best PyTorch can do, and
+// torch's own default for eager, PyTorch as most code runs it.
+func TestTorchReferenceChoosesAdam(t *testing.T) {
+	python := lookPathOrSkip(t, "python3")
+	cases := []struct{ args, want string }{
+		{"auto/graph/cuda", "fused"},
+		{"auto/compile/cuda", "fused"},
+		{"auto/eager/cuda", "default"},
+		{"auto/compile/cpu", "default"},
+		{"auto/eager/cpu", "default"},
+		{"default/graph/cuda", "default"},
+		{"fused/eager/cuda", "fused"},
+	}
+	args := make([]string, len(cases))
+	for i, c := range cases {
+		args[i] = c.args
+	}
+	for i, got := range runProbe(t, python, adamKindProbe, args) {
+		if got != cases[i].want {
+			t.Errorf("adam_kind(%s) = %s, want %s", cases[i].args, got, cases[i].want)
+		}
+	}
+}
 
 // TestTorchReferenceNamesItsBLAS checks how scripts/torch_mnist.py tells
 // which CPU BLAS PyTorch runs on. make bench (scripts/bench.sh) installs
@@ -39,18 +90,11 @@ func TestTorchReferenceNamesItsBLAS(t *testing.T) {
 		{"/usr/local/cuda/lib64/libcublas.so.12", "None"},
 		{"/usr/lib/x86_64-linux-gnu/libdnnl.so.2", "None"},
 	}
-	args := []string{"-c", blasKindProbe, script}
-	for _, c := range cases {
-		args = append(args, c.path)
+	paths := make([]string, len(cases))
+	for i, c := range cases {
+		paths[i] = c.path
 	}
-	out, err := exec.Command(python, args...).CombinedOutput()
-	if err != nil {
-		t.Fatalf("blas_kind probe: %v\n%s", err, out)
-	}
-	got := strings.Fields(string(out))
-	if len(got) != len(cases) {
-		t.Fatalf("blas_kind probe printed %d kinds for %d paths:\n%s", len(got), len(cases), out)
-	}
+	got := runProbe(t, python, blasKindProbe, paths)
 	for i, c := range cases {
 		if got[i] != c.want {
 			t.Errorf("blas_kind(%s) = %s, want %s", c.path, got[i], c.want)
@@ -64,7 +108,7 @@ func TestTorchReferenceNamesItsBLAS(t *testing.T) {
 	if exec.Command(debianPython, "-c", "import torch").Run() != nil {
 		t.Skipf("no PyTorch for %s: only blas_kind checked", debianPython)
 	}
-	out, err = exec.Command(debianPython, script, "--which-blas").CombinedOutput()
+	out, err := exec.Command(debianPython, script, "--which-blas").CombinedOutput()
 	if err != nil {
 		t.Fatalf("torch_mnist.py --which-blas: %v\n%s", err, out)
 	}

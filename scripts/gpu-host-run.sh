@@ -28,15 +28,17 @@
 #   train-persistent, train-fused, train-cudagraph, train-gorgonia  the same
 #               with each other engine (gorgonia: Gorgonia's CUDA tape machine)
 #   seeds       seeds 1-5 with each engine and PyTorch with its step
-#               captured as a CUDA graph (eager if capture fails), one after
+#               captured as a CUDA graph with fused Adam (if that capture
+#               fails, with torch's default Adam, then eager), one after
 #               another, then the table of scripts/gpu_seeds_table.py
 #               (RESULTS_DIR/seeds.md; logs in RESULTS_DIR/seeds/)
 #   test-cli    go test -short ./cmd/train/ (and data/, model/kernels/) in the
 #               cuda setup, so the trainer's tests train on the GPU (with the
 #               default engine, Gorgonia's)
 #   batches     samples/s at batch 32, 256 and 1024 (one epoch each) with each
-#               engine and PyTorch eager and graph-captured (and torch.compile
-#               at 32), then the table (RESULTS_DIR/batches.md)
+#               engine and PyTorch eager and graph-captured with fused Adam
+#               (and, at 32, graph-captured with torch's default Adam, and
+#               torch.compile), then the table (RESULTS_DIR/batches.md)
 #   sanitize    compute-sanitizer's memcheck, racecheck and synccheck over the
 #               captured and persistent steps' reference tests and the grid
 #               barrier's test, if the toolkit has compute-sanitizer
@@ -163,9 +165,11 @@ step_unpack() {
 # flags otherwise, then the table. A failed run shows as "failed" there.
 step_seeds() {
 	# PyTorch's best configuration, its whole step captured as a CUDA graph
-	# (torch_mnist.py --mode graph), a few seconds a run where eager takes
-	# twenty; eager runs once in the torch step.
-	local dir=$1/seeds seed engine torch_mode=graph
+	# with fused Adam (torch_mnist.py --mode graph), a few seconds a run
+	# where eager takes twenty; eager runs once in the torch step. Should a
+	# capture fail, the next configuration of torch_fallbacks serves for
+	# that seed and the rest.
+	local dir=$1/seeds seed engine config torch_configs=$torch_fallbacks
 	mkdir -p "$dir"
 	[[ -n "${RESUME:-}" ]] || rm -f "$dir"/seed-*.log
 	for seed in ${SEEDS-1 2 3 4 5}; do
@@ -184,17 +188,16 @@ step_seeds() {
 			bin/train-cuda -log-format json -engine "$engine" -seed "$seed" -data-dir "$bundle/mnist" \
 				>"$dir/seed-$engine-$seed.log" 2>&1 || tail -n 3 "$dir/seed-$engine-$seed.log"
 		done
-		# (Either mode: a resumed call starts with graph again, even
-		# where an earlier one fell back to eager.)
-		if resumed "$dir/seed-torch_graph-$seed.log" || resumed "$dir/seed-torch_eager-$seed.log"; then
-			continue
-		fi
-		if [[ -f scripts/torch_mnist.py && -z "${SKIP_TORCH:-}" ]]; then
-			seed_torch "$dir" "$seed" "$torch_mode" || {
-				# Graph capture failed here: eager for this seed and the rest.
-				[[ $torch_mode == graph ]] && torch_mode=eager && seed_torch "$dir" "$seed" eager
-			} || true
-		fi
+		[[ -f scripts/torch_mnist.py && -z "${SKIP_TORCH:-}" ]] || continue
+		# (Any configuration: a resumed call starts with graph again, even
+		# where an earlier one fell back.)
+		for config in $torch_fallbacks; do
+			resumed "$dir/seed-torch_$config-$seed.log" && continue 2
+		done
+		for config in $torch_configs; do
+			seed_torch "$dir" "$seed" "$config" && break
+			torch_configs=${torch_configs#*"$config"}
+		done
 	done
 	seeds_table "$1"
 }
@@ -215,10 +218,25 @@ resumed() {
 	[[ -n "${RESUME:-}" ]] && evaluated "$1" && echo "--- $(basename "$1" .log): finished in an earlier call"
 }
 
-# seed_torch DIR SEED MODE: one PyTorch run of the seeds step.
+# The PyTorch configurations, by the names their logs carry
+# (seed-torch_CONFIG-N.log, batch-torch_CONFIG-SIZE.log), and the
+# torch_mnist.py flags of each: graph and compile use fused Adam.
+torch_flags() {
+	case $1 in
+	eager | graph | compile) echo "--mode $1" ;;
+	graph_foreach) echo "--mode graph --adam default" ;;
+	*) return 1 ;;
+	esac
+}
+# The seeds step's PyTorch configurations, fastest first: the first whose
+# capture works serves.
+torch_fallbacks="graph graph_foreach eager"
+
+# seed_torch DIR SEED CONFIG: one PyTorch run of the seeds step.
 seed_torch() {
 	echo "--- seed $2, torch $3"
-	python3 scripts/torch_mnist.py --device cuda --mode "$3" --seed "$2" --data-dir "$bundle/mnist" --json \
+	# shellcheck disable=SC2046 # torch_flags is a list of flags
+	python3 scripts/torch_mnist.py --device cuda $(torch_flags "$3") --seed "$2" --data-dir "$bundle/mnist" --json \
 		>"$1/seed-torch_$3-$2.log" 2>&1 || {
 		tail -n 3 "$1/seed-torch_$3-$2.log"
 		return 1
@@ -255,20 +273,24 @@ step_batches() {
 			batch_torch "$dir" "$bs" "$mode"
 		done
 	done
-	# torch.compile last, once: compiling takes longer than all the rest of
-	# a batch size's runs, and a step cut short keeps what ran before it.
+	# At 32 only: the graph with torch's default Adam, to show what fused
+	# Adam gives, and torch.compile last, once: compiling takes longer than
+	# all the rest of a batch size's runs, and a step cut short keeps what
+	# ran before it.
 	if [[ -f scripts/torch_mnist.py && -z "${SKIP_TORCH:-}" && " ${BATCHES-32 256 1024} " == *" 32 "* ]]; then
+		batch_torch "$dir" 32 graph_foreach
 		batch_torch "$dir" 32 compile
 	fi
 	batches_table "$1"
 }
 
-# batch_torch DIR SIZE MODE: one PyTorch run of the batches step.
+# batch_torch DIR SIZE CONFIG: one PyTorch run of the batches step.
 batch_torch() {
 	local log=$1/batch-torch_$3-$2.log
 	resumed "$log" && return
 	echo "--- batch $2, torch $3"
-	python3 scripts/torch_mnist.py --device cuda --mode "$3" --epochs 1 --batch-size "$2" \
+	# shellcheck disable=SC2046 # torch_flags is a list of flags
+	python3 scripts/torch_mnist.py --device cuda $(torch_flags "$3") --epochs 1 --batch-size "$2" \
 		--data-dir "$bundle/mnist" --json >"$log" 2>&1 || tail -n 3 "$log"
 }
 
