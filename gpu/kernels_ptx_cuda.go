@@ -21,8 +21,8 @@ const kernelsNVCCRelease = "11.8"
 // that of kernels/mlp.ptx.
 const (
 	mlpKernelsSource    = "gpu/kernels/mlp.cu"
-	mlpKernelsSHA256    = "c3f83850169664e6d4370bb4a08edf33cc9395ca3a9986c3fca96417738c3f24"
-	mlpKernelsPTXSHA256 = "8e12659a46a25e0f63552002421210247273b3566843067bb9419f23c2898da7"
+	mlpKernelsSHA256    = "01b0388e0b20ca811adc4f41ad31d6d6d721158e9fd58893367af8d3c56aed07"
+	mlpKernelsPTXSHA256 = "671c02844a2fb80545dcf86cd4731b1eb4cf0368b9df8f8bc3bbb48e00d4663f"
 )
 
 // mlpKernelNames lists the kernels of mlpKernelsPTX in file order.

@@ -655,7 +655,8 @@ extern "C" __global__ void fused_update(float *w, float *g, float *s0, float *s1
 // engines' only in how the two large products' terms are grouped and
 // rounded (parts, __fmaf_rn). Shared memory is refilled
 // in every phase that reads it: nothing in it is carried across a grid
-// barrier.
+// barrier but the pixel table, filled once a launch and the same in every
+// block.
 #define PERSIST_THREADS 256
 // Phase A's tiles: ROW_TILE rows of the batch over one part of the pixels,
 // one thread a unit, so that each weight read serves ROW_TILE rows; a part
@@ -844,10 +845,11 @@ extern "C" __global__ void train_steps(const unsigned char *images, const unsign
 	const int off[6] = {0, off1, off2, off3, off4, off5};
 	const int w1Items = IMAGE_SIZE / GRAD_TILE * HIDDEN1;
 	const int tid = blockIdx.x * blockDim.x + threadIdx.x, threads = blockDim.x * gridDim.x;
+	// Phases A and C read the pixel table; nothing else writes it.
+	pixel_scale(scale);
 	for (int s = 0; s < count; s++) {
 		const int *idx = order + lo + s * rows;
 		if (phases & PHASE_FIRST) {
-			pixel_scale(scale);
 			first_layer_parts(images, idx, rows, w, scale, parts, part, scratch);
 		}
 		grid_sync(bar);
@@ -859,7 +861,6 @@ extern "C" __global__ void train_steps(const unsigned char *images, const unsign
 		grid_sync(bar);
 
 		if (phases & PHASE_UPDATE) {
-			pixel_scale(scale);
 			// The grid's last block: the parameters (about 21,500
 			// items) leave it free on a GPU of 85 SMs or more. The
 			// whole block loads the rows' results at once.

@@ -318,7 +318,8 @@ void __syncthreads() {
 // reached it (runCooperative). Between two grid barriers the blocks still
 // run one at a time, which a GPU may do too; so __shared__ arrays, statics
 // here, serve each block in turn, and a kernel must not expect what its
-// block left in shared memory to survive a grid barrier (mlp.cu's do not).
+// block left in shared memory to survive a grid barrier (mlp.cu's do not,
+// but for a table that every block fills with the same values).
 thread_local bool cooperative;
 
 void grid_sync(unsigned int *) {
