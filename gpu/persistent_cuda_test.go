@@ -112,22 +112,28 @@ func TestPersistentBarrierCounts(t *testing.T) {
 // first row runs only a step's three grid barriers, each next row adds a
 // phase (the first layer's partial sums, then the rows, then the
 // gradients and the update); the last is a whole step, as
-// BenchmarkEngineStepAt's persistent one without its wrap-round. Each time
-// is per step, with the device waited for at the end.
+// BenchmarkEngineStepAt's persistent one without its wrap-round. A last
+// row runs the whole step with SGD instead of Adam: the difference bounds
+// what Adam's update costs, its step size (two pow in double, in every
+// thread) and its second slot included. Each time is per step, with the
+// device waited for at the end.
 func BenchmarkPersistentParts(bm *testing.B) {
 	requireNativeGPU(bm)
 	set := learnableSet(8192, 1) // 256 steps of 32: one launch
-	cfg := nativeTestConfig(32)
 	for _, c := range []struct {
-		name   string
-		phases int
+		name      string
+		phases    int
+		optimizer string
 	}{
-		{"barriers", 0},
-		{"barriers+first", phaseFirst},
-		{"barriers+first+rows", phaseFirst | phaseRows},
-		{"barriers+first+rows+update", allPhases},
+		{"barriers", 0, "adam"},
+		{"barriers+first", phaseFirst, "adam"},
+		{"barriers+first+rows", phaseFirst | phaseRows, "adam"},
+		{"barriers+first+rows+update", allPhases, "adam"},
+		{"barriers+first+rows+update/sgd", allPhases, "sgd"},
 	} {
 		bm.Run(c.name, func(bm *testing.B) {
+			cfg := nativeTestConfig(32)
+			cfg.Optimizer.Name = c.optimizer
 			e := newTestEngine(bm, testEngines()[EnginePersistent], cfg)
 			load(bm, e, model.TrainSet, set)
 			if err := e.(model.DeviceLoop).SetOrder(identity(set.Len())); err != nil {

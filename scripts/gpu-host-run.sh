@@ -19,7 +19,8 @@
 #               the native engine's Step (BenchmarkNativeStep), and of a
 #               native step's parts, added one at a time (BenchmarkStepParts),
 #               and of a persistent step's barriers, then its phases added
-#               one at a time (BenchmarkPersistentParts)
+#               one at a time, then a whole step with SGD instead of Adam
+#               (BenchmarkPersistentParts)
 #   host-share  the same steps against scripts/nullcuda (no GPU work): the
 #               host's share of each step on this CPU (scripts/host-overhead.sh)
 #   train-native    make train-cuda TRAIN_FLAGS="-log-format json -engine native"
