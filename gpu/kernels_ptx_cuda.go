@@ -21,8 +21,8 @@ const kernelsNVCCRelease = "11.8"
 // that of kernels/mlp.ptx.
 const (
 	mlpKernelsSource    = "gpu/kernels/mlp.cu"
-	mlpKernelsSHA256    = "01b0388e0b20ca811adc4f41ad31d6d6d721158e9fd58893367af8d3c56aed07"
-	mlpKernelsPTXSHA256 = "671c02844a2fb80545dcf86cd4731b1eb4cf0368b9df8f8bc3bbb48e00d4663f"
+	mlpKernelsSHA256    = "c298f55b6fadff7706cf7b46a2ba154aff40dc8afba87bf6ff64016618de9ee6"
+	mlpKernelsPTXSHA256 = "c086210fca3ce6cd1542f52939eee9dcc1a91ebeb57d065c37fcf9b3ef10dbe1"
 )
 
 // mlpKernelNames lists the kernels of mlpKernelsPTX in file order.

@@ -18,7 +18,7 @@ static CUresult mnistLoadModule(CUmodule *m, const char *image, char *log, unsig
 	return cuModuleLoadDataEx(m, image, 2, opts, vals);
 }
 
-// mnistMaxArgs bounds a kernel's arguments (train_steps has 37).
+// mnistMaxArgs bounds a kernel's arguments (train_steps has 38).
 enum { mnistMaxArgs = 40 };
 
 // mnistLaunch launches f with n arguments, each in an 8-byte slot of args;

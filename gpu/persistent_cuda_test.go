@@ -3,6 +3,7 @@
 package gpu
 
 import (
+	"strings"
 	"testing"
 
 	"gorgonia.org/cu"
@@ -107,16 +108,59 @@ func TestPersistentBarrierCounts(t *testing.T) {
 	}
 }
 
+// TestPersistentStepSizes checks the step sizes a launch works out first,
+// one for each of its steps (train_steps's rates): Adam's rate of each
+// update, as the host computes it (model.AdamRate, rounded to float32),
+// and a launch refused, before the GPU sees it, for a count that rates
+// has no room for.
+func TestPersistentStepSizes(t *testing.T) {
+	requireNativeGPU(t)
+	set := learnableSet(512, 1)
+	cfg := nativeTestConfig(32)
+	e := newTestEngine(t, testEngines()[EnginePersistent], cfg)
+	load(t, e, model.TrainSet, set)
+	if err := e.(model.DeviceLoop).SetOrder(identity(set.Len())); err != nil {
+		t.Fatal(err)
+	}
+	b := e.(*nativeEngine)
+	for _, c := range []struct {
+		count int
+		step0 int64
+	}{{1, 0}, {16, 0}, {5, 999}, {3, 123456}} {
+		rates := make([]float32, c.count)
+		err := b.do(func() error {
+			if err := b.launchSteps(0, c.count, c.step0, 0); err != nil {
+				return err
+			}
+			return download("step sizes", rates, b.persist.rates)
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i, got := range rates {
+			step := c.step0 + int64(i) + 1
+			if want := float32(model.AdamRate(cfg.Optimizer, step)); got != want {
+				t.Errorf("launch of %d after %d updates: rate of update %d = %g, want %g", c.count, c.step0, step, got, want)
+			}
+		}
+	}
+	for _, count := range []int{0, b.persist.steps + 1} {
+		err := b.do(func() error { return b.launchSteps(0, count, 0, allPhases) })
+		if err == nil || !strings.Contains(err.Error(), "steps in one launch") {
+			t.Errorf("a launch of %d steps (room for %d): %v, want a refusal", count, b.persist.steps, err)
+		}
+	}
+}
+
 // BenchmarkPersistentParts shows where a persistent training step's time
 // goes (batch 32, steps many to a launch as the trainer queues them): the
 // first row runs only a step's three grid barriers, each next row adds a
 // phase (the first layer's partial sums, then the rows, then the
 // gradients and the update); the last is a whole step, as
 // BenchmarkEngineStepAt's persistent one without its wrap-round. A last
-// row runs the whole step with SGD instead of Adam: the difference bounds
-// what Adam's update costs, its step size (two pow in double, in every
-// thread) and its second slot included. Each time is per step, with the
-// device waited for at the end.
+// row runs the whole step with SGD instead of Adam: the difference is what
+// Adam's second slot and its update's arithmetic cost. Each time is per
+// step, with the device waited for at the end.
 func BenchmarkPersistentParts(bm *testing.B) {
 	requireNativeGPU(bm)
 	set := learnableSet(8192, 1) // 256 steps of 32: one launch
