@@ -8,6 +8,7 @@ import (
 
 	"gorgonia.org/cu"
 
+	"mnist/data"
 	"mnist/model"
 )
 
@@ -72,6 +73,19 @@ func TestPersistLaunchSteps(t *testing.T) {
 	}
 }
 
+// openPersistentWith opens the persistent engine, closed when the test
+// ends, with set as its training set in order, for tests that launch its
+// steps themselves.
+func openPersistentWith(tb testing.TB, cfg model.Config, set *data.Set) *nativeEngine {
+	tb.Helper()
+	e := newTestEngine(tb, testEngines()[EnginePersistent], cfg)
+	load(tb, e, model.TrainSet, set)
+	if err := e.(model.DeviceLoop).SetOrder(identity(set.Len())); err != nil {
+		tb.Fatal(err)
+	}
+	return e.(*nativeEngine)
+}
+
 // TestPersistentBarrierCounts runs launches of barriers alone on a GPU and
 // reads grid_sync's words back: the arrival count must be 0 after every
 // barrier and the generation must have moved on once per barrier, three a
@@ -81,14 +95,7 @@ func TestPersistentBarrierCounts(t *testing.T) {
 	if onNullcuda() {
 		t.Skip("nullcuda's grid_sync is its own, not the kernel's")
 	}
-	set := learnableSet(512, 1)
-	cfg := nativeTestConfig(32)
-	e := newTestEngine(t, testEngines()[EnginePersistent], cfg)
-	load(t, e, model.TrainSet, set)
-	if err := e.(model.DeviceLoop).SetOrder(identity(set.Len())); err != nil {
-		t.Fatal(err)
-	}
-	b := e.(*nativeEngine)
+	b := openPersistentWith(t, nativeTestConfig(32), learnableSet(512, 1))
 	words := make([]uint32, barWords)
 	passed := 0
 	for launch, steps := range []int{1, 16, 5} {
@@ -115,14 +122,8 @@ func TestPersistentBarrierCounts(t *testing.T) {
 // has no room for.
 func TestPersistentStepSizes(t *testing.T) {
 	requireNativeGPU(t)
-	set := learnableSet(512, 1)
 	cfg := nativeTestConfig(32)
-	e := newTestEngine(t, testEngines()[EnginePersistent], cfg)
-	load(t, e, model.TrainSet, set)
-	if err := e.(model.DeviceLoop).SetOrder(identity(set.Len())); err != nil {
-		t.Fatal(err)
-	}
-	b := e.(*nativeEngine)
+	b := openPersistentWith(t, cfg, learnableSet(512, 1))
 	for _, c := range []struct {
 		count int
 		step0 int64
@@ -178,12 +179,7 @@ func BenchmarkPersistentParts(bm *testing.B) {
 		bm.Run(c.name, func(bm *testing.B) {
 			cfg := nativeTestConfig(32)
 			cfg.Optimizer.Name = c.optimizer
-			e := newTestEngine(bm, testEngines()[EnginePersistent], cfg)
-			load(bm, e, model.TrainSet, set)
-			if err := e.(model.DeviceLoop).SetOrder(identity(set.Len())); err != nil {
-				bm.Fatal(err)
-			}
-			b := e.(*nativeEngine)
+			b := openPersistentWith(bm, cfg, set)
 			steps := set.Len() / cfg.BatchSize
 			bm.ResetTimer()
 			err := b.do(func() error {
