@@ -26,7 +26,8 @@ print('{"msg": "evaluation", "test_accuracy": 0.9758, "test_loss": 0.086, "train
 // scripts/gpu-host-run.sh: PyTorch runs graph-captured with fused Adam, and
 // where that fails, with torch's default Adam, then eagerly; a
 // configuration that failed is not tried again for the later seeds, and the
-// table names the configuration that served.
+// table names the configuration that served. Resuming, a seed that any
+// configuration finished in an earlier call is not run again.
 func TestGPUHostRunSeedsFallBack(t *testing.T) {
 	lookPathOrSkip(t, "python3")
 	bash := lookPathOrSkip(t, "bash")
@@ -34,14 +35,16 @@ func TestGPUHostRunSeedsFallBack(t *testing.T) {
 	for _, tc := range []struct {
 		name   string
 		fails  string
+		done   string // a log an earlier call left: resume
 		calls  []string
 		served string // the table's PyTorch column
 	}{
-		{"fused graph works", "", []string{"graph/auto 1", "graph/auto 2"}, "torch_graph acc"},
-		{"fused capture fails", "graph/auto",
+		{"fused graph works", "", "", []string{"graph/auto 1", "graph/auto 2"}, "torch_graph acc"},
+		{"fused capture fails", "graph/auto", "",
 			[]string{"graph/auto 1", "graph/default 1", "graph/default 2"}, "torch_graph_foreach acc"},
-		{"every capture fails", "graph/auto graph/default",
+		{"every capture fails", "graph/auto graph/default", "",
 			[]string{"graph/auto 1", "graph/default 1", "eager/auto 1", "eager/auto 2"}, "torch_eager acc"},
+		{"resumed after a fallback", "", "seed-torch_graph_foreach-1.log", []string{"graph/auto 2"}, "torch_graph acc"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			tree := t.TempDir()
@@ -55,8 +58,13 @@ func TestGPUHostRunSeedsFallBack(t *testing.T) {
 			}
 			calls := filepath.Join(tree, "torch-calls.txt")
 			results := filepath.Join(tree, "results")
+			resume := ""
+			if tc.done != "" {
+				writeFile(t, filepath.Join(results, "seeds", tc.done), torchRunLog)
+				resume = "1"
+			}
 			cmd := exec.Command(bash, filepath.Join(tree, "scripts", "gpu-host-run.sh"), "--step", "seeds", results)
-			cmd.Env = append(os.Environ(), "SEEDS=1 2", "TORCH_CALLS="+calls, "TORCH_FAILS="+tc.fails, "RESUME=")
+			cmd.Env = append(os.Environ(), "SEEDS=1 2", "TORCH_CALLS="+calls, "TORCH_FAILS="+tc.fails, "RESUME="+resume)
 			out, err := cmd.CombinedOutput()
 			// The step fails where a run failed (its table says "failed"),
 			// and passes where every run finished.

@@ -26,9 +26,9 @@ Modes (the configurations a PyTorch user would try):
   Warm-up for graph and compile (capture, compilation) happens before the clock
   starts and leaves the weights and the optimizer as they were.
 
-Adam (--adam): "default" is torch's own choice, the multi-tensor (foreach)
-update on CUDA, about fifteen kernels a step; "fused" is one kernel for every
-parameter (CUDA only with torch 1.13). "auto", the default, is fused for graph
+Adam (--adam): "default" is torch's own choice, from torch 2 on CUDA the
+multi-tensor (foreach) update, about fifteen kernels a step; "fused" is one
+kernel for every parameter (CUDA only with torch 1.13). "auto", the default, is fused for graph
 and compile on CUDA, the modes meant as PyTorch at its fastest, and torch's
 default for eager, PyTorch as most code is written. The same update either way.
 
@@ -269,7 +269,7 @@ def main():
     p.add_argument("--mode", choices=["eager", "graph", "compile"], default="eager",
                    help="eager, graph (CUDA: the step captured as a CUDA graph) or compile (torch.compile)")
     p.add_argument("--adam", choices=["auto", "default", "fused"], default="auto",
-                   help="Adam's update: torch's default (foreach on CUDA), fused (one kernel), "
+                   help="Adam's update: torch's default (foreach on CUDA from torch 2), fused (one kernel), "
                    "or auto: fused for graph and compile on CUDA, default otherwise")
     p.add_argument("--epochs", type=int, default=5)
     p.add_argument("--batch-size", type=int, default=32)
