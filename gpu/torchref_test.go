@@ -30,19 +30,30 @@ const adamKindProbe = torchMnistStandIn + `for arg in sys.argv[2:]:
     print(mod.adam_kind(choice, mode, types.SimpleNamespace(type=device)))
 `
 
-// runProbe runs a stand-in probe over args and returns one field per arg.
-func runProbe(t *testing.T, python, probe string, args []string) []string {
+// probeCase is a question to a stand-in probe and the answer it must print.
+type probeCase struct{ in, want string }
+
+// checkProbe runs a stand-in probe over every case's question at once and
+// checks its answers, one a line, against fn's expected ones.
+func checkProbe(t *testing.T, python, probe, fn string, cases []probeCase) {
 	t.Helper()
-	script := filepath.Join(repoRoot(t), "scripts", "torch_mnist.py")
-	out, err := exec.Command(python, append([]string{"-c", probe, script}, args...)...).CombinedOutput()
+	args := []string{"-c", probe, filepath.Join(repoRoot(t), "scripts", "torch_mnist.py")}
+	for _, c := range cases {
+		args = append(args, c.in)
+	}
+	out, err := exec.Command(python, args...).CombinedOutput()
 	if err != nil {
-		t.Fatalf("probe: %v\n%s", err, out)
+		t.Fatalf("%s probe: %v\n%s", fn, err, out)
 	}
 	got := strings.Fields(string(out))
-	if len(got) != len(args) {
-		t.Fatalf("probe printed %d answers for %d questions:\n%s", len(got), len(args), out)
+	if len(got) != len(cases) {
+		t.Fatalf("%s probe printed %d answers for %d questions:\n%s", fn, len(got), len(cases), out)
 	}
-	return got
+	for i, c := range cases {
+		if got[i] != c.want {
+			t.Errorf("%s(%s) = %s, want %s", fn, c.in, got[i], c.want)
+		}
+	}
 }
 
 // TestTorchReferenceChoosesAdam checks which Adam update
@@ -52,7 +63,7 @@ func runProbe(t *testing.T, python, probe string, args []string) []string {
 // torch's own default for eager, PyTorch as most code runs it.
 func TestTorchReferenceChoosesAdam(t *testing.T) {
 	python := lookPathOrSkip(t, "python3")
-	cases := []struct{ args, want string }{
+	checkProbe(t, python, adamKindProbe, "adam_kind", []probeCase{
 		{"auto/graph/cuda", "fused"},
 		{"auto/compile/cuda", "fused"},
 		{"auto/eager/cuda", "default"},
@@ -60,16 +71,7 @@ func TestTorchReferenceChoosesAdam(t *testing.T) {
 		{"auto/eager/cpu", "default"},
 		{"default/graph/cuda", "default"},
 		{"fused/eager/cuda", "fused"},
-	}
-	args := make([]string, len(cases))
-	for i, c := range cases {
-		args[i] = c.args
-	}
-	for i, got := range runProbe(t, python, adamKindProbe, args) {
-		if got != cases[i].want {
-			t.Errorf("adam_kind(%s) = %s, want %s", cases[i].args, got, cases[i].want)
-		}
-	}
+	})
 }
 
 // TestTorchReferenceNamesItsBLAS checks how scripts/torch_mnist.py tells
@@ -79,7 +81,7 @@ func TestTorchReferenceChoosesAdam(t *testing.T) {
 func TestTorchReferenceNamesItsBLAS(t *testing.T) {
 	python := lookPathOrSkip(t, "python3")
 	script := filepath.Join(repoRoot(t), "scripts", "torch_mnist.py")
-	cases := []struct{ path, want string }{
+	checkProbe(t, python, blasKindProbe, "blas_kind", []probeCase{
 		{"/usr/lib/x86_64-linux-gnu/blas/libblas.so.3.11.0", "reference"},
 		{"/usr/lib/x86_64-linux-gnu/openblas-pthread/libblas.so.3", "openblas"},
 		{"/usr/lib/x86_64-linux-gnu/openblas-openmp/libopenblas.so.0", "openblas"},
@@ -89,17 +91,7 @@ func TestTorchReferenceNamesItsBLAS(t *testing.T) {
 		{"/usr/local/lib/libblas.so.3", "other"},
 		{"/usr/local/cuda/lib64/libcublas.so.12", "None"},
 		{"/usr/lib/x86_64-linux-gnu/libdnnl.so.2", "None"},
-	}
-	paths := make([]string, len(cases))
-	for i, c := range cases {
-		paths[i] = c.path
-	}
-	got := runProbe(t, python, blasKindProbe, paths)
-	for i, c := range cases {
-		if got[i] != c.want {
-			t.Errorf("blas_kind(%s) = %s, want %s", c.path, got[i], c.want)
-		}
-	}
+	})
 
 	// With a real PyTorch (Debian's, as make bench uses it), --which-blas
 	// names a kind from the list and, unless torch brings its own, a
