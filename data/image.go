@@ -124,7 +124,7 @@ func decodeImage(r io.ReadSeeker, maxPixels int) (image.Image, error) {
 		return nil, fmt.Errorf("decode: the header gives a size of %d×%d pixels", cfg.Width, cfg.Height)
 	}
 	if cfg.Width > maxPixels/cfg.Height {
-		return nil, fmt.Errorf("%w: %d×%d pixels, more than the %d pixels (%.1f megapixels) -predict reads", ErrImageTooLarge, cfg.Width, cfg.Height, maxPixels, float64(maxPixels)/1e6)
+		return nil, fmt.Errorf("%w: %d×%d pixels, more than the %d pixels (%.1f megapixels) an image may have", ErrImageTooLarge, cfg.Width, cfg.Height, maxPixels, float64(maxPixels)/1e6)
 	}
 	if _, err := r.Seek(0, io.SeekStart); err != nil {
 		return nil, fmt.Errorf("read: %w", err)

@@ -2,7 +2,9 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"slices"
@@ -30,6 +32,13 @@ func prepareCheckpoints(ctx context.Context, o *options, log *logrus.Logger) (*m
 		return nil, "", nil, nil
 	}
 	dir := o.checkpointDir
+	// A folder that is not there holds nothing to resume: say so before
+	// making it, so that a mistyped name leaves no empty folder behind.
+	if o.resume {
+		if _, err := os.Stat(dir); errors.Is(err, fs.ErrNotExist) {
+			return nil, "", nil, fmt.Errorf("-resume: no checkpoint in %s: the folder does not exist", dir)
+		}
+	}
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, "", nil, usageError{fmt.Sprintf("-checkpoint-dir %s: %v", dir, err)}
 	}

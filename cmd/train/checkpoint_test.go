@@ -4,6 +4,8 @@ package main
 
 import (
 	"bytes"
+	"errors"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
@@ -118,10 +120,11 @@ func TestCheckpointResumeIsExact(t *testing.T) {
 }
 
 // TestResumeErrors: -resume without a folder is a usage error; a folder
-// without a readable checkpoint is a runtime error of one line. Neither
-// needs the data.
+// without a readable checkpoint, or none at all, is a runtime error of one
+// line. Neither needs the data, and a mistyped folder is not made.
 func TestResumeErrors(t *testing.T) {
 	empty := t.TempDir()
+	missing := filepath.Join(t.TempDir(), "typo")
 	corrupt := t.TempDir()
 	if err := os.WriteFile(filepath.Join(corrupt, "checkpoint-e000003-s0000000.safetensors"), []byte("not a checkpoint"), 0o644); err != nil {
 		t.Fatal(err)
@@ -135,6 +138,7 @@ func TestResumeErrors(t *testing.T) {
 		{"resume without folder", []string{"-resume"}, exitUsage, "-resume needs -checkpoint-dir"},
 		{"resume with load", []string{"-resume", "-checkpoint-dir", empty, "-load", "m.safetensors"}, exitUsage, "-resume and -load"},
 		{"no checkpoint", []string{"-resume", "-checkpoint-dir", empty}, exitRuntime, "no checkpoint"},
+		{"no folder", []string{"-resume", "-checkpoint-dir", missing}, exitRuntime, "-resume: no checkpoint in " + missing + ": the folder does not exist"},
 		{"corrupt checkpoint", []string{"-resume", "-checkpoint-dir", corrupt}, exitRuntime, "load checkpoint " + filepath.Join(corrupt, "checkpoint-e000003-s0000000.safetensors")},
 		{"checkpoint folder is a file", []string{"-checkpoint-dir", filepath.Join(corrupt, "checkpoint-e000003-s0000000.safetensors")}, exitUsage, "-checkpoint-dir"},
 	}
@@ -149,9 +153,12 @@ func TestResumeErrors(t *testing.T) {
 			if !strings.HasPrefix(first, "train: ") || !strings.Contains(first, tt.want) {
 				t.Errorf("first stderr line %q should be one error containing %q", first, tt.want)
 			}
-			if tt.code == exitRuntime && len(lines) != 1 {
-				t.Errorf("runtime error printed %d lines, want 1:\n%s", len(lines), stderr)
+			if len(lines) != 1 {
+				t.Errorf("printed %d lines, want 1:\n%s", len(lines), stderr)
 			}
 		})
+	}
+	if _, err := os.Stat(missing); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("-resume with a folder that is not there made it (stat: %v)", err)
 	}
 }

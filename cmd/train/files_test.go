@@ -34,6 +34,11 @@ func runGuarded(t *testing.T, args ...string) (code int, stdout, stderr string) 
 }
 
 // errorLine is the "train: ..." line of a failed run's stderr.
+// oneLine says stderr is a single "train: ..." error line, nothing else.
+func oneLine(stderr string) bool {
+	return strings.HasPrefix(stderr, "train: ") && strings.Count(stderr, "\n") == 1 && strings.HasSuffix(stderr, "\n")
+}
+
 func errorLine(stderr string) string {
 	for _, l := range strings.Split(stderr, "\n") {
 		if strings.HasPrefix(l, "train: ") {
@@ -89,8 +94,8 @@ func TestSameOutputTwiceExits2(t *testing.T) {
 			if code != exitUsage || stdout != "" {
 				t.Fatalf("exit %d, want %d; stdout %q, stderr:\n%s", code, exitUsage, stdout, stderr)
 			}
-			if l := errorLine(stderr); !strings.Contains(l, "are the same file") || !strings.Contains(stderr, "usage: train") {
-				t.Errorf("stderr should say the outputs are the same file and show the usage:\n%s", stderr)
+			if l := errorLine(stderr); !strings.Contains(l, "are the same file") || !oneLine(stderr) {
+				t.Errorf("stderr should be one line saying the outputs are the same file:\n%s", stderr)
 			}
 		})
 	}

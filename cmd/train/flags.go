@@ -11,7 +11,20 @@ import (
 	"mnist/model"
 )
 
-const usageLine = "usage: train [-epochs N] [-batch-size N] [-optimizer adam|sgd] [-lr X] [-seed N] [-engine gorgonia|native|cudagraph|fused|persistent] [-data-dir DIR] [-gpu N] [-log-level LEVEL] [-log-format text|json] [-save FILE] [-load FILE] [-checkpoint-dir DIR [-resume]] [-metrics-out FILE] [-plot FILE]  (train -h for details)\n       train -load FILE -predict IMAGE...  (classify PNG or JPEG images)\n       train -load FILE -serve ADDR  (draw digits in the browser at http://ADDR/)"
+// usage is the synopsis -h prints above the flags. It names only the
+// engines this build has: the CPU build's one, or the cuda build's five.
+func usage() string {
+	var engines []string
+	for _, name := range gpu.EngineNames() {
+		if gpu.CheckEngine(name) == nil {
+			engines = append(engines, name)
+		}
+	}
+	return "usage: train [-epochs N] [-batch-size N] [-optimizer adam|sgd] [-lr X] [-seed N] [-engine " + strings.Join(engines, "|") + "] [-data-dir DIR] [-gpu N] [-log-level LEVEL] [-log-format text|json] [-save FILE] [-load FILE] [-checkpoint-dir DIR [-resume]] [-metrics-out FILE] [-plot FILE]\n" +
+		"       train -load FILE -predict IMAGE...  (classify PNG or JPEG images)\n" +
+		"       train -load FILE -serve ADDR  (draw digits in the browser at http://ADDR/)\n" +
+		"       train -download-only [-data-dir DIR]  (fetch and verify MNIST)"
+}
 
 // errHelp means -h was asked for and the usage has been printed.
 var errHelp = flag.ErrHelp
@@ -61,8 +74,8 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	o := options{cfg: def}
 	fs := flag.NewFlagSet("train", flag.ContinueOnError)
 	// The flag package would print every parse error with the whole help
-	// after it (43 lines for a typo); run prints one line and the usage
-	// instead, and -h prints the help below.
+	// after it (43 lines for a typo); run prints one line instead, and -h
+	// prints the help below.
 	fs.SetOutput(io.Discard)
 	fs.Usage = func() {}
 	fs.IntVar(&o.cfg.Epochs, "epochs", def.Epochs, "passes over the 60,000 training images; 0 only evaluates")
@@ -80,14 +93,14 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.StringVar(&o.plotOut, "plot", "", "draw training loss and accuracy per epoch and the test result into this PNG `file` (800x600)")
 	fs.StringVar(&o.savePath, "save", "", "write the trained weights and test results to this safetensors `file` (atomically)")
 	fs.StringVar(&o.loadPath, "load", "", "start from the weights in this safetensors `file` (from -save); with -epochs 0 only evaluate them")
-	fs.StringVar(&o.checkpointDir, "checkpoint-dir", "", "after every epoch, and on Ctrl-C, save weights, Adam's state and the shuffle position to this `folder` (created if missing), keeping the newest 2")
+	fs.StringVar(&o.checkpointDir, "checkpoint-dir", "", "after every epoch, and on Ctrl-C, save weights, the optimizer's state and the shuffle position to this `folder` (created if missing), keeping the newest 2")
 	fs.BoolVar(&o.resume, "resume", false, "carry on from the newest checkpoint in -checkpoint-dir until -epochs epochs in all, as if never stopped")
 	fs.BoolVar(&o.predict, "predict", false, "classify the PNG or JPEG images named after the flags with the -load model, print each one's digit and top-3 probabilities, and exit (no training, no MNIST needed)")
 	fs.StringVar(&o.serveAddr, "serve", "", "serve a page to draw digits on, and a JSON API, with the -load model at this `address` (host:port, e.g. 127.0.0.1:8080) until Ctrl-C; see docs/serve.md")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			fmt.Fprintln(stderr, "train trains the MNIST MLP (784-128-64-10) with Gorgonia and reports test accuracy and loss.")
-			fmt.Fprintln(stderr, usageLine)
+			fmt.Fprintln(stderr, usage())
 			fmt.Fprintln(stderr, "\nFlags:")
 			fs.SetOutput(stderr)
 			fs.PrintDefaults()
@@ -139,6 +152,13 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 			return o, err
 		}
 	}
+	if o.downloadOnly {
+		if err := refuseFlags(set, "download-only", "only fetches and verifies the data",
+			"epochs", "batch-size", "lr", "optimizer", "seed", "engine", "gpu", "save", "load",
+			"metrics-out", "plot", "checkpoint-dir", "resume"); err != nil {
+			return o, err
+		}
+	}
 	if err := o.cfg.Validate(); err != nil {
 		return o, err
 	}
@@ -164,9 +184,17 @@ func checkPredictFlags(o options, set map[string]bool, files []string) error {
 	if len(files) == 0 {
 		return errors.New("-predict needs at least one image file after the flags")
 	}
-	for _, name := range []string{"epochs", "lr", "optimizer", "seed", "save", "metrics-out", "plot", "download-only", "data-dir", "checkpoint-dir", "resume"} {
+	return refuseFlags(set, "predict", "only classifies images",
+		"epochs", "lr", "optimizer", "seed", "save", "metrics-out", "plot", "download-only", "data-dir", "checkpoint-dir", "resume")
+}
+
+// refuseFlags rejects each of names that was given alongside -mode, which
+// does something else: silently ignoring them would let a user believe a
+// -save or -epochs had done something.
+func refuseFlags(set map[string]bool, mode, does string, names ...string) error {
+	for _, name := range names {
 		if set[name] {
-			return fmt.Errorf("-%s cannot be used with -predict, which only classifies images", name)
+			return fmt.Errorf("-%s cannot be used with -%s, which %s", name, mode, does)
 		}
 	}
 	return nil
@@ -192,6 +220,8 @@ func flagError(fs *flag.FlagSet, err error) error {
 	msg = "unknown flag -" + name
 	if near := nearestFlag(fs, name); near != "" {
 		msg += " (did you mean -" + near + "?)"
+	} else {
+		msg += " (train -h lists the flags)"
 	}
 	return errors.New(msg)
 }

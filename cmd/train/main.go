@@ -61,28 +61,21 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 }
 
 // fail reports the error that ends the run and returns its exit code. In
-// text it is one line, "train: ...", followed for a usage error by the
-// usage. With -log-format json it is one JSON log entry like every other
-// line on stderr, so that a program reading the log can read the failure
-// too: level "error", msg the error, exit_code, and for a usage error
-// usage, the usage text. (When the flags cannot be parsed, json applies
-// only if -log-format json came before the bad flag.)
+// text it is one line, "train: ...": the usage would bury it, and a usage
+// error says what to change (an unknown flag, the nearest one). With
+// -log-format json it is one JSON log entry like every other line on
+// stderr, so that a program reading the log can read the failure too:
+// level "error", msg the error, exit_code. (When the flags cannot be
+// parsed, json applies only if -log-format json came before the bad flag.)
 func fail(logFormat string, stderr io.Writer, err error, code int) int {
 	if logFormat != "json" {
 		fmt.Fprintf(stderr, "train: %v\n", err)
-		if code == exitUsage {
-			fmt.Fprintln(stderr, usageLine)
-		}
 		return code
 	}
 	// A logger of its own: the run's may be set to a level above error.
 	log := logrus.New()
 	log.SetOutput(stderr)
 	log.SetFormatter(&logrus.JSONFormatter{})
-	entry := log.WithField("exit_code", code)
-	if code == exitUsage {
-		entry = entry.WithField("usage", usageLine)
-	}
-	entry.Error(err.Error())
+	log.WithField("exit_code", code).Error(err.Error())
 	return code
 }

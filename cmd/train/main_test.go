@@ -11,6 +11,8 @@ import (
 	"runtime/debug"
 	"strings"
 	"testing"
+
+	"mnist/gpu"
 )
 
 // binary is the train command built once for the tests that run it as a
@@ -106,8 +108,8 @@ func TestUsageErrorsExit2(t *testing.T) {
 			if code != exitUsage {
 				t.Errorf("exit code %d, want %d; stderr:\n%s", code, exitUsage, stderr)
 			}
-			if !strings.Contains(stderr, "usage: train") {
-				t.Errorf("stderr lacks the usage line:\n%s", stderr)
+			if !oneLine(stderr) {
+				t.Errorf("stderr is not one error line:\n%s", stderr)
 			}
 			if strings.Contains(stderr, "goroutine ") {
 				t.Errorf("stderr has a stack trace:\n%s", stderr)
@@ -125,6 +127,14 @@ func TestHelpExits0AndDocumentsFlags(t *testing.T) {
 		if !strings.Contains(stderr, flag) {
 			t.Errorf("-h does not document %s", flag)
 		}
+	}
+	// The synopsis offers the engines this build has, no others.
+	engines := "[-engine gorgonia]"
+	if gpu.BuiltWithCUDA {
+		engines = "[-engine " + strings.Join(gpu.EngineNames(), "|") + "]"
+	}
+	if !strings.Contains(stderr, "usage: train [") || !strings.Contains(stderr, engines) {
+		t.Errorf("-h's usage should offer %s:\n%s", engines, stderr)
 	}
 }
 

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"flag"
+	"io"
 	"math"
 	"os"
 	"path/filepath"
@@ -25,8 +26,8 @@ func runInProcess(args ...string) (code int, stdout, stderr string) {
 	return code, out.String(), errb.String()
 }
 
-// TestBadFlagsOneLine: a bad command line gets one error line and the
-// usage (two lines), not the whole help around the error twice.
+// TestBadFlagsOneLine: a bad command line gets one error line, not the
+// whole help around the error twice.
 func TestBadFlagsOneLine(t *testing.T) {
 	cases := []struct {
 		args []string
@@ -36,13 +37,16 @@ func TestBadFlagsOneLine(t *testing.T) {
 		{[]string{"-bach-size", "3"}, "unknown flag -bach-size (did you mean -batch-size?)"},
 		{[]string{"-batch", "3"}, "(did you mean -batch-size?)"},
 		{[]string{"--chekpoint-dir", "x"}, "(did you mean -checkpoint-dir?)"},
-		{[]string{"-xyz"}, "train: unknown flag -xyz\n"},
+		{[]string{"-xyz"}, "train: unknown flag -xyz (train -h lists the flags)\n"},
 		{[]string{"-lr", "abc"}, "train: -lr abc: want a number"},
 		{[]string{"-epochs", "2.5"}, "train: -epochs 2.5: want a whole number"},
 		{[]string{"-seed", "-1"}, "train: -seed -1: want a whole number, 0 or more"},
 		{[]string{"-predict", "a.png", "-load", "m.safetensors"}, `flag -load comes after the argument "a.png": flags must come before the image names`},
 		{[]string{"-load", "m.safetensors", "-predict", "a.png", "-log-format", "json"}, "flag -log-format comes after"},
 		{[]string{"-epochs", "0"}, "-epochs 0 only evaluates a model, and none was given"},
+		{[]string{"-download-only", "-save", "m.safetensors"}, "train: -save cannot be used with -download-only, which only fetches and verifies the data\n"},
+		{[]string{"-download-only", "-epochs", "3"}, "-epochs cannot be used with -download-only"},
+		{[]string{"-download-only", "-engine", "gorgonia"}, "-engine cannot be used with -download-only"},
 	}
 	for _, c := range cases {
 		t.Run(strings.Join(c.args, " "), func(t *testing.T) {
@@ -50,9 +54,8 @@ func TestBadFlagsOneLine(t *testing.T) {
 			if code != exitUsage || stdout != "" {
 				t.Errorf("exit %d, stdout %q; want %d and nothing", code, stdout, exitUsage)
 			}
-			lines := strings.Split(strings.TrimRight(stderr, "\n"), "\n")
-			if want := 1 + strings.Count(usageLine, "\n") + 1; len(lines) != want || !strings.HasPrefix(lines[1], "usage: train") {
-				t.Errorf("%d lines, want the error and the %d-line usage:\n%s", len(lines), want-1, stderr)
+			if !oneLine(stderr) {
+				t.Errorf("stderr is not one error line:\n%s", stderr)
 			}
 			if !strings.Contains(stderr, c.says) {
 				t.Errorf("stderr does not say %q:\n%s", c.says, stderr)
@@ -67,6 +70,16 @@ func TestBadFlagsOneLine(t *testing.T) {
 	// A name far from every flag gets no suggestion.
 	if _, _, stderr := runInProcess("-verbose"); strings.Contains(stderr, "did you mean") {
 		t.Errorf("suggested a flag for -verbose:\n%s", stderr)
+	}
+}
+
+// TestDownloadOnlyTakesDataFlags: -download-only refuses the training
+// flags (TestBadFlagsOneLine) but takes the ones that say where the data
+// goes and how to log.
+func TestDownloadOnlyTakesDataFlags(t *testing.T) {
+	o, err := parseFlags([]string{"-download-only", "-data-dir", "d", "-log-level", "warn", "-log-format", "json"}, io.Discard)
+	if err != nil || !o.downloadOnly || o.dataDir != "d" || o.logLevel != "warn" || o.logFormat != "json" {
+		t.Errorf("parseFlags = %+v, %v; want -download-only with its data and log flags", o, err)
 	}
 }
 
@@ -114,9 +127,6 @@ func TestErrorsInJSON(t *testing.T) {
 			}
 			if e["level"] != "error" || !strings.Contains(e["msg"].(string), c.says) || e["exit_code"] != float64(c.code) {
 				t.Errorf("entry %v, want level error, msg saying %q, exit_code %d", e, c.says, c.code)
-			}
-			if _, ok := e["usage"]; ok != (c.code == exitUsage) {
-				t.Errorf("entry %v: usage field only for usage errors", e)
 			}
 		})
 	}

@@ -202,8 +202,8 @@ func TestBadOutputPathExits2(t *testing.T) {
 			if code != exitUsage {
 				t.Errorf("exit code %d, want %d; stderr:\n%s", code, exitUsage, stderr)
 			}
-			if !strings.Contains(stderr, tc.flag+": cannot write "+tc.path+": ") || !strings.Contains(stderr, tc.want) || !strings.Contains(stderr, "usage: train") {
-				t.Errorf("stderr should name %s, say %q and show the usage:\n%s", tc.flag, tc.want, stderr)
+			if !strings.Contains(stderr, tc.flag+": cannot write "+tc.path+": ") || !strings.Contains(stderr, tc.want) || !oneLine(stderr) {
+				t.Errorf("stderr should be one line naming %s and saying %q:\n%s", tc.flag, tc.want, stderr)
 			}
 		})
 	}

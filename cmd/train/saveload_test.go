@@ -177,8 +177,8 @@ func TestUnwritableSavePathExit2(t *testing.T) {
 		if code != exitUsage {
 			t.Errorf("-save %s: exit code %d, want %d; stderr:\n%s", c.path, code, exitUsage, stderr)
 		}
-		if !strings.Contains(stderr, "train: -save: cannot write "+c.path+": ") || !strings.Contains(stderr, c.want) || !strings.Contains(stderr, "usage: train") {
-			t.Errorf("-save %s: stderr should name the path, say %q and give the usage line:\n%s", c.path, c.want, stderr)
+		if !strings.Contains(stderr, "train: -save: cannot write "+c.path+": ") || !strings.Contains(stderr, c.want) || !oneLine(stderr) {
+			t.Errorf("-save %s: stderr should be one line naming the path and saying %q:\n%s", c.path, c.want, stderr)
 		}
 		if strings.Contains(stderr, "msg=training") || stdout != "" {
 			t.Errorf("-save %s: training started:\n%s", c.path, stderr)

@@ -347,8 +347,8 @@ func TestServeUsageErrorsExit2(t *testing.T) {
 	} {
 		t.Run(strings.Join(args, " "), func(t *testing.T) {
 			code, _, stderr := runTrain(t, args...)
-			if code != exitUsage || !strings.Contains(stderr, "usage: train") {
-				t.Errorf("exit code %d, want %d with the usage line:\n%s", code, exitUsage, stderr)
+			if code != exitUsage || !oneLine(stderr) {
+				t.Errorf("exit code %d, want %d with one error line:\n%s", code, exitUsage, stderr)
 			}
 		})
 	}

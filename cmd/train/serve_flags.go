@@ -20,10 +20,6 @@ func checkServeFlags(o options, set map[string]bool) error {
 	if n, err := strconv.Atoi(port); err != nil || n < 0 || n > 65535 {
 		return fmt.Errorf("-serve %q: the port must be a number from 0 to 65535", o.serveAddr)
 	}
-	for _, name := range []string{"predict", "epochs", "lr", "optimizer", "seed", "save", "metrics-out", "plot", "download-only", "data-dir", "checkpoint-dir", "resume"} {
-		if set[name] {
-			return fmt.Errorf("-%s cannot be used with -serve, which only serves the -load model", name)
-		}
-	}
-	return nil
+	return refuseFlags(set, "serve", "only serves the -load model",
+		"predict", "epochs", "lr", "optimizer", "seed", "save", "metrics-out", "plot", "download-only", "data-dir", "checkpoint-dir", "resume")
 }
