@@ -51,8 +51,8 @@ func TestCUDABinaryStderr(t *testing.T) {
 			args:     []string{"-batch-size", "0"},
 			wantCode: 2,
 			check: func(stderr string) string {
-				if !strings.HasPrefix(stderr, "train: batch size must be >= 1, got 0\nusage: train ") {
-					return "want the error line, then the usage"
+				if stderr != "train: batch size must be >= 1, got 0\n" {
+					return "want only the error line"
 				}
 				return ""
 			},
