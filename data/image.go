@@ -69,8 +69,9 @@ func LoadImages(ctx context.Context, paths []string) (*Set, error) {
 }
 
 // LoadImage reads one PNG or JPEG file and preprocesses it as
-// ImageBytesToMNIST does; errors name the file. A cancelled ctx stops the
-// read.
+// ImageBytesToMNIST does. Its errors have one form, "image: cannot read
+// PATH: cause" or "image: cannot decode PATH: cause". A cancelled ctx
+// stops the read.
 func LoadImage(ctx context.Context, path string) ([]byte, error) {
 	b, err := fileio.ReadFile(ctx, path, maxImageFileBytes)
 	if err != nil {
@@ -78,7 +79,7 @@ func LoadImage(ctx context.Context, path string) ([]byte, error) {
 	}
 	px, err := ImageBytesToMNIST(b)
 	if err != nil {
-		return nil, fmt.Errorf("image %s: %w", path, err)
+		return nil, fmt.Errorf("image: cannot decode %s: %w", path, err)
 	}
 	return px, nil
 }

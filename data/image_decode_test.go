@@ -120,7 +120,7 @@ func TestLoadImageTIFFRenamed(t *testing.T) {
 		t.Fatal(err)
 	}
 	_, err := LoadImage(context.Background(), p)
-	if err == nil || err.Error() != "image "+p+": not a PNG or JPEG image (it is a TIFF file)" {
+	if err == nil || err.Error() != "image: cannot decode "+p+": not a PNG or JPEG image (it is a TIFF file)" {
 		t.Errorf("error %v", err)
 	}
 }
