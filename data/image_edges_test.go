@@ -46,12 +46,13 @@ func TestLoadImageErrorKinds(t *testing.T) {
 		name string
 		path string
 		kind error  // errors.Is, when not nil
+		verb string // the message starts "image: cannot VERB PATH: "
 		want string // in the message
 	}{
-		{"missing", filepath.Join(dir, "none.png"), fs.ErrNotExist, "none.png"},
-		{"not an image", write("notes.png", []byte("just some text, no picture")), nil, "not a PNG or JPEG image"},
-		{"truncated PNG", write("cut.png", cut.Bytes()[:cut.Len()/2]), nil, "decode:"},
-		{"blank", write("blank.png", blank.Bytes()), ErrBlankImage, "blank.png"},
+		{"missing", filepath.Join(dir, "none.png"), fs.ErrNotExist, "read", "no such file"},
+		{"not an image", write("notes.png", []byte("just some text, no picture")), nil, "decode", "not a PNG or JPEG image"},
+		{"truncated PNG", write("cut.png", cut.Bytes()[:cut.Len()/2]), nil, "decode", "decode:"},
+		{"blank", write("blank.png", blank.Bytes()), ErrBlankImage, "decode", "blank"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -62,8 +63,9 @@ func TestLoadImageErrorKinds(t *testing.T) {
 			if tt.kind != nil && !errors.Is(err, tt.kind) {
 				t.Errorf("error %q is not %v", err, tt.kind)
 			}
-			if !strings.Contains(err.Error(), tt.want) || !strings.Contains(err.Error(), tt.path) {
-				t.Errorf("error %q does not say %q and name %s", err, tt.want, tt.path)
+			prefix := "image: cannot " + tt.verb + " " + tt.path + ": "
+			if !strings.HasPrefix(err.Error(), prefix) || !strings.Contains(err.Error(), tt.want) {
+				t.Errorf("error %q does not start %q and say %q", err, prefix, tt.want)
 			}
 		})
 	}
