@@ -85,7 +85,7 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	seed := fs.Uint64("seed", def.Seed, "seed for weight initialisation and per-epoch shuffling")
 	fs.StringVar(&o.dataDir, "data-dir", "", "folder holding the MNIST .gz files, downloaded there when missing (default: the user cache dir, e.g. ~/.cache/mnist-gorgonia)")
 	fs.BoolVar(&o.downloadOnly, "download-only", false, "fetch and verify MNIST into the data folder, then exit")
-	fs.IntVar(&o.gpu, "gpu", 0, "CUDA device ordinal (cuda build only; the CPU build ignores it)")
+	fs.IntVar(&o.gpu, "gpu", 0, "CUDA device ordinal (cuda build only; the CPU build trains on the CPU and warns when N is not 0)")
 	fs.StringVar(&o.engine, "engine", gpu.EngineGorgonia, "what runs the network: gorgonia (Gorgonia's tape machine, on the CPU or, in the cuda build, the GPU), native (cuda build only: our own CUDA engine), cudagraph (cuda build only: native with each step replayed from a CUDA graph), fused (cuda build only: cudagraph with a step of five fused launches) or persistent (cuda build only: many steps to one launch of a kernel that stays on the GPU)")
 	fs.StringVar(&o.logLevel, "log-level", "info", "log level: debug, info, warn, error")
 	fs.StringVar(&o.logFormat, "log-format", "text", "log format: text or json")
