@@ -33,12 +33,12 @@ func runGuarded(t *testing.T, args ...string) (code int, stdout, stderr string) 
 	return code, out.String(), errb.String()
 }
 
-// errorLine is the "train: ..." line of a failed run's stderr.
 // oneLine says stderr is a single "train: ..." error line, nothing else.
 func oneLine(stderr string) bool {
 	return strings.HasPrefix(stderr, "train: ") && strings.Count(stderr, "\n") == 1 && strings.HasSuffix(stderr, "\n")
 }
 
+// errorLine is the "train: ..." line of a failed run's stderr.
 func errorLine(stderr string) string {
 	for _, l := range strings.Split(stderr, "\n") {
 		if strings.HasPrefix(l, "train: ") {
