@@ -8,6 +8,14 @@ const (
 	TestLabelsFile  = "t10k-labels-idx1-ubyte.gz"
 )
 
+// How many images the files that Files pins hold: every loaded set has
+// exactly these counts, so flags can be checked against them before any
+// download.
+const (
+	TrainImages = 60000
+	TestImages  = 10000
+)
+
 // File is one file of the data set with its canonical content.
 type File struct {
 	Name   string // base name, e.g. "train-images-idx3-ubyte.gz"

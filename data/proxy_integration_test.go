@@ -25,8 +25,8 @@ func TestGoProxyIntegration(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if train.Len() != 60000 || test.Len() != 10000 {
-		t.Fatalf("got %d training and %d test images, want 60000 and 10000", train.Len(), test.Len())
+	if train.Len() != TrainImages || test.Len() != TestImages {
+		t.Fatalf("got %d training and %d test images, want %d and %d", train.Len(), test.Len(), TrainImages, TestImages)
 	}
 	var counts [NumClasses]int
 	for _, l := range train.Labels {

@@ -51,7 +51,7 @@ func TestCUDABinaryStderr(t *testing.T) {
 			args:     []string{"-batch-size", "0"},
 			wantCode: 2,
 			check: func(stderr string) string {
-				if stderr != "train: batch size must be >= 1, got 0\n" {
+				if stderr != "train: -batch-size must be from 1 to 60000 (the training set's size), got 0\n" {
 					return "want only the error line"
 				}
 				return ""

@@ -5,8 +5,10 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"math"
 	"strings"
 
+	"mnist/data"
 	"mnist/gpu"
 	"mnist/model"
 )
@@ -29,8 +31,9 @@ func usage() string {
 // errHelp means -h was asked for and the usage has been printed.
 var errHelp = flag.ErrHelp
 
-// usageError is a bad flag value found after parsing (e.g. a batch larger
-// than the data): it exits 2 like a parse error.
+// usageError is a bad flag value found only after parsing (e.g. a
+// -checkpoint-dir that already holds checkpoints): it exits 2 like a
+// parse error.
 type usageError struct{ msg string }
 
 func (e usageError) Error() string { return e.msg }
@@ -159,6 +162,9 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 			return o, err
 		}
 	}
+	if err := checkTrainingFlags(o.cfg); err != nil {
+		return o, err
+	}
 	if err := o.cfg.Validate(); err != nil {
 		return o, err
 	}
@@ -172,6 +178,24 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 		return o, fmt.Errorf("unknown log format %q: use text or json", o.logFormat)
 	}
 	return o, nil
+}
+
+// checkTrainingFlags checks the numbers a user types, in the flags' own
+// names and before any download: a batch larger than the training set
+// is known to be wrong without reading it, since the verified files
+// always hold data.TrainImages images. cfg.Validate checks the same
+// fields again for callers of the model package, in its own words.
+func checkTrainingFlags(cfg model.Config) error {
+	lr := cfg.Optimizer.LearningRate
+	switch {
+	case cfg.Epochs < 0:
+		return fmt.Errorf("-epochs must be 0 or more, got %d", cfg.Epochs)
+	case cfg.BatchSize < 1 || cfg.BatchSize > data.TrainImages:
+		return fmt.Errorf("-batch-size must be from 1 to %d (the training set's size), got %d", data.TrainImages, cfg.BatchSize)
+	case !(lr > 0) || math.IsInf(lr, 0):
+		return fmt.Errorf("-lr must be a positive number, got %v", lr)
+	}
+	return nil
 }
 
 // checkPredictFlags rejects -predict without a model or images, and with

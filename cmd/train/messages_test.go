@@ -4,8 +4,10 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"flag"
 	"io"
+	"io/fs"
 	"math"
 	"os"
 	"path/filepath"
@@ -44,6 +46,10 @@ func TestBadFlagsOneLine(t *testing.T) {
 		{[]string{"-predict", "a.png", "-load", "m.safetensors"}, `flag -load comes after the argument "a.png": flags must come before the image names`},
 		{[]string{"-load", "m.safetensors", "-predict", "a.png", "-log-format", "json"}, "flag -log-format comes after"},
 		{[]string{"-epochs", "0"}, "-epochs 0 only evaluates a model, and none was given"},
+		{[]string{"-epochs", "-1"}, "train: -epochs must be 0 or more, got -1\n"},
+		{[]string{"-batch-size", "0"}, "train: -batch-size must be from 1 to 60000 (the training set's size), got 0\n"},
+		{[]string{"-lr", "0"}, "train: -lr must be a positive number, got 0\n"},
+		{[]string{"-lr", "Inf"}, "train: -lr must be a positive number, got +Inf\n"},
 		{[]string{"-download-only", "-save", "m.safetensors"}, "train: -save cannot be used with -download-only, which only fetches and verifies the data\n"},
 		{[]string{"-download-only", "-epochs", "3"}, "-epochs cannot be used with -download-only"},
 		{[]string{"-download-only", "-engine", "gorgonia"}, "-engine cannot be used with -download-only"},
@@ -70,6 +76,23 @@ func TestBadFlagsOneLine(t *testing.T) {
 	// A name far from every flag gets no suggestion.
 	if _, _, stderr := runInProcess("-verbose"); strings.Contains(stderr, "did you mean") {
 		t.Errorf("suggested a flag for -verbose:\n%s", stderr)
+	}
+}
+
+// TestBatchSizeCheckedBeforeData: a batch larger than the training set
+// is refused, with the largest one allowed, before the data folder is
+// made or 11 MB are downloaded into it; the largest batch passes.
+func TestBatchSizeCheckedBeforeData(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "mnist")
+	code, _, stderr := runInProcess("-batch-size", "60001", "-data-dir", dir)
+	if want := "train: -batch-size must be from 1 to 60000 (the training set's size), got 60001\n"; code != exitUsage || stderr != want {
+		t.Errorf("-batch-size 60001: exit %d, stderr %q; want %d and %q", code, stderr, exitUsage, want)
+	}
+	if _, err := os.Stat(dir); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("the data folder was touched before the flags were checked: stat: %v", err)
+	}
+	if _, err := parseFlags([]string{"-batch-size", "60000"}, io.Discard); err != nil {
+		t.Errorf("-batch-size 60000: %v", err)
 	}
 }
 

@@ -71,9 +71,6 @@ func train(ctx context.Context, o options, log *logrus.Logger, stdout, stderr io
 	if err != nil {
 		return fmt.Errorf("get MNIST from %s: %w", dir, err)
 	}
-	if o.cfg.BatchSize > trainSet.Len() {
-		return usageError{fmt.Sprintf("batch size %d is larger than the training set (%d images)", o.cfg.BatchSize, trainSet.Len())}
-	}
 
 	dev, engine, release, err := openEngine(o, loaded, log)
 	if err != nil {
