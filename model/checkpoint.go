@@ -234,7 +234,7 @@ func DecodeCheckpoint(b []byte) (*Checkpoint, error) {
 	if r.err != nil {
 		return nil, r.err
 	}
-	if err := opt.set(settings); err != nil {
+	if err := opt.Set(settings); err != nil {
 		return nil, fmt.Errorf("metadata: %w", err)
 	}
 	if err := c.Config.Validate(); err != nil {

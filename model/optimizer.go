@@ -104,8 +104,9 @@ func (c *OptimizerConfig) field(name string) *float64 {
 	return nil
 }
 
-// set stores each setting in its field (as read back from a file).
-func (c *OptimizerConfig) set(settings []Setting) error {
+// Set stores each setting in its field, as files that record settings
+// by name (checkpoints, model files) are read back.
+func (c *OptimizerConfig) Set(settings []Setting) error {
 	for _, s := range settings {
 		f := c.field(s.Name)
 		if f == nil {

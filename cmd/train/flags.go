@@ -70,6 +70,9 @@ type options struct {
 	// given: with -resume the checkpoint's values are adopted unless given,
 	// and a given value must match them.
 	seedSet, lrSet, optimizerSet bool
+	// trainingUnknown: -epochs 0 evaluates a -load file that does not say
+	// how it was trained, so the report names no optimizer or seed.
+	trainingUnknown bool
 }
 
 func parseFlags(args []string, stderr io.Writer) (options, error) {
@@ -143,6 +146,15 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	// those are the seed's random ones, whose 10% accuracy means nothing.
 	if o.cfg.Epochs == 0 && o.loadPath == "" && !o.resume && !o.downloadOnly {
 		return o, errors.New("-epochs 0 only evaluates a model, and none was given: add -load FILE, or train with -epochs 1 or more")
+	}
+	// The flags that only steer training would be ignored by an
+	// evaluation, and the report would then name them as if they had
+	// trained the model it scores.
+	if o.cfg.Epochs == 0 && o.loadPath != "" {
+		if err := refuseFlags(set, "epochs 0", "only evaluates the -load model",
+			"lr", "optimizer", "seed", "checkpoint-dir"); err != nil {
+			return o, err
+		}
 	}
 	if o.predict {
 		if err := checkPredictFlags(o, set, fs.Args()); err != nil {

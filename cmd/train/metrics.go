@@ -30,15 +30,17 @@ type metricsFile struct {
 }
 
 // metricsFlags are the command-line settings and the optimizer's
-// hyperparameters, enough to rerun the experiment.
+// hyperparameters, enough to rerun the experiment. An evaluation
+// (-epochs 0 -load) has the optimizer and seed that trained the model,
+// and none when its file does not say.
 type metricsFlags struct {
 	Epochs    int    `json:"epochs"`
 	BatchSize int    `json:"batch_size"`
-	Optimizer string `json:"optimizer"`
+	Optimizer string `json:"optimizer,omitempty"`
 	// OptimizerSettings are the optimizer's hyperparameters by name, the
 	// learning rate ("lr") among them.
-	OptimizerSettings map[string]float64 `json:"optimizer_settings"`
-	Seed              uint64             `json:"seed"`
+	OptimizerSettings map[string]float64 `json:"optimizer_settings,omitempty"`
+	Seed              *uint64            `json:"seed,omitempty"`
 	DataDir           string             `json:"data_dir"`
 	GPU               int                `json:"gpu"`
 	Engine            string             `json:"engine"`
@@ -85,14 +87,11 @@ func (r report) metricsDoc() metricsFile {
 		Device:       r.device,
 		Architecture: model.Architecture,
 		Flags: metricsFlags{
-			Epochs:            r.cfg.Epochs,
-			BatchSize:         r.cfg.BatchSize,
-			Optimizer:         r.cfg.Optimizer.Name,
-			OptimizerSettings: map[string]float64{},
-			Seed:              r.cfg.Seed,
-			DataDir:           r.dataDir,
-			GPU:               r.gpu,
-			Engine:            r.engine,
+			Epochs:    r.cfg.Epochs,
+			BatchSize: r.cfg.BatchSize,
+			DataDir:   r.dataDir,
+			GPU:       r.gpu,
+			Engine:    r.engine,
 		},
 		// An empty list, not null, when no epoch finished.
 		Epochs:       make([]metricsEpoch, 0, len(r.history)),
@@ -104,8 +103,13 @@ func (r report) metricsDoc() metricsFile {
 			ConfusionMatrix: r.metrics.Confusion,
 		},
 	}
-	for _, s := range r.cfg.Optimizer.Settings() {
-		doc.Flags.OptimizerSettings[s.Name] = s.Value
+	if !r.trainingUnknown {
+		seed := r.cfg.Seed
+		doc.Flags.Optimizer, doc.Flags.Seed = r.cfg.Optimizer.Name, &seed
+		doc.Flags.OptimizerSettings = map[string]float64{}
+		for _, s := range r.cfg.Optimizer.Settings() {
+			doc.Flags.OptimizerSettings[s.Name] = s.Value
+		}
 	}
 	for _, e := range r.history {
 		doc.Epochs = append(doc.Epochs, metricsEpoch{

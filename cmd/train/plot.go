@@ -77,12 +77,14 @@ func (r report) renderPlot() ([]byte, error) {
 func (r report) plots() (loss, acc *plot.Plot, err error) {
 	// The test point sits at the last finished epoch: that is the model it
 	// scores (plus, for an interrupted run, part of the next epoch). With no
-	// finished epoch it sits at 0, the untrained (or loaded) model.
+	// finished epoch it sits at 0, the untrained (or loaded) model, alone
+	// on the axis.
 	testX := float64(len(r.history))
-	firstX, lastX := math.Min(testX, 1), math.Max(testX, 1)
+	firstX := math.Min(testX, 1)
+	lastX := math.Max(testX, firstX)
 
 	loss = plot.New()
-	title := fmt.Sprintf("MNIST MLP: batch %d, %s lr %g, seed %d, %s", r.cfg.BatchSize, r.cfg.Optimizer.Name, r.cfg.Optimizer.LearningRate, r.cfg.Seed, r.device)
+	title := "MNIST MLP: " + r.setupLine()
 	if r.partial {
 		title += " (interrupted)"
 	}
@@ -119,10 +121,16 @@ func (r report) plots() (loss, acc *plot.Plot, err error) {
 
 	for _, p := range []*plot.Plot{loss, acc} {
 		// A tenth of the data's range above and below keeps points off
-		// the frame and leaves room for the legend.
+		// the frame and leaves room for the legend; a lone value (an
+		// evaluation's test point) gets a tenth of itself. Losses and
+		// accuracies are never negative, so neither is the axis.
 		if d := p.Y.Max - p.Y.Min; d > 0 {
 			p.Y.Min, p.Y.Max = p.Y.Min-d/10, p.Y.Max+d/10
+		} else if d == 0 {
+			pad := math.Max(math.Abs(p.Y.Max)/10, 0.01)
+			p.Y.Min, p.Y.Max = p.Y.Min-pad, p.Y.Max+pad
 		}
+		p.Y.Min = math.Max(p.Y.Min, 0)
 		// Epochs are whole numbers; half an epoch of margin keeps the
 		// first and last points off the frame.
 		p.X.Min, p.X.Max = firstX-0.5, lastX+0.5
@@ -130,6 +138,8 @@ func (r report) plots() (loss, acc *plot.Plot, err error) {
 		p.Y.Tick.Marker = valueTicks{}
 		p.Add(plotter.NewGrid())
 	}
+	// Nor does an accuracy go past 100%.
+	acc.Y.Max = math.Min(acc.Y.Max, 100)
 	return loss, acc, nil
 }
 
@@ -234,7 +244,16 @@ func (epochTicks) Ticks(min, max float64) []plot.Tick {
 	step := math.Max(1, math.Ceil((hi-lo+1)/10))
 	var ticks []plot.Tick
 	for x := lo; x <= hi; x += step {
-		ticks = append(ticks, plot.Tick{Value: x, Label: fmt.Sprintf("%.0f", x)})
+		ticks = append(ticks, plot.Tick{Value: x, Label: fmt.Sprintf("%.0f", positiveZero(x))})
 	}
 	return ticks
+}
+
+// positiveZero is x, with -0 (what rounding -0.5 up gives) as 0, so that no
+// axis is labelled "-0".
+func positiveZero(x float64) float64 {
+	if x == 0 {
+		return 0
+	}
+	return x
 }

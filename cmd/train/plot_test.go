@@ -7,6 +7,7 @@ import (
 	"math"
 	"testing"
 
+	"gonum.org/v1/plot"
 	"gonum.org/v1/plot/vg"
 	"gonum.org/v1/plot/vg/draw"
 	"gonum.org/v1/plot/vg/vgimg"
@@ -119,5 +120,51 @@ func TestPlotNonFinite(t *testing.T) {
 				t.Fatal(err)
 			}
 		})
+	}
+}
+
+// TestPlotEvaluationOnly: an evaluation (-epochs 0) has one point per
+// panel, at epoch 0. The axes frame it closely (the default pads a lone
+// value by ±1, down to a loss of -0.8) and the epoch axis is labelled 0,
+// not "-0".
+func TestPlotEvaluationOnly(t *testing.T) {
+	r := testReport(0, false)
+	r.metrics.Images, r.metrics.Accuracy, r.metrics.Loss = 10000, 0.9401, 0.1868
+	loss, acc, err := r.plots()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		name  string
+		p     *plot.Plot
+		value float64
+	}{{"loss", loss, 0.1868}, {"accuracy", acc, 94.01}} {
+		if lo, hi := c.p.Y.Min, c.p.Y.Max; lo < 0 || lo >= c.value || hi <= c.value || hi-lo > c.value {
+			t.Errorf("%s axis [%v, %v] does not frame the lone value %v closely, above zero", c.name, lo, hi, c.value)
+		}
+		if c.name == "accuracy" && c.p.Y.Max > 100 {
+			t.Errorf("accuracy axis reaches %v%%", c.p.Y.Max)
+		}
+		var labels []string
+		for _, tk := range c.p.X.Tick.Marker.Ticks(c.p.X.Min, c.p.X.Max) {
+			labels = append(labels, tk.Label)
+		}
+		if len(labels) != 1 || labels[0] != "0" {
+			t.Errorf("%s panel's epoch ticks %q, want only \"0\"", c.name, labels)
+		}
+	}
+}
+
+// TestPlotLossAxisAboveZero: the margin below a loss that nears zero stops
+// at zero, which no cross-entropy goes below.
+func TestPlotLossAxisAboveZero(t *testing.T) {
+	r := testReport(5, false)
+	r.history[4].Loss = 0.001
+	loss, _, err := r.plots()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if loss.Y.Min != 0 {
+		t.Errorf("loss axis starts at %v, want 0", loss.Y.Min)
 	}
 }

@@ -22,6 +22,9 @@ type report struct {
 	cfg          model.Config
 	device       string
 	partial      bool // training was interrupted; the model is as it stood
+	// trainingUnknown leaves cfg's optimizer and seed out: an evaluation
+	// of a -load file that does not say how it was trained.
+	trainingUnknown bool
 	// For -metrics-out and -plot: the finished epochs and the settings not
 	// in cfg.
 	history []model.EpochStats
@@ -49,13 +52,15 @@ func (r report) log(log *logrus.Logger) {
 		"samples_per_second": round(r.samplesPerSecond(), 1),
 		"epochs":             r.epochsDone,
 		"batch_size":         r.cfg.BatchSize,
-		"optimizer":          r.cfg.Optimizer.Name,
-		"lr":                 r.cfg.Optimizer.LearningRate,
-		"seed":               r.cfg.Seed,
 		"device":             r.device,
 		// Ten numbers stay readable on one line; the 10×10 confusion
 		// matrix does not, and goes to -metrics-out and the text report.
 		"test_class_accuracy": r.classAccuracyField(),
+	}
+	if !r.trainingUnknown {
+		fields["optimizer"] = r.cfg.Optimizer.Name
+		fields["lr"] = r.cfg.Optimizer.LearningRate
+		fields["seed"] = r.cfg.Seed
 	}
 	if r.partial {
 		fields["interrupted"] = true
@@ -80,9 +85,19 @@ func (r report) print(w io.Writer) {
 	if r.resumedAfter > 0 {
 		fmt.Fprintf(w, "  resumed   after epoch %d; the time is this run's\n", r.resumedAfter)
 	}
-	fmt.Fprintf(w, "  setup     batch %d, %s lr %g, seed %d, device %s\n", r.cfg.BatchSize, r.cfg.Optimizer.Name, r.cfg.Optimizer.LearningRate, r.cfg.Seed, r.device)
+	fmt.Fprintf(w, "  setup     %s\n", r.setupLine())
 	fmt.Fprintln(w)
 	printConfusion(w, &r.metrics.Confusion)
+}
+
+// setupLine is "batch 32, adam lr 0.001, seed 1, device cpu", for the text
+// report and the plot's title: for an evaluation of a -load model, the
+// settings that trained it, or none when its file does not say.
+func (r report) setupLine() string {
+	if r.trainingUnknown {
+		return fmt.Sprintf("batch %d, device %s (training settings not in the model file)", r.cfg.BatchSize, r.device)
+	}
+	return fmt.Sprintf("batch %d, %s lr %g, seed %d, device %s", r.cfg.BatchSize, r.cfg.Optimizer.Name, r.cfg.Optimizer.LearningRate, r.cfg.Seed, r.device)
 }
 
 // trainingLine says how much this run trained: "5 epochs in 16.3 s,

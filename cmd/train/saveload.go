@@ -11,6 +11,7 @@ import (
 
 	"github.com/sirupsen/logrus"
 
+	"mnist/data"
 	"mnist/model"
 )
 
@@ -43,16 +44,47 @@ func prepareSaveLoad(ctx context.Context, o *options) (*loadedModel, error) {
 	if !o.batchSizeSet {
 		// A value that is not a usable batch size is ignored rather than
 		// fatal: the weights are fine whatever the metadata says.
-		if n, err := strconv.Atoi(meta["batch_size"]); err == nil && n >= 1 && n <= maxSavedBatch {
+		if n, err := strconv.Atoi(meta["batch_size"]); err == nil && n >= 1 && n <= data.TrainImages {
 			o.cfg.BatchSize = n
+		}
+	}
+	if o.cfg.Epochs == 0 {
+		// Only evaluating: the report describes the model it scores, so it
+		// takes the optimizer and seed that trained it from the file (the
+		// flags that would set them are refused with -epochs 0).
+		if opt, seed, ok := trainedWith(meta); ok {
+			o.cfg.Optimizer, o.cfg.Seed = opt, seed
+		} else {
+			o.trainingUnknown = true
 		}
 	}
 	return &loadedModel{path: o.loadPath, params: p, meta: meta}, nil
 }
 
-// maxSavedBatch is the largest batch size taken from a file: the training
-// set's size, beyond which the run would stop with a usage error.
-const maxSavedBatch = 60000
+// trainedWith reads back the optimizer, its settings and the seed that
+// modelMetadata records (the fields of the optimizers not named keep their
+// defaults); ok is false when the file lacks one of them or holds one no
+// run could have used.
+func trainedWith(meta map[string]string) (opt model.OptimizerConfig, seed uint64, ok bool) {
+	opt = model.DefaultConfig().Optimizer
+	opt.Name = meta["optimizer"]
+	settings := opt.Settings() // nil for an unknown optimizer
+	if settings == nil {
+		return opt, 0, false
+	}
+	for i, s := range settings {
+		v, err := strconv.ParseFloat(meta[s.Name], 64)
+		if err != nil {
+			return opt, 0, false
+		}
+		settings[i].Value = v
+	}
+	if opt.Set(settings) != nil || opt.Validate() != nil {
+		return opt, 0, false
+	}
+	seed, err := strconv.ParseUint(meta["seed"], 10, 64)
+	return opt, seed, err == nil
+}
 
 // apply puts the loaded weights into the engine, which has its own fresh
 // initial weights until then. The optimizer starts afresh either way, so

@@ -145,18 +145,19 @@ func train(ctx context.Context, o options, log *logrus.Logger, stdout, stderr io
 		return err
 	}
 	r := report{
-		metrics:      metrics,
-		trainSeconds: trainSeconds,
-		trainImages:  trainer.Trained(),
-		epochsDone:   epochsBefore + len(history),
-		resumedAfter: epochsBefore,
-		cfg:          o.cfg,
-		device:       dev.Name(),
-		partial:      fitErr != nil,
-		history:      history,
-		dataDir:      dir,
-		gpu:          o.gpu,
-		engine:       o.engine,
+		metrics:         metrics,
+		trainSeconds:    trainSeconds,
+		trainImages:     trainer.Trained(),
+		epochsDone:      epochsBefore + len(history),
+		resumedAfter:    epochsBefore,
+		cfg:             o.cfg,
+		device:          dev.Name(),
+		partial:         fitErr != nil,
+		trainingUnknown: o.trainingUnknown,
+		history:         history,
+		dataDir:         dir,
+		gpu:             o.gpu,
+		engine:          o.engine,
 	}
 	r.log(log)
 	if o.logFormat == "text" {

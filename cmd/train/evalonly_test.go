@@ -1,0 +1,131 @@
+package main
+
+import (
+	"encoding/json"
+	"maps"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"gorgonia.org/tensor"
+
+	"mnist/model"
+)
+
+// TestEvaluationNamesTheModelsTraining: -load FILE -epochs 0 reports the
+// optimizer, learning rate and seed that trained the file's weights, read
+// from its metadata, not the flags' defaults, which trained nothing; a
+// file that does not say reports none.
+func TestEvaluationNamesTheModelsTraining(t *testing.T) {
+	dataDir := realDataDir(t)
+	sgd := map[string]string{"optimizer": "sgd", "lr": "0.01", "momentum": "0.9", "seed": "7", "batch_size": "64"}
+	cases := []struct {
+		name string
+		meta map[string]string
+		// want are the evaluation entry's optimizer, lr and seed, nil
+		// where the entry must not have the field.
+		want      []any
+		setupLine string
+	}{
+		{"sgd model", sgd, []any{"sgd", 0.01, 7.0}, "setup     batch 64, sgd lr 0.01, seed 7, device cpu\n"},
+		{"no metadata", nil, []any{nil, nil, nil}, "setup     batch 32, device cpu (training settings not in the model file)\n"},
+		{"seed missing", without(sgd, "seed"), []any{nil, nil, nil}, "(training settings not in the model file)"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			file := filepath.Join(t.TempDir(), "m.safetensors")
+			writeModelFile(t, file, c.meta)
+
+			metricsOut := filepath.Join(t.TempDir(), "m.json")
+			code, _, stderr := runInProcess("-data-dir", dataDir, "-load", file, "-epochs", "0", "-log-format", "json", "-metrics-out", metricsOut)
+			if code != exitOK {
+				t.Fatalf("exit %d:\n%s", code, stderr)
+			}
+			e := evaluationEntry(t, stderr)
+			var doc struct{ Flags map[string]any }
+			if b, err := os.ReadFile(metricsOut); err != nil || json.Unmarshal(b, &doc) != nil {
+				t.Fatalf("read %s: %v:\n%s", metricsOut, err, b)
+			}
+			// The metrics file keeps the learning rate among the settings.
+			if settings, ok := doc.Flags["optimizer_settings"].(map[string]any); ok {
+				doc.Flags["lr"] = settings["lr"]
+			}
+			for where, got := range map[string]map[string]any{"evaluation entry": e, "metrics file's flags": doc.Flags} {
+				for i, field := range []string{"optimizer", "lr", "seed"} {
+					if v, ok := got[field]; c.want[i] == nil && ok || c.want[i] != nil && v != c.want[i] {
+						t.Errorf("%s: %s = %v, want %v", where, field, v, c.want[i])
+					}
+				}
+			}
+
+			code, stdout, stderr := runInProcess("-data-dir", dataDir, "-load", file, "-epochs", "0")
+			if code != exitOK || !strings.Contains(stdout, c.setupLine) {
+				t.Errorf("text report (exit %d) lacks %q:\n%s\n%s", code, c.setupLine, stdout, stderr)
+			}
+		})
+	}
+}
+
+func TestTrainedWith(t *testing.T) {
+	adam := map[string]string{"optimizer": "adam", "lr": "0.001", "beta1": "0.9", "beta2": "0.999", "epsilon": "1e-07", "seed": "1"}
+	sgd := map[string]string{"optimizer": "sgd", "lr": "0.01", "momentum": "0.9", "seed": "7"}
+	tunedSGD := model.DefaultConfig().Optimizer
+	tunedSGD.Name, tunedSGD.LearningRate = "sgd", 0.01
+	cases := []struct {
+		name     string
+		meta     map[string]string
+		wantOK   bool
+		wantOpt  model.OptimizerConfig
+		wantSeed uint64
+	}{
+		{"adam", adam, true, model.DefaultConfig().Optimizer, 1},
+		{"sgd", sgd, true, tunedSGD, 7},
+		{"no optimizer", without(adam, "optimizer"), false, model.OptimizerConfig{}, 0},
+		{"unknown optimizer", with(adam, "optimizer", "rmsprop"), false, model.OptimizerConfig{}, 0},
+		{"setting missing", without(adam, "beta2"), false, model.OptimizerConfig{}, 0},
+		{"setting not a number", with(sgd, "lr", "fast"), false, model.OptimizerConfig{}, 0},
+		{"setting no run uses", with(sgd, "lr", "0"), false, model.OptimizerConfig{}, 0},
+		{"seed missing", without(sgd, "seed"), false, model.OptimizerConfig{}, 0},
+		{"seed negative", with(sgd, "seed", "-1"), false, model.OptimizerConfig{}, 0},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			opt, seed, ok := trainedWith(c.meta)
+			if ok != c.wantOK || ok && (opt != c.wantOpt || seed != c.wantSeed) {
+				t.Errorf("trainedWith = %+v, %d, %v; want %+v, %d, %v", opt, seed, ok, c.wantOpt, c.wantSeed, c.wantOK)
+			}
+		})
+	}
+}
+
+// writeModelFile writes seeded initial weights with meta as the file's
+// metadata: evaluating them needs no training.
+func writeModelFile(t *testing.T, path string, meta map[string]string) {
+	t.Helper()
+	p, err := model.NewParams(tensor.Float32, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if err := model.EncodeSafetensors(f, p, meta); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// with is a copy of m with key set to value; without, with key removed.
+func with(m map[string]string, key, value string) map[string]string {
+	c := maps.Clone(m)
+	c[key] = value
+	return c
+}
+
+func without(m map[string]string, key string) map[string]string {
+	c := maps.Clone(m)
+	delete(c, key)
+	return c
+}
