@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"maps"
 	"os"
@@ -59,9 +60,23 @@ func TestEvaluationNamesTheModelsTraining(t *testing.T) {
 				}
 			}
 
-			code, stdout, stderr := runInProcess("-data-dir", dataDir, "-load", file, "-epochs", "0")
+			// The text report, and a copy saved by the evaluation, which
+			// passes on how the model was trained when the file said, and
+			// claims nothing when it did not.
+			saved := filepath.Join(t.TempDir(), "copy.safetensors")
+			code, stdout, stderr := runInProcess("-data-dir", dataDir, "-load", file, "-epochs", "0", "-save", saved)
 			if code != exitOK || !strings.Contains(stdout, c.setupLine) {
 				t.Errorf("text report (exit %d) lacks %q:\n%s\n%s", code, c.setupLine, stdout, stderr)
+			}
+			_, meta, err := model.LoadSafetensors(context.Background(), saved)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, k := range []string{"optimizer", "lr", "seed"} {
+				want, known := c.meta[k], c.want[0] != nil
+				if v, ok := meta[k]; ok != known || v != want && known {
+					t.Errorf("saved copy's metadata %s = %q (present %v), want %q (present %v)", k, v, ok, want, known)
+				}
 			}
 		})
 	}

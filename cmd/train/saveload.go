@@ -149,16 +149,20 @@ func modelMetadata(cfg model.Config, r report, loaded *loadedModel) map[string]s
 		"architecture":  model.Architecture,
 		"epochs":        strconv.Itoa(r.epochsDone),
 		"batch_size":    strconv.Itoa(cfg.BatchSize),
-		"optimizer":     cfg.Optimizer.Name,
-		"seed":          strconv.FormatUint(cfg.Seed, 10),
 		"test_accuracy": f(r.metrics.Accuracy),
 		"test_loss":     f(r.metrics.Loss),
 		"test_images":   strconv.Itoa(r.metrics.Images),
 		"device":        r.device,
 		"version":       programVersion(),
 	}
-	for _, s := range cfg.Optimizer.Settings() {
-		meta[s.Name] = f(s.Value) // "lr", "beta1", …, as Keras names them
+	// An evaluation of a file that did not record how it was trained
+	// cannot record it either.
+	if !r.trainingUnknown {
+		meta["optimizer"] = cfg.Optimizer.Name
+		meta["seed"] = strconv.FormatUint(cfg.Seed, 10)
+		for _, s := range cfg.Optimizer.Settings() {
+			meta[s.Name] = f(s.Value) // "lr", "beta1", …, as Keras names them
+		}
 	}
 	// Rows are true labels, columns predictions; -serve draws it. (No
 	// date: the same run must save the same bytes, resumed or not; the
