@@ -10,8 +10,8 @@ Same model and hyperparameters as our binary:
 
 Usage:
   python3 scripts/torch_mnist.py [--device cpu|cuda] [--mode eager|graph|compile]
-      [--adam auto|default|fused] [--epochs 5] [--batch-size 32] [--lr 0.001] [--seed 1] [--threads N]
-      [--data-dir DIR] [--json]
+      [--adam auto|default|fused] [--epochs 5] [--batch-size 32] [--lr 0.001] [--seed 1]
+      [--threads N] [--data-dir DIR] [--json]
   python3 scripts/torch_mnist.py --which-blas
 
 Modes (the configurations a PyTorch user would try):
