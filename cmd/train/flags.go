@@ -84,7 +84,7 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	// prints the help below.
 	fs.SetOutput(io.Discard)
 	fs.Usage = func() {}
-	fs.IntVar(&o.cfg.Epochs, "epochs", def.Epochs, "passes over the 60,000 training images; 0 only evaluates")
+	fs.IntVar(&o.cfg.Epochs, "epochs", def.Epochs, "passes over the 60,000 training images; 0 only evaluates the -load model (or the -resume checkpoint)")
 	fs.IntVar(&o.cfg.BatchSize, "batch-size", def.BatchSize, "images per training step (1..60000); also the evaluation batch")
 	fs.StringVar(&o.cfg.Optimizer.Name, "optimizer", def.Optimizer.Name, "optimizer: adam (the spec: β1 0.9, β2 0.999, ε 1e-7) or sgd (momentum 0.9)")
 	fs.Float64Var(&o.cfg.Optimizer.LearningRate, "lr", def.Optimizer.LearningRate, "learning rate of the optimizer (> 0)")
