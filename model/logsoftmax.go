@@ -61,6 +61,20 @@ func logSoftmaxRows[T float32 | float64](x, out []T, cols int, exp, log func(T) 
 	}
 }
 
+// exp32 is math32.Exp, except that it overflows to +Inf for every input
+// above 89. chewxy/math32 v1.10.1's amd64 assembly returns 0 instead from
+// about 1e10 up, as its integer exponent wraps around, and logSoftmaxRows
+// needs the overflow to see that a shift was too small: a row whose first
+// logit was 1e36 above the batch's first got a log-probability of +1e36
+// and the evaluation a negative test loss. Below 89 it is math32.Exp bit
+// for bit (which already gives +Inf from 88.73 on).
+func exp32(x float32) float32 {
+	if x > 89 {
+		return float32(math.Inf(1))
+	}
+	return math32.Exp(x)
+}
+
 // shiftedExpSum sets o to row - shift and returns Σ exp(row - shift), in
 // the order Gorgonia's kernel adds them.
 func shiftedExpSum[T float32 | float64](row, o []T, shift T, exp func(T) T) T {
@@ -122,7 +136,7 @@ func (op *logSoftmaxOp) Do(inputs ...G.Value) (G.Value, error) {
 	t := op.out.get(x[0])
 	switch xd := x[0].Data().(type) {
 	case []float32:
-		logSoftmaxRows(xd, t.Float32s(), cols, math32.Exp, math32.Log, 0x1p-126)
+		logSoftmaxRows(xd, t.Float32s(), cols, exp32, math32.Log, 0x1p-126)
 	case []float64:
 		logSoftmaxRows(xd, t.Float64s(), cols, math.Exp, math.Log, 0x1p-1022)
 	}
@@ -176,7 +190,7 @@ func (op *logSoftmaxGradOp) Do(inputs ...G.Value) (G.Value, error) {
 	t := op.out.get(in[0])
 	switch out := in[0].Data().(type) {
 	case []float32:
-		logSoftmaxBackward(out, in[1].Float32s(), t.Float32s(), cols, math32.Exp)
+		logSoftmaxBackward(out, in[1].Float32s(), t.Float32s(), cols, exp32)
 	case []float64:
 		logSoftmaxBackward(out, in[1].Float64s(), t.Float64s(), cols, math.Exp)
 	}

@@ -44,6 +44,10 @@ func TestLogSoftmaxRowsLargeLogits(t *testing.T) {
 		{"underflow", [][]float64{{4000, 1, 2, 0, 0, 0, 0, 0, 0, 0}, {-500, -400, -450, -420, -600, -410, -430, -440, -401, -402}}},
 		{"ordinary", [][]float64{{0.5, -1, 2, 0, 3, 0, 0, 1, 0, -2}, {1, 0, -1, 0, 0, 0, 2, 0, 0, 0}}},
 		{"huge spread", [][]float64{{1e30, -1e30, 0, 0, 0, 0, 0, 0, 0, 0}, {0, 0, 0, 0, 0, 0, 0, 0, 0, 1e20}}},
+		// Row 1's first logit exceeds the shift (x[0] and the rest of the
+		// row) by 1e20, where math32.Exp gives 0, not +Inf: the sum looked
+		// normal and the first log-prob came out +1e20.
+		{"first logit far above the shift", [][]float64{{0, 1, 0, 0, 0, 0, 0, 0, 0, 0}, {1e20, 0, 0, 0, 0, 0, 0, 0, 0, 5}}},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -58,7 +62,7 @@ func TestLogSoftmaxRowsLargeLogits(t *testing.T) {
 			out64 := make([]float64, len(x64))
 			out32 := make([]float32, len(x32))
 			logSoftmaxRows(x64, out64, Classes, math.Exp, math.Log, 0x1p-1022)
-			logSoftmaxRows(x32, out32, Classes, math32.Exp, math32.Log, 0x1p-126)
+			logSoftmaxRows(x32, out32, Classes, exp32, math32.Log, 0x1p-126)
 			for r, row := range c.rows {
 				want := stableLogSoftmax(row)
 				for j, w := range want {
@@ -168,5 +172,22 @@ func TestScaledModelLossIsFinite(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestExp32: math32.Exp bit for bit up to 89, and +Inf above, where
+// math32.Exp's amd64 assembly gives 0 from about 1e10 on.
+func TestExp32(t *testing.T) {
+	rng := rand.New(rand.NewPCG(3, 3))
+	for i := 0; i < 100000; i++ {
+		x := float32(rng.Float64()*200 - 111) // -111 to 89
+		if got, want := exp32(x), math32.Exp(x); math32.Float32bits(got) != math32.Float32bits(want) {
+			t.Fatalf("exp32(%v) = %v, math32.Exp gives %v", x, got, want)
+		}
+	}
+	for _, x := range []float32{89.001, 100, 1e10, 1e20, 3e38, float32(math.Inf(1))} {
+		if got := exp32(x); !math.IsInf(float64(got), 1) {
+			t.Errorf("exp32(%v) = %v, want +Inf", x, got)
+		}
 	}
 }

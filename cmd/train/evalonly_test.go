@@ -17,10 +17,12 @@ import (
 // TestEvaluationNamesTheModelsTraining: -load FILE -epochs 0 reports the
 // optimizer, learning rate and seed that trained the file's weights, read
 // from its metadata, not the flags' defaults, which trained nothing; a
-// file that does not say reports none.
+// file that does not say reports none. The metrics file's flags hold none
+// (the run took no training flags), and a -save of the evaluation passes
+// on what the file said, epochs included.
 func TestEvaluationNamesTheModelsTraining(t *testing.T) {
 	dataDir := realDataDir(t)
-	sgd := map[string]string{"optimizer": "sgd", "lr": "0.01", "momentum": "0.9", "seed": "7", "batch_size": "64"}
+	sgd := map[string]string{"optimizer": "sgd", "lr": "0.01", "momentum": "0.9", "seed": "7", "batch_size": "64", "epochs": "3"}
 	cases := []struct {
 		name string
 		meta map[string]string
@@ -50,16 +52,18 @@ func TestEvaluationNamesTheModelsTraining(t *testing.T) {
 			if b, err := os.ReadFile(metricsOut); err != nil || json.Unmarshal(b, &doc) != nil {
 				t.Fatalf("read %s: %v:\n%s", metricsOut, err, b)
 			}
-			// The metrics file keeps the learning rate among the settings.
-			if settings, ok := doc.Flags["optimizer_settings"].(map[string]any); ok {
-				doc.Flags["lr"] = settings["lr"]
-			}
-			for where, got := range map[string]map[string]any{"evaluation entry": e, "metrics file's flags": doc.Flags} {
-				for i, field := range []string{"optimizer", "lr", "seed"} {
-					if v, ok := got[field]; c.want[i] == nil && ok || c.want[i] != nil && v != c.want[i] {
-						t.Errorf("%s: %s = %v, want %v", where, field, v, c.want[i])
-					}
+			for i, field := range []string{"optimizer", "lr", "seed"} {
+				if v, ok := e[field]; c.want[i] == nil && ok || c.want[i] != nil && v != c.want[i] {
+					t.Errorf("evaluation entry: %s = %v, want %v", field, v, c.want[i])
 				}
+			}
+			for _, field := range []string{"optimizer", "optimizer_settings", "seed"} {
+				if v, ok := doc.Flags[field]; ok {
+					t.Errorf("metrics file's flags: %s = %v, want none", field, v)
+				}
+			}
+			if doc.Flags["epochs"] != 0.0 {
+				t.Errorf("metrics file's flags: epochs = %v, want 0", doc.Flags["epochs"])
 			}
 
 			// The text report, and a copy saved by the evaluation, which
@@ -74,10 +78,12 @@ func TestEvaluationNamesTheModelsTraining(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			for _, k := range []string{"optimizer", "lr", "seed"} {
+			for _, k := range []string{"optimizer", "lr", "seed", "epochs"} {
 				want, known := c.meta[k], c.want[0] != nil
-				if v, ok := meta[k]; ok != known || v != want && known {
-					t.Errorf("saved copy's metadata %s = %q (present %v), want %q (present %v)", k, v, ok, want, known)
+				if v, ok := meta[k]; !known && ok {
+					t.Errorf("saved copy's metadata %s = %q, want none", k, v)
+				} else if known && v != want {
+					t.Errorf("saved copy's metadata %s = %q, want %q", k, v, want)
 				}
 			}
 		})
@@ -98,7 +104,8 @@ func TestTrainedWith(t *testing.T) {
 	}{
 		{"adam", adam, true, model.DefaultConfig().Optimizer, 1},
 		{"sgd", sgd, true, tunedSGD, 7},
-		{"no optimizer", without(adam, "optimizer"), false, model.OptimizerConfig{}, 0},
+		{"no optimizer, Adam's settings (older files)", without(adam, "optimizer"), true, model.DefaultConfig().Optimizer, 1},
+		{"no optimizer", without(sgd, "optimizer"), false, model.OptimizerConfig{}, 0},
 		{"unknown optimizer", with(adam, "optimizer", "rmsprop"), false, model.OptimizerConfig{}, 0},
 		{"setting missing", without(adam, "beta2"), false, model.OptimizerConfig{}, 0},
 		{"setting not a number", with(sgd, "lr", "fast"), false, model.OptimizerConfig{}, 0},

@@ -150,7 +150,7 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	// The flags that only steer training would be ignored by an
 	// evaluation, and the report would then name them as if they had
 	// trained the model it scores.
-	if o.cfg.Epochs == 0 && o.loadPath != "" {
+	if o.evaluatesLoaded() {
 		if err := refuseFlags(set, "epochs 0", "only evaluates the -load model",
 			"lr", "optimizer", "seed", "checkpoint-dir"); err != nil {
 			return o, err
@@ -190,6 +190,12 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 		return o, fmt.Errorf("unknown log format %q: use text or json", o.logFormat)
 	}
 	return o, nil
+}
+
+// evaluatesLoaded says the run only scores the -load model (-epochs 0),
+// rather than training, predicting, serving or downloading.
+func (o options) evaluatesLoaded() bool {
+	return o.cfg.Epochs == 0 && o.loadPath != "" && !o.predict && o.serveAddr == "" && !o.downloadOnly
 }
 
 // checkTrainingFlags checks the numbers a user types, in the flags' own

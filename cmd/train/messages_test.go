@@ -50,6 +50,10 @@ func TestBadFlagsOneLine(t *testing.T) {
 		{[]string{"-load", "m.safetensors", "-epochs", "0", "-lr", "0.1"}, "-lr cannot be used with -epochs 0"},
 		{[]string{"-load", "m.safetensors", "-epochs", "0", "-optimizer", "sgd"}, "-optimizer cannot be used with -epochs 0"},
 		{[]string{"-load", "m.safetensors", "-epochs", "0", "-checkpoint-dir", "c"}, "-checkpoint-dir cannot be used with -epochs 0"},
+		// The other modes' own refusals come first: they do not evaluate.
+		{[]string{"-serve", ":0", "-load", "m.safetensors", "-epochs", "0", "-seed", "3"}, "-epochs cannot be used with -serve"},
+		{[]string{"-load", "m.safetensors", "-predict", "-epochs", "0", "-lr", "1", "a.png"}, "-epochs cannot be used with -predict"},
+		{[]string{"-download-only", "-load", "m.safetensors", "-epochs", "0", "-lr", "1"}, "-epochs cannot be used with -download-only"},
 		{[]string{"-epochs", "-1"}, "train: -epochs must be 0 or more, got -1\n"},
 		{[]string{"-batch-size", "0"}, "train: -batch-size must be from 1 to 60000 (the training set's size), got 0\n"},
 		{[]string{"-lr", "0"}, "train: -lr must be a positive number, got 0\n"},

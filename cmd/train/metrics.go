@@ -31,8 +31,8 @@ type metricsFile struct {
 
 // metricsFlags are the command-line settings and the optimizer's
 // hyperparameters, enough to rerun the experiment. An evaluation
-// (-epochs 0 -load) has the optimizer and seed that trained the model,
-// and none when its file does not say.
+// (-epochs 0 -load) takes no optimizer or seed, so it records none: the
+// log and the report name those that trained the file.
 type metricsFlags struct {
 	Epochs    int    `json:"epochs"`
 	BatchSize int    `json:"batch_size"`
@@ -103,7 +103,7 @@ func (r report) metricsDoc() metricsFile {
 			ConfusionMatrix: r.metrics.Confusion,
 		},
 	}
-	if !r.trainingUnknown {
+	if !r.evaluation {
 		seed := r.cfg.Seed
 		doc.Flags.Optimizer, doc.Flags.Seed = r.cfg.Optimizer.Name, &seed
 		doc.Flags.OptimizerSettings = map[string]float64{}

@@ -222,7 +222,7 @@ func TestHelpDocumentsOutputFlags(t *testing.T) {
 // testReport is a report of a made-up run, for the tests that need no
 // training.
 func testReport(epochs int, partial bool) report {
-	r := report{cfg: model.DefaultConfig(), device: "cpu", partial: partial, dataDir: "/data"}
+	r := report{cfg: model.DefaultConfig(), device: "cpu", partial: partial, dataDir: "/data", epochsDone: epochs}
 	for e := 1; e <= epochs; e++ {
 		r.history = append(r.history, model.EpochStats{Epoch: e, Loss: 0.3 / float64(e), Accuracy: 1 - 0.1/float64(e), Seconds: 3})
 	}

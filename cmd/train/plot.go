@@ -75,12 +75,15 @@ func (r report) renderPlot() ([]byte, error) {
 // (a diverged epoch, an overflowed loss) cannot be placed on an axis: it
 // is left out, and the legend says so for the test result.
 func (r report) plots() (loss, acc *plot.Plot, err error) {
-	// The test point sits at the last finished epoch: that is the model it
-	// scores (plus, for an interrupted run, part of the next epoch). With no
-	// finished epoch it sits at 0, the untrained (or loaded) model, alone
-	// on the axis.
-	testX := float64(len(r.history))
-	firstX := math.Min(testX, 1)
+	// The test point sits at the last finished epoch, counting those
+	// before a -resume: that is the model it scores (plus, for an
+	// interrupted run, part of the next epoch). With no finished epoch it
+	// sits at 0, the untrained (or loaded) model, alone on the axis.
+	testX := float64(r.epochsDone)
+	firstX := testX
+	if len(r.history) > 0 {
+		firstX = float64(r.history[0].Epoch)
+	}
 	lastX := math.Max(testX, firstX)
 
 	loss = plot.New()
@@ -122,15 +125,28 @@ func (r report) plots() (loss, acc *plot.Plot, err error) {
 	for _, p := range []*plot.Plot{loss, acc} {
 		// A tenth of the data's range above and below keeps points off
 		// the frame and leaves room for the legend; a lone value (an
-		// evaluation's test point) gets a tenth of itself. Losses and
-		// accuracies are never negative, so neither is the axis.
-		if d := p.Y.Max - p.Y.Min; d > 0 {
-			p.Y.Min, p.Y.Max = p.Y.Min-d/10, p.Y.Max+d/10
-		} else if d == 0 {
-			pad := math.Max(math.Abs(p.Y.Max)/10, 0.01)
-			p.Y.Min, p.Y.Max = p.Y.Min-pad, p.Y.Max+pad
+		// evaluation's test point) gets a tenth of itself, and a panel
+		// with no value (a loss that is not a number) shows 0 to 1.
+		// Losses and accuracies are not negative, so the margin stops at
+		// 0 unless a value is below it.
+		lo, hi := p.Y.Min, p.Y.Max
+		switch d := hi - lo; {
+		case d > 0:
+			p.Y.Min, p.Y.Max = lo-d/10, hi+d/10
+		case d == 0:
+			pad := math.Max(math.Abs(hi)/10, 0.01)
+			p.Y.Min, p.Y.Max = lo-pad, hi+pad
+		default:
+			p.Y.Min, p.Y.Max = 0, 1
 		}
-		p.Y.Min = math.Max(p.Y.Min, 0)
+		if lo >= 0 {
+			p.Y.Min = math.Max(p.Y.Min, 0)
+		}
+		// Nor does an accuracy go past 100 %, unless that is the value
+		// (kept off the frame).
+		if p == acc && hi < 100 {
+			p.Y.Max = math.Min(p.Y.Max, 100)
+		}
 		// Epochs are whole numbers; half an epoch of margin keeps the
 		// first and last points off the frame.
 		p.X.Min, p.X.Max = firstX-0.5, lastX+0.5
@@ -138,8 +154,6 @@ func (r report) plots() (loss, acc *plot.Plot, err error) {
 		p.Y.Tick.Marker = valueTicks{}
 		p.Add(plotter.NewGrid())
 	}
-	// Nor does an accuracy go past 100%.
-	acc.Y.Max = math.Min(acc.Y.Max, 100)
 	return loss, acc, nil
 }
 

@@ -155,16 +155,68 @@ func TestPlotEvaluationOnly(t *testing.T) {
 	}
 }
 
-// TestPlotLossAxisAboveZero: the margin below a loss that nears zero stops
-// at zero, which no cross-entropy goes below.
-func TestPlotLossAxisAboveZero(t *testing.T) {
-	r := testReport(5, false)
-	r.history[4].Loss = 0.001
-	loss, _, err := r.plots()
-	if err != nil {
-		t.Fatal(err)
+// TestPlotAxes: the value axes frame the data with a margin that stops at
+// 0 (no loss or accuracy is below it) and at 100 % of accuracy, unless a
+// value lies beyond; a panel with nothing to draw shows 0 to 1; the epoch
+// axis of a resumed run starts at its first epoch of this run and ends at
+// the last one, where the test point is.
+func TestPlotAxes(t *testing.T) {
+	type ranges struct{ lossMin, lossMax, accMin, accMax, epochMin, epochMax float64 }
+	cases := []struct {
+		name string
+		edit func(r *report)
+		// check returns what is wrong with the axes, or "".
+		check func(g ranges) string
+	}{
+		{"loss near zero", func(r *report) { r.history[4].Loss = 0.001 }, func(g ranges) string {
+			if g.lossMin != 0 {
+				return "the loss axis does not start at 0"
+			}
+			return ""
+		}},
+		{"accuracy near 100 %", func(r *report) { r.history[4].Accuracy = 0.999 }, func(g ranges) string {
+			if g.accMax != 100 {
+				return "the accuracy axis does not end at 100"
+			}
+			return ""
+		}},
+		{"lone accuracy of 100 %", func(r *report) { *r = testReport(0, false); r.metrics.Accuracy = 1 }, func(g ranges) string {
+			if !(g.accMin < 100 && g.accMax > 100) {
+				return "100 % is not inside the accuracy axis"
+			}
+			return ""
+		}},
+		{"no loss to draw", func(r *report) { *r = testReport(0, false); r.metrics.Loss = math.NaN() }, func(g ranges) string {
+			if g.lossMin != 0 || g.lossMax != 1 {
+				return "the empty loss panel is not 0 to 1"
+			}
+			return ""
+		}},
+		{"negative loss", func(r *report) { *r = testReport(0, false); r.metrics.Loss = -5 }, func(g ranges) string {
+			if !(g.lossMin < -5 && g.lossMax > -5) {
+				return "-5 is not inside the loss axis"
+			}
+			return ""
+		}},
+		{"resumed after epoch 3", func(r *report) { r.history, r.resumedAfter = r.history[3:], 3 }, func(g ranges) string {
+			if g.epochMin != 3.5 || g.epochMax != 5.5 {
+				return "the epoch axis is not 3.5 to 5.5 (epochs 4 and 5)"
+			}
+			return ""
+		}},
 	}
-	if loss.Y.Min != 0 {
-		t.Errorf("loss axis starts at %v, want 0", loss.Y.Min)
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			r := testReport(5, false)
+			c.edit(&r)
+			loss, acc, err := r.plots()
+			if err != nil {
+				t.Fatal(err)
+			}
+			g := ranges{loss.Y.Min, loss.Y.Max, acc.Y.Min, acc.Y.Max, loss.X.Min, loss.X.Max}
+			if msg := c.check(g); msg != "" {
+				t.Errorf("%s: %+v", msg, g)
+			}
+		})
 	}
 }

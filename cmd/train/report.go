@@ -22,9 +22,10 @@ type report struct {
 	cfg          model.Config
 	device       string
 	partial      bool // training was interrupted; the model is as it stood
-	// trainingUnknown leaves cfg's optimizer and seed out: an evaluation
-	// of a -load file that does not say how it was trained.
-	trainingUnknown bool
+	// evaluation: the run only scored the -load model, and took no
+	// training flags; cfg's optimizer and seed are those that trained
+	// the file, or unknown (trainingUnknown) when it does not say.
+	evaluation, trainingUnknown bool
 	// For -metrics-out and -plot: the finished epochs and the settings not
 	// in cfg.
 	history []model.EpochStats

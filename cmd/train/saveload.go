@@ -48,7 +48,7 @@ func prepareSaveLoad(ctx context.Context, o *options) (*loadedModel, error) {
 			o.cfg.BatchSize = n
 		}
 	}
-	if o.cfg.Epochs == 0 {
+	if o.evaluatesLoaded() {
 		// Only evaluating: the report describes the model it scores, so it
 		// takes the optimizer and seed that trained it from the file (the
 		// flags that would set them are refused with -epochs 0).
@@ -68,6 +68,11 @@ func prepareSaveLoad(ctx context.Context, o *options) (*loadedModel, error) {
 func trainedWith(meta map[string]string) (opt model.OptimizerConfig, seed uint64, ok bool) {
 	opt = model.DefaultConfig().Optimizer
 	opt.Name = meta["optimizer"]
+	if opt.Name == "" && meta["beta1"] != "" {
+		// Written before files named their optimizer, when Adam was the
+		// only one.
+		opt.Name = "adam"
+	}
 	settings := opt.Settings() // nil for an unknown optimizer
 	if settings == nil {
 		return opt, 0, false
@@ -155,8 +160,17 @@ func modelMetadata(cfg model.Config, r report, loaded *loadedModel) map[string]s
 		"device":        r.device,
 		"version":       programVersion(),
 	}
-	// An evaluation of a file that did not record how it was trained
-	// cannot record it either.
+	// An evaluation passes on how the file's model was trained, epochs
+	// included; of a file that did not record it, it records nothing.
+	if r.evaluation {
+		delete(meta, "epochs")
+		if n, err := strconv.Atoi(loaded.meta["epochs"]); err == nil && n >= 0 && !r.trainingUnknown {
+			meta["epochs"] = strconv.Itoa(n)
+		}
+		if loaded.meta["interrupted"] == "true" {
+			meta["interrupted"] = "true"
+		}
+	}
 	if !r.trainingUnknown {
 		meta["optimizer"] = cfg.Optimizer.Name
 		meta["seed"] = strconv.FormatUint(cfg.Seed, 10)

@@ -153,6 +153,7 @@ func train(ctx context.Context, o options, log *logrus.Logger, stdout, stderr io
 		cfg:             o.cfg,
 		device:          dev.Name(),
 		partial:         fitErr != nil,
+		evaluation:      o.evaluatesLoaded(),
 		trainingUnknown: o.trainingUnknown,
 		history:         history,
 		dataDir:         dir,
