@@ -70,9 +70,6 @@ type options struct {
 	// given: with -resume the checkpoint's values are adopted unless given,
 	// and a given value must match them.
 	seedSet, lrSet, optimizerSet bool
-	// trainingUnknown: -epochs 0 evaluates a -load file that does not say
-	// how it was trained, so the report names no optimizer or seed.
-	trainingUnknown bool
 }
 
 func parseFlags(args []string, stderr io.Writer) (options, error) {

@@ -21,6 +21,9 @@ type loadedModel struct {
 	path   string
 	params *model.Params
 	meta   map[string]string
+	// trainingUnknown: an evaluation of this file, which does not say how
+	// it was trained, so the report names no optimizer or seed.
+	trainingUnknown bool
 }
 
 // prepareSaveLoad runs before data loading and training: it reads the
@@ -48,6 +51,7 @@ func prepareSaveLoad(ctx context.Context, o *options) (*loadedModel, error) {
 			o.cfg.BatchSize = n
 		}
 	}
+	l := &loadedModel{path: o.loadPath, params: p, meta: meta}
 	if o.evaluatesLoaded() {
 		// Only evaluating: the report describes the model it scores, so it
 		// takes the optimizer and seed that trained it from the file (the
@@ -55,10 +59,10 @@ func prepareSaveLoad(ctx context.Context, o *options) (*loadedModel, error) {
 		if opt, seed, ok := trainedWith(meta); ok {
 			o.cfg.Optimizer, o.cfg.Seed = opt, seed
 		} else {
-			o.trainingUnknown = true
+			l.trainingUnknown = true
 		}
 	}
-	return &loadedModel{path: o.loadPath, params: p, meta: meta}, nil
+	return l, nil
 }
 
 // trainedWith reads back the optimizer, its settings and the seed that

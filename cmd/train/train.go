@@ -154,7 +154,7 @@ func train(ctx context.Context, o options, log *logrus.Logger, stdout, stderr io
 		device:          dev.Name(),
 		partial:         fitErr != nil,
 		evaluation:      o.evaluatesLoaded(),
-		trainingUnknown: o.trainingUnknown,
+		trainingUnknown: loaded != nil && loaded.trainingUnknown,
 		history:         history,
 		dataDir:         dir,
 		gpu:             o.gpu,
