@@ -43,7 +43,7 @@ var (
 // ErrBlankImage is returned for an image with no pixel that stands out from
 // its background: any digit predicted for it would be noise, so it is
 // refused rather than classified.
-var ErrBlankImage = errors.New("no digit found: the image is blank (every pixel is the background colour)")
+var ErrBlankImage = errors.New("no digit found: the image is blank (nothing in it stands out from the background)")
 
 // The two formats -predict reads, recognised by their first bytes (never by
 // the file name, so a .jpg that is really a PNG still works).
@@ -154,8 +154,9 @@ func otherFormat(head []byte) string {
 // (white digit on black, row-major):
 //
 //  1. grey by luminance (ITU-R BT.601: 0.299 R + 0.587 G + 0.114 B), with
-//     transparent pixels taken as white paper (greyLevels, which reads any
-//     image without panicking);
+//     transparent pixels taken as white paper, or as black where the
+//     border is transparent and the strokes light (greyLevels, which reads
+//     any image without panicking);
 //  2. inverted when the ink is darker than the background, since MNIST
 //     digits are light on dark and most photos and drawings are not
 //     (inkIsDark);
@@ -235,49 +236,92 @@ func ImageToMNIST(img image.Image) ([]byte, error) {
 }
 
 // greyLevels is the image's luminance, 0 (black) to 1 (white), row-major,
-// composited over white paper. It reads palette images by index, with a
-// check: an index past the palette (which decoders can return; the image's
-// own At then panics) is taken as opaque black, as Go's PNG decoder pads a
-// short palette. Any other colour is read through its RGBA method, a nil one
-// as black, and the result clamped, so no colour can give a value outside
-// 0..1.
+// composited over the level transparentLevel chooses.
 func greyLevels(img image.Image) []float64 {
 	b := img.Bounds()
-	w, h := b.Dx(), b.Dy()
-	grey := make([]float64, w*h)
-	if p, ok := img.(*image.Paletted); ok {
-		levels := make([]float64, 256)
-		for i := range levels {
-			if i < len(p.Palette) && p.Palette[i] != nil {
-				levels[i] = colorGrey(p.Palette[i])
-			}
-		}
-		for y := 0; y < h; y++ {
-			for x := 0; x < w; x++ {
-				if i := p.PixOffset(b.Min.X+x, b.Min.Y+y); i >= 0 && i < len(p.Pix) {
-					grey[y*w+x] = levels[p.Pix[i]]
-				}
-			}
-		}
-		return grey
-	}
-	for y := 0; y < h; y++ {
-		for x := 0; x < w; x++ {
-			if c := img.At(b.Min.X+x, b.Min.Y+y); c != nil {
-				grey[y*w+x] = colorGrey(c)
-			}
-		}
-	}
+	grey := make([]float64, b.Dx()*b.Dy())
+	under := transparentLevel(img)
+	forEachColour(img, func(i int, c color.Color) { grey[i] = colorGrey(c, under) })
 	return grey
 }
 
-// colorGrey is one colour's luminance over white paper, 0..1.
-func colorGrey(c color.Color) float64 {
+// transparentLevel is the grey level transparent pixels are composited
+// over: white paper (1), unless the image's border is mostly transparent
+// and what is opaque is light. The border is taken for background, as by
+// inkIsDark; where it is transparent, the opaque pixels are the ink, drawn
+// on nothing, and must end up on a background they stand out from: light
+// strokes on a transparent canvas (a dark-theme drawing app's export)
+// over white paper would vanish.
+func transparentLevel(img image.Image) float64 {
+	// Opaque scans the pixels' alpha quickly, but a palette image's panics
+	// on a nil colour in its palette: that one is read below.
+	if _, paletted := img.(*image.Paletted); !paletted {
+		if o, ok := img.(interface{ Opaque() bool }); ok && o.Opaque() {
+			return 1
+		}
+	}
+	b := img.Bounds()
+	w, h := b.Dx(), b.Dy()
+	var borderAlpha, lum, alpha float64
+	forEachColour(img, func(i int, c color.Color) {
+		r, g, bl, a := c.RGBA()
+		lum += luminance(r, g, bl)
+		alpha += float64(a) / 0xffff
+		if x, y := i%w, i/w; x == 0 || y == 0 || x == w-1 || y == h-1 {
+			borderAlpha += float64(a) / 0xffff
+		}
+	})
+	borderPixels := 2*(w+h) - 4
+	if w == 1 || h == 1 {
+		borderPixels = w * h
+	}
+	if borderAlpha >= 0.5*float64(borderPixels) || alpha == 0 || lum/alpha < 0.5 {
+		return 1
+	}
+	return 0
+}
+
+// forEachColour calls f with each pixel's colour, row by row, i being
+// y*width+x. It reads palette images by index, with a check: an index past
+// the palette (which decoders can return; the image's own At then panics),
+// or a pixel missing from a short pixel slice, is taken as opaque black,
+// as Go's PNG decoder pads a short palette. A nil colour is black too.
+func forEachColour(img image.Image, f func(i int, c color.Color)) {
+	b := img.Bounds()
+	w, h := b.Dx(), b.Dy()
+	colour := func(x, y int) color.Color { return img.At(b.Min.X+x, b.Min.Y+y) }
+	if p, ok := img.(*image.Paletted); ok {
+		colour = func(x, y int) color.Color {
+			if i := p.PixOffset(b.Min.X+x, b.Min.Y+y); i >= 0 && i < len(p.Pix) && int(p.Pix[i]) < len(p.Palette) {
+				return p.Palette[p.Pix[i]]
+			}
+			return nil
+		}
+	}
+	for y := 0; y < h; y++ {
+		for x := 0; x < w; x++ {
+			c := colour(x, y)
+			if c == nil {
+				c = color.Black
+			}
+			f(y*w+x, c)
+		}
+	}
+}
+
+// colorGrey is one colour's luminance over a background of grey level
+// under (0..1), clamped to 0..1 so that no colour can give a value outside.
+func colorGrey(c color.Color, under float64) float64 {
 	// RGBA is alpha-premultiplied, 16 bits: adding the missing (1-alpha)
-	// of white composites the pixel over white paper.
+	// of the background composites the pixel over it.
 	r, g, bl, a := c.RGBA()
-	lum := (0.299*float64(r) + 0.587*float64(g) + 0.114*float64(bl)) / 0xffff
-	return min(max(lum+1-float64(a)/0xffff, 0), 1)
+	return min(max(luminance(r, g, bl)+(1-float64(a)/0xffff)*under, 0), 1)
+}
+
+// luminance is the ITU-R BT.601 luminance, 0..1, of 16-bit (premultiplied)
+// channels, in integers so that white is exactly 1.
+func luminance(r, g, b uint32) float64 {
+	return float64(299*r+587*g+114*b) / (1000 * 0xffff)
 }
 
 // inkBox is the bounding box [x0,x1)×[y0,y1) of the ink: the pixels above

@@ -86,15 +86,7 @@ func borderPixels(g []float64, w, h int) []float64 {
 // the background and stretch to full contrast.
 func removeBackground(g []float64, w, h int) {
 	bg := fitBackground(g, w, h)
-	// The noise: the spread of the pixels about the background, measured
-	// robustly (the median absolute deviation, scaled to a standard
-	// deviation), so that the ink, a minority, does not count.
-	residual := gridSample(g, w, h, bg.at)
-	med := quantile(residual, 0.5)
-	for i, r := range residual {
-		residual[i] = math.Abs(r - med)
-	}
-	noise := noiseSigmas * 1.4826 * quantile(residual, 0.5)
+	noise := noiseSigmas * paperNoise(gridSample(g, w, h, bg.at))
 	for y := 0; y < h; y++ {
 		for x := 0; x < w; x++ {
 			b := min(max(bg.at(x, y), 0), 1)
@@ -106,6 +98,24 @@ func removeBackground(g []float64, w, h int) {
 			g[y*w+x] = min(e/max(1-b, minPaper), 1)
 		}
 	}
+}
+
+// paperNoise is the standard deviation of the paper's noise, from the
+// pixels' residuals about the fitted background. Ink only ever lies above
+// the background, so the residuals at or below it are paper alone, however
+// much of the image the ink covers: their median distance below is the
+// noise's median absolute deviation, scaled to a standard deviation. (The
+// spread of all the residuals would count the ink as noise once it covers
+// half the image, as a digit cropped close does, and lift the threshold
+// above every stroke.)
+func paperNoise(residual []float64) float64 {
+	below := residual[:0]
+	for _, r := range residual {
+		if r <= 0 {
+			below = append(below, -r)
+		}
+	}
+	return 1.4826 * quantile(below, 0.5)
 }
 
 // background is the fitted background surface: base plus a polynomial of
@@ -136,14 +146,16 @@ func (s *background) at(x, y int) float64 {
 }
 
 // fitBackground fits the surface to the medians of blocks of the image,
-// robustly: the blocks lying above the median of all blocks by more than three
-// (robust) standard deviations of the fit's residuals, and by more than
-// inkBlockMargin, are taken for ink and left out, the surface fitted to
-// the others, the blocks measured against it, and so on until the set of
-// blocks settles. The fit is to the medians less their median (base), so
-// that blocks all at one level give exactly that level, with no rounding.
-// Where too few blocks remain for a quadratic (a small image, ink in most
-// blocks of a row) a plane or a constant is fitted instead.
+// robustly. The blocks taken for paper are first found from below
+// (paperBlocks), so that they are found however much of the image the ink
+// covers; the surface is fitted to them, and the blocks lying above it by
+// more than three (robust) standard deviations of the fit's residuals, and
+// by more than inkBlockMargin, are taken for ink and left out, the surface
+// fitted again, and so on until the set of blocks settles. The fit is to
+// the medians less the paper's median (base), so that paper all at one
+// level gives exactly that level, with no rounding. Where too few blocks
+// remain for a quadratic (a small image, ink in most blocks of a row) a
+// plane or a constant is fitted instead.
 func fitBackground(g []float64, w, h int) *background {
 	side := max(minBlock, (max(w, h)+backgroundBlocks-1)/backgroundBlocks)
 	step := max(1, side/blockSamples)
@@ -162,37 +174,45 @@ func fitBackground(g []float64, w, h int) *background {
 			us, vs, ms = append(us, u), append(vs, v), append(ms, quantile(block, 0.5))
 		}
 	}
-	bg.base = quantile(slices.Clone(ms), 0.5)
+	// The border, taken for background by inkIsDark, is sampled again by
+	// itself, a pixel deep: a digit cropped close, a 1 above all, may leave
+	// paper only in a column or two at the edges, too thin to carry any
+	// block's median.
+	for _, edge := range [][4]int{{0, 0, 1, 0}, {0, h - 1, 1, 0}, {0, 0, 0, 1}, {w - 1, 0, 0, 1}} {
+		x, y, dx, dy := edge[0], edge[1], edge[2], edge[3]
+		n := dx*w + dy*h
+		for at := 0; at < n; at += side {
+			block = block[:0]
+			for k := at; k < min(at+side, n); k += step {
+				block = append(block, g[(y+k*dy)*w+x+k*dx])
+			}
+			mid := float64(at+min(at+side, n)-1) / 2
+			u, v := bg.coords(float64(x)+mid*float64(dx), float64(y)+mid*float64(dy))
+			us, vs, ms = append(us, u), append(vs, v), append(ms, quantile(block, 0.5))
+		}
+	}
+	use := paperBlocks(us, vs, ms)
+	var paper []float64
+	for i, m := range ms {
+		if use[i] {
+			paper = append(paper, m)
+		}
+	}
+	bg.base = quantile(paper, 0.5)
 	r := make([]float64, len(ms))
 	for i, m := range ms {
 		r[i] = m - bg.base
 	}
-	use := make([]bool, len(ms))
-	for i := range use {
-		use[i] = true
-	}
-	res := make([]float64, len(ms))
-	// The first round measures the blocks against the base alone: fitted
-	// to every block, a quadratic would bend toward the ink in the middle
-	// of the image and hide it.
-	for round := range 10 {
-		bg.terms = 0
-		for _, terms := range []int{6, 3, 1} {
-			if round == 0 {
-				break
-			}
-			if c, ok := leastSquares(us, vs, r, use, terms); ok {
-				bg.coef, bg.terms = c, terms
-				break
-			}
+	weights := make([]float64, len(ms))
+	var res []float64
+	for range 10 {
+		for i, u := range use {
+			weights[i] = boolWeight(u)
 		}
+		bg.coef, bg.terms = fitSurface(us, vs, r, weights, 6)
+		res = residuals(us, vs, r, bg.coef, bg.terms, res)
 		var spread []float64
-		for i := range r {
-			phi := basis(us[i], vs[i])
-			res[i] = r[i]
-			for k := 0; k < bg.terms; k++ {
-				res[i] -= bg.coef[k] * phi[k]
-			}
+		for i := range res {
 			if use[i] {
 				spread = append(spread, math.Abs(res[i]))
 			}
@@ -204,31 +224,132 @@ func fitBackground(g []float64, w, h int) *background {
 				use[i], changed = keep, true
 			}
 		}
-		if !changed && round > 0 {
+		if !changed {
 			break
 		}
 	}
 	return bg
 }
 
-// leastSquares fits the first terms basis functions to r over the points in
-// use, by the normal equations and Gaussian elimination with partial
-// pivoting. ok is false with fewer points than terms or a (nearly) singular
-// system, e.g. all points on one row.
-func leastSquares(us, vs, r []float64, use []bool, terms int) (c [6]float64, ok bool) {
+// envelopeInkWeight is the weight, against 1 for a block below it, that
+// paperBlocks gives a block above the surface it fits: small, so that the
+// surface settles under the ink onto the paper even when ink fills most
+// blocks, as in a digit cropped close.
+const envelopeInkWeight = 0.01
+
+// roundingSlack is how far above a fitted surface a block still counts as
+// on it: a surface fitted exactly through blocks (paper that is a plane)
+// misses them by rounding, at times all on the same side.
+const roundingSlack = 1e-9
+
+// paperBlocks says which blocks, with medians ms at (us, vs), are paper. Ink
+// lies only above the paper, so the paper is the lower envelope of the
+// blocks: a surface fitted by asymmetric least squares (each block weighted
+// 1 below the surface and envelopeInkWeight above it, refitted until the
+// weights settle) runs along the paper, and the blocks within three
+// standard deviations of the residuals below it (and within
+// inkBlockMargin) are paper. Measuring the spread below the surface, where
+// there is no ink, keeps it from growing with the ink, as the spread of
+// all the blocks would once ink is in more than half of them.
+func paperBlocks(us, vs, ms []float64) []bool {
+	weights := make([]float64, len(ms))
+	for i := range weights {
+		weights[i] = 1
+	}
+	var res []float64
+	for range 30 {
+		coef, terms := fitSurface(us, vs, ms, weights, 3)
+		res = residuals(us, vs, ms, coef, terms, res)
+		changed := false
+		for i, d := range res {
+			if wt := max(boolWeight(d <= roundingSlack), envelopeInkWeight); wt != weights[i] {
+				weights[i], changed = wt, true
+			}
+		}
+		if !changed {
+			break
+		}
+	}
+	var below []float64
+	for _, d := range res {
+		if d <= roundingSlack {
+			below = append(below, max(-d, 0))
+		}
+	}
+	cut := max(3*1.4826*quantile(below, 0.5), inkBlockMargin)
+	use := make([]bool, len(ms))
+	for i, d := range res {
+		use[i] = d <= cut
+	}
+	return use
+}
+
+// boolWeight is a block's weight in a fit: 1 if it counts, 0 if not.
+func boolWeight(b bool) float64 {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+// fitSurface fits the quadratic surface to r at (us, vs) with the given
+// weights, or a plane or a constant where the points of full weight (1) do
+// not determine a quadratic; none (terms 0) where they determine nothing.
+// The lightly weighted points must not decide a term alone: a narrow image
+// of a 1 has paper only in its outer columns, and a quadratic across it
+// that only the stroke determines would rise onto the stroke.
+func fitSurface(us, vs, r, weights []float64, maxTerms int) (coef [6]float64, terms int) {
+	full := make([]float64, len(weights))
+	for i, wt := range weights {
+		full[i] = boolWeight(wt >= 1)
+	}
+	for _, terms := range []int{6, 3, 1} {
+		if terms > maxTerms {
+			continue
+		}
+		if _, ok := leastSquares(us, vs, r, full, terms); !ok {
+			continue
+		}
+		if c, ok := leastSquares(us, vs, r, weights, terms); ok {
+			return c, terms
+		}
+	}
+	return coef, 0
+}
+
+// residuals is r less the surface (coef, terms) at (us, vs), into out.
+func residuals(us, vs, r []float64, coef [6]float64, terms int, out []float64) []float64 {
+	out = out[:0]
+	for i := range r {
+		phi := basis(us[i], vs[i])
+		d := r[i]
+		for k := 0; k < terms; k++ {
+			d -= coef[k] * phi[k]
+		}
+		out = append(out, d)
+	}
+	return out
+}
+
+// leastSquares fits the first terms basis functions to r, each point
+// weighted (0 leaves it out), by the normal equations and Gaussian
+// elimination with partial pivoting. ok is false with fewer weighted points
+// than terms or a (nearly) singular system, e.g. all points on one row.
+func leastSquares(us, vs, r, weights []float64, terms int) (c [6]float64, ok bool) {
 	var a [6][7]float64
 	n := 0
 	for i := range r {
-		if !use[i] {
+		wt := weights[i]
+		if wt == 0 {
 			continue
 		}
 		n++
 		phi := basis(us[i], vs[i])
 		for j := 0; j < terms; j++ {
 			for k := 0; k < terms; k++ {
-				a[j][k] += phi[j] * phi[k]
+				a[j][k] += wt * phi[j] * phi[k]
 			}
-			a[j][terms] += phi[j] * r[i]
+			a[j][terms] += wt * phi[j] * r[i]
 		}
 	}
 	if n < terms {

@@ -135,8 +135,8 @@ func TestGridSample(t *testing.T) {
 }
 
 // leastSquares recovers a polynomial exactly from points on it, falls back
-// (ok false) when the points cannot determine it, and leaves out points
-// not in use.
+// (ok false) when the points cannot determine it, leaves out points of
+// weight 0 and weighs the others.
 func TestLeastSquares(t *testing.T) {
 	want := [6]float64{0.5, -0.25, 0.125, 0.3, -0.2, 0.1}
 	var us, vs, r []float64
@@ -150,9 +150,9 @@ func TestLeastSquares(t *testing.T) {
 			us, vs, r = append(us, u), append(vs, v), append(r, z)
 		}
 	}
-	use := make([]bool, len(r))
+	use := make([]float64, len(r))
 	for i := range use {
-		use[i] = true
+		use[i] = 1
 	}
 	c, ok := leastSquares(us, vs, r, use, 6)
 	for k := range want {
@@ -162,7 +162,7 @@ func TestLeastSquares(t *testing.T) {
 	}
 	// An outlier left out of the fit changes nothing.
 	r[7] += 100
-	use[7] = false
+	use[7] = 0
 	c, ok = leastSquares(us, vs, r, use, 6)
 	for k := range want {
 		if !ok || math.Abs(c[k]-want[k]) > 1e-12 {
@@ -174,7 +174,7 @@ func TestLeastSquares(t *testing.T) {
 	// so the slopes are the linear terms, and the squares' means (1/2 for
 	// u, 5/16 for v) go into the constant.
 	r[7] -= 100
-	use[7] = true
+	use[7] = 1
 	c, ok = leastSquares(us, vs, r, use, 3)
 	wantPlane := [6]float64{0.5 + 0.3*0.5 + 0.1*0.3125, -0.25, 0.125}
 	for k := range wantPlane {
@@ -188,19 +188,19 @@ func TestLeastSquares(t *testing.T) {
 		t.Errorf("two points fitted a plane")
 	}
 	row := []float64{0.5, 0.5, 0.5, 0.5}
-	if _, ok := leastSquares([]float64{-1, 0, 0.5, 1}, row, []float64{1, 2, 3, 4}, []bool{true, true, true, true}, 3); ok {
+	if _, ok := leastSquares([]float64{-1, 0, 0.5, 1}, row, []float64{1, 2, 3, 4}, []float64{1, 1, 1, 1}, 3); ok {
 		t.Errorf("one row of points fitted a plane")
 	}
 	// Points a hair off one row (1e-7) determine v no better: the pivot
 	// is far below the diagonal's scale, and the fit is refused rather
 	// than trusted.
 	nearRow := []float64{0.5, 0.5, 0.5, 0.5 + 1e-7}
-	if _, ok := leastSquares([]float64{-1, 0, 0.5, 1}, nearRow, []float64{1, 2, 3, 4}, []bool{true, true, true, true}, 3); ok {
+	if _, ok := leastSquares([]float64{-1, 0, 0.5, 1}, nearRow, []float64{1, 2, 3, 4}, []float64{1, 1, 1, 1}, 3); ok {
 		t.Errorf("points 1e-7 off one row fitted a plane")
 	}
 	// A line along a row is a constant plus a slope in u: fitted as a
 	// plane it is singular, as a constant it is the mean.
-	c, ok = leastSquares([]float64{-1, 0, 1}, []float64{0, 0, 0}, []float64{1, 2, 6}, []bool{true, true, true}, 1)
+	c, ok = leastSquares([]float64{-1, 0, 1}, []float64{0, 0, 0}, []float64{1, 2, 6}, []float64{1, 1, 1}, 1)
 	if !ok || c[0] != 3 {
 		t.Errorf("constant of 1, 2, 6: %v, %v", c, ok)
 	}

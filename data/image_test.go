@@ -10,6 +10,7 @@ import (
 	"image/png"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -177,5 +178,74 @@ func TestLoadImagesFormats(t *testing.T) {
 
 	if _, err := LoadImages(context.Background(), []string{p, filepath.Join(dir, "none.png")}); err == nil || !strings.Contains(err.Error(), "none.png") {
 		t.Errorf("missing file: %v, want an error naming it", err)
+	}
+}
+
+// strokeOnCanvas draws a 4×24-pixel stroke in ink on a 40×40 canvas of
+// paper, as NRGBA (not premultiplied: a transparent pixel may keep a colour).
+func strokeOnCanvas(paper, ink color.NRGBA) *image.NRGBA {
+	img := image.NewNRGBA(image.Rect(0, 0, 40, 40))
+	for y := range 40 {
+		for x := range 40 {
+			c := paper
+			if x >= 18 && x < 22 && y >= 8 && y < 32 {
+				c = ink
+			}
+			img.SetNRGBA(x, y, c)
+		}
+	}
+	return img
+}
+
+// A digit drawn on a transparent canvas is read whatever its ink's colour:
+// white strokes, as a dark-theme drawing app exports them, give what black
+// ones give and what white strokes on black give. (Over white paper alone,
+// white strokes vanished and the picture was refused as blank.) Where the
+// border is opaque, transparent pixels stay white paper.
+func TestTransparentCanvas(t *testing.T) {
+	clear, clearWhite := color.NRGBA{}, color.NRGBA{255, 255, 255, 0}
+	black, white := color.NRGBA{0, 0, 0, 255}, color.NRGBA{255, 255, 255, 255}
+	want, err := ImageToMNIST(strokeOnCanvas(black, white))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		name  string
+		img   image.Image
+		under float64 // transparentLevel's answer
+	}{
+		{"white on black, opaque", strokeOnCanvas(black, white), 1},
+		{"black on transparent", strokeOnCanvas(clear, black), 1},
+		{"white on transparent", strokeOnCanvas(clear, white), 0},
+		{"white on transparent white", strokeOnCanvas(clearWhite, white), 0},
+		{"half-transparent white on transparent", strokeOnCanvas(clear, color.NRGBA{255, 255, 255, 128}), 0},
+		{"black on white with a transparent hole", strokeOnCanvas(white, clear), 1},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			if got := transparentLevel(c.img); got != c.under {
+				t.Errorf("transparentLevel = %v, want %v", got, c.under)
+			}
+			if c.name == "black on white with a transparent hole" {
+				// The hole is white paper: nothing to read.
+				if _, err := ImageToMNIST(c.img); !errors.Is(err, ErrBlankImage) {
+					t.Errorf("ImageToMNIST = %v, want ErrBlankImage", err)
+				}
+				return
+			}
+			got, err := ImageToMNIST(c.img)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if x0, y0, x1, y1 := box(got); x1-x0 < 1 || y1-y0 != 20 {
+				t.Fatalf("ink box [%d,%d)×[%d,%d), want the 20-pixel stroke", x0, x1, y0, y1)
+			}
+			if c.name != "half-transparent white on transparent" && !slices.Equal(got, want) {
+				t.Errorf("differs from white on black")
+			}
+		})
+	}
+	// Nothing opaque at all: white paper, and blank.
+	if got := transparentLevel(image.NewNRGBA(image.Rect(0, 0, 5, 5))); got != 1 {
+		t.Errorf("transparentLevel(fully transparent) = %v, want 1", got)
 	}
 }
