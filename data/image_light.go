@@ -157,40 +157,8 @@ func (s *background) at(x, y int) float64 {
 // remain for a quadratic (a small image, ink in most blocks of a row) a
 // plane or a constant is fitted instead.
 func fitBackground(g []float64, w, h int) *background {
-	side := max(minBlock, (max(w, h)+backgroundBlocks-1)/backgroundBlocks)
-	step := max(1, side/blockSamples)
 	bg := &background{w: w, h: h}
-	var us, vs, ms []float64
-	block := make([]float64, 0, blockSamples*blockSamples)
-	for by := 0; by < h; by += side {
-		for bx := 0; bx < w; bx += side {
-			block = block[:0]
-			for y := by; y < min(by+side, h); y += step {
-				for x := bx; x < min(bx+side, w); x += step {
-					block = append(block, g[y*w+x])
-				}
-			}
-			u, v := bg.coords(float64(bx+min(bx+side, w)-1)/2, float64(by+min(by+side, h)-1)/2)
-			us, vs, ms = append(us, u), append(vs, v), append(ms, quantile(block, 0.5))
-		}
-	}
-	// The border, taken for background by inkIsDark, is sampled again by
-	// itself, a pixel deep: a digit cropped close, a 1 above all, may leave
-	// paper only in a column or two at the edges, too thin to carry any
-	// block's median.
-	for _, edge := range [][4]int{{0, 0, 1, 0}, {0, h - 1, 1, 0}, {0, 0, 0, 1}, {w - 1, 0, 0, 1}} {
-		x, y, dx, dy := edge[0], edge[1], edge[2], edge[3]
-		n := dx*w + dy*h
-		for at := 0; at < n; at += side {
-			block = block[:0]
-			for k := at; k < min(at+side, n); k += step {
-				block = append(block, g[(y+k*dy)*w+x+k*dx])
-			}
-			mid := float64(at+min(at+side, n)-1) / 2
-			u, v := bg.coords(float64(x)+mid*float64(dx), float64(y)+mid*float64(dy))
-			us, vs, ms = append(us, u), append(vs, v), append(ms, quantile(block, 0.5))
-		}
-	}
+	us, vs, ms := blockMedians(g, w, h, bg.coords)
 	use := paperBlocks(us, vs, ms)
 	var paper []float64
 	for i, m := range ms {
@@ -231,6 +199,46 @@ func fitBackground(g []float64, w, h int) *background {
 	return bg
 }
 
+// blockMedians cuts the image into blocks (backgroundBlocks along the
+// longer side, at least minBlock pixels) and returns each block's median
+// level ms at its centre (us, vs), in coords' -1..1. The border, taken for
+// background by inkIsDark, is sampled again by itself, a pixel deep, in
+// segments of a block's length: a digit cropped close, a 1 above all, may
+// leave paper only in a column or two at the edges, too thin to carry any
+// block's median.
+func blockMedians(g []float64, w, h int, coords func(x, y float64) (u, v float64)) (us, vs, ms []float64) {
+	side := max(minBlock, (max(w, h)+backgroundBlocks-1)/backgroundBlocks)
+	step := max(1, side/blockSamples)
+	block := make([]float64, 0, blockSamples*blockSamples)
+	for by := 0; by < h; by += side {
+		for bx := 0; bx < w; bx += side {
+			block = block[:0]
+			for y := by; y < min(by+side, h); y += step {
+				for x := bx; x < min(bx+side, w); x += step {
+					block = append(block, g[y*w+x])
+				}
+			}
+			u, v := coords(float64(bx+min(bx+side, w)-1)/2, float64(by+min(by+side, h)-1)/2)
+			us, vs, ms = append(us, u), append(vs, v), append(ms, quantile(block, 0.5))
+		}
+	}
+	// Each edge: its first pixel (x, y) and its direction (dx, dy).
+	for _, edge := range [][4]int{{0, 0, 1, 0}, {0, h - 1, 1, 0}, {0, 0, 0, 1}, {w - 1, 0, 0, 1}} {
+		x, y, dx, dy := edge[0], edge[1], edge[2], edge[3]
+		n := dx*w + dy*h
+		for at := 0; at < n; at += side {
+			block = block[:0]
+			for k := at; k < min(at+side, n); k += step {
+				block = append(block, g[(y+k*dy)*w+x+k*dx])
+			}
+			mid := float64(at+min(at+side, n)-1) / 2
+			u, v := coords(float64(x)+mid*float64(dx), float64(y)+mid*float64(dy))
+			us, vs, ms = append(us, u), append(vs, v), append(ms, quantile(block, 0.5))
+		}
+	}
+	return us, vs, ms
+}
+
 // envelopeInkWeight is the weight, against 1 for a block below it, that
 // paperBlocks gives a block above the surface it fits: small, so that the
 // surface settles under the ink onto the paper even when ink fills most
@@ -244,13 +252,16 @@ const roundingSlack = 1e-9
 
 // paperBlocks says which blocks, with medians ms at (us, vs), are paper. Ink
 // lies only above the paper, so the paper is the lower envelope of the
-// blocks: a surface fitted by asymmetric least squares (each block weighted
-// 1 below the surface and envelopeInkWeight above it, refitted until the
+// blocks: a plane fitted by asymmetric least squares (each block weighted
+// 1 below the plane and envelopeInkWeight above it, refitted until the
 // weights settle) runs along the paper, and the blocks within three
 // standard deviations of the residuals below it (and within
 // inkBlockMargin) are paper. Measuring the spread below the surface, where
 // there is no ink, keeps it from growing with the ink, as the spread of
-// all the blocks would once ink is in more than half of them.
+// all the blocks would once ink is in more than half of them. A plane, not
+// a quadratic: only picking the paper out, it need not follow a shadow's
+// curve, and a quadratic could rise onto the ink wherever no paper holds
+// it down, between the two edges of a 1 cropped close.
 func paperBlocks(us, vs, ms []float64) []bool {
 	weights := make([]float64, len(ms))
 	for i := range weights {
