@@ -9,7 +9,6 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
-	"os"
 	"path/filepath"
 	"time"
 
@@ -89,8 +88,8 @@ func (f *Fetcher) ensure(ctx context.Context, dir string, files []File) ([][]byt
 	if len(f.Sources) == 0 {
 		return nil, fmt.Errorf("%s is missing %s and no sources are configured to fetch it", dir, files[missing[0]].Name)
 	}
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return nil, fmt.Errorf("create data folder: %w", err)
+	if err := fileio.MkdirAllSynced(dir, 0o755); err != nil {
+		return nil, fmt.Errorf("data folder: %w", err)
 	}
 	// A source that failed for one file is not asked again for the next
 	// ones: an unreachable mirror then costs its timeout once, not 4 times.

@@ -39,8 +39,8 @@ func prepareCheckpoints(ctx context.Context, o *options, log *logrus.Logger) (*m
 			return nil, "", nil, fmt.Errorf("-resume: no checkpoint in %s: the folder does not exist", dir)
 		}
 	}
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return nil, "", nil, usageError{fmt.Sprintf("-checkpoint-dir %s: %v", dir, err)}
+	if err := fileio.MkdirAllSynced(dir, 0o755); err != nil {
+		return nil, "", nil, usageError{fmt.Sprintf("-checkpoint-dir: %v", err)}
 	}
 	lock, err := model.LockCheckpointDir(dir)
 	if err != nil {

@@ -1,7 +1,7 @@
 // Package fileio is the program's one home for touching files by path:
 // reading a whole input file, checking and atomically writing an output
-// file, syncing a folder, recognising the temporary files of a write and
-// locking a folder for one run. Every other package goes through it, so
+// file, making and syncing a folder, recognising the temporary files of a
+// write and locking a folder for one run. Every other package goes through it, so
 // that each rule below holds everywhere and each mistake is reported in
 // the same words wherever it is made.
 //
@@ -20,7 +20,8 @@
 //
 // A write goes to a temporary file named ".NAME.tmp-RANDOM" beside the
 // target, is synced, closed and renamed over the target, and the folder is
-// synced so that the rename survives a crash. A temporary file left by a
+// synced so that the rename survives a crash. A folder made for outputs
+// (MkdirAllSynced) is synced into its parent for the same reason. A temporary file left by a
 // killed process is never taken for data: ReadFile refuses such names, and
 // no listing of ours matches them (see IsTemp).
 //

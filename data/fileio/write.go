@@ -236,3 +236,38 @@ func SyncDir(dir string) error {
 	}
 	return nil
 }
+
+// MkdirAllSynced makes dir and any parents it lacks, as os.MkdirAll does
+// (perm less the umask), and syncs the folder holding each folder it made,
+// so that a new folder survives a crash like a file written into it with
+// WriteFile. A dir that exists is left alone. Errors are one line naming
+// dir.
+func MkdirAllSynced(dir string, perm fs.FileMode) error {
+	return mkdirAllSynced(dir, perm, SyncDir)
+}
+
+// mkdirAllSynced is MkdirAllSynced with the folder sync given, so that
+// tests can see which folders are synced and make a sync fail.
+func mkdirAllSynced(dir string, perm fs.FileMode, syncDir func(string) error) error {
+	// The folders MkdirAll will make: dir and its missing parents, the
+	// deepest first.
+	var made []string
+	for d := filepath.Clean(dir); ; d = filepath.Dir(d) {
+		if _, err := os.Lstat(d); !errors.Is(err, fs.ErrNotExist) {
+			break
+		}
+		made = append(made, d)
+		if filepath.Dir(d) == d {
+			break
+		}
+	}
+	if err := os.MkdirAll(dir, perm); err != nil {
+		return fmt.Errorf("make folder %s: %w", dir, unwrapPath(err))
+	}
+	for _, d := range made {
+		if err := syncDir(filepath.Dir(d)); err != nil {
+			return fmt.Errorf("make folder %s: %w", dir, err)
+		}
+	}
+	return nil
+}

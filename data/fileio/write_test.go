@@ -287,6 +287,66 @@ func TestSyncDir(t *testing.T) {
 	}
 }
 
+// TestMkdirAllSynced: the folders that were missing are made and the
+// folder holding each is synced, none when dir exists; a failure to make
+// one or to sync is one line naming dir.
+func TestMkdirAllSynced(t *testing.T) {
+	tests := []struct {
+		name     string
+		existing string // made first, under the test's folder
+		dir      string // then this, under the test's folder
+		syncErr  error  // what every sync returns
+		synced   []string
+		wantErr  error
+	}{
+		{name: "three new levels", dir: "a/b/c", synced: []string{"a/b", "a", "."}},
+		{name: "one new level", existing: "a", dir: "a/b", synced: []string{"a"}},
+		{name: "exists", existing: "a/b", dir: "a/b"},
+		{name: "under a file", existing: "file", dir: "file/x", wantErr: syscall.ENOTDIR},
+		{name: "sync fails", dir: "a/b", syncErr: syscall.EIO, synced: []string{"a"}, wantErr: syscall.EIO},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			root := t.TempDir()
+			if tt.existing == "file" {
+				if err := os.WriteFile(filepath.Join(root, "file"), nil, 0o644); err != nil {
+					t.Fatal(err)
+				}
+			} else if tt.existing != "" {
+				if err := os.MkdirAll(filepath.Join(root, tt.existing), 0o755); err != nil {
+					t.Fatal(err)
+				}
+			}
+			var synced []string
+			dir := filepath.Join(root, tt.dir)
+			err := mkdirAllSynced(dir, 0o755, func(d string) error {
+				rel, _ := filepath.Rel(root, d)
+				synced = append(synced, rel)
+				return tt.syncErr
+			})
+			if tt.wantErr != nil {
+				checkOneLine(t, err, dir)
+				if !errors.Is(err, tt.wantErr) {
+					t.Errorf("error %v is not %v", err, tt.wantErr)
+				}
+			} else if err != nil {
+				t.Fatal(err)
+			}
+			if !slices.Equal(synced, tt.synced) {
+				t.Errorf("synced %q, want %q", synced, tt.synced)
+			}
+			if info, err := os.Stat(dir); tt.existing != "file" && (err != nil || !info.IsDir()) {
+				t.Errorf("%s was not made: %v", dir, err)
+			}
+		})
+	}
+	// The real sync, as programs call it.
+	dir := filepath.Join(t.TempDir(), "x", "y")
+	if err := MkdirAllSynced(dir, 0o755); err != nil {
+		t.Errorf("MkdirAllSynced(%s): %v", dir, err)
+	}
+}
+
 func TestIsTemp(t *testing.T) {
 	tests := []struct {
 		name string
