@@ -134,18 +134,46 @@ func restoreCheckpoint(ck *model.Checkpoint, path string, engine model.Engine, t
 
 // saveCheckpoint writes the run's state at s to dir, then removes all but
 // the newest keepCheckpoints files: only once the new one is safely on disk.
+// Its errors name the checkpoint's file.
 func saveCheckpoint(dir string, cfg model.Config, s model.TrainState, engine model.Engine, log *logrus.Logger) error {
+	path := model.CheckpointPath(dir, s)
 	st, err := engine.State()
 	if err != nil {
-		return fmt.Errorf("checkpoint: %w", err)
+		return fmt.Errorf("checkpoint %s: %w", path, err)
 	}
-	path := model.CheckpointPath(dir, s)
 	if err := model.SaveCheckpoint(path, &model.Checkpoint{Config: cfg, Params: st.Params, Optimizer: st.Optimizer, Train: s}); err != nil {
 		return err
 	}
 	if err := model.PruneCheckpoints(dir, keepCheckpoints); err != nil {
-		return fmt.Errorf("checkpoint: %w", err)
+		return fmt.Errorf("checkpoint %s written, but: %w", path, err)
 	}
 	log.WithFields(logrus.Fields{"file": path, "epochs_done": s.Epoch, "steps_done": s.Step}).Info("saved checkpoint")
 	return nil
+}
+
+// checkpointFailures counts a run's end-of-epoch checkpoints and those
+// that failed (not written, or old ones not pruned), keeping the first error.
+type checkpointFailures struct {
+	tried, failed int
+	first         error
+}
+
+// add counts one checkpoint, failed when err is not nil.
+func (c *checkpointFailures) add(err error) {
+	c.tried++
+	if err == nil {
+		return
+	}
+	c.failed++
+	if c.first == nil {
+		c.first = err
+	}
+}
+
+// err is the error the run ends with for them, nil when all were written.
+func (c checkpointFailures) err() error {
+	if c.failed == 0 {
+		return nil
+	}
+	return fmt.Errorf("%d of %d checkpoints failed; the first: %w", c.failed, c.tried, c.first)
 }

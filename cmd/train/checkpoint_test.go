@@ -4,10 +4,14 @@ package main
 
 import (
 	"bytes"
+	"context"
+	"encoding/json"
 	"errors"
+	"fmt"
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -116,6 +120,53 @@ func TestCheckpointResumeIsExact(t *testing.T) {
 				t.Errorf("exit code %d, want %d with %q:\n%s", code, tt.code, tt.want, stderr)
 			}
 		})
+	}
+}
+
+// TestCheckpointFailureKeepsTheModel: a checkpoint that cannot be written
+// (its name taken by a folder, made once training has begun) is logged at
+// error level, naming it, and training goes on; the model is evaluated,
+// saved and its metrics written, and only then does the run fail, exit 1,
+// with one line saying how many checkpoints failed and naming the first.
+func TestCheckpointFailureKeepsTheModel(t *testing.T) {
+	dataDir := realDataDir(t)
+	out := t.TempDir()
+	ck := filepath.Join(out, "ck")
+	blocked := filepath.Join(ck, "checkpoint-e000001-s0000000.safetensors")
+	saved, metrics := filepath.Join(out, "m.safetensors"), filepath.Join(out, "m.json")
+	code, _, stderr := runAt(t, context.Background(), `"msg":"training"`, func() {
+		if err := os.Mkdir(blocked, 0o755); err != nil {
+			t.Error(err)
+		}
+	}, "-data-dir", dataDir, "-epochs", "2", "-batch-size", "600", "-log-format", "json",
+		"-checkpoint-dir", ck, "-save", saved, "-metrics-out", metrics)
+	if code != exitRuntime {
+		t.Fatalf("exit code %d, want %d:\n%s", code, exitRuntime, stderr)
+	}
+	if msg := finalError(t, stderr, "json", exitRuntime); !strings.Contains(msg, "1 of 2 checkpoints failed") || !strings.Contains(msg, blocked) {
+		t.Errorf("final error %q should say 1 of 2 checkpoints failed, naming %s", msg, blocked)
+	}
+	logged := false
+	for _, line := range strings.Split(stderr, "\n") {
+		var e map[string]any
+		if json.Unmarshal([]byte(line), &e) == nil && e["level"] == "error" && e["msg"] == "checkpoint failed; training goes on" {
+			logged = strings.Contains(fmt.Sprint(e["error"]), blocked)
+		}
+	}
+	if !logged {
+		t.Errorf("no error entry naming %s for the failed checkpoint:\n%s", blocked, stderr)
+	}
+	if e := evaluationEntry(t, stderr); e["epochs"] != 2.0 || e["interrupted"] != nil {
+		t.Errorf("evaluation entry %v, want 2 epochs, not interrupted", e)
+	}
+	if doc := readMetrics(t, metrics); len(doc.Epochs) != 2 || *doc.Interrupted {
+		t.Errorf("metrics hold %d epochs, interrupted %v; want 2, false", len(doc.Epochs), *doc.Interrupted)
+	}
+	if _, meta := readSafetensorsHeader(t, saved); meta["epochs"] != "2" {
+		t.Errorf("saved model's epochs %q, want 2", meta["epochs"])
+	}
+	if got := checkpointFiles(t, ck); !slices.Contains(got, "checkpoint-e000002-s0000000.safetensors") {
+		t.Errorf("the folder holds %v, want epoch 2's checkpoint, tried again after epoch 1's failed", got)
 	}
 }
 

@@ -33,6 +33,46 @@ func runGuarded(t *testing.T, args ...string) (code int, stdout, stderr string) 
 	return code, out.String(), errb.String()
 }
 
+// logTrigger is a run's stderr that calls do once, as the first log entry
+// containing when is written. logrus writes an entry with one Write, on the
+// goroutine that logs it, so do runs at that point of the run and the run
+// waits for it.
+type logTrigger struct {
+	buf  bytes.Buffer
+	when string
+	do   func()
+	done bool
+}
+
+func (w *logTrigger) Write(p []byte) (int, error) {
+	if !w.done && bytes.Contains(p, []byte(w.when)) {
+		w.done = true
+		w.do()
+	}
+	return w.buf.Write(p)
+}
+
+// runAt calls run in this process with ctx, as main does, and calls do at
+// the first log entry containing when: a test acts at a known moment of a
+// run (do may cancel ctx, as a signal would), with no sleep. It fails the
+// test when the entry never came or the run outlasted 5 minutes.
+func runAt(t *testing.T, ctx context.Context, when string, do func(), args ...string) (code int, stdout, stderr string) {
+	t.Helper()
+	var out bytes.Buffer
+	errw := &logTrigger{when: when, do: do}
+	done := make(chan int, 1)
+	go func() { done <- run(ctx, args, &out, errw) }()
+	select {
+	case code = <-done:
+	case <-time.After(5 * time.Minute):
+		t.Fatalf("run %q still going after 5 minutes", args)
+	}
+	if !errw.done {
+		t.Fatalf("run %q never logged %q:\n%s", args, when, errw.buf.String())
+	}
+	return code, out.String(), errw.buf.String()
+}
+
 // oneLine says stderr is a single "train: ..." error line, nothing else.
 func oneLine(stderr string) bool {
 	return strings.HasPrefix(stderr, "train: ") && strings.Count(stderr, "\n") == 1 && strings.HasSuffix(stderr, "\n")

@@ -112,10 +112,21 @@ func train(ctx context.Context, o options, log *logrus.Logger, stdout, stderr io
 	start := time.Now()
 	hooks := progress.hooks()
 	savedEpoch := -1 // the epoch whose end was checkpointed last
+	// A checkpoint that cannot be written (a full disk, say) costs the
+	// chance to resume from there, not the training: it is logged, the next
+	// epoch's checkpoint tries again, and the run fails for it only once
+	// the model has been evaluated and saved.
+	var failed checkpointFailures
 	if o.checkpointDir != "" {
 		hooks.Checkpoint = func(s model.TrainState) error {
+			if err := saveCheckpoint(o.checkpointDir, o.cfg, s, engine, log); err != nil {
+				failed.add(err)
+				log.WithError(err).Error("checkpoint failed; training goes on")
+				return nil
+			}
+			failed.add(nil)
 			savedEpoch = s.Epoch
-			return saveCheckpoint(o.checkpointDir, o.cfg, s, engine, log)
+			return nil
 		}
 	}
 	history, fitErr := trainer.Fit(ctx, hooks)
@@ -174,7 +185,12 @@ func train(ctx context.Context, o options, log *logrus.Logger, stdout, stderr io
 		log.WithError(outErr).Error("could not write the metrics or plot of the interrupted run")
 		outErr = nil
 	}
-	if err := joinErrors(saveErr, outErr); err != nil {
+	var checkpointErr error
+	if fitErr == nil {
+		// Interrupted, the run exits 130; each failure is in the log.
+		checkpointErr = failed.err()
+	}
+	if err := joinErrors(saveErr, outErr, checkpointErr); err != nil {
 		return err
 	}
 	return fitErr
