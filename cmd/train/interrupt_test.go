@@ -5,8 +5,10 @@ package main
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"errors"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
@@ -74,4 +76,36 @@ func interruptTrain(t *testing.T, sig syscall.Signal, settle time.Duration, args
 		t.Fatalf("after %v: wait: %v", sig, err)
 	}
 	return cmd.ProcessState.ExitCode(), out.String(), logs.String()
+}
+
+// TestSignalAfterTrainingKeepsOutputs: a signal that comes once training
+// is over (here as the last epoch's entry is logged, so that the final
+// evaluation starts with the run's context cancelled) stops nothing: the
+// evaluation runs to its end, the finished model is reported, saved and
+// its metrics written, and the run exits 130.
+func TestSignalAfterTrainingKeepsOutputs(t *testing.T) {
+	dataDir := realDataDir(t)
+	out := t.TempDir()
+	saved, metrics := filepath.Join(out, "m.safetensors"), filepath.Join(out, "m.json")
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	code, _, stderr := runAt(t, ctx, `"msg":"epoch 1/1"`, cancel,
+		"-data-dir", dataDir, "-epochs", "1", "-batch-size", "600", "-log-format", "json", "-save", saved, "-metrics-out", metrics)
+	if code != exitInterrupted {
+		t.Fatalf("exit code %d, want %d:\n%s", code, exitInterrupted, stderr)
+	}
+	if msg := finalError(t, stderr, "json", exitInterrupted); msg != "interrupted" {
+		t.Errorf("final error %q, want %q", msg, "interrupted")
+	}
+	if e := evaluationEntry(t, stderr); e["test_images"] != 10000.0 || e["epochs"] != 1.0 || e["interrupted"] != nil {
+		t.Errorf("evaluation entry %v, want the finished model of 1 epoch over 10000 test images", e)
+	}
+	doc := readMetrics(t, metrics)
+	checkMetricsDoc(t, doc, 10000)
+	if *doc.Interrupted || len(doc.Epochs) != 1 {
+		t.Errorf("metrics: interrupted %v with %d epochs, want false and 1", *doc.Interrupted, len(doc.Epochs))
+	}
+	if _, meta := readSafetensorsHeader(t, saved); meta["epochs"] != "1" || meta["interrupted"] != "" {
+		t.Errorf("saved model's epochs %q, interrupted %q; want 1 and none", meta["epochs"], meta["interrupted"])
+	}
 }

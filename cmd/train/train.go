@@ -151,7 +151,11 @@ func train(ctx context.Context, o options, log *logrus.Logger, stdout, stderr io
 		}
 	}
 
-	metrics, err := model.Evaluate(evalContext(ctx, fitErr), engine, testSet, o.cfg.BatchSize)
+	// The evaluation runs to its end whatever signal comes (10,000 images,
+	// well under a second on the CPU): an interrupted run's partial model
+	// is scored, and a signal during the evaluation of a finished one must
+	// not cost its outputs either.
+	metrics, err := model.Evaluate(context.WithoutCancel(ctx), engine, testSet, o.cfg.BatchSize)
 	if err != nil {
 		return err
 	}
@@ -180,20 +184,27 @@ func train(ctx context.Context, o options, log *logrus.Logger, stdout, stderr io
 	// for the plot nor a number the metrics cannot hold may cost it.
 	saveErr := saveModel(o, engine, loaded, r, log)
 	outErr := r.writeOutputs(o)
-	if fitErr != nil && outErr != nil {
+	// A signal after training, during the evaluation say, stopped nothing,
+	// but the run was interrupted all the same: it exits 130.
+	interrupted := fitErr
+	if interrupted == nil {
+		interrupted = ctx.Err()
+	}
+	if interrupted != nil && outErr != nil {
 		// Interrupted: exit 130 as documented, but say what was lost.
 		log.WithError(outErr).Error("could not write the metrics or plot of the interrupted run")
 		outErr = nil
 	}
+	// An interrupted run exits 130 whatever checkpoints failed: each
+	// failure is in the log.
 	var checkpointErr error
-	if fitErr == nil {
-		// Interrupted, the run exits 130; each failure is in the log.
+	if interrupted == nil {
 		checkpointErr = failed.err()
 	}
 	if err := joinErrors(saveErr, outErr, checkpointErr); err != nil {
 		return err
 	}
-	return fitErr
+	return interrupted
 }
 
 // openEngine opens the device and compiles the network on it with the
@@ -218,16 +229,4 @@ func openEngine(o options, loaded *loadedModel, log *logrus.Logger) (gpu.Device,
 		return nil, nil, nil, err
 	}
 	return dev, engine, release, nil
-}
-
-// evalContext is the context the final evaluation runs under. A signal
-// during training has already been answered by stopping the training; the
-// partial model is then still scored (10,000 images, well under a second on
-// the CPU) so that the run reports and saves what it has. Otherwise a signal
-// during evaluation stops it between two batches.
-func evalContext(ctx context.Context, fitErr error) context.Context {
-	if errors.Is(fitErr, context.Canceled) {
-		return context.WithoutCancel(ctx)
-	}
-	return ctx
 }
