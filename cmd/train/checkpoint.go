@@ -109,7 +109,27 @@ func resumeCheckpoint(ctx context.Context, o *options, log *logrus.Logger) (*mod
 		return nil, "", fmt.Errorf("-resume: %s was made with %s %v, %v; this program trains with %v, %v",
 			path, saved.Optimizer.Name, saved.Optimizer.Settings(), saved.Dtype, o.cfg.Optimizer.Settings(), o.cfg.Dtype)
 	}
+	if err := checkResumeEpochs(o.cfg.Epochs, ck.Train, path); err != nil {
+		return nil, "", err
+	}
 	return ck, path, nil
+}
+
+// checkResumeEpochs refuses an -epochs total that the checkpoint at path,
+// at s, has already passed: fewer epochs than it finished, or as many
+// while it is part-way into the next. Such a run would train nothing and
+// report a model of more training than it asked for. -epochs 0 only
+// evaluates the checkpoint, whatever its position.
+func checkResumeEpochs(epochs int, s model.TrainState, path string) error {
+	if epochs == 0 || epochs > s.Epoch || (epochs == s.Epoch && s.Step == 0) {
+		return nil
+	}
+	progress := plural(s.Epoch, "epoch")
+	if s.Step > 0 {
+		progress += " and " + plural(s.Step, "step")
+	}
+	return usageError{fmt.Sprintf("-resume: -epochs %d is below the checkpoint's progress (%s, %s): give -epochs %d or more to carry on, or -epochs 0 to evaluate it",
+		epochs, progress, path, s.Epoch+1)}
 }
 
 // restoreCheckpoint puts a checkpoint's weights and optimizer state into

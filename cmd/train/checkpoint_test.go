@@ -16,6 +16,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"mnist/model"
 )
 
 // checkpointFiles lists the checkpoint files in dir by name.
@@ -167,6 +169,93 @@ func TestCheckpointFailureKeepsTheModel(t *testing.T) {
 	}
 	if got := checkpointFiles(t, ck); !slices.Contains(got, "checkpoint-e000002-s0000000.safetensors") {
 		t.Errorf("the folder holds %v, want epoch 2's checkpoint, tried again after epoch 1's failed", got)
+	}
+}
+
+// trainedCheckpoint is the checkpoint a 1-epoch run at batch 600 writes.
+func trainedCheckpoint(t *testing.T, dataDir string) *model.Checkpoint {
+	t.Helper()
+	dir := filepath.Join(t.TempDir(), "ck")
+	code, _, stderr := runTrain(t, "-data-dir", dataDir, "-epochs", "1", "-batch-size", "600", "-checkpoint-dir", dir)
+	if code != exitOK {
+		t.Fatalf("1 epoch: exit %d:\n%s", code, stderr)
+	}
+	ck, err := model.LoadCheckpoint(context.Background(), model.CheckpointPath(dir, model.TrainState{Epoch: 1}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ck
+}
+
+// checkpointFolderAt writes ck into a new folder as a checkpoint at epoch
+// epochs and step steps, with running totals to match, and returns the
+// folder.
+func checkpointFolderAt(t *testing.T, ck *model.Checkpoint, epochs, steps int) string {
+	t.Helper()
+	c := *ck
+	seen := steps * c.Config.BatchSize
+	c.Train.Epoch, c.Train.Step = epochs, steps
+	c.Train.Seen, c.Train.Correct, c.Train.LossSum = seen, seen*9/10, 0.3*float64(seen)
+	dir := filepath.Join(t.TempDir(), "ck")
+	if err := os.Mkdir(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := model.SaveCheckpoint(model.CheckpointPath(dir, c.Train), &c); err != nil {
+		t.Fatal(err)
+	}
+	return dir
+}
+
+// TestResumeEpochsBelowProgress: -resume with an -epochs total that the
+// checkpoint has passed (fewer epochs than it finished, or as many while it
+// is part-way into the next) is a usage error before anything is trained;
+// -epochs 0 evaluates the checkpoint, a mid-epoch one reported, saved and
+// written as the partial model it is, one at an epoch's end as finished.
+func TestResumeEpochsBelowProgress(t *testing.T) {
+	dataDir := realDataDir(t)
+	ck := trainedCheckpoint(t, dataDir)
+	tests := []struct {
+		name          string
+		steps, epochs int // the checkpoint's steps after 2 epochs; -epochs
+		refusal       string
+		partial       bool
+	}{
+		{name: "below the finished epochs", steps: 0, epochs: 1, refusal: "-epochs 1 is below the checkpoint's progress (2 epochs, "},
+		{name: "below a mid-epoch checkpoint's", steps: 50, epochs: 1, refusal: "-epochs 1 is below the checkpoint's progress (2 epochs and 50 steps, "},
+		{name: "the finished epochs of a mid-epoch checkpoint", steps: 50, epochs: 2, refusal: "-epochs 2 is below the checkpoint's progress (2 epochs and 50 steps, "},
+		{name: "the finished epochs", steps: 0, epochs: 2},
+		{name: "evaluate a checkpoint at an epoch's end", steps: 0, epochs: 0},
+		{name: "evaluate a mid-epoch checkpoint", steps: 50, epochs: 0, partial: true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			dir := checkpointFolderAt(t, ck, 2, tt.steps)
+			out := t.TempDir()
+			saved, metrics := filepath.Join(out, "m.safetensors"), filepath.Join(out, "m.json")
+			code, _, stderr := runTrain(t, "-data-dir", dataDir, "-resume", "-checkpoint-dir", dir, "-epochs", fmt.Sprint(tt.epochs),
+				"-log-format", "json", "-save", saved, "-metrics-out", metrics)
+			if tt.refusal != "" {
+				if msg := finalError(t, stderr, "json", exitUsage); code != exitUsage || !strings.Contains(msg, tt.refusal) || strings.Contains(stderr, `"msg":"training"`) {
+					t.Errorf("exit %d, %q; want %d with %q, before training:\n%s", code, msg, exitUsage, tt.refusal, stderr)
+				}
+				return
+			}
+			if code != exitOK {
+				t.Fatalf("exit %d:\n%s", code, stderr)
+			}
+			e := evaluationEntry(t, stderr)
+			interrupted := e["interrupted"] == true
+			if e["epochs"] != 2.0 || interrupted != tt.partial {
+				t.Errorf("evaluation entry: %v epochs, interrupted %v; want 2 and %v", e["epochs"], interrupted, tt.partial)
+			}
+			if doc := readMetrics(t, metrics); *doc.Interrupted != tt.partial || len(doc.Epochs) != 0 {
+				t.Errorf("metrics: interrupted %v with %d epochs; want %v and none trained", *doc.Interrupted, len(doc.Epochs), tt.partial)
+			}
+			_, meta := readSafetensorsHeader(t, saved)
+			if meta["epochs"] != "2" || (meta["interrupted"] == "true") != tt.partial {
+				t.Errorf("saved model: epochs %q, interrupted %q; want 2 and %v", meta["epochs"], meta["interrupted"], tt.partial)
+			}
+		})
 	}
 }
 

@@ -262,7 +262,8 @@ func TestLiveBar(t *testing.T) {
 }
 
 // TestTrainingLine: no training line when nothing was trained, singular
-// and plural right, an interrupted run said to be interrupted.
+// and plural right, an interrupted run said to be interrupted, and no time
+// for a partial model this run did not train.
 func TestTrainingLine(t *testing.T) {
 	cases := []struct {
 		name   string
@@ -275,6 +276,7 @@ func TestTrainingLine(t *testing.T) {
 		{"five epochs", report{epochsDone: 5, trainImages: 300000, trainSeconds: 15}, "5 epochs in 15.0 s, 20000 images/s", ""},
 		{"interrupted in the second epoch", report{epochsDone: 1, trainImages: 90000, trainSeconds: 4.5, partial: true}, "interrupted after 1 epoch in 4.5 s", "epochs"},
 		{"interrupted in the first", report{epochsDone: 0, trainImages: 640, trainSeconds: 0.1, partial: true}, "interrupted after 0 epochs in 0.1 s", ""},
+		{"a mid-epoch checkpoint evaluated", report{epochsDone: 2, partial: true}, "interrupted after 2 epochs", " in "},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

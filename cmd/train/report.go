@@ -103,13 +103,17 @@ func (r report) setupLine() string {
 
 // trainingLine says how much this run trained: "5 epochs in 16.3 s,
 // 18445 images/s", "interrupted after 1 epoch in 4.2 s, ..." (the epochs
-// finished before the signal, those before a -resume included), and ""
-// when it trained nothing, as in an evaluation of a -load model.
+// finished before the signal, those before a -resume included),
+// "interrupted after 2 epochs" for a mid-epoch checkpoint only evaluated,
+// and "" when it trained nothing, as in an evaluation of a -load model.
 func (r report) trainingLine() string {
 	if r.trainImages == 0 && !r.partial {
 		return ""
 	}
-	s := fmt.Sprintf("%s in %.1f s, %.0f images/s", plural(r.epochsDone, "epoch"), r.trainSeconds, r.samplesPerSecond())
+	s := plural(r.epochsDone, "epoch")
+	if r.trainImages > 0 {
+		s += fmt.Sprintf(" in %.1f s, %.0f images/s", r.trainSeconds, r.samplesPerSecond())
+	}
 	if r.partial {
 		s = "interrupted after " + s
 	}

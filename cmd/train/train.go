@@ -167,7 +167,7 @@ func train(ctx context.Context, o options, log *logrus.Logger, stdout, stderr io
 		resumedAfter:    epochsBefore,
 		cfg:             o.cfg,
 		device:          dev.Name(),
-		partial:         fitErr != nil,
+		partial:         fitErr != nil || midEpochOnly(o.cfg, resumed),
 		evaluation:      o.evaluatesLoaded(),
 		trainingUnknown: loaded != nil && loaded.trainingUnknown,
 		history:         history,
@@ -205,6 +205,13 @@ func train(ctx context.Context, o options, log *logrus.Logger, stdout, stderr io
 		return err
 	}
 	return interrupted
+}
+
+// midEpochOnly says the run only evaluates (-epochs 0) a checkpoint
+// taken part-way into an epoch: its model is as partial as an interrupted
+// run's, and is reported, saved and written as one.
+func midEpochOnly(cfg model.Config, resumed *model.Checkpoint) bool {
+	return cfg.Epochs == 0 && resumed != nil && resumed.Train.Step > 0
 }
 
 // openEngine opens the device and compiles the network on it with the
