@@ -33,7 +33,9 @@ import (
 // SGD's velocity), and in __metadata__ the format, the optimizer's name,
 // step count and settings, epoch, step and running totals of a partial
 // epoch, the shuffle generator's state (base64 of rand.PCG's binary form),
-// the hyperparameters a resumed run must share, and a SHA-256 checksum of
+// the hyperparameters a resumed run must share, the run's target number
+// of epochs (which a resumed run takes unless told otherwise), and a
+// SHA-256 checksum of
 // everything else, so that a damaged file is found before it is used.
 // Floats are written with the fewest digits that read back exactly.
 //
@@ -56,8 +58,9 @@ const maxCheckpointSize = 64 << 20
 
 // Checkpoint is everything needed to carry on training exactly.
 type Checkpoint struct {
-	// Config holds the hyperparameters the run used; Epochs is not saved
-	// (a resumed run may train to a different total).
+	// Config holds the hyperparameters the run used. Epochs is the run's
+	// target, which a resumed run may change; 0 when the file does not
+	// record it (EncodeCheckpoint leaves it out then).
 	Config    Config
 	Params    *Params
 	Optimizer *OptimizerState
@@ -69,6 +72,7 @@ const (
 	orderName        = "shuffle.order"
 	optimizerKey     = "optimizer"
 	optimizerStepKey = "optimizer_step"
+	targetEpochsKey  = "target_epochs"
 	// settingPrefix + a Setting's name holds its value: "optimizer.lr".
 	settingPrefix = "optimizer."
 )
@@ -142,6 +146,9 @@ func checkpointMetadata(c *Checkpoint) map[string]string {
 	for _, s := range c.Config.Optimizer.Settings() {
 		meta[settingPrefix+s.Name] = f(s.Value)
 	}
+	if c.Config.Epochs > 0 {
+		meta[targetEpochsKey] = strconv.Itoa(c.Config.Epochs)
+	}
 	return meta
 }
 
@@ -196,8 +203,13 @@ func DecodeCheckpoint(b []byte) (*Checkpoint, error) {
 		return nil, err
 	}
 	c := &Checkpoint{Config: DefaultConfig()}
+	c.Config.Epochs = 0 // unless the file records the target
 	r := &metaReader{meta: meta}
 	c.Train.Epoch, c.Train.Step = r.int("epoch"), r.int("step")
+	_, recorded := meta[targetEpochsKey]
+	if recorded {
+		c.Config.Epochs = r.int(targetEpochsKey)
+	}
 	c.Train.LossSum, c.Train.Correct, c.Train.Seen = r.float("loss_sum"), r.int("correct"), r.int("seen")
 	c.Config.BatchSize = r.int("batch_size")
 	if c.Config.Seed, err = strconv.ParseUint(meta["seed"], 10, 64); err != nil {
@@ -301,10 +313,25 @@ func DecodeCheckpoint(b []byte) (*Checkpoint, error) {
 	if err := c.Train.check(); err != nil {
 		return nil, fmt.Errorf("metadata: %w", err)
 	}
+	if recorded {
+		if err := checkTarget(c.Config.Epochs, c.Train); err != nil {
+			return nil, fmt.Errorf("metadata %q: %w", targetEpochsKey, err)
+		}
+	}
 	if err := c.Optimizer.Check(); err != nil {
 		return nil, err
 	}
 	return c, nil
+}
+
+// checkTarget refuses a recorded target of epochs that no run writing a
+// checkpoint at s can have: a run stops at its target, so it is past s,
+// or at it when s is an epoch's end.
+func checkTarget(epochs int, s TrainState) error {
+	if epochs < 1 || epochs < s.Epoch || (epochs == s.Epoch && s.Step > 0) {
+		return fmt.Errorf("a target of %d epochs is impossible at epoch %d step %d", epochs, s.Epoch, s.Step)
+	}
+	return nil
 }
 
 // SaveCheckpoint writes c to path atomically (fileio.WriteFile).

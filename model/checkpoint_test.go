@@ -155,7 +155,6 @@ func TestCheckpointRoundTrip(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want.Config.Epochs = got.Config.Epochs // not saved
 	if !reflect.DeepEqual(got.Config, want.Config) || !reflect.DeepEqual(got.Optimizer, want.Optimizer) || !reflect.DeepEqual(got.Train, want.Train) {
 		t.Errorf("round trip changed the checkpoint:\ngot  %+v %+v\nwant %+v %+v", got.Config, got.Train, want.Config, want.Train)
 	}
@@ -210,6 +209,9 @@ func TestDecodeCheckpointRejectsBadFiles(t *testing.T) {
 		{"NaN learning rate", resealMeta(t, file, "optimizer.lr", "NaN"), "learning rate must be a positive number"},
 		{"beta1 out of range", resealMeta(t, file, "optimizer.beta1", "1.5"), "beta1 must be in [0, 1)"},
 		{"older format", resealMeta(t, file, "format", "mnist-checkpoint/1"), "not a checkpoint of this program's version"},
+		{"target below the epochs done", resealMeta(t, file, "target_epochs", "1"), `"target_epochs": a target of 1 epochs is impossible at epoch 2 step 0`},
+		{"target of no epochs", resealMeta(t, file, "target_epochs", "0"), `"target_epochs": a target of 0 epochs is impossible`},
+		{"target not a number", resealMeta(t, file, "target_epochs", "five"), `metadata "target_epochs"`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -225,6 +227,41 @@ func TestDecodeCheckpointRejectsBadFiles(t *testing.T) {
 	bad.Shuffle = []byte("nonsense")
 	if err := tr.Restore(bad); err == nil {
 		t.Error("Restore accepted a bad shuffle state")
+	}
+}
+
+// TestCheckpointTargetEpochs: the run's target of epochs is recorded
+// when known and read back; a file without it (or written with none) reads
+// back with 0, which tells a resumed run that it is not known.
+func TestCheckpointTargetEpochs(t *testing.T) {
+	c := smallCheckpoint(t)
+	c.Config.Epochs = 3
+	file := encodeCheckpoint(t, c)
+	unknown := *c
+	unknown.Config.Epochs = 0
+	tests := []struct {
+		name string
+		file []byte
+		want int
+	}{
+		{"recorded", file, 3},
+		{"written with none", encodeCheckpoint(t, &unknown), 0},
+		{"a file without the key", resealWith(t, file, nil, func(meta map[string]string) { delete(meta, "target_epochs") }), 0},
+		{"at the target's end", resealMeta(t, file, "target_epochs", "1"), 1},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := DecodeCheckpoint(tt.file)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got.Config.Epochs != tt.want {
+				t.Errorf("target %d epochs, want %d", got.Config.Epochs, tt.want)
+			}
+			if _, meta := fileHeader(t, tt.file); (meta["target_epochs"] != "") != (tt.want > 0) {
+				t.Errorf("metadata target_epochs %q for a target of %d", meta["target_epochs"], tt.want)
+			}
+		})
 	}
 }
 

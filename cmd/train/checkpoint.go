@@ -62,7 +62,10 @@ func prepareCheckpoints(ctx context.Context, o *options, log *logrus.Logger) (*m
 // back whole (nil without -resume), warning about each newer one that does
 // not, and adopts its seed, optimizer, learning rate and batch size,
 // refusing flags that contradict them: a run resumed with other
-// hyperparameters would not be the run that was stopped. Without -resume it
+// hyperparameters would not be the run that was stopped. It adopts the
+// stopped run's target of epochs too, unless -epochs gives another (or the
+// checkpoint does not record it), and refuses one the checkpoint has
+// passed. Without -resume it
 // refuses a folder that already holds checkpoints, whose pruning would mix
 // two runs.
 func resumeCheckpoint(ctx context.Context, o *options, log *logrus.Logger) (*model.Checkpoint, string, error) {
@@ -103,33 +106,41 @@ func resumeCheckpoint(ctx context.Context, o *options, log *logrus.Logger) (*mod
 	}
 	o.cfg.Seed, o.cfg.BatchSize = saved.Seed, saved.BatchSize
 	o.cfg.Optimizer.Name, o.cfg.Optimizer.LearningRate = saved.Optimizer.Name, saved.Optimizer.LearningRate
+	if !o.epochsSet && saved.Epochs > 0 {
+		o.cfg.Epochs = saved.Epochs
+	}
 	// The settings no flag sets must be this program's: a checkpoint made
 	// with other ones is another program's run.
 	if !slices.Equal(o.cfg.Optimizer.Settings(), saved.Optimizer.Settings()) || o.cfg.Dtype != saved.Dtype {
 		return nil, "", fmt.Errorf("-resume: %s was made with %s %v, %v; this program trains with %v, %v",
 			path, saved.Optimizer.Name, saved.Optimizer.Settings(), saved.Dtype, o.cfg.Optimizer.Settings(), o.cfg.Dtype)
 	}
-	if err := checkResumeEpochs(o.cfg.Epochs, ck.Train, path); err != nil {
+	if err := checkResumeEpochs(o.cfg.Epochs, o.epochsSet, ck.Train, path); err != nil {
 		return nil, "", err
 	}
 	return ck, path, nil
 }
 
-// checkResumeEpochs refuses an -epochs total that the checkpoint at path,
-// at s, has already passed: fewer epochs than it finished, or as many
-// while it is part-way into the next. Such a run would train nothing and
-// report a model of more training than it asked for. -epochs 0 only
-// evaluates the checkpoint, whatever its position.
-func checkResumeEpochs(epochs int, s model.TrainState, path string) error {
+// checkResumeEpochs refuses an -epochs total (given, or the default when
+// not set) that the checkpoint at path, at s, has already passed: fewer
+// epochs than it finished, or as many while it is part-way into the next.
+// Such a run would train nothing and report a model of more training than
+// it asked for. -epochs 0 only evaluates the checkpoint, whatever its
+// position.
+func checkResumeEpochs(epochs int, set bool, s model.TrainState, path string) error {
 	if epochs == 0 || epochs > s.Epoch || (epochs == s.Epoch && s.Step == 0) {
 		return nil
+	}
+	flag := fmt.Sprintf("-epochs %d", epochs)
+	if !set {
+		flag += " (the default)"
 	}
 	progress := plural(s.Epoch, "epoch")
 	if s.Step > 0 {
 		progress += " and " + plural(s.Step, "step")
 	}
-	return usageError{fmt.Sprintf("-resume: -epochs %d is below the checkpoint's progress (%s, %s): give -epochs %d or more to carry on, or -epochs 0 to evaluate it",
-		epochs, progress, path, s.Epoch+1)}
+	return usageError{fmt.Sprintf("-resume: %s is below the checkpoint's progress (%s, %s): give -epochs %d or more to carry on, or -epochs 0 to evaluate it",
+		flag, progress, path, s.Epoch+1)}
 }
 
 // restoreCheckpoint puts a checkpoint's weights and optimizer state into

@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -16,6 +17,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/sirupsen/logrus"
 
 	"mnist/model"
 )
@@ -172,10 +175,11 @@ func TestCheckpointFailureKeepsTheModel(t *testing.T) {
 	}
 }
 
-// trainedCheckpoint is the checkpoint a 1-epoch run at batch 600 writes.
-func trainedCheckpoint(t *testing.T, dataDir string) *model.Checkpoint {
+// trainedCheckpoint is the checkpoint a 1-epoch run at batch 600 writes
+// into the folder dir.
+func trainedCheckpoint(t *testing.T, dataDir string) (ck *model.Checkpoint, dir string) {
 	t.Helper()
-	dir := filepath.Join(t.TempDir(), "ck")
+	dir = filepath.Join(t.TempDir(), "ck")
 	code, _, stderr := runTrain(t, "-data-dir", dataDir, "-epochs", "1", "-batch-size", "600", "-checkpoint-dir", dir)
 	if code != exitOK {
 		t.Fatalf("1 epoch: exit %d:\n%s", code, stderr)
@@ -184,15 +188,16 @@ func trainedCheckpoint(t *testing.T, dataDir string) *model.Checkpoint {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return ck
+	return ck, dir
 }
 
 // checkpointFolderAt writes ck into a new folder as a checkpoint at epoch
-// epochs and step steps, with running totals to match, and returns the
-// folder.
-func checkpointFolderAt(t *testing.T, ck *model.Checkpoint, epochs, steps int) string {
+// epochs and step steps, with running totals to match, of a run whose
+// target was target epochs (0: not recorded), and returns the folder.
+func checkpointFolderAt(t *testing.T, ck *model.Checkpoint, epochs, steps, target int) string {
 	t.Helper()
 	c := *ck
+	c.Config.Epochs = target
 	seen := steps * c.Config.BatchSize
 	c.Train.Epoch, c.Train.Step = epochs, steps
 	c.Train.Seen, c.Train.Correct, c.Train.LossSum = seen, seen*9/10, 0.3*float64(seen)
@@ -213,7 +218,7 @@ func checkpointFolderAt(t *testing.T, ck *model.Checkpoint, epochs, steps int) s
 // written as the partial model it is, one at an epoch's end as finished.
 func TestResumeEpochsBelowProgress(t *testing.T) {
 	dataDir := realDataDir(t)
-	ck := trainedCheckpoint(t, dataDir)
+	ck, _ := trainedCheckpoint(t, dataDir)
 	tests := []struct {
 		name          string
 		steps, epochs int // the checkpoint's steps after 2 epochs; -epochs
@@ -229,7 +234,7 @@ func TestResumeEpochsBelowProgress(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			dir := checkpointFolderAt(t, ck, 2, tt.steps)
+			dir := checkpointFolderAt(t, ck, 2, tt.steps, 3)
 			out := t.TempDir()
 			saved, metrics := filepath.Join(out, "m.safetensors"), filepath.Join(out, "m.json")
 			code, _, stderr := runTrain(t, "-data-dir", dataDir, "-resume", "-checkpoint-dir", dir, "-epochs", fmt.Sprint(tt.epochs),
@@ -256,6 +261,51 @@ func TestResumeEpochsBelowProgress(t *testing.T) {
 				t.Errorf("saved model: epochs %q, interrupted %q; want 2 and %v", meta["epochs"], meta["interrupted"], tt.partial)
 			}
 		})
+	}
+}
+
+// TestResumeAdoptsTargetEpochs: -resume carries on to the stopped run's
+// target of epochs, which its checkpoint records, unless -epochs gives
+// another total; a checkpoint that does not record it leaves -epochs's
+// default. The binary, resuming a finished 1-epoch run without -epochs,
+// trains nothing more.
+func TestResumeAdoptsTargetEpochs(t *testing.T) {
+	dataDir := realDataDir(t)
+	ck, trained := trainedCheckpoint(t, dataDir)
+	tests := []struct {
+		name   string
+		target int // recorded in the checkpoint, at epoch 1; 0: not recorded
+		args   []string
+		want   int
+	}{
+		{"the recorded target", 3, nil, 3},
+		{"-epochs given", 3, []string{"-epochs", "4"}, 4},
+		{"-epochs 0 given", 3, []string{"-epochs", "0"}, 0},
+		{"no target recorded", 0, nil, model.DefaultConfig().Epochs},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			dir := checkpointFolderAt(t, ck, 1, 0, tt.target)
+			o, err := parseFlags(append([]string{"-resume", "-checkpoint-dir", dir}, tt.args...), io.Discard)
+			if err != nil {
+				t.Fatal(err)
+			}
+			log := logrus.New()
+			log.SetOutput(io.Discard)
+			if _, _, err := resumeCheckpoint(context.Background(), &o, log); err != nil {
+				t.Fatal(err)
+			}
+			if o.cfg.Epochs != tt.want {
+				t.Errorf("resumes to %d epochs, want %d", o.cfg.Epochs, tt.want)
+			}
+		})
+	}
+	code, _, stderr := runTrain(t, "-data-dir", dataDir, "-resume", "-checkpoint-dir", trained, "-log-format", "json")
+	if code != exitOK {
+		t.Fatalf("resume: exit %d:\n%s", code, stderr)
+	}
+	if e := evaluationEntry(t, stderr); e["epochs"] != 1.0 || strings.Contains(stderr, `"msg":"epoch 2/`) {
+		t.Errorf("resuming a finished 1-epoch run reports %v epochs, want 1 and no training:\n%s", e["epochs"], stderr)
 	}
 }
 

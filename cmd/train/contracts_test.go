@@ -165,8 +165,8 @@ func TestContractOutputNames(t *testing.T) {
 		assertTensors(t, tensors, want)
 		assertKeys(t, "checkpoint __metadata__", toAny(meta), "format", "architecture", "epoch", "step", "loss_sum",
 			"correct", "seen", "shuffle", "seed", "batch_size", "dtype", "optimizer", "optimizer_step",
-			"optimizer.lr", "optimizer.beta1", "optimizer.beta2", "optimizer.epsilon", "checksum")
-		for k, v := range map[string]string{"format": "mnist-checkpoint/2", "optimizer": "adam", "epoch": "1", "step": "0",
+			"optimizer.lr", "optimizer.beta1", "optimizer.beta2", "optimizer.epsilon", "target_epochs", "checksum")
+		for k, v := range map[string]string{"format": "mnist-checkpoint/2", "optimizer": "adam", "epoch": "1", "step": "0", "target_epochs": "1",
 			"batch_size": "600", "dtype": "float32", "optimizer_step": "100"} {
 			if meta[k] != v {
 				t.Errorf("checkpoint metadata %q = %q, want %q", k, meta[k], v)

@@ -70,6 +70,9 @@ type options struct {
 	// given: with -resume the checkpoint's values are adopted unless given,
 	// and a given value must match them.
 	seedSet, lrSet, optimizerSet bool
+	// epochsSet says -epochs was given: with -resume the stopped run's
+	// target is adopted unless it was (any total may be given).
+	epochsSet bool
 }
 
 func parseFlags(args []string, stderr io.Writer) (options, error) {
@@ -97,7 +100,7 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.StringVar(&o.savePath, "save", "", "write the trained weights and test results to this safetensors `file` (atomically)")
 	fs.StringVar(&o.loadPath, "load", "", "start from the weights in this safetensors `file` (from -save); with -epochs 0 only evaluate them")
 	fs.StringVar(&o.checkpointDir, "checkpoint-dir", "", "after every epoch, and on Ctrl-C, save weights, the optimizer's state and the shuffle position to this `folder` (created if missing), keeping the newest 2")
-	fs.BoolVar(&o.resume, "resume", false, "carry on from the newest checkpoint in -checkpoint-dir until -epochs epochs in all, as if never stopped")
+	fs.BoolVar(&o.resume, "resume", false, "carry on from the newest checkpoint in -checkpoint-dir, as if never stopped, to the stopped run's total of epochs (or -epochs, if given)")
 	fs.BoolVar(&o.predict, "predict", false, "classify the PNG or JPEG images named after the flags with the -load model, print each one's digit and top-3 probabilities, and exit (no training, no MNIST needed)")
 	fs.StringVar(&o.serveAddr, "serve", "", "serve a page to draw digits on, and a JSON API, with the -load model at this `address` (host:port, e.g. 127.0.0.1:8080) until Ctrl-C; see docs/serve.md")
 	if err := fs.Parse(args); err != nil {
@@ -133,6 +136,7 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
 	o.batchSizeSet = set["batch-size"]
 	o.seedSet, o.lrSet, o.optimizerSet = set["seed"], set["lr"], set["optimizer"]
+	o.epochsSet = set["epochs"]
 	if o.resume && o.checkpointDir == "" {
 		return o, errors.New("-resume needs -checkpoint-dir DIR, the folder to resume from")
 	}
