@@ -54,8 +54,8 @@ func TestLoadNewestCheckpointSkipsDamagedFiles(t *testing.T) {
 			if path != older || ck.Train.Epoch != 1 {
 				t.Errorf("loaded %s (epoch %d), want %s (epoch 1)", path, ck.Train.Epoch, older)
 			}
-			if len(bad) != 1 || !strings.Contains(bad[0].Error(), filepath.Base(newest)) {
-				t.Errorf("bad files %v, want one error naming %s", bad, filepath.Base(newest))
+			if len(bad) != 1 || bad[0].Path != newest || !strings.Contains(bad[0].Err.Error(), filepath.Base(newest)) {
+				t.Errorf("bad files %v, want %s with an error naming it", bad, newest)
 			}
 		})
 	}
@@ -68,6 +68,72 @@ func TestLoadNewestCheckpointSkipsDamagedFiles(t *testing.T) {
 	}
 	if _, _, _, err := LoadNewestCheckpoint(context.Background(), t.TempDir()); !errors.Is(err, fs.ErrNotExist) {
 		t.Errorf("empty folder: %v, want fs.ErrNotExist", err)
+	}
+}
+
+// TestSetAsideCheckpoint: a damaged checkpoint is renamed to a name the
+// listing does not match, the first of NAME.damaged, NAME.damaged.2, ...
+// that is free, so that nothing is overwritten; anything but a regular
+// file is left alone, with an error naming it.
+func TestSetAsideCheckpoint(t *testing.T) {
+	tests := []struct {
+		name    string
+		taken   []string // suffixes already present beside the file
+		folder  bool     // the checkpoint's name is a folder's
+		want    string   // suffix of the new name; "" for an error
+		wantErr string
+	}{
+		{name: "first", want: ".damaged"},
+		{name: "one set aside before", taken: []string{".damaged"}, want: ".damaged.2"},
+		{name: "two set aside before", taken: []string{".damaged", ".damaged.2"}, want: ".damaged.3"},
+		{name: "not a regular file", folder: true, wantErr: "is not a regular file"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			dir := t.TempDir()
+			path := CheckpointPath(dir, TrainState{Epoch: 2, Step: 50})
+			var err error
+			if tt.folder {
+				err = os.Mkdir(path, 0o755)
+			} else {
+				err = os.WriteFile(path, []byte("damaged"), 0o644)
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, suffix := range tt.taken {
+				if err := os.WriteFile(path+suffix, []byte("older"), 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+			aside, err := SetAsideCheckpoint(path)
+			if tt.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), path) || !strings.Contains(err.Error(), tt.wantErr) {
+					t.Errorf("SetAsideCheckpoint = %q, %v; want an error naming %s: %q", aside, err, path, tt.wantErr)
+				}
+				if info, err := os.Stat(path); err != nil || !info.IsDir() {
+					t.Errorf("the folder of a checkpoint's name was moved: %v", err)
+				}
+				return
+			}
+			if err != nil || aside != path+tt.want {
+				t.Fatalf("SetAsideCheckpoint = %q, %v; want %s", aside, err, path+tt.want)
+			}
+			if b, err := os.ReadFile(aside); err != nil || string(b) != "damaged" {
+				t.Errorf("%s holds %q (%v), want the damaged file", aside, b, err)
+			}
+			for _, suffix := range tt.taken {
+				if b, _ := os.ReadFile(path + suffix); string(b) != "older" {
+					t.Errorf("%s was overwritten", path+suffix)
+				}
+			}
+			if files, err := ListCheckpoints(dir); err != nil || len(files) != 0 {
+				t.Errorf("the folder lists %v (%v), want no checkpoint", files, err)
+			}
+		})
+	}
+	if _, err := SetAsideCheckpoint(filepath.Join(t.TempDir(), "missing")); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("a missing file: %v, want fs.ErrNotExist", err)
 	}
 }
 

@@ -59,15 +59,16 @@ func prepareCheckpoints(ctx context.Context, o *options, log *logrus.Logger) (*m
 }
 
 // resumeCheckpoint, with -resume, reads the newest checkpoint that reads
-// back whole (nil without -resume), warning about each newer one that does
-// not, and adopts its seed, optimizer, learning rate and batch size,
-// refusing flags that contradict them: a run resumed with other
-// hyperparameters would not be the run that was stopped. It adopts the
-// stopped run's target of epochs too, unless -epochs gives another (or the
-// checkpoint does not record it), and refuses one the checkpoint has
-// passed. Without -resume it
-// refuses a folder that already holds checkpoints, whose pruning would mix
-// two runs.
+// back whole (nil without -resume) and adopts its seed, optimizer,
+// learning rate and batch size, refusing flags that contradict them: a run
+// resumed with other hyperparameters would not be the run that was
+// stopped. It adopts the stopped run's target of epochs too, unless
+// -epochs gives another (or the checkpoint does not record it), and
+// refuses one the checkpoint has passed. Once nothing is refused, each
+// newer checkpoint that did not read back whole is renamed aside, with a
+// warning: left in place, it would be kept by pruning in place of a good
+// one. Without -resume it refuses a folder that already holds checkpoints,
+// whose pruning would mix two runs.
 func resumeCheckpoint(ctx context.Context, o *options, log *logrus.Logger) (*model.Checkpoint, string, error) {
 	dir := o.checkpointDir
 	if !o.resume {
@@ -85,9 +86,6 @@ func resumeCheckpoint(ctx context.Context, o *options, log *logrus.Logger) (*mod
 		// Every file is bad: the error names the newest, and is the one
 		// line the run ends with.
 		return nil, "", fmt.Errorf("-resume: %w", err)
-	}
-	for _, e := range bad {
-		log.WithError(e).Warn("skipping a damaged checkpoint; resuming from an older one")
 	}
 	saved := ck.Config
 	for _, c := range []struct {
@@ -117,6 +115,13 @@ func resumeCheckpoint(ctx context.Context, o *options, log *logrus.Logger) (*mod
 	}
 	if err := checkResumeEpochs(o.cfg.Epochs, o.epochsSet, ck.Train, path); err != nil {
 		return nil, "", err
+	}
+	for _, d := range bad {
+		aside, err := model.SetAsideCheckpoint(d.Path)
+		if err != nil {
+			return nil, "", fmt.Errorf("-resume: %w", err)
+		}
+		log.WithError(d.Err).WithField("renamed_to", aside).Warn("skipping a damaged checkpoint, renamed aside; resuming from an older one")
 	}
 	return ck, path, nil
 }
