@@ -88,7 +88,10 @@ func LoadImage(ctx context.Context, path string) ([]byte, error) {
 // would pick any decoder linked into the program, and dependencies link in
 // GIF and TIFF, whose decoders return images that panic when read (a TIFF
 // with palette indices past its palette). The header is read first and an
-// image over MaxImagePixels refused before its pixels are decoded.
+// image over MaxImagePixels refused before its pixels are decoded. A JPEG
+// is returned as it is displayed: turned or mirrored as its EXIF
+// orientation says (a phone photo is stored sideways with a tag saying
+// so); a missing or damaged EXIF block leaves it as stored.
 func DecodeImage(r io.ReadSeeker) (image.Image, error) {
 	return decodeImage(r, MaxImagePixels)
 }
@@ -103,11 +106,15 @@ func decodeImage(r io.ReadSeeker, maxPixels int) (image.Image, error) {
 	}
 	var decodeConfig func(io.Reader) (image.Config, error)
 	var decode func(io.Reader) (image.Image, error)
+	orientation := 1
 	switch head := string(magic[:n]); {
 	case head == pngMagic:
 		decodeConfig, decode = png.DecodeConfig, png.Decode
 	case len(head) >= len(jpegMagic) && head[:len(jpegMagic)] == jpegMagic:
 		decodeConfig, decode = jpeg.DecodeConfig, jpeg.Decode
+		if orientation, err = readJPEGOrientation(r); err != nil {
+			return nil, err
+		}
 	default:
 		if kind := otherFormat(magic[:n]); kind != "" {
 			return nil, fmt.Errorf("%w (it is a %s file)", ErrImageFormat, kind)
@@ -134,7 +141,7 @@ func decodeImage(r io.ReadSeeker, maxPixels int) (image.Image, error) {
 	if err != nil {
 		return nil, fmt.Errorf("decode: %w", err)
 	}
-	return img, nil
+	return orient(img, orientation), nil
 }
 
 // otherFormat names an image format -predict does not read, from its magic
