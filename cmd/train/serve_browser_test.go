@@ -261,6 +261,46 @@ func TestServeBrowser(t *testing.T) {
 		}
 	})
 
+	// A pad PNG whose toBlob callback comes back after a file was dropped
+	// is for an older drawing: it must not abort the file's request (the
+	// page would stay pending). The callbacks are held and run right after
+	// the drop, in the same task, while the file's request is in flight.
+	t.Run("stale pad callback", func(t *testing.T) {
+		file := filepath.Join(dir, "after-drawing.png")
+		writePNG(t, file, darkOnLight(test.Images[9*data.ImageSize:10*data.ImageSize], 4, 140, 120))
+		b, err := os.ReadFile(file)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, err = chromedp.Run(ctx, chromedp.Evaluate[int](`(() => {
+			window.heldToBlob = [];
+			window.realToBlob = HTMLCanvasElement.prototype.toBlob;
+			HTMLCanvasElement.prototype.toBlob = function (cb) { window.heldToBlob.push(cb); };
+			return 0;
+		})()`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		do("draw, sending the pad", chromedp.Click(chromedp.CSS("#clear")), strokeDigit(t, ctx, handThree, "mouse"),
+			chromedp.Poll[chromedp.Void](`window.heldToBlob.length > 0`, chromedp.WithPollingTimeout(10*time.Second)))
+		_, err = chromedp.Run(ctx, chromedp.Evaluate[int](`(() => {
+			HTMLCanvasElement.prototype.toBlob = window.realToBlob;
+			const bytes = Uint8Array.from(atob('`+base64.StdEncoding.EncodeToString(b)+`'), c => c.charCodeAt(0));
+			const dt = new DataTransfer();
+			dt.items.add(new File([bytes], 'after-drawing.png', {type: 'image/png'}));
+			document.getElementById('drop').dispatchEvent(new DragEvent('drop', {dataTransfer: dt, bubbles: true, cancelable: true}));
+			for (const cb of window.heldToBlob) cb(new Blob([bytes], {type: 'image/png'}));
+			return window.heldToBlob.length;
+		})()`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := waitReady()
+		if want := predictDigit(t, saved, file); got.State != "ready" || got.Digit != strconv.Itoa(want) {
+			t.Errorf("a file dropped while the pad was being sent: state %q, digit %q; -predict says %d", got.State, got.Digit, want)
+		}
+	})
+
 	t.Run("phone", func(t *testing.T) {
 		do("phone viewport", chromedp.EmulateViewport(390, 844, chromedp.EmulateScale(3), chromedp.EmulateMobile), chromedp.Reload(),
 			chromedp.WaitVisible(chromedp.CSS("#pad")))

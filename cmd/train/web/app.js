@@ -78,8 +78,11 @@ function show(p) {
   setState('ready');
 }
 
-// predict sends body (a PNG or JPEG blob) for pad version v.
+// predict sends body (a PNG or JPEG blob) for pad version v. A body for an
+// older version (a pad PNG made while a file was dropped) is not sent, and
+// aborts nothing: the request in flight is for a newer version.
 async function predict(body, type, v) {
+  if (v !== version) return;
   if (inflight) inflight.abort();
   const ctl = new AbortController();
   inflight = ctl;
