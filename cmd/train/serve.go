@@ -43,7 +43,7 @@ func serve(ctx context.Context, o options, loaded *loadedModel, log *logrus.Logg
 	defer c.close()
 	info.Device = c.device()
 
-	handler, err := newServeHandler(c, info)
+	handler, err := newServeHandler(c, info, newImageGate(defaultDecodeSlots(), admitWait))
 	if err != nil {
 		return err
 	}

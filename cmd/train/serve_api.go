@@ -12,7 +12,6 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
-	"runtime"
 	"time"
 
 	"mnist/data"
@@ -23,12 +22,15 @@ import (
 //go:embed web
 var web embed.FS
 
-// Request body limits (docs/serve.md): an image upload may be a phone
-// photo; 784 numbers as JSON need about 4 KiB, at most 16 KiB written
-// long-hand.
+// Request limits (docs/serve.md): an image upload may be a phone photo;
+// 784 numbers as JSON need about 4 KiB, at most 16 KiB written long-hand.
+// An image ends up 28×28, so the server decodes at most 2048×2048 pixels, a
+// quarter of what -predict takes (data.MaxImagePixels): a phone photo
+// needs scaling down first, and the largest image costs a quarter as much.
 const (
-	maxImageBody = 8 << 20
-	maxJSONBody  = 64 << 10
+	maxImageBody   = 8 << 20
+	maxJSONBody    = 64 << 10
+	maxServePixels = 2048 * 2048
 )
 
 // securityHeaders go on every response. The CSP keeps the page to its own
@@ -85,19 +87,17 @@ type apiError struct {
 
 func (e *apiError) Error() string { return e.msg }
 
-// predictServer answers the API. decodeSlots bounds the images decoded at
-// once: decoding is CPU-bound, and the largest image accepted needs up to
-// about 270 MB while it is processed (4 to 8 bytes a pixel decoded, 8 for
-// the grey copy), so more at once than there are cores only costs memory.
+// predictServer answers the API; gate bounds the images it works on at
+// once.
 type predictServer struct {
-	c           classifier
-	info        modelInfo
-	decodeSlots chan struct{}
+	c    classifier
+	info modelInfo
+	gate *imageGate
 }
 
 // newServeHandler is the whole site: the embedded page at / and the API.
-func newServeHandler(c classifier, info modelInfo) (http.Handler, error) {
-	s := &predictServer{c: c, info: info, decodeSlots: make(chan struct{}, max(1, min(runtime.GOMAXPROCS(0), 4)))}
+func newServeHandler(c classifier, info modelInfo, gate *imageGate) (http.Handler, error) {
+	s := &predictServer{c: c, info: info, gate: gate}
 	page, err := fs.Sub(web, "web")
 	if err != nil {
 		return nil, fmt.Errorf("the embedded web page: %w", err)
@@ -170,24 +170,30 @@ func (s *predictServer) handlePredict(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, p)
 }
 
-// readImage preprocesses a PNG or JPEG body as -predict does a file.
+// readImage preprocesses a PNG or JPEG body as -predict does a file, once
+// the gate admits it; a declared size over the limit is refused first.
 func (s *predictServer) readImage(w http.ResponseWriter, r *http.Request) ([]byte, error) {
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxImageBody))
+	if r.ContentLength > maxImageBody {
+		return nil, bodyError("read the image", &http.MaxBytesError{Limit: maxImageBody})
+	}
+	if err := s.gate.enter(r.Context()); err != nil {
+		return nil, err
+	}
+	defer s.gate.leave()
+	body, err := readBody(w, r, maxImageBody)
 	if err != nil {
 		return nil, bodyError("read the image", err)
 	}
-	select {
-	case s.decodeSlots <- struct{}{}:
-	case <-r.Context().Done():
-		return nil, &apiError{http.StatusServiceUnavailable, "request cancelled while waiting to decode"}
+	var px []byte
+	var decodeErr error
+	if err := s.gate.decoding(r.Context(), func() { px, decodeErr = data.ImageBytesToMNISTWithin(body, maxServePixels) }); err != nil {
+		return nil, err
 	}
-	px, err := data.ImageBytesToMNIST(body)
-	<-s.decodeSlots
 	switch {
-	case errors.Is(err, data.ErrImageTooLarge):
-		return nil, &apiError{http.StatusRequestEntityTooLarge, err.Error()}
-	case err != nil:
-		return nil, &apiError{http.StatusUnprocessableEntity, err.Error()}
+	case errors.Is(decodeErr, data.ErrImageTooLarge):
+		return nil, &apiError{http.StatusRequestEntityTooLarge, decodeErr.Error()}
+	case decodeErr != nil:
+		return nil, &apiError{http.StatusUnprocessableEntity, decodeErr.Error()}
 	}
 	return px, nil
 }
@@ -238,10 +244,15 @@ func bodyError(what string, err error) error {
 	return &apiError{http.StatusBadRequest, what + ": " + err.Error()}
 }
 
+// writeError answers err as {"error": msg}: an *apiError with its status,
+// anything else as 500. A 503 says when to try again.
 func writeError(w http.ResponseWriter, err error) {
 	var e *apiError
 	if !errors.As(err, &e) {
 		e = &apiError{http.StatusInternalServerError, err.Error()}
+	}
+	if e.status == http.StatusServiceUnavailable {
+		w.Header().Set("Retry-After", retryAfter)
 	}
 	writeJSON(w, e.status, map[string]string{"error": e.msg})
 }

@@ -92,6 +92,8 @@ func TestServeAPIBadRequests(t *testing.T) {
 		{"image body over the limit", "image/png", append(bytes.Clone(good), make([]byte, maxImageBody)...), 413, "limit"},
 		{"JSON body over the limit", "application/json", append([]byte(`{"pixels":[`), bytes.Repeat([]byte("0,"), maxJSONBody)...), 413, "limit"},
 		{"image too large to decode", "image/png", hugeHeaderPNG(t, 50000, 50000), 413, "too large"},
+		{"image over the server's pixel limit", "image/png", hugeHeaderPNG(t, 2049, 2048), 413, "2049×2048 pixels, more than the 4194304 pixels"},
+		{"image at the server's pixel limit", "image/png", hugeHeaderPNG(t, 2048, 2048), 422, "decode"}, // within it, so decoded: the pixels are 1×1
 		{"blank image", "image/png", pngBytes(t, blank), 422, "blank"},
 		{"not an image", "image/png", []byte("hello"), 422, "not a PNG or JPEG"},
 		{"truncated PNG", "image/png", good[:len(good)/2], 422, "decode"},

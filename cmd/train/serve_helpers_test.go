@@ -72,7 +72,7 @@ func openTestClassifier(t testing.TB, path string) (*engineClassifier, modelInfo
 // (timeouts, limits).
 func newTestServer(t testing.TB, c classifier, info modelInfo) *httptest.Server {
 	t.Helper()
-	h, err := newServeHandler(c, info)
+	h, err := newServeHandler(c, info, newImageGate(defaultDecodeSlots(), admitWait))
 	if err != nil {
 		t.Fatal(err)
 	}
