@@ -7,6 +7,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"flag"
+	"image/jpeg"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -234,6 +235,32 @@ func TestServeBrowser(t *testing.T) {
 		}
 		if got.State != "error" || !strings.Contains(status, "Content-Type") {
 			t.Errorf("uploaded a text file: state %q, status %q; want the server's error", got.State, status)
+		}
+	})
+
+	// A photo over the server's 2048×2048 pixels (6 megapixels here, a
+	// JPEG as a phone takes) is scaled down by the page before it is sent:
+	// sent as it is, it would be refused with a 413.
+	t.Run("large photo", func(t *testing.T) {
+		file := filepath.Join(dir, "photo.jpg")
+		f, err := os.Create(file)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := jpeg.Encode(f, darkOnLight(test.Images[3*data.ImageSize:4*data.ImageSize], 60, 3000, 2000), &jpeg.Options{Quality: 90}); err != nil {
+			t.Fatal(err)
+		}
+		if err := f.Close(); err != nil {
+			t.Fatal(err)
+		}
+		do("upload a large photo", chromedp.SetUploadFiles(chromedp.CSS("#file"), []string{file}))
+		got := waitReady()
+		status, err := chromedp.Run(ctx, chromedp.Evaluate[string](`document.getElementById('status').textContent`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want := predictDigit(t, saved, file); got.State != "ready" || got.Digit != strconv.Itoa(want) {
+			t.Errorf("uploaded a 3000×2000 photo of test image 3: state %q, digit %q, status %q; -predict says %d", got.State, got.Digit, status, want)
 		}
 	})
 

@@ -171,8 +171,17 @@ document.getElementById('clear').addEventListener('click', () => {
   resetResult('empty');
 });
 
-// useFile classifies an uploaded or dropped file as sent (the server reads
-// it as -predict reads a file) and shows it on the pad, fitted.
+// MAX_UPLOAD_PIXELS is the most pixels the server decodes (-serve's limit,
+// 2048×2048; a larger image gets a 413). The input ends up 28×28, so a
+// larger image, a 12-megapixel phone photo say, is scaled down here first.
+const MAX_UPLOAD_PIXELS = 2048 * 2048;
+
+// useFile shows an uploaded or dropped file on the pad, fitted, and
+// classifies it: as sent (the server reads it as -predict reads a file),
+// or, over MAX_UPLOAD_PIXELS, scaled down to fit (drawn by the browser,
+// which turns a photo upright as its EXIF orientation says). A file the
+// browser cannot show is sent as it is, for the server to say why it
+// cannot read it either.
 function useFile(file) {
   if (!file) return;
   version++;
@@ -180,17 +189,35 @@ function useFile(file) {
   timer = 0;
   const v = version;
   setState('pending');
-  predict(file, file.type || 'application/octet-stream', v);
+  const type = file.type || 'application/octet-stream';
   const url = URL.createObjectURL(file);
   const img = new Image();
   img.onload = () => {
-    blankPad();
-    const s = Math.min(pad.width / img.width, pad.height / img.height);
-    const w = img.width * s, h = img.height * s;
-    ctx.drawImage(img, (pad.width - w) / 2, (pad.height - h) / 2, w, h);
     URL.revokeObjectURL(url);
+    if (v !== version) return; // drawn over or replaced meanwhile
+    blankPad();
+    const s = Math.min(pad.width / img.naturalWidth, pad.height / img.naturalHeight);
+    const w = img.naturalWidth * s, h = img.naturalHeight * s;
+    ctx.drawImage(img, (pad.width - w) / 2, (pad.height - h) / 2, w, h);
+    const pixels = img.naturalWidth * img.naturalHeight;
+    if (pixels <= MAX_UPLOAD_PIXELS) {
+      predict(file, type, v);
+      return;
+    }
+    const k = Math.sqrt(MAX_UPLOAD_PIXELS / pixels);
+    const small = document.createElement('canvas');
+    small.width = Math.max(1, Math.floor(img.naturalWidth * k));
+    small.height = Math.max(1, Math.floor(img.naturalHeight * k));
+    small.getContext('2d').drawImage(img, 0, 0, small.width, small.height);
+    // A PNG stays a PNG, keeping its transparency; anything else (a photo)
+    // goes as a JPEG, a fraction of a PNG's size.
+    const out = type === 'image/png' ? 'image/png' : 'image/jpeg';
+    small.toBlob((blob) => predict(blob || file, blob ? out : type, v), out, 0.92);
   };
-  img.onerror = () => URL.revokeObjectURL(url);
+  img.onerror = () => {
+    URL.revokeObjectURL(url);
+    predict(file, type, v);
+  };
   img.src = url;
 }
 
