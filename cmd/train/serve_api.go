@@ -25,8 +25,9 @@ var web embed.FS
 // Request limits (docs/serve.md): an image upload may be a phone photo;
 // 784 numbers as JSON need about 4 KiB, at most 16 KiB written long-hand.
 // An image ends up 28×28, so the server decodes at most 2048×2048 pixels, a
-// quarter of what -predict takes (data.MaxImagePixels): a phone photo
-// needs scaling down first, and the largest image costs a quarter as much.
+// quarter of what -predict takes (data.MaxImagePixels): the largest image
+// costs a quarter as much, and the page scales a larger file (a phone
+// photo) down before sending it.
 const (
 	maxImageBody   = 8 << 20
 	maxJSONBody    = 64 << 10
