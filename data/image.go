@@ -163,7 +163,8 @@ func otherFormat(head []byte) string {
 //  1. grey by luminance (ITU-R BT.601: 0.299 R + 0.587 G + 0.114 B), with
 //     transparent pixels taken as white paper, or as black where the
 //     border is transparent and the strokes light (greyLevels, which reads
-//     any image without panicking);
+//     any image without panicking), and a frame around the paper, such as
+//     a box on a form, cut off (trimFrame);
 //  2. inverted when the ink is darker than the background, since MNIST
 //     digits are light on dark and most photos and drawings are not
 //     (inkIsDark);
@@ -196,7 +197,7 @@ func ImageToMNIST(img image.Image) ([]byte, error) {
 	if w > MaxImagePixels/h {
 		return nil, fmt.Errorf("%w: %d×%d pixels, the limit is %d pixels", ErrImageTooLarge, w, h, MaxImagePixels)
 	}
-	grey := greyLevels(img)
+	grey, w, h := trimFrame(greyLevels(img), w, h)
 	if inkIsDark(grey, w, h) {
 		for i, v := range grey {
 			grey[i] = 1 - v
