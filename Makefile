@@ -16,7 +16,7 @@ help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
 
 data: build ## download and verify MNIST into the data folder (DATA_DIR=... to choose it)
-	$(BIN)/train -download-only $(if $(DATA_DIR),-data-dir $(DATA_DIR))
+	$(BIN)/train -download-only $(if $(DATA_DIR),-data-dir "$(DATA_DIR)")
 
 # The CPU build uses an adapted copy of Gorgonia (scripts/cpu-deps.sh writes it
 # and go.cpu.mod): the same results, without a thread hand-over per step.
@@ -29,11 +29,11 @@ build: cpu-deps ## build the CPU binary bin/train (no cgo needed)
 	CGO_ENABLED=0 $(GO) build $(CPU_MOD) -o $(BIN)/train ./cmd/train
 
 train: build ## train 5 epochs on the CPU, print test accuracy and loss, save the model to MODEL (TRAIN_FLAGS=... to change)
-	$(BIN)/train $(if $(DATA_DIR),-data-dir $(DATA_DIR)) -save $(MODEL) $(TRAIN_FLAGS)
+	$(BIN)/train $(if $(DATA_DIR),-data-dir "$(DATA_DIR)") -save "$(MODEL)" $(TRAIN_FLAGS)
 
 serve: build ## draw digits in the browser: serve MODEL (from make train) at http://ADDR/ until Ctrl-C
-	@test -f $(MODEL) || { echo "no model at $(MODEL): run 'make train' first (it saves one there), or give MODEL=FILE"; exit 1; }
-	$(BIN)/train -load $(MODEL) -serve $(ADDR)
+	@test -f "$(MODEL)" || { echo "no model at $(MODEL): run 'make train' first (it saves one there), or give MODEL=FILE"; exit 1; }
+	$(BIN)/train -load "$(MODEL)" -serve $(ADDR)
 
 test: cpu-deps ## run the whole test suite (downloads MNIST if missing)
 	$(GO) test $(CPU_MOD) ./...
@@ -58,7 +58,7 @@ build-cuda: ## build bin/train-cuda, whose -engine gorgonia|native|cudagraph|fus
 	bash scripts/build-cuda.sh
 
 train-cuda: build-cuda ## train on the GPU and save bin/model.safetensors (TRAIN_FLAGS: -gpu N picks the device, -engine native, cudagraph, fused or persistent our own CUDA engines)
-	$(BIN)/train-cuda $(if $(DATA_DIR),-data-dir $(DATA_DIR)) -save $(MODEL) $(TRAIN_FLAGS)
+	$(BIN)/train-cuda $(if $(DATA_DIR),-data-dir "$(DATA_DIR)") -save "$(MODEL)" $(TRAIN_FLAGS)
 
 test-cuda: ## cuda-tagged tests of gpu/ (GPU parity tests skip without a GPU)
 	bash scripts/build-cuda.sh go test ./gpu/
