@@ -20,17 +20,27 @@ import (
 // Fetcher defaults and bounds.
 const (
 	// defaultTimeout bounds one attempt at one file from one source, the
-	// whole transfer included: 10 MB must fit on a slow link. Unreachable
-	// mirrors fail much sooner through the HTTP client's own timeouts.
-	defaultTimeout   = 2 * time.Minute
+	// whole transfer included: the module proxy's 11.6 MB must fit on a slow
+	// link (it does at 20 KB/s). Unreachable mirrors fail much sooner through
+	// the HTTP client's own timeouts, and a transfer that stops through
+	// defaultStall.
+	defaultTimeout = 10 * time.Minute
+	// defaultStall is how long a download's body may send nothing before
+	// the attempt is given up (and retried, as a transient failure).
+	defaultStall     = time.Minute
 	defaultRetryWait = time.Second
 	maxRetries       = 5
 )
 
+// errStalled is the cause of an attempt given up because its body sent
+// nothing for the stall time.
+var errStalled = errors.New("stalled")
+
 // Fetcher puts the MNIST files into a folder, fetching the missing ones.
 type Fetcher struct {
 	Sources   []Source
-	Timeout   time.Duration      // per attempt, per source (2 minutes if zero)
+	Timeout   time.Duration      // per attempt, per source (10 minutes if zero)
+	Stall     time.Duration      // per attempt: longest wait for a body's next byte (1 minute if zero)
 	Retries   int                // extra attempts per source for transient failures (at most 5)
 	RetryWait time.Duration      // pause before the first retry, doubled after each (1s if zero)
 	Log       logrus.FieldLogger // nil: no logging
@@ -201,14 +211,20 @@ func (f *Fetcher) fetchWithRetries(ctx context.Context, file File, src Source, l
 
 // fetchOnce downloads file from src into memory (at most its size and one
 // byte more) and returns it once its size and digest are verified. Nothing
-// touches the folder until then.
+// touches the folder until then. The attempt is given up after f.Timeout
+// in all, or once the body has sent nothing for f.Stall.
 func (f *Fetcher) fetchOnce(ctx context.Context, file File, src Source) ([]byte, error) {
-	timeout := f.Timeout
+	timeout, stall := f.Timeout, f.Stall
 	if timeout <= 0 {
 		timeout = defaultTimeout
 	}
-	ctx, cancel := context.WithTimeout(ctx, timeout)
-	defer cancel()
+	if stall <= 0 {
+		stall = defaultStall
+	}
+	ctx, cancelTimeout := context.WithTimeout(ctx, timeout)
+	defer cancelTimeout()
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
 
 	body, err := src.Open(ctx, file.Name)
 	if err != nil {
@@ -218,13 +234,18 @@ func (f *Fetcher) fetchOnce(ctx context.Context, file File, src Source) ([]byte,
 		return nil, err
 	}
 	defer body.Close()
+	watched := &stallReader{r: body, stall: stall, timer: time.AfterFunc(stall, func() { cancel(errStalled) })}
+	defer watched.timer.Stop()
 
 	var buf bytes.Buffer
 	buf.Grow(int(file.Size) + 1)
-	n, err := io.Copy(&buf, io.LimitReader(body, file.Size+1)) // a larger body is wrong anyway
+	n, err := io.Copy(&buf, io.LimitReader(watched, file.Size+1)) // a larger body is wrong anyway
 	if err != nil {
-		if errors.Is(ctx.Err(), context.DeadlineExceeded) {
-			return nil, fmt.Errorf("timed out after %s with %d bytes received: %w", timeout, n, err)
+		switch {
+		case errors.Is(context.Cause(ctx), errStalled):
+			return nil, fmt.Errorf("%w: nothing received for %s after %d bytes", errStalled, stall, n)
+		case errors.Is(ctx.Err(), context.DeadlineExceeded):
+			return nil, fmt.Errorf("timed out after %s with %d bytes received (a slow link: %.0f KB/s): %w", timeout, n, float64(n)/1e3/timeout.Seconds(), err)
 		}
 		return nil, fmt.Errorf("download cut off after %d bytes: %w", n, err)
 	}
@@ -238,4 +259,20 @@ func (f *Fetcher) fetchOnce(ctx context.Context, file File, src Source) ([]byte,
 		return nil, fmt.Errorf("%w: got %s (%d bytes), want %s", ErrDigest, sum, n, file.SHA256)
 	}
 	return buf.Bytes(), nil
+}
+
+// stallReader reads r, restarting timer (which gives the attempt up) at
+// each read that brings bytes: it fires only after stall without any.
+type stallReader struct {
+	r     io.Reader
+	stall time.Duration
+	timer *time.Timer
+}
+
+func (s *stallReader) Read(p []byte) (int, error) {
+	n, err := s.r.Read(p)
+	if n > 0 {
+		s.timer.Reset(s.stall)
+	}
+	return n, err
 }

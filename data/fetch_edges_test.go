@@ -6,12 +6,15 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/http"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"testing"
 	"testing/iotest"
+	"time"
 )
 
 // Edges of the fetcher that the broader tests of fetch_test.go let pass:
@@ -87,6 +90,42 @@ func TestEnsureTimeoutMessages(t *testing.T) {
 				t.Errorf("%s: error %v, want it to say %q", tt.fault, err, w)
 			}
 		}
+	}
+}
+
+// A body that stops sending is given up after the stall time, long before
+// the attempt's timeout, and retried as a transient failure; one that
+// trickles, never pausing for the stall time, is waited for however long
+// it takes in all.
+func TestEnsureStall(t *testing.T) {
+	ff := newFakeFiles(64 << 10)
+	stopped := newServer(t, ff, faults["hang mid-body"].fault)
+	fe := testFetcher(stopped.source())
+	fe.Timeout, fe.Stall, fe.Retries = time.Minute, 100*time.Millisecond, 1
+	start := time.Now()
+	_, err := fe.ensure(context.Background(), t.TempDir(), ff.specs)
+	if err == nil || !strings.Contains(err.Error(), "stalled: nothing received for 100ms after 32768 bytes") ||
+		!strings.Contains(err.Error(), "(after 2 attempts)") {
+		t.Errorf("a body that stops: error %v, want it stalled, after 2 attempts", err)
+	}
+	if took := time.Since(start); took > 10*time.Second {
+		t.Errorf("a body that stops took %s to give up, with a stall time of 100ms", took)
+	}
+
+	trickle := newServer(t, ff, func(w http.ResponseWriter, r *http.Request, c []byte) {
+		w.Header().Set("Content-Length", strconv.Itoa(len(c)))
+		for len(c) > 0 { // 16 pieces, 40 ms apart: 600 ms in all
+			k := min(len(c), 4<<10)
+			w.Write(c[:k])
+			w.(http.Flusher).Flush()
+			c = c[k:]
+			time.Sleep(40 * time.Millisecond)
+		}
+	})
+	fe = testFetcher(trickle.source())
+	fe.Timeout, fe.Stall = time.Minute, 300*time.Millisecond
+	if _, err := fe.ensure(context.Background(), t.TempDir(), ff.specs[:1]); err != nil {
+		t.Errorf("a body that trickles for longer than the stall time: %v", err)
 	}
 }
 

@@ -52,7 +52,7 @@ func isTransient(err error) bool {
 	if errors.As(err, &op) && op.Op == "dial" {
 		return false
 	}
-	if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, io.ErrUnexpectedEOF) ||
+	if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, errStalled) || errors.Is(err, io.ErrUnexpectedEOF) ||
 		errors.Is(err, syscall.ECONNRESET) {
 		return true
 	}

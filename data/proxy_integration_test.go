@@ -3,6 +3,7 @@ package data
 import (
 	"context"
 	"os"
+	"path/filepath"
 	"testing"
 	"time"
 )
@@ -45,5 +46,17 @@ func TestGoProxyIntegration(t *testing.T) {
 	}
 	if src.calls.Load() != 0 {
 		t.Error("downloaded again although all files were present")
+	}
+
+	// GOFLAGS set with `go env -w` that make no sense outside a module
+	// (here -modfile) must not break the download.
+	goenv := filepath.Join(t.TempDir(), "goenv")
+	if err := os.WriteFile(goenv, []byte("GOFLAGS=-modfile=/nonexistent/go.mod\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("GOENV", goenv)
+	fresh := &Fetcher{Sources: []Source{GoProxySource("")}} // runs go again
+	if err := fresh.Ensure(ctx, t.TempDir()); err != nil {
+		t.Errorf("with GOFLAGS=-modfile set by go env -w: %v", err)
 	}
 }

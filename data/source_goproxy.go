@@ -78,9 +78,11 @@ func (s *goProxySource) moduleDir(ctx context.Context) (string, error) {
 
 	cmd := exec.CommandContext(ctx, goPath, "mod", "download", "-json", proxyModule+"@"+proxyVersion)
 	cmd.Dir = tmp
-	// Outside any module and workspace; user GOFLAGS such as -mod=vendor
-	// make no sense there. GOPROXY, GOPRIVATE etc. are still honoured.
-	cmd.Env = append(os.Environ(), "GOWORK=off", "GO111MODULE=on", "GOFLAGS=")
+	// Outside any module and workspace; user GOFLAGS such as -modfile make
+	// no sense there. An empty GOFLAGS would not clear them: go then reads
+	// those set with `go env -w`; -mod=mod, harmless here, replaces both.
+	// GOPROXY, GOPRIVATE etc. are still honoured.
+	cmd.Env = append(os.Environ(), "GOWORK=off", "GO111MODULE=on", "GOFLAGS=-mod=mod")
 	cmd.WaitDelay = 5 * time.Second
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
