@@ -101,6 +101,11 @@ func (f *Fetcher) ensure(ctx context.Context, dir string, files []File) ([][]byt
 	if err := fileio.MkdirAllSynced(dir, 0o755); err != nil {
 		return nil, fmt.Errorf("data folder: %w", err)
 	}
+	// A folder that cannot take the downloads is refused before the first
+	// one, not after it: on a slow link that is minutes saved.
+	if err := fileio.CheckTarget(filepath.Join(dir, files[missing[0]].Name)); err != nil {
+		return nil, fmt.Errorf("data folder: %w", err)
+	}
 	// A source that failed for one file is not asked again for the next
 	// ones: an unreachable mirror then costs its timeout once, not 4 times.
 	// Indexed by position because a Source need not be comparable.

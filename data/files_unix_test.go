@@ -128,3 +128,21 @@ func TestLoadSetRefusesFIFO(t *testing.T) {
 	})
 	checkErr(t, err, fileio.ErrNotRegular, fifo)
 }
+
+// A data folder that cannot take new files is refused before anything is
+// downloaded. /proc/self is such a folder even for root, whom file modes
+// do not stop.
+func TestEnsureUnwritableFolderBeforeDownload(t *testing.T) {
+	if info, err := os.Stat("/proc/self"); err != nil || !info.IsDir() {
+		t.Skip("no /proc/self here")
+	}
+	ff := newFakeFiles(10)
+	src := &openCounter{ff: ff}
+	_, err := testFetcher(src).ensure(context.Background(), "/proc/self", ff.specs)
+	if err == nil || !strings.HasPrefix(err.Error(), "data folder: cannot write /proc/self/a.gz: ") {
+		t.Errorf("error %v, want the folder refused", err)
+	}
+	if n := src.calls.Load(); n != 0 {
+		t.Errorf("%d downloads before the folder was refused", n)
+	}
+}
