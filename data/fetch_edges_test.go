@@ -129,6 +129,26 @@ func TestEnsureStall(t *testing.T) {
 	}
 }
 
+// A source that does not answer a request (a proxy that accepts the
+// connection and never answers CONNECT, say) is given up after the answer
+// time, whatever the client's own timeouts, and not retried.
+func TestHTTPSourceNoAnswer(t *testing.T) {
+	ff := newFakeFiles(10)
+	s := newServer(t, ff, faults["hang before headers"].fault)
+	src := HTTPSource(s.URL+"/mnist/", &http.Client{}).(*httpSource) // no timeouts of its own
+	src.answer = 100 * time.Millisecond
+	fe := testFetcher(src)
+	fe.Timeout, fe.Retries = time.Minute, 2
+	start := time.Now()
+	_, err := fe.ensure(context.Background(), t.TempDir(), ff.specs)
+	if err == nil || !strings.Contains(err.Error(), "a.gz: no answer within 100ms") || strings.Contains(err.Error(), "attempts") {
+		t.Errorf("error %v, want no answer within 100ms, not retried", err)
+	}
+	if took := time.Since(start); took > 10*time.Second {
+		t.Errorf("gave up after %s", took)
+	}
+}
+
 // vanishingDir is a source whose Open removes the data folder, so that the
 // temporary file cannot be created: the error says so and nothing panics.
 type vanishingDir struct {

@@ -2,6 +2,7 @@ package data
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -18,11 +19,21 @@ const (
 	dialTimeout   = 10 * time.Second
 	tlsTimeout    = 10 * time.Second
 	headerTimeout = 30 * time.Second
+	// answerTimeout bounds the wait for the response's headers as a whole,
+	// whatever the client: through an HTTPS proxy, the wait for its answer
+	// to CONNECT is none of the three above (Go's transport gives it a
+	// minute), and a proxy that accepts and never answers would hold each
+	// mirror that long.
+	answerTimeout = dialTimeout + tlsTimeout + headerTimeout
 )
+
+// errNoAnswer is the cause of a request given up at answerTimeout.
+var errNoAnswer = errors.New("no answer")
 
 type httpSource struct {
 	base   string
 	client *http.Client
+	answer time.Duration // answerTimeout; tests shorten it
 }
 
 // HTTPSource serves the files from baseURL (a folder URL; the file name is
@@ -32,7 +43,7 @@ func HTTPSource(baseURL string, client *http.Client) Source {
 	if client == nil {
 		client = newHTTPClient()
 	}
-	return &httpSource{base: baseURL, client: client}
+	return &httpSource{base: baseURL, client: client, answer: answerTimeout}
 }
 
 func (s *httpSource) Name() string { return s.base }
@@ -42,8 +53,10 @@ func (s *httpSource) Open(ctx context.Context, file string) (io.ReadCloser, erro
 	if err != nil {
 		return nil, fmt.Errorf("bad URL %q + %q: %w", s.base, file, err)
 	}
+	ctx, cancel := context.WithCancelCause(ctx)
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
 	if err != nil {
+		cancel(nil)
 		return nil, fmt.Errorf("bad URL %q: %w", u, err)
 	}
 	// Ask for the stored bytes. Without this header Go's transport would
@@ -51,15 +64,38 @@ func (s *httpSource) Open(ctx context.Context, file string) (io.ReadCloser, erro
 	// Content-Encoding: gzip, and the digest of the .gz would never match.
 	req.Header.Set("Accept-Encoding", "identity")
 	req.Header.Set("User-Agent", "mnist-gorgonia")
+	timer := time.AfterFunc(s.answer, func() { cancel(errNoAnswer) })
 	resp, err := s.client.Do(req)
+	if answered := timer.Stop(); !answered && err == nil {
+		resp.Body.Close() // answered just as the time ran out: too late
+		err = errNoAnswer
+	}
 	if err != nil {
+		cancel(nil)
+		if errors.Is(context.Cause(ctx), errNoAnswer) {
+			return nil, fmt.Errorf("GET %s: no answer within %s (through the proxy, if one is set)", u, s.answer)
+		}
 		return nil, err // *url.Error: already says "Get <url>: why"
 	}
 	if resp.StatusCode != http.StatusOK {
 		resp.Body.Close()
+		cancel(nil)
 		return nil, &statusError{url: u, code: resp.StatusCode, status: resp.Status}
 	}
-	return resp.Body, nil
+	return cancelOnClose{resp.Body, cancel}, nil
+}
+
+// cancelOnClose is a response body that releases its request's context
+// when closed.
+type cancelOnClose struct {
+	io.ReadCloser
+	cancel context.CancelCauseFunc
+}
+
+func (b cancelOnClose) Close() error {
+	err := b.ReadCloser.Close()
+	b.cancel(nil)
+	return err
 }
 
 // statusError is a response other than 200 OK. Kept as a type so the
