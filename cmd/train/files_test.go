@@ -101,7 +101,9 @@ func notAFolder(t *testing.T) string {
 }
 
 // TestSameOutputTwiceExits2: two outputs naming one file, however they
-// spell it, are a usage error before anything is read or written.
+// spell it, -metrics-out or -plot naming the -load model, and an output
+// inside -checkpoint-dir are usage errors before anything is read or
+// written.
 func TestSameOutputTwiceExits2(t *testing.T) {
 	dir := t.TempDir()
 	x := filepath.Join(dir, "x")
@@ -110,23 +112,34 @@ func TestSameOutputTwiceExits2(t *testing.T) {
 	os.Symlink("existing", filepath.Join(dir, "soft"))
 	os.Link(existing, filepath.Join(dir, "hard"))
 	os.Mkdir(filepath.Join(dir, "sub"), 0o755)
+	os.Symlink("sub", filepath.Join(dir, "sublink"))
 	wd, _ := os.Getwd()
 	rel, err := filepath.Rel(wd, x)
 	if err != nil {
 		t.Fatal(err)
 	}
 	noData := notAFolder(t)
+	const same, isLoad, inCk = "are the same file", "is the -load model", "is inside -checkpoint-dir"
+	ck := filepath.Join(dir, "sub")
 	cases := []struct {
 		name string
 		args []string
+		want string
 	}{
-		{"save and metrics", []string{"-save", x, "-metrics-out", x}},
-		{"metrics and plot", []string{"-metrics-out", x, "-plot", x}},
-		{"all three", []string{"-save", x, "-metrics-out", x, "-plot", x}},
-		{"relative and absolute", []string{"-save", x, "-plot", rel}},
-		{"not cleaned", []string{"-save", filepath.Join(dir, "sub") + "/../x", "-plot", x}},
-		{"symlink", []string{"-save", filepath.Join(dir, "soft"), "-metrics-out", existing}},
-		{"hard link", []string{"-plot", filepath.Join(dir, "hard"), "-metrics-out", existing}},
+		{"save and metrics", []string{"-save", x, "-metrics-out", x}, same},
+		{"metrics and plot", []string{"-metrics-out", x, "-plot", x}, same},
+		{"all three", []string{"-save", x, "-metrics-out", x, "-plot", x}, same},
+		{"relative and absolute", []string{"-save", x, "-plot", rel}, same},
+		{"not cleaned", []string{"-save", filepath.Join(dir, "sub") + "/../x", "-plot", x}, same},
+		{"symlink", []string{"-save", filepath.Join(dir, "soft"), "-metrics-out", existing}, same},
+		{"hard link", []string{"-plot", filepath.Join(dir, "hard"), "-metrics-out", existing}, same},
+		{"metrics over load", []string{"-load", existing, "-epochs", "0", "-metrics-out", existing}, isLoad},
+		{"plot over load by symlink", []string{"-load", existing, "-plot", filepath.Join(dir, "soft")}, isLoad},
+		{"metrics over load by hard link", []string{"-load", filepath.Join(dir, "hard"), "-metrics-out", existing}, isLoad},
+		{"save in checkpoint dir", []string{"-checkpoint-dir", ck, "-save", filepath.Join(ck, "m")}, inCk},
+		{"plot below checkpoint dir", []string{"-checkpoint-dir", dir, "-plot", filepath.Join(ck, "p.png")}, inCk},
+		{"metrics in checkpoint dir by symlink", []string{"-checkpoint-dir", ck, "-metrics-out", filepath.Join(dir, "sublink", "m.json")}, inCk},
+		{"checkpoint dir not cleaned", []string{"-checkpoint-dir", ck + "/", "-metrics-out", filepath.Join(dir, "sublink", "m.json")}, inCk},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -134,15 +147,37 @@ func TestSameOutputTwiceExits2(t *testing.T) {
 			if code != exitUsage || stdout != "" {
 				t.Fatalf("exit %d, want %d; stdout %q, stderr:\n%s", code, exitUsage, stdout, stderr)
 			}
-			if l := errorLine(stderr); !strings.Contains(l, "are the same file") || !oneLine(stderr) {
-				t.Errorf("stderr should be one line saying the outputs are the same file:\n%s", stderr)
+			if l := errorLine(stderr); !strings.Contains(l, c.want) || !oneLine(stderr) {
+				t.Errorf("stderr should be one line saying %q:\n%s", c.want, stderr)
 			}
 		})
 	}
 	if b, _ := os.ReadFile(existing); string(b) != "keep" {
 		t.Errorf("a refused run changed %s", existing)
 	}
-	assertDirHolds(t, dir, "existing", "hard", "soft", "sub")
+	assertDirHolds(t, dir, "existing", "hard", "soft", "sub", "sublink")
+}
+
+// TestSaveOverLoadAccepted: -save may name the -load model (training on
+// from it and keeping the result), and an output beside -checkpoint-dir,
+// in a folder that only starts with its name, is not inside it.
+func TestSaveOverLoadAccepted(t *testing.T) {
+	dir := t.TempDir()
+	m := filepath.Join(dir, "m.safetensors")
+	os.WriteFile(m, []byte("keep"), 0o644)
+	cases := []struct {
+		name string
+		o    options
+	}{
+		{"save over load", options{loadPath: m, savePath: m}},
+		{"beside checkpoint dir", options{checkpointDir: filepath.Join(dir, "ck"), plotOut: filepath.Join(dir, "ck2.png")}},
+		{"checkpoint dir's parent", options{checkpointDir: filepath.Join(dir, "ck"), metricsOut: filepath.Join(dir, "m.json")}},
+	}
+	for _, c := range cases {
+		if err := checkOutputs(c.o); err != nil {
+			t.Errorf("%s: %v", c.name, err)
+		}
+	}
 }
 
 // TestOutputTargetsExit2: outputs that are not (links to) regular files,

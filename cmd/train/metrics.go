@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"path/filepath"
 	"regexp"
 	"strings"
 
@@ -175,7 +176,10 @@ func outputFlags(o options) []struct{ flag, path string } {
 // trained, so that a typo in a folder name, or an output that is a folder,
 // a device or a FIFO, is a usage error now rather than a lost result after
 // minutes of training (see fileio.CheckTarget). Two outputs naming the same
-// file are refused too: one would silently overwrite the other.
+// file are refused too: one would silently overwrite the other. So are
+// -metrics-out and -plot naming the -load model, which they would destroy
+// (-save may replace it: that is saving the model trained from it), and
+// any output inside -checkpoint-dir, whose files the run writes and prunes.
 func checkOutputs(o options) error {
 	outs := outputFlags(o)
 	for i, out := range outs {
@@ -187,11 +191,35 @@ func checkOutputs(o options) error {
 				return usageError{fmt.Sprintf("-%s %s and -%s %s are the same file: give each output its own", earlier.flag, earlier.path, out.flag, out.path)}
 			}
 		}
+		if out.flag != "save" && o.loadPath != "" && fileio.SamePath(o.loadPath, out.path) {
+			return usageError{fmt.Sprintf("-%s %s is the -load model %s: writing it would destroy the model; name another file", out.flag, out.path, o.loadPath)}
+		}
+		if o.checkpointDir != "" && insideFolder(out.path, o.checkpointDir) {
+			return usageError{fmt.Sprintf("-%s %s is inside -checkpoint-dir %s: keep outputs out of the checkpoint folder", out.flag, out.path, o.checkpointDir)}
+		}
 		if err := fileio.CheckTarget(out.path); err != nil {
 			return usageError{fmt.Sprintf("-%s: %v", out.flag, err)}
 		}
 	}
 	return nil
+}
+
+// insideFolder says whether the file path lies in folder or in a folder
+// below it, comparing each folder above path with folder as
+// fileio.SamePath does (cleaned, absolute, symlinks resolved).
+func insideFolder(path, folder string) bool {
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		abs = filepath.Clean(path)
+	}
+	for dir := filepath.Dir(abs); ; dir = filepath.Dir(dir) {
+		if fileio.SamePath(dir, folder) {
+			return true
+		}
+		if dir == filepath.Dir(dir) {
+			return false
+		}
+	}
 }
 
 // writeOutputs writes the -metrics-out and -plot files, if asked for,
