@@ -22,3 +22,15 @@ func newLogger(o options, out io.Writer) (*logrus.Logger, error) {
 	}
 	return log, nil
 }
+
+// resultLogger writes the entries that carry a run's results (the
+// evaluation, each prediction) where log writes and as it formats them,
+// but at level info whatever -log-level: the level filters progress and
+// diagnostics, never results, which in json mode are the run's only output.
+func resultLogger(log *logrus.Logger) *logrus.Logger {
+	results := logrus.New()
+	results.SetOutput(log.Out)
+	results.SetFormatter(log.Formatter)
+	results.SetLevel(logrus.InfoLevel)
+	return results
+}

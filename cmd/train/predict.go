@@ -37,10 +37,11 @@ func predict(ctx context.Context, o options, loaded *loadedModel, log *logrus.Lo
 	if err != nil {
 		return err
 	}
+	results := resultLogger(log)
 	for i, file := range o.predictFiles {
 		top := topClasses(logProbs[i*data.NumClasses:(i+1)*data.NumClasses], 3)
 		if o.logFormat == "json" {
-			log.WithFields(logrus.Fields{"file": file, "digit": top[0].Digit, "top3": top}).Info("prediction")
+			results.WithFields(logrus.Fields{"file": file, "digit": top[0].Digit, "top3": top}).Info("prediction")
 		} else {
 			fmt.Fprintf(stdout, "%s: %d  (%s)\n", file, top[0].Digit, formatTop(top))
 		}

@@ -44,6 +44,7 @@ func (r report) samplesPerSecond() float64 {
 	return float64(r.trainImages) / r.trainSeconds
 }
 
+// log writes the "evaluation" entry, whatever -log-level (resultLogger).
 func (r report) log(log *logrus.Logger) {
 	fields := logrus.Fields{
 		"test_accuracy":      logNumber(r.metrics.Accuracy),
@@ -69,7 +70,7 @@ func (r report) log(log *logrus.Logger) {
 	if r.resumedAfter > 0 {
 		fields["resumed_after_epoch"] = r.resumedAfter
 	}
-	log.WithFields(fields).Info("evaluation")
+	resultLogger(log).WithFields(fields).Info("evaluation")
 }
 
 func (r report) print(w io.Writer) {

@@ -1,0 +1,61 @@
+package main
+
+import (
+	"bytes"
+	"image"
+	"image/color"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// TestResultsWhateverLogLevel: the evaluation and prediction entries are
+// written at every -log-level, in both formats: the level filters progress
+// and diagnostics, never results. Each case also checks that the level
+// does filter (an info entry that is not a result is gone above info).
+func TestResultsWhateverLogLevel(t *testing.T) {
+	dir := t.TempDir()
+	saved, img := filepath.Join(dir, "m.safetensors"), filepath.Join(dir, "digit.png")
+	writeModelFile(t, saved, nil)
+	digit := image.NewGray(image.Rect(0, 0, 28, 28))
+	for y := 6; y < 22; y++ {
+		for x := 12; x < 16; x++ {
+			digit.SetGray(x, y, color.Gray{Y: 255})
+		}
+	}
+	writePNG(t, img, digit)
+	cases := []struct {
+		format, level string
+		evaluation    string // how the evaluation entry starts its message
+		prediction    string // in stdout (text) or stderr (json)
+	}{
+		{"text", "info", "msg=evaluation", img + ": "},
+		{"text", "warn", "msg=evaluation", img + ": "},
+		{"text", "error", "msg=evaluation", img + ": "},
+		{"json", "info", `"msg":"evaluation"`, `"msg":"prediction"`},
+		{"json", "warn", `"msg":"evaluation"`, `"msg":"prediction"`},
+		{"json", "error", `"msg":"evaluation"`, `"msg":"prediction"`},
+	}
+	for _, c := range cases {
+		t.Run(c.format+" "+c.level, func(t *testing.T) {
+			var buf bytes.Buffer
+			log, err := newLogger(options{logFormat: c.format, logLevel: c.level}, &buf)
+			if err != nil {
+				t.Fatal(err)
+			}
+			log.Info("progress")
+			testReport(1, false).log(log)
+			if got := buf.String(); !strings.Contains(got, c.evaluation) || strings.Contains(got, "progress") != (c.level == "info") {
+				t.Errorf("log at -log-level %s:\n%s\nwant the evaluation entry, and the info entry only at info", c.level, got)
+			}
+			code, stdout, stderr := runInProcess("-log-format", c.format, "-log-level", c.level, "-load", saved, "-predict", img)
+			out := stdout
+			if c.format == "json" {
+				out = stderr
+			}
+			if code != exitOK || !strings.Contains(out, c.prediction) {
+				t.Errorf("-predict at -log-level %s: exit %d, stdout:\n%s\nstderr:\n%s\nwant %q", c.level, code, stdout, stderr, c.prediction)
+			}
+		})
+	}
+}
