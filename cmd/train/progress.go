@@ -16,13 +16,17 @@ import (
 // progress shows training like Keras's fit: on a terminal, a live bar per
 // epoch with step counter, elapsed time, ETA, running loss and accuracy.
 // Every epoch also ends with one log entry, which is all that appears when
-// stderr is not a terminal (CI, pipes) or the log format is JSON.
+// stderr is not a terminal (CI, pipes), the terminal is too narrow for the
+// bar (fitBar), or the log format is JSON.
 type progress struct {
 	log    *logrus.Logger
 	out    io.Writer
 	live   bool
 	epochs int
-	bar    *progressbar.ProgressBar
+	// bar is the current epoch's live bar, nil when there is none;
+	// barStats says its description shows the running loss and accuracy.
+	bar      *progressbar.ProgressBar
+	barStats bool
 }
 
 func newProgress(o options, log *logrus.Logger, stderr io.Writer) *progress {
@@ -56,25 +60,82 @@ func (p *progress) hooks() model.Hooks {
 }
 
 func (p *progress) epochStart(epoch, steps int) {
+	p.bar = nil
+	live, stats := fitBar(termColumns(p.out), p.epochs, steps)
+	if p.barStats = stats; !live {
+		return
+	}
 	p.bar = progressbar.NewOptions(steps,
 		progressbar.OptionSetWriter(p.out),
 		progressbar.OptionSetDescription(fmt.Sprintf("Epoch %d/%d", epoch, p.epochs)),
 		progressbar.OptionShowCount(),
 		progressbar.OptionSetElapsedTime(true),
 		progressbar.OptionSetPredictTime(true),
-		progressbar.OptionSetWidth(30),
+		progressbar.OptionSetWidth(barWidth),
 		progressbar.OptionThrottle(100*time.Millisecond),
 		progressbar.OptionClearOnFinish(),
 	)
 }
 
 func (p *progress) step(s model.StepStats) {
+	if p.bar == nil {
+		return
+	}
 	// Rewriting the description costs a string format; every 20 steps is
 	// plenty for a display that redraws ten times a second.
-	if s.Step%20 == 0 || s.Step == s.Steps {
+	if p.barStats && (s.Step%20 == 0 || s.Step == s.Steps) {
 		p.bar.Describe(fmt.Sprintf("Epoch %d/%d  loss %.4f  acc %.4f", s.Epoch, p.epochs, s.Loss, s.Accuracy))
 	}
 	_ = p.bar.Set(s.Step)
+}
+
+// The live bar's line is its description, then " 100% |", the bar,
+// "| (1875/1875) [3s:5s]". The library narrows the bar to fit the
+// terminal, down to nothing, but not the rest: a line wider than the
+// terminal wraps, and the bar's carriage return then redraws only the
+// last row, leaving the others on screen.
+const (
+	barWidth    = 30 // the bar's width where the terminal has room
+	barMinWidth = 10 // room kept for the bar, and for longer times than barTimes
+	// barStats is the running loss and accuracy, with room for a loss
+	// up to 999.
+	barStats = len("  loss 000.0000  acc 0.0000")
+	// barTimes is the elapsed time and ETA of an epoch under a minute
+	// each; longer ones take from barMinWidth.
+	barTimes = len(" [59s:59s]")
+	// barPercent is the percentage and the bar's two ends.
+	barPercent = len(" 100% ||")
+	// defaultColumns is taken for a terminal that does not say its width.
+	defaultColumns = 80
+)
+
+// fitBar decides the live bar for a terminal columns wide (0 when it does
+// not say): live says whether to draw one at all, stats whether its
+// description carries the running loss and accuracy. The line is kept
+// short of the last column, where some terminals wrap. Too narrow for the
+// bar even without the statistics, there is none: each epoch's log line
+// remains.
+func fitBar(columns, epochs, steps int) (live, stats bool) {
+	if columns <= 0 {
+		columns = defaultColumns
+	}
+	room := columns - 1 - len(fmt.Sprintf("Epoch %d/%d", epochs, epochs)) - barPercent -
+		len(fmt.Sprintf(" (%d/%d)", steps, steps)) - barTimes - barMinWidth
+	return room >= 0, room >= barStats
+}
+
+// termColumns is the width of the terminal w writes to, or 0 when w is not
+// a terminal or does not say.
+func termColumns(w io.Writer) int {
+	f, ok := w.(*os.File)
+	if !ok {
+		return 0
+	}
+	columns, _, err := term.GetSize(int(f.Fd()))
+	if err != nil {
+		return 0
+	}
+	return columns
 }
 
 func (p *progress) epochEnd(s model.EpochStats) {

@@ -1,0 +1,61 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"strings"
+	"testing"
+
+	"github.com/schollz/progressbar/v3"
+)
+
+// TestFitBar: the live bar's line stays short of the terminal's last
+// column: the running loss and accuracy go first, then the bar itself. The
+// line each decision allows is rendered by the library and measured, so a
+// change to its layout that breaks the budget fails here too.
+func TestFitBar(t *testing.T) {
+	cases := []struct {
+		name                   string
+		columns, epochs, steps int
+		live, stats            bool
+	}{
+		{"wide", 200, 5, 1875, true, true},
+		{"80 columns", 80, 5, 1875, true, true},
+		{"width unknown is 80", 0, 5, 1875, true, true},
+		{"just room for the statistics", 77, 5, 1875, true, true},
+		{"one column short of them", 76, 5, 1875, true, false},
+		{"narrow", 60, 5, 1875, true, false},
+		{"just room for the bar", 50, 5, 1875, true, false},
+		{"too narrow for a bar", 49, 5, 1875, false, false},
+		{"very narrow", 20, 5, 1875, false, false},
+		{"batch size 1 at 80", 80, 5, 60000, true, true},
+		{"100 epochs of batch size 1 at 80", 80, 100, 60000, true, false},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			live, stats := fitBar(c.columns, c.epochs, c.steps)
+			if live != c.live || stats != c.stats {
+				t.Fatalf("fitBar(%d, %d, %d) = %v, %v; want %v, %v", c.columns, c.epochs, c.steps, live, stats, c.live, c.stats)
+			}
+			if !live {
+				return
+			}
+			desc := fmt.Sprintf("Epoch %d/%d", c.epochs, c.epochs)
+			if stats {
+				desc += fmt.Sprintf("  loss %.4f  acc %.4f", 123.4567, 0.9999)
+			}
+			bar := progressbar.NewOptions(c.steps, progressbar.OptionSetWriter(io.Discard), progressbar.OptionSetDescription(desc),
+				progressbar.OptionShowCount(), progressbar.OptionSetElapsedTime(true), progressbar.OptionSetPredictTime(true),
+				progressbar.OptionSetWidth(barMinWidth))
+			_ = bar.Set(c.steps - 1) // finished, it leaves out the times
+			line := strings.TrimPrefix(bar.String(), "\r")
+			columns := c.columns
+			if columns == 0 {
+				columns = defaultColumns
+			}
+			if n := len([]rune(line)); n > columns-1 {
+				t.Errorf("the line is %d wide on %d columns: %q", n, columns, line)
+			}
+		})
+	}
+}
