@@ -23,10 +23,13 @@ type progress struct {
 	out    io.Writer
 	live   bool
 	epochs int
-	// bar is the current epoch's live bar, nil when there is none;
-	// barStats says its description shows the running loss and accuracy.
-	bar      *progressbar.ProgressBar
-	barStats bool
+	// barLive says the current epoch has a live bar, barStats that its
+	// description shows the running loss and accuracy (fitBar). bar is
+	// that bar, nil until the epoch's first step, and barSkipped the
+	// epoch's steps before that one, which it leaves out (newBar).
+	barLive, barStats bool
+	bar               *progressbar.ProgressBar
+	barSkipped        int
 }
 
 func newProgress(o options, log *logrus.Logger, stderr io.Writer) *progress {
@@ -59,34 +62,44 @@ func (p *progress) hooks() model.Hooks {
 	return h
 }
 
+// epochStart decides whether this epoch has a live bar, and how it
+// looks; the first step draws it.
 func (p *progress) epochStart(epoch, steps int) {
 	p.bar = nil
-	live, stats := fitBar(termColumns(p.out), p.epochs, steps)
-	if p.barStats = stats; !live {
-		return
-	}
-	p.bar = progressbar.NewOptions(steps,
-		progressbar.OptionSetWriter(p.out),
-		progressbar.OptionSetDescription(fmt.Sprintf("Epoch %d/%d", epoch, p.epochs)),
-		progressbar.OptionShowCount(),
-		progressbar.OptionSetElapsedTime(true),
-		progressbar.OptionSetPredictTime(true),
-		progressbar.OptionSetWidth(barWidth),
-		progressbar.OptionThrottle(100*time.Millisecond),
-		progressbar.OptionClearOnFinish(),
-	)
+	p.barLive, p.barStats = fitBar(termColumns(p.out), p.epochs, steps)
 }
 
 func (p *progress) step(s model.StepStats) {
-	if p.bar == nil {
+	if !p.barLive {
 		return
+	}
+	if p.bar == nil {
+		p.bar, p.barSkipped = newBar(p.out, s, p.epochs)
 	}
 	// Rewriting the description costs a string format; every 20 steps is
 	// plenty for a display that redraws ten times a second.
 	if p.barStats && (s.Step%20 == 0 || s.Step == s.Steps) {
 		p.bar.Describe(fmt.Sprintf("Epoch %d/%d  loss %.4f  acc %.4f", s.Epoch, p.epochs, s.Loss, s.Accuracy))
 	}
-	_ = p.bar.Set(s.Step)
+	_ = p.bar.Set(s.Step - p.barSkipped)
+}
+
+// newBar is the live bar of the epoch whose first step this run trains is
+// s, and the steps before s, which an earlier run trained (a -resume from a
+// mid-epoch checkpoint) and the bar leaves out: counted in, they would
+// seem done at once, and the ETA would take them for the rate.
+func newBar(out io.Writer, s model.StepStats, epochs int) (*progressbar.ProgressBar, int) {
+	skipped := s.Step - 1
+	return progressbar.NewOptions(s.Steps-skipped,
+		progressbar.OptionSetWriter(out),
+		progressbar.OptionSetDescription(fmt.Sprintf("Epoch %d/%d", s.Epoch, epochs)),
+		progressbar.OptionShowCount(),
+		progressbar.OptionSetElapsedTime(true),
+		progressbar.OptionSetPredictTime(true),
+		progressbar.OptionSetWidth(barWidth),
+		progressbar.OptionThrottle(100*time.Millisecond),
+		progressbar.OptionClearOnFinish(),
+	), skipped
 }
 
 // The live bar's line is its description, then " 100% |", the bar,

@@ -7,6 +7,8 @@ import (
 	"testing"
 
 	"github.com/schollz/progressbar/v3"
+
+	"mnist/model"
 )
 
 // TestFitBar: the live bar's line stays short of the terminal's last
@@ -55,6 +57,33 @@ func TestFitBar(t *testing.T) {
 			}
 			if n := len([]rune(line)); n > columns-1 {
 				t.Errorf("the line is %d wide on %d columns: %q", n, columns, line)
+			}
+		})
+	}
+}
+
+// TestBarCountsThisRunsSteps: an epoch resumed part-way has a bar of the
+// steps this run trains, so its rate and ETA are this run's; a whole
+// epoch's bar counts them all.
+func TestBarCountsThisRunsSteps(t *testing.T) {
+	cases := []struct {
+		name               string
+		first, steps, done int
+		wantMax            int64
+	}{
+		{"whole epoch", 1, 1875, 3, 1875},
+		{"resumed part-way", 901, 1875, 3, 975},
+		{"resumed at the last step", 1875, 1875, 1, 1},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			p := &progress{out: new(strings.Builder), epochs: 2}
+			p.epochStart(1, c.steps)
+			for s := c.first; s < c.first+c.done; s++ {
+				p.step(model.StepStats{Epoch: 1, Step: s, Steps: c.steps})
+			}
+			if st := p.bar.State(); st.Max != c.wantMax || st.CurrentNum != int64(c.done) {
+				t.Errorf("bar at %d of %d, want %d of %d", st.CurrentNum, st.Max, c.done, c.wantMax)
 			}
 		})
 	}
