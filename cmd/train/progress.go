@@ -164,11 +164,11 @@ func (p *progress) epochEnd(s model.EpochStats) {
 	}).Infof("epoch %d/%d", s.Epoch, p.epochs)
 }
 
-// finish clears a bar left by an interrupted epoch.
+// finish clears a bar left by an interrupted epoch: its line is blanked
+// and the cursor returned to its start, where the next log entry goes.
 func (p *progress) finish() {
 	if p.bar != nil {
-		_ = p.bar.Exit()
-		fmt.Fprintln(p.out)
+		_ = p.bar.Clear()
 		p.bar = nil
 	}
 }

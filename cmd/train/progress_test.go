@@ -88,3 +88,40 @@ func TestBarCountsThisRunsSteps(t *testing.T) {
 		})
 	}
 }
+
+// TestFinishClearsTheBar: a bar left by an interrupted epoch is blanked
+// out, the cursor back at the start of its line; an epoch with no bar
+// (none drawn yet, or too narrow a terminal) writes nothing.
+func TestFinishClearsTheBar(t *testing.T) {
+	cases := []struct {
+		name  string
+		steps int // steps trained before the interruption
+	}{
+		{"interrupted mid-epoch", 5},
+		{"interrupted before the first step", 0},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			var out strings.Builder
+			p := &progress{out: &out, epochs: 2}
+			p.epochStart(1, 1875)
+			for s := 1; s <= c.steps; s++ {
+				p.step(model.StepStats{Epoch: 1, Step: s, Steps: 1875})
+			}
+			drawn := out.Len()
+			p.finish()
+			rows := strings.Split(out.String(), "\r")
+			if c.steps == 0 {
+				if out.Len() != 0 {
+					t.Errorf("no bar, but finish wrote %q", out.String())
+				}
+				return
+			}
+			last := rows[len(rows)-1]
+			blank := rows[len(rows)-2]
+			if drawn == 0 || last != "" || strings.TrimLeft(blank, " ") != "" || len(blank) < len(rows[1]) {
+				t.Errorf("after finish the terminal shows %q, want the bar's line blanked and the cursor at its start", out.String())
+			}
+		})
+	}
+}
