@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"io"
+	"os"
 
 	"github.com/sirupsen/logrus"
 )
@@ -18,9 +19,20 @@ func newLogger(o options, out io.Writer) (*logrus.Logger, error) {
 	if o.logFormat == "json" {
 		log.SetFormatter(&logrus.JSONFormatter{})
 	} else {
-		log.SetFormatter(&logrus.TextFormatter{FullTimestamp: true, TimestampFormat: "15:04:05"})
+		log.SetFormatter(&logrus.TextFormatter{
+			FullTimestamp:   true,
+			TimestampFormat: "15:04:05",
+			DisableColors:   !colorsWanted(os.Getenv("NO_COLOR"), os.Getenv("TERM")),
+		})
 	}
 	return log, nil
+}
+
+// colorsWanted says whether the text log may be coloured (on a terminal,
+// which logrus checks): not when NO_COLOR is set to anything (no-color.org),
+// nor on TERM=dumb, a terminal that shows escape codes as text.
+func colorsWanted(noColor, term string) bool {
+	return noColor == "" && term != "dumb"
 }
 
 // resultLogger writes the entries that carry a run's results (the

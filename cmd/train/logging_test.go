@@ -7,6 +7,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/sirupsen/logrus"
 )
 
 // TestResultsWhateverLogLevel: the evaluation and prediction entries are
@@ -55,6 +57,38 @@ func TestResultsWhateverLogLevel(t *testing.T) {
 			}
 			if code != exitOK || !strings.Contains(out, c.prediction) {
 				t.Errorf("-predict at -log-level %s: exit %d, stdout:\n%s\nstderr:\n%s\nwant %q", c.level, code, stdout, stderr, c.prediction)
+			}
+		})
+	}
+}
+
+// TestColorsWanted: NO_COLOR set to anything, or TERM=dumb, turns the text
+// log's colours off, and newLogger follows it.
+func TestColorsWanted(t *testing.T) {
+	cases := []struct {
+		noColor, term string
+		want          bool
+	}{
+		{"", "xterm-256color", true},
+		{"", "", true},
+		{"1", "xterm-256color", false},
+		{"0", "xterm", false}, // any value counts (no-color.org)
+		{"", "dumb", false},
+		{"1", "dumb", false},
+	}
+	for _, c := range cases {
+		t.Run("NO_COLOR="+c.noColor+" TERM="+c.term, func(t *testing.T) {
+			if got := colorsWanted(c.noColor, c.term); got != c.want {
+				t.Fatalf("colorsWanted(%q, %q) = %v, want %v", c.noColor, c.term, got, c.want)
+			}
+			t.Setenv("NO_COLOR", c.noColor)
+			t.Setenv("TERM", c.term)
+			log, err := newLogger(options{logFormat: "text", logLevel: "info"}, new(bytes.Buffer))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if f := log.Formatter.(*logrus.TextFormatter); f.DisableColors == c.want {
+				t.Errorf("newLogger: DisableColors %v, want %v", f.DisableColors, !c.want)
 			}
 		})
 	}

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/schollz/progressbar/v3"
@@ -23,6 +24,9 @@ type progress struct {
 	out    io.Writer
 	live   bool
 	epochs int
+	// ascii draws the bar in ASCII ("[===>...]"), for a locale that is
+	// not UTF-8.
+	ascii bool
 	// barLive says the current epoch has a live bar, barStats that its
 	// description shows the running loss and accuracy (fitBar). bar is
 	// that bar, nil until the epoch's first step, and barSkipped the
@@ -38,6 +42,7 @@ func newProgress(o options, log *logrus.Logger, stderr io.Writer) *progress {
 		out:    stderr,
 		live:   liveBar(o.logFormat, isTerminal(stderr), os.Getenv("TERM")),
 		epochs: o.cfg.Epochs,
+		ascii:  !utf8Locale(os.Getenv("LC_ALL"), os.Getenv("LC_CTYPE"), os.Getenv("LANG")),
 	}
 }
 
@@ -46,6 +51,20 @@ func newProgress(o options, log *logrus.Logger, stderr io.Writer) *progress {
 // it cannot: the bar's carriage returns would pile up as garbage there.
 func liveBar(logFormat string, terminal bool, term string) bool {
 	return logFormat == "text" && terminal && term != "dumb"
+}
+
+// utf8Locale says whether the locale, from the first of LC_ALL, LC_CTYPE
+// and LANG that is set, writes UTF-8: it names it ("en_US.UTF-8",
+// "C.utf8"). Without one, the locale is C, which is ASCII: the bar's '█'
+// would show there as garbage.
+func utf8Locale(lcAll, lcCtype, lang string) bool {
+	for _, v := range []string{lcAll, lcCtype, lang} {
+		if v != "" {
+			v = strings.ToLower(v)
+			return strings.Contains(v, "utf-8") || strings.Contains(v, "utf8")
+		}
+	}
+	return false
 }
 
 func isTerminal(w io.Writer) bool {
@@ -74,7 +93,7 @@ func (p *progress) step(s model.StepStats) {
 		return
 	}
 	if p.bar == nil {
-		p.bar, p.barSkipped = newBar(p.out, s, p.epochs)
+		p.bar, p.barSkipped = newBar(p.out, s, p.epochs, p.ascii)
 	}
 	// Rewriting the description costs a string format; every 20 steps is
 	// plenty for a display that redraws ten times a second.
@@ -88,8 +107,12 @@ func (p *progress) step(s model.StepStats) {
 // s, and the steps before s, which an earlier run trained (a -resume from a
 // mid-epoch checkpoint) and the bar leaves out: counted in, they would
 // seem done at once, and the ETA would take them for the rate.
-func newBar(out io.Writer, s model.StepStats, epochs int) (*progressbar.ProgressBar, int) {
+func newBar(out io.Writer, s model.StepStats, epochs int, ascii bool) (*progressbar.ProgressBar, int) {
 	skipped := s.Step - 1
+	theme := progressbar.ThemeDefault
+	if ascii {
+		theme = progressbar.ThemeASCII
+	}
 	return progressbar.NewOptions(s.Steps-skipped,
 		progressbar.OptionSetWriter(out),
 		progressbar.OptionSetDescription(fmt.Sprintf("Epoch %d/%d", s.Epoch, epochs)),
@@ -99,6 +122,7 @@ func newBar(out io.Writer, s model.StepStats, epochs int) (*progressbar.Progress
 		progressbar.OptionSetWidth(barWidth),
 		progressbar.OptionThrottle(100*time.Millisecond),
 		progressbar.OptionClearOnFinish(),
+		progressbar.OptionSetTheme(theme),
 	), skipped
 }
 

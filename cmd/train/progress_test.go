@@ -125,3 +125,35 @@ func TestFinishClearsTheBar(t *testing.T) {
 		})
 	}
 }
+
+// TestUTF8Locale: the first of LC_ALL, LC_CTYPE and LANG that is set
+// decides, and only a UTF-8 one gets the block bar; elsewhere the bar is
+// ASCII.
+func TestUTF8Locale(t *testing.T) {
+	cases := []struct {
+		name                 string
+		lcAll, lcCtype, lang string
+		want                 bool
+	}{
+		{"LANG UTF-8", "", "", "en_US.UTF-8", true},
+		{"LANG utf8", "", "", "C.utf8", true},
+		{"LANG C", "", "", "C", false},
+		{"nothing set", "", "", "", false},
+		{"LC_ALL C over LANG UTF-8", "C", "", "en_US.UTF-8", false},
+		{"LC_CTYPE UTF-8 over LANG C", "", "de_DE.UTF-8", "C", true},
+		{"LC_ALL UTF-8 over LC_CTYPE POSIX", "en_GB.UTF-8", "POSIX", "", true},
+		{"Latin-1", "", "", "de_DE.ISO-8859-1", false},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			if got := utf8Locale(c.lcAll, c.lcCtype, c.lang); got != c.want {
+				t.Fatalf("utf8Locale(%q, %q, %q) = %v, want %v", c.lcAll, c.lcCtype, c.lang, got, c.want)
+			}
+			bar, _ := newBar(io.Discard, model.StepStats{Epoch: 1, Step: 1, Steps: 4}, 1, !c.want)
+			_ = bar.Set(2)
+			if blocks := strings.Contains(bar.String(), "█"); blocks != c.want {
+				t.Errorf("bar %q: block characters %v, want %v", bar.String(), blocks, c.want)
+			}
+		})
+	}
+}
