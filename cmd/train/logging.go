@@ -9,9 +9,9 @@ import (
 )
 
 func newLogger(o options, out io.Writer) (*logrus.Logger, error) {
-	level, err := logrus.ParseLevel(o.logLevel)
+	level, err := parseLogLevel(o.logLevel)
 	if err != nil {
-		return nil, fmt.Errorf("unknown log level %q: use debug, info, warn or error", o.logLevel)
+		return nil, err
 	}
 	log := logrus.New()
 	log.SetOutput(out)
@@ -26,6 +26,22 @@ func newLogger(o options, out io.Writer) (*logrus.Logger, error) {
 		})
 	}
 	return log, nil
+}
+
+// parseLogLevel reads -log-level: the four levels -h names, and no other
+// of logrus's (trace, fatal, panic, "warning").
+func parseLogLevel(s string) (logrus.Level, error) {
+	switch s {
+	case "debug":
+		return logrus.DebugLevel, nil
+	case "info":
+		return logrus.InfoLevel, nil
+	case "warn":
+		return logrus.WarnLevel, nil
+	case "error":
+		return logrus.ErrorLevel, nil
+	}
+	return 0, fmt.Errorf("unknown log level %q: use debug, info, warn or error", s)
 }
 
 // colorsWanted says whether the text log may be coloured (on a terminal,

@@ -93,3 +93,35 @@ func TestColorsWanted(t *testing.T) {
 		})
 	}
 }
+
+// TestParseLogLevel: -log-level takes the four levels -h names, and
+// refuses logrus's others in one line naming them.
+func TestParseLogLevel(t *testing.T) {
+	cases := []struct {
+		in   string
+		want logrus.Level
+		ok   bool
+	}{
+		{"debug", logrus.DebugLevel, true},
+		{"info", logrus.InfoLevel, true},
+		{"warn", logrus.WarnLevel, true},
+		{"error", logrus.ErrorLevel, true},
+		{"warning", 0, false},
+		{"trace", 0, false},
+		{"fatal", 0, false},
+		{"panic", 0, false},
+		{"INFO", 0, false},
+		{"", 0, false},
+	}
+	for _, c := range cases {
+		t.Run(c.in, func(t *testing.T) {
+			got, err := parseLogLevel(c.in)
+			if (err == nil) != c.ok || (c.ok && got != c.want) {
+				t.Fatalf("parseLogLevel(%q) = %v, %v; want %v, ok %v", c.in, got, err, c.want, c.ok)
+			}
+			if err != nil && (strings.Contains(err.Error(), "\n") || !strings.Contains(err.Error(), "use debug, info, warn or error")) {
+				t.Errorf("error %q should be one line naming the levels", err)
+			}
+		})
+	}
+}
