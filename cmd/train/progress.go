@@ -148,8 +148,9 @@ const (
 
 // fitBar decides the live bar for a terminal columns wide (0 when it does
 // not say): live says whether to draw one at all, stats whether its
-// description carries the running loss and accuracy. The line is kept
-// short of the last column, where some terminals wrap. Too narrow for the
+// description carries the running loss and accuracy. What it allows fits
+// in one column less than the terminal with a bar of barMinWidth; the
+// library then sizes the bar to the terminal's width. Too narrow for the
 // bar even without the statistics, there is none: each epoch's log line
 // remains.
 func fitBar(columns, epochs, steps int) (live, stats bool) {

@@ -11,8 +11,9 @@ import (
 	"mnist/model"
 )
 
-// TestFitBar: the live bar's line stays short of the terminal's last
-// column: the running loss and accuracy go first, then the bar itself. The
+// TestFitBar: the live bar's line fits the terminal, with a column to
+// spare at the bar's least width: the running loss and accuracy go first,
+// then the bar itself. The
 // line each decision allows is rendered by the library and measured, so a
 // change to its layout that breaks the budget fails here too.
 func TestFitBar(t *testing.T) {
