@@ -85,23 +85,28 @@ func ringLevel(g []float64, w, h, d int) (level float64, uniform bool) {
 		return 0, false
 	}
 	level = quantile(ring, 0.5)
-	return level, ringShare(g, w, h, d, level) >= frameUniform
+	return level, shareNear(ring, level) >= frameUniform
 }
 
 // ringShare is the share of ring d's (sampled) pixels within
 // frameTolerance of level; 0 for a ring that does not exist.
 func ringShare(g []float64, w, h, d int, level float64) float64 {
-	ring := ringPixels(g, w, h, d)
-	if len(ring) == 0 {
+	return shareNear(ringPixels(g, w, h, d), level)
+}
+
+// shareNear is the share of values within frameTolerance of level, 0 for
+// none.
+func shareNear(values []float64, level float64) float64 {
+	if len(values) == 0 {
 		return 0
 	}
 	near := 0
-	for _, v := range ring {
+	for _, v := range values {
 		if math.Abs(v-level) <= frameTolerance {
 			near++
 		}
 	}
-	return float64(near) / float64(len(ring))
+	return float64(near) / float64(len(values))
 }
 
 // ringPixels samples ring d of the image: the pixels d from its nearest

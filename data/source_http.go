@@ -66,15 +66,16 @@ func (s *httpSource) Open(ctx context.Context, file string) (io.ReadCloser, erro
 	req.Header.Set("User-Agent", "mnist-gorgonia")
 	timer := time.AfterFunc(s.answer, func() { cancel(errNoAnswer) })
 	resp, err := s.client.Do(req)
-	if answered := timer.Stop(); !answered && err == nil {
-		resp.Body.Close() // answered just as the time ran out: too late
-		err = errNoAnswer
+	if timedOut := !timer.Stop(); timedOut {
+		// Given up, or answered just as the time ran out: too late either way.
+		if err == nil {
+			resp.Body.Close()
+		}
+		cancel(nil)
+		return nil, fmt.Errorf("GET %s: no answer within %s (through the proxy, if one is set)", u, s.answer)
 	}
 	if err != nil {
 		cancel(nil)
-		if errors.Is(context.Cause(ctx), errNoAnswer) {
-			return nil, fmt.Errorf("GET %s: no answer within %s (through the proxy, if one is set)", u, s.answer)
-		}
 		return nil, err // *url.Error: already says "Get <url>: why"
 	}
 	if resp.StatusCode != http.StatusOK {

@@ -174,8 +174,9 @@ func (s *predictServer) handlePredict(w http.ResponseWriter, r *http.Request) {
 // readImage preprocesses a PNG or JPEG body as -predict does a file, once
 // the gate admits it; a declared size over the limit is refused first.
 func (s *predictServer) readImage(w http.ResponseWriter, r *http.Request) ([]byte, error) {
-	if r.ContentLength > maxImageBody {
-		return nil, bodyError("read the image", &http.MaxBytesError{Limit: maxImageBody})
+	// Refused before it waits for admission, not only once admitted.
+	if err := declaredTooLarge(r, maxImageBody); err != nil {
+		return nil, bodyError("read the image", err)
 	}
 	if err := s.gate.enter(r.Context()); err != nil {
 		return nil, err

@@ -11,8 +11,8 @@ import (
 // what it declares and a declared size over the limit is refused unread;
 // only a body sent without one (chunked) grows its buffer as it comes.
 func readBody(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, error) {
-	if r.ContentLength > limit {
-		return nil, &http.MaxBytesError{Limit: limit}
+	if err := declaredTooLarge(r, limit); err != nil {
+		return nil, err
 	}
 	body := http.MaxBytesReader(w, r.Body, limit)
 	if r.ContentLength < 0 {
@@ -23,4 +23,14 @@ func readBody(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, erro
 		return nil, err
 	}
 	return b, nil
+}
+
+// declaredTooLarge is the *http.MaxBytesError of a body whose declared
+// Content-Length is over limit, nil otherwise: such a body is refused
+// without reading a byte of it.
+func declaredTooLarge(r *http.Request, limit int64) error {
+	if r.ContentLength > limit {
+		return &http.MaxBytesError{Limit: limit}
+	}
+	return nil
 }
