@@ -25,7 +25,8 @@ const keepCheckpoints = 2
 // same folder would mix its checkpoints with this one's and prune them: it
 // is refused, exit 1) and checks that a checkpoint can be written there (a
 // usage error now rather than a lost checkpoint later); then see
-// resumeCheckpoint. The caller releases the lock when the run ends; the
+// resumeCheckpoint. Once nothing is refused, leftovers of interrupted
+// checkpoint saves are deleted. The caller releases the lock when the run ends; the
 // process ending, however it ends, releases it too.
 func prepareCheckpoints(ctx context.Context, o *options, log *logrus.Logger) (*model.Checkpoint, string, *fileio.Lock, error) {
 	if o.checkpointDir == "" {
@@ -55,7 +56,22 @@ func prepareCheckpoints(ctx context.Context, o *options, log *logrus.Logger) (*m
 		lock.Unlock()
 		return nil, "", nil, err
 	}
+	removeCheckpointTemps(dir, log)
 	return ck, path, lock, nil
+}
+
+// removeCheckpointTemps deletes what checkpoint saves of a killed run left
+// in dir (each as large as a checkpoint), now that this run holds the
+// folder's lock and nothing was refused. One that cannot be deleted is
+// only a warning: it is never read as a checkpoint.
+func removeCheckpointTemps(dir string, log *logrus.Logger) {
+	removed, err := model.RemoveCheckpointTemps(dir)
+	if len(removed) > 0 {
+		log.WithFields(logrus.Fields{"folder": dir, "files": len(removed)}).Info("removed temporary files of interrupted checkpoint saves")
+	}
+	if err != nil {
+		log.WithError(err).Warn("temporary files of interrupted checkpoint saves left in place")
+	}
 }
 
 // resumeCheckpoint, with -resume, reads the newest checkpoint that reads
