@@ -30,12 +30,13 @@ func logSoftmax(x *G.Node) (*G.Node, error) {
 // out. Each row is shifted before exponentiating, and the shift is first
 // the one Gorgonia's kernel used, max(x[0], row[1:]) (x[0] being the whole
 // batch's first logit), then, only when that leaves the sum of exponentials
-// outside the normal range (overflowed, underflowed or NaN), the row's own
-// maximum, which keeps the sum in [1, cols]. The first choice keeps
-// every result the old kernel computed bit for bit (training and the
-// recorded losses depend on those bits); the second makes the log-softmax
-// of any finite row finite.
-func logSoftmaxRows[T float32 | float64](x, out []T, cols int, exp, log func(T) T, minNormal T) {
+// too large (overflowed), too small to be exact (below cols·minSum, see
+// minSum32) or NaN, the row's own maximum, which keeps the sum in
+// [1, cols]. The first choice keeps every result the old kernel computed
+// bit for bit where it was exact (training and the recorded losses depend
+// on those bits); the second makes the log-softmax of any finite row
+// finite and as exact as an ordinary row's.
+func logSoftmaxRows[T float32 | float64](x, out []T, cols int, exp, log func(T) T, minSum T) {
 	for r := 0; r+cols <= len(x); r += cols {
 		row, o := x[r:r+cols], out[r:r+cols]
 		shift := x[0]
@@ -45,7 +46,7 @@ func logSoftmaxRows[T float32 | float64](x, out []T, cols int, exp, log func(T) 
 			}
 		}
 		sum := shiftedExpSum(row, o, shift, exp)
-		if !(sum >= minNormal) || math.IsInf(float64(sum), 1) {
+		if !(sum >= minSum*T(cols)) || math.IsInf(float64(sum), 1) {
 			shift = row[0]
 			for _, v := range row[1:] {
 				if v > shift {
@@ -60,6 +61,21 @@ func logSoftmaxRows[T float32 | float64](x, out []T, cols int, exp, log func(T) 
 		}
 	}
 }
+
+// minSum32 and minSum64 are, per class of a row, the smallest sum of
+// exponentials that the first shift of logSoftmaxRows may leave: the
+// smallest normal number over the unit roundoff (2^-126 / 2^-24 and
+// 2^-1022 / 2^-53). Below the smallest normal number exp loses its
+// result (math32.Exp, so exp32, flushes it to 0; math.Exp keeps fewer
+// bits), and the terms lost must stay below the sum's last bit. With the
+// sum merely normal, a row whose largest logit lay 86 below the batch's
+// first had its other terms, 88 below, flushed to 0 while they held 55%
+// of its probability: every log-probability of that row came out 0.8 too
+// high.
+const (
+	minSum32 = 0x1p-102
+	minSum64 = 0x1p-969
+)
 
 // exp32 is math32.Exp, except that it overflows to +Inf for every input
 // above 89. chewxy/math32 v1.10.1's amd64 assembly returns 0 instead from
@@ -136,9 +152,9 @@ func (op *logSoftmaxOp) Do(inputs ...G.Value) (G.Value, error) {
 	t := op.out.get(x[0])
 	switch xd := x[0].Data().(type) {
 	case []float32:
-		logSoftmaxRows(xd, t.Float32s(), cols, exp32, math32.Log, 0x1p-126)
+		logSoftmaxRows(xd, t.Float32s(), cols, exp32, math32.Log, minSum32)
 	case []float64:
-		logSoftmaxRows(xd, t.Float64s(), cols, math.Exp, math.Log, 0x1p-1022)
+		logSoftmaxRows(xd, t.Float64s(), cols, math.Exp, math.Log, minSum64)
 	}
 	return t, nil
 }

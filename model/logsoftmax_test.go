@@ -48,6 +48,12 @@ func TestLogSoftmaxRowsLargeLogits(t *testing.T) {
 		// row) by 1e20, where math32.Exp gives 0, not +Inf: the sum looked
 		// normal and the first log-prob came out +1e20.
 		{"first logit far above the shift", [][]float64{{0, 1, 0, 0, 0, 0, 0, 0, 0, 0}, {1e20, 0, 0, 0, 0, 0, 0, 0, 0, 5}}},
+		// Row 1's largest logit lies 86 below x[0], so the first shift
+		// leaves its exp just above the smallest normal float32 while
+		// math32.Exp flushes the other nine (88 below) to 0: the sum
+		// looked normal, and every log-prob came out 0.8 too high (the
+		// nine terms hold 55% of the row's probability).
+		{"row just short of underflow", [][]float64{{100, 0, 0, 0, 0, 0, 0, 0, 0, 0}, {14, 12, 12, 12, 12, 12, 12, 12, 12, 12}}},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -61,8 +67,8 @@ func TestLogSoftmaxRowsLargeLogits(t *testing.T) {
 			}
 			out64 := make([]float64, len(x64))
 			out32 := make([]float32, len(x32))
-			logSoftmaxRows(x64, out64, Classes, math.Exp, math.Log, 0x1p-1022)
-			logSoftmaxRows(x32, out32, Classes, exp32, math32.Log, 0x1p-126)
+			logSoftmaxRows(x64, out64, Classes, math.Exp, math.Log, minSum64)
+			logSoftmaxRows(x32, out32, Classes, exp32, math32.Log, minSum32)
 			for r, row := range c.rows {
 				want := stableLogSoftmax(row)
 				for j, w := range want {
