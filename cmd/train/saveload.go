@@ -32,7 +32,8 @@ type loadedModel struct {
 // Without -batch-size it adopts the loaded model's batch size: evaluation
 // runs in batches of that size, and float32 sums in batches of another size
 // round differently, so only the saved size reproduces the saved test loss
-// exactly.
+// exactly. Training on from the file (-epochs N) keeps that size too: it
+// carries on the run the file came from.
 func prepareSaveLoad(ctx context.Context, o *options) (*loadedModel, error) {
 	if o.loadPath == "" {
 		return nil, nil
