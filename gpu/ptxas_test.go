@@ -27,7 +27,10 @@ var (
 	ptxasEntry      = regexp.MustCompile(`Compiling entry function '([^']+)'`)
 	ptxasProperties = regexp.MustCompile(`Function properties for (\S+)`)
 	ptxasFrame      = regexp.MustCompile(`(\d+) bytes stack frame, (\d+) bytes spill stores, (\d+) bytes spill loads`)
-	ptxasUsed       = regexp.MustCompile(`Used (\d+) registers(?:, (\d+) bytes smem)?`)
+	// Newer ptxas releases (CUDA 13's among them) put the barriers between
+	// the registers and the shared memory:
+	// "Used 64 registers, used 1 barriers, 39328 bytes smem".
+	ptxasUsed = regexp.MustCompile(`Used (\d+) registers(?:, used \d+ barriers)?(?:, (\d+) bytes smem)?`)
 )
 
 // parsePtxasInfo reads ptxas -v's report line by line: a function's stack
@@ -192,6 +195,22 @@ ptxas info    : Used 10 registers, 1024 bytes smem, 360 bytes cmem[0]
 			want: []ptxResources{
 				{name: "adam", registers: 16, stackBytes: 8, spillStores: 12, spillLoads: 4},
 				{name: "relu", registers: 10, sharedBytes: 1024},
+			},
+		},
+		{
+			name: "barriers before the shared memory (CUDA 13)",
+			out: `ptxas info    : Compiling entry function 'train_steps' for 'sm_90'
+ptxas info    : Function properties for train_steps
+    48 bytes stack frame, 0 bytes spill stores, 0 bytes spill loads
+ptxas info    : Used 64 registers, used 1 barriers, 39328 bytes smem, 400 bytes cmem[0]
+ptxas info    : Compiling entry function 'adam' for 'sm_90'
+ptxas info    : Function properties for adam
+    0 bytes stack frame, 0 bytes spill stores, 0 bytes spill loads
+ptxas info    : Used 16 registers, used 0 barriers, 376 bytes cmem[0]
+`,
+			want: []ptxResources{
+				{name: "train_steps", registers: 64, sharedBytes: 39328, stackBytes: 48},
+				{name: "adam", registers: 16},
 			},
 		},
 		{name: "nothing reported", out: "ptxas info    : 0 bytes gmem\n"},
