@@ -4,6 +4,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 )
@@ -29,6 +30,66 @@ const adamKindProbe = torchMnistStandIn + `for arg in sys.argv[2:]:
     choice, mode, device = arg.split("/")
     print(mod.adam_kind(choice, mode, types.SimpleNamespace(type=device)))
 `
+
+// warmUpProbe runs warm_up_compiled with the number of steps given and
+// prints what it did, one word an event: "none" for zero_grad with
+// set_to_none, "zero" for zero_grad in place, "forward" and "backward".
+const warmUpProbe = torchMnistStandIn + `events = []
+class Opt:
+    def zero_grad(self, set_to_none=True):
+        events.append("none" if set_to_none else "zero")
+class Loss:
+    def backward(self):
+        events.append("backward")
+def model(x):
+    events.append("forward")
+    return x
+F.cross_entropy = lambda logits, y: Loss()
+mod.warm_up_compiled(model, Opt(), "xb", "yb", int(sys.argv[2]))
+print(" ".join(events))
+`
+
+// TestTorchReferenceWarmsUpWithoutAccumulating checks the warm-up of
+// scripts/torch_mnist.py --mode compile: under torch.compile's
+// "reduce-overhead" mode (CUDA graph trees) a backward's gradients are
+// graph output memory that the next replay overwrites, and accumulating
+// into them fails the run. So every backward must start from gradients set
+// to None, and the warm-up must leave them None; and each step is one
+// forward and one backward.
+func TestTorchReferenceWarmsUpWithoutAccumulating(t *testing.T) {
+	python := lookPathOrSkip(t, "python3")
+	script := filepath.Join(repoRoot(t), "scripts", "torch_mnist.py")
+	for _, steps := range []int{1, 3} {
+		out, err := exec.Command(python, "-c", warmUpProbe, script, strconv.Itoa(steps)).CombinedOutput()
+		if err != nil {
+			t.Fatalf("warm_up_compiled probe: %v\n%s", err, out)
+		}
+		events := strings.Fields(string(out))
+		cleared, forwards, backwards := false, 0, 0
+		for _, e := range events {
+			switch e {
+			case "none":
+				cleared = true
+			case "zero":
+				cleared = false // in place: the next backward adds to the old buffers
+			case "forward":
+				forwards++
+			case "backward":
+				if !cleared {
+					t.Errorf("%d steps: backward %d starts from gradients not set to None (events %v)", steps, backwards+1, events)
+				}
+				backwards++
+				cleared = false
+			}
+		}
+		if forwards != steps || backwards != steps {
+			t.Errorf("%d steps: %d forwards and %d backwards (events %v)", steps, forwards, backwards, events)
+		}
+		if !cleared {
+			t.Errorf("%d steps: the warm-up leaves gradients behind (events %v)", steps, events)
+		}
+	}
+}
 
 // probeCase is a question to a stand-in probe and the answer it must print.
 type probeCase struct{ in, want string }

@@ -263,6 +263,23 @@ class GraphedStep:
         self.graph.replay()
 
 
+def warm_up_compiled(model, opt, xb, yb, steps=3):
+    """Compile a torch.compile'd model's forward and backward (and, in mode
+    "reduce-overhead", record their CUDA graphs) before the clock starts,
+    with no optimizer step, so the weights stay as they were.
+
+    Each backward starts with the gradients set to None, as a training step
+    does: under CUDA graph trees a backward's gradients are the graph's
+    output memory, which the next replay overwrites, so a backward that
+    accumulated into the last one's .grad would fail ("accessing tensor
+    output of CUDAGraphs that has been overwritten by a subsequent run").
+    The gradients are None afterwards too."""
+    for _ in range(steps):
+        opt.zero_grad(set_to_none=True)
+        F.cross_entropy(model(xb), yb).backward()
+    opt.zero_grad(set_to_none=True)
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
@@ -344,11 +361,7 @@ def main():
         step_fn = GraphedStep(model, opt, x_train, y_train, args.batch_size, loss_sum, correct)
     elif args.mode == "compile":
         model = torch.compile(model, mode="reduce-overhead" if device.type == "cuda" else "default")
-        # Compile (forward and backward) before the clock starts; no optimizer
-        # step, so the weights stay as they were.
-        for _ in range(3):
-            F.cross_entropy(model(x_train[: args.batch_size]), y_train[: args.batch_size]).backward()
-        opt.zero_grad(set_to_none=True)
+        warm_up_compiled(model, opt, x_train[: args.batch_size], y_train[: args.batch_size])
         sync(device)
     device_label += "" if args.mode == "eager" else f" ({args.mode})"
 
