@@ -66,10 +66,12 @@
 #                  host, unpack and build, seconds with the build cache), and
 #                  the seeds and batches steps run only the runs that left
 #                  no evaluation line
-#   PACK_TO        a folder: at the end, copy summary.txt there and pack the
-#                  whole RESULTS_DIR into PACK_TO/results.tgz (for a runner
-#                  that brings back only a few files: PACK_TO=$OUT with
-#                  RESULTS_DIR outside $OUT)
+#   PACK_TO        a folder: after every step and at the end, copy
+#                  summary.txt there and pack the whole RESULTS_DIR into
+#                  PACK_TO/results.tgz (for a runner that brings back only a
+#                  few files: PACK_TO=$OUT with RESULTS_DIR outside $OUT; a
+#                  runner that kills the script early still finds the steps
+#                  that ended)
 # Nothing here regenerates files that need the network or nvcc: the PTX
 # (gpu/kernels/*.ptx and gpu/kernels/gorgonia/*.ptx) is committed and the
 # adapted gorgonia.org/cu and gorgonia.org/gorgonia are in vendor/.
@@ -345,9 +347,29 @@ summary=$results/summary.txt
 
 steps=()
 
-# record NAME STATUS SECONDS: remember a step's outcome for the summary.
+# record NAME STATUS SECONDS: remember a step's outcome for the summary,
+# and pack what there is so far.
 record() {
 	steps+=("$(printf '%-11s %-8s %5ss  %s' "$1" "$2" "$3" "$results/$1.log")")
+	pack_results
+}
+
+# pack_results: with PACK_TO set, summary.txt and results.tgz there as things
+# stand, after every step and at the end, so that a runner that kills this
+# script before its budget is spent (a device time limit shorter than
+# BUDGET_S, SIGKILL: no EXIT trap) still brings back every step that ended.
+# Each file is written beside its place and renamed into it, so a kill
+# mid-write leaves the previous one.
+pack_results() {
+	[[ -n "${PACK_TO:-}" ]] || return 0
+	write_summary
+	{
+		mkdir -p "$PACK_TO" &&
+			cp "$summary" "$PACK_TO/summary.txt.part" &&
+			mv -f "$PACK_TO/summary.txt.part" "$PACK_TO/summary.txt" &&
+			tar -C "$(dirname "$results")" -czf "$PACK_TO/results.tgz.part" "$(basename "$results")" &&
+			mv -f "$PACK_TO/results.tgz.part" "$PACK_TO/results.tgz"
+	} || echo "gpu-host-run: could not pack the results into $PACK_TO" >&2
 }
 
 # kept_from_earlier NAME: with RESUME set, a step that finished ok in an
@@ -408,16 +430,14 @@ run_step() {
 # on the same host: scripts/build-cuda.sh detects it and builds offline).
 finish() {
 	write_summary
+	cat "$summary"
 	if [[ "${KEEP_VENDOR:-}" != 1 && -f "$repo_root/vendor/modules.txt" ]]; then
 		rm -rf "$repo_root/vendor"
 	fi
-	if [[ -n "${PACK_TO:-}" ]]; then
-		mkdir -p "$PACK_TO"
-		cp "$summary" "$PACK_TO/summary.txt"
-		tar -C "$(dirname "$results")" -czf "$PACK_TO/results.tgz" "$(basename "$results")"
-	fi
+	pack_results
 }
 
+# write_summary: RESULTS_DIR/summary.txt from the steps so far and their logs.
 write_summary() {
 	{
 		echo "gpu-host-run summary ($(date -u +%Y-%m-%dT%H:%M:%SZ), $(hostname))"
@@ -452,7 +472,7 @@ write_summary() {
 			echo "torch, last lines:"
 			tail -n 3 "$results/torch.log" | sed 's/^/  /'
 		fi
-	} | tee "$summary"
+	} >"$summary"
 }
 trap finish EXIT
 
