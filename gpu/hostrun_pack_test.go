@@ -28,27 +28,11 @@ import (
 // hold the summary of the steps before it and their logs.
 func TestGPUHostRunPacksAsItGoes(t *testing.T) {
 	bash := lookPathOrSkip(t, "bash")
-	lookPathOrSkip(t, "xz")
 	root := repoRoot(t)
 	tree := t.TempDir()
 	copyFile(t, filepath.Join(root, "scripts", "gpu-host-run.sh"), filepath.Join(tree, "scripts", "gpu-host-run.sh"))
 
-	// The bundle: a "go" that only tells its version, a vendor/ folder
-	// with nothing in it but modules.txt, the manifest.
-	bundle := filepath.Join(tree, ".gpu-bundle")
-	staging := t.TempDir()
-	writeFile(t, filepath.Join(staging, "go", "bin", "go"), "#!/bin/sh\necho go version stand-in\n")
-	if err := os.Chmod(filepath.Join(staging, "go", "bin", "go"), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	writeFile(t, filepath.Join(staging, "vendor", "modules.txt"), "# stand-in\n")
-	writeFile(t, filepath.Join(bundle, "MANIFEST.txt"), "made: for a test\n")
-	writeFile(t, filepath.Join(bundle, "go-toolchain.id"), "go0 linux/"+runtime.GOARCH+"\n")
-	for name, dir := range map[string]string{"go-toolchain.tar.xz": "go", "vendor.tar.xz": "vendor"} {
-		if out, err := exec.Command("tar", "-C", staging, "-cJf", filepath.Join(bundle, name), dir).CombinedOutput(); err != nil {
-			t.Fatalf("tar %s: %v\n%s", name, err, out)
-		}
-	}
+	writeStandInBundle(t, tree, "#!/bin/sh\necho go version stand-in\n")
 	fakeBin := filepath.Join(tree, "fakebin")
 	writeFile(t, filepath.Join(fakeBin, "nvidia-smi"), "#!/bin/sh\nexec sleep 60\n")
 	if err := os.Chmod(filepath.Join(fakeBin, "nvidia-smi"), 0o755); err != nil {
@@ -140,6 +124,28 @@ func tarNames(t *testing.T, path string) map[string]bool {
 		}
 		if h.Typeflag == tar.TypeReg {
 			names[h.Name] = true
+		}
+	}
+}
+
+// writeStandInBundle writes, into tree/.gpu-bundle, a bundle of the form
+// scripts/gpu-bundle.sh makes whose Go toolchain is the script goScript
+// (go/bin/go) and whose vendor/ holds only modules.txt.
+func writeStandInBundle(t *testing.T, tree, goScript string) {
+	t.Helper()
+	lookPathOrSkip(t, "xz")
+	bundle := filepath.Join(tree, ".gpu-bundle")
+	staging := t.TempDir()
+	writeFile(t, filepath.Join(staging, "go", "bin", "go"), goScript)
+	if err := os.Chmod(filepath.Join(staging, "go", "bin", "go"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	writeFile(t, filepath.Join(staging, "vendor", "modules.txt"), "# stand-in\n")
+	writeFile(t, filepath.Join(bundle, "MANIFEST.txt"), "made: for a test\n")
+	writeFile(t, filepath.Join(bundle, "go-toolchain.id"), "go0 linux/"+runtime.GOARCH+"\n")
+	for name, dir := range map[string]string{"go-toolchain.tar.xz": "go", "vendor.tar.xz": "vendor"} {
+		if out, err := exec.Command("tar", "-C", staging, "-cJf", filepath.Join(bundle, name), dir).CombinedOutput(); err != nil {
+			t.Fatalf("tar %s: %v\n%s", name, err, out)
 		}
 	}
 }

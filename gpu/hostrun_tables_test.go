@@ -26,6 +26,7 @@ const (
 // TestGPUHostRunCountsOnlyFinishedRuns checks that scripts/gpu-host-run.sh
 // (its evaluated function: which train-ENGINE log serves as seed 1, which
 // runs a resumed call keeps) and the tables of scripts/gpu_seeds_table.py
+// (seeds, batch sizes, and the timed runs with their speed against PyTorch)
 // take a run cut short by its time limit for what it is: not a result.
 func TestGPUHostRunCountsOnlyFinishedRuns(t *testing.T) {
 	python := lookPathOrSkip(t, "python3")
@@ -69,6 +70,9 @@ func TestGPUHostRunCountsOnlyFinishedRuns(t *testing.T) {
 		write("batches/batch-native-32.log", finishedRunLog)
 		write("batches/batch-persistent-32.log", interruptedRunLog)
 		write("batches/batch-torch_graph-32.log", torchRunLog)
+		write("runs/train-native.log", finishedRunLog)
+		write("runs/train-persistent.log", interruptedRunLog)
+		write("runs/torch.log", torchRunLog)
 		table := filepath.Join(root, "scripts", "gpu_seeds_table.py")
 		for _, tc := range []struct {
 			args []string
@@ -76,6 +80,7 @@ func TestGPUHostRunCountsOnlyFinishedRuns(t *testing.T) {
 		}{
 			{[]string{filepath.Join(dir, "seeds")}, "97.61"},
 			{[]string{"--batches", filepath.Join(dir, "batches")}, "150,000"},
+			{[]string{"--runs", filepath.Join(dir, "runs")}, "| train-native | 2.00 | 150,000 | 97.61 | 0.0805 | 2.00x |"},
 		} {
 			out, err := exec.Command(python, append([]string{table}, tc.args...)...).CombinedOutput()
 			text := string(out)

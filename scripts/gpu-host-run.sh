@@ -8,13 +8,31 @@
 #
 # Steps, each time-limited, logged to RESULTS_DIR/<step>.log with tee, and
 # run even when an earlier one failed (except that nothing runs without the
-# unpacked toolchain):
+# unpacked toolchain). First the set-up, then the timed steps one at a time,
+# with the GPU to themselves, then the untimed ones together, beside each
+# other (they share the GPU and the CPUs, and only their results count):
 #   host        machine, driver, toolkit, bundle manifest
 #   unpack      Go toolchain to $GPU_WORK_DIR, vendor/ into the tree
 #   build       make build-cuda (or scripts/build-cuda.sh without make)
+#   build-tests the test binaries of gpu/ and cmd/train/ (go test -c), so
+#               that the timed benchmarks and the tests that run together
+#               start without compiling
 #   nvidia-smi
-#   test-gpu    go test -tags cuda ./gpu/ (via build-cuda.sh): parity with the
-#               CPU reference for every engine, placement listing
+# timed:
+#   train-native    make train-cuda TRAIN_FLAGS="-log-format json -engine native"
+#                   (else bin/train-cuda ...), default training flags, our engine
+#   torch       python3 scripts/torch_mnist.py --device cuda --json, if present
+#   torch-graph the same with the whole step captured as a CUDA graph with
+#               fused Adam (if that capture fails, torch-graph_foreach: with
+#               torch's default Adam)
+#   train-persistent, train-fused, train-cudagraph, train-gorgonia  the same
+#               as train-native with each other engine (gorgonia: Gorgonia's
+#               CUDA tape machine); then the table of their train seconds
+#               against PyTorch's (RESULTS_DIR/speed.md)
+#   batches     samples/s at batch 32, 256 and 1024 (one epoch each) with each
+#               engine and PyTorch eager and graph-captured with fused Adam
+#               (and, at 32, graph-captured with torch's default Adam, and
+#               torch.compile), then the table (RESULTS_DIR/batches.md)
 #   bench-gpu   per-step time of each engine (BenchmarkEngineStepAt), of
 #               the native engine's Step (BenchmarkNativeStep), and of a
 #               native step's parts, added one at a time (BenchmarkStepParts),
@@ -23,23 +41,17 @@
 #               (BenchmarkPersistentParts)
 #   host-share  the same steps against scripts/nullcuda (no GPU work): the
 #               host's share of each step on this CPU (scripts/host-overhead.sh)
-#   train-native    make train-cuda TRAIN_FLAGS="-log-format json -engine native"
-#                   (else bin/train-cuda ...), default training flags, our engine
-#   torch       python3 scripts/torch_mnist.py --device cuda --json, if present
-#   train-persistent, train-fused, train-cudagraph, train-gorgonia  the same
-#               with each other engine (gorgonia: Gorgonia's CUDA tape machine)
+# together (untimed):
+#   test-gpu    go test -tags cuda ./gpu/ (via build-cuda.sh): parity with the
+#               CPU reference for every engine, placement listing
 #   seeds       seeds 1-5 with each engine and PyTorch with its step
 #               captured as a CUDA graph with fused Adam (if that capture
 #               fails, with torch's default Adam, then eager), one after
-#               another, then the table of scripts/gpu_seeds_table.py
+#               another, then the table of their test accuracy and loss
 #               (RESULTS_DIR/seeds.md; logs in RESULTS_DIR/seeds/)
 #   test-cli    go test -short ./cmd/train/ (and data/, model/kernels/) in the
 #               cuda setup, so the trainer's tests train on the GPU (with the
 #               default engine, Gorgonia's)
-#   batches     samples/s at batch 32, 256 and 1024 (one epoch each) with each
-#               engine and PyTorch eager and graph-captured with fused Adam
-#               (and, at 32, graph-captured with torch's default Adam, and
-#               torch.compile), then the table (RESULTS_DIR/batches.md)
 #   sanitize    compute-sanitizer's memcheck, racecheck and synccheck over the
 #               captured and persistent steps' reference tests and the grid
 #               barrier's test, if the toolkit has compute-sanitizer
@@ -253,6 +265,9 @@ seed_torch() {
 seeds_table() {
 	python3 scripts/gpu_seeds_table.py "$1/seeds" | tee "$1/seeds.md"
 }
+speed_table() {
+	python3 scripts/gpu_seeds_table.py --runs "$1" | tee "$1/speed.md"
+}
 batches_table() {
 	python3 scripts/gpu_seeds_table.py --batches "$1/batches" | tee "$1/batches.md"
 }
@@ -348,10 +363,67 @@ summary=$results/summary.txt
 steps=()
 
 # record NAME STATUS SECONDS: remember a step's outcome for the summary,
-# and pack what there is so far.
+# and pack what there is so far. A step run in the background (run_beside)
+# leaves its line in its record file instead, for wait_beside to take.
 record() {
-	steps+=("$(printf '%-11s %-8s %5ss  %s' "$1" "$2" "$3" "$results/$1.log")")
+	local line
+	line=$(printf '%-11s %-8s %5ss  %s' "$1" "$2" "$3" "$results/$1.log")
+	if [[ -n "${beside_record:-}" ]]; then
+		printf '%s\n' "$line" >"$beside_record.part" && mv -f "$beside_record.part" "$beside_record"
+		return
+	fi
+	steps+=("$line")
 	pack_results
+}
+
+# run_beside NAME COMMAND...: start COMMAND, a run_step for step NAME (or a
+# function that makes one), in the background, its output only in the
+# step's log; wait_beside waits for every step so started. (A subshell
+# does not inherit the EXIT trap, so finish runs once, here.)
+beside=()
+run_beside() {
+	local name=$1
+	shift
+	beside+=("$name")
+	rm -f "$results/.$name.record"
+	(
+		beside_record=$results/.$name.record
+		"$@" || true
+	) >/dev/null 2>&1 &
+}
+
+# wait_beside: as each step started by run_beside ends, record it (in the
+# order they end) and say so; a step that ended without a record (killed)
+# is a failure.
+wait_beside() {
+	local name running pending
+	echo "=== together: ${beside[*]} (their output is in their logs)"
+	while ((${#beside[@]} > 0)); do
+		# Which were running before looking for records: one that ended
+		# after this has left its record by then, or never will.
+		running=$(jobs -rp)
+		pending=()
+		for name in "${beside[@]}"; do
+			if [[ -f "$results/.$name.record" ]]; then
+				steps+=("$(<"$results/.$name.record")")
+				rm -f "$results/.$name.record"
+				echo "${steps[-1]}"
+				pack_results
+			else
+				pending+=("$name")
+			fi
+		done
+		beside=(${pending[@]+"${pending[@]}"})
+		if ((${#beside[@]} > 0)) && [[ -z "$running" ]]; then
+			for name in "${beside[@]}"; do
+				echo "=== $name: ended without recording its outcome" | tee -a "$results/$name.log"
+				record "$name" "FAIL(lost)" 0
+			done
+			beside=()
+		fi
+		((${#beside[@]} == 0)) || sleep 1
+	done
+	wait || true
 }
 
 # pack_results: with PACK_TO set, summary.txt and results.tgz there as things
@@ -367,9 +439,19 @@ pack_results() {
 		mkdir -p "$PACK_TO" &&
 			cp "$summary" "$PACK_TO/summary.txt.part" &&
 			mv -f "$PACK_TO/summary.txt.part" "$PACK_TO/summary.txt" &&
-			tar -C "$(dirname "$results")" -czf "$PACK_TO/results.tgz.part" "$(basename "$results")" &&
+			pack_tar "$PACK_TO/results.tgz.part" &&
 			mv -f "$PACK_TO/results.tgz.part" "$PACK_TO/results.tgz"
 	} || echo "gpu-host-run: could not pack the results into $PACK_TO" >&2
+}
+
+# pack_tar FILE: RESULTS_DIR as a .tgz. GNU tar's status 1 only says that
+# a file changed while it was read, as the logs of steps running together
+# do: the archive holds what they had written, and is kept.
+pack_tar() {
+	local rc=0 err
+	err=$(tar -C "$(dirname "$results")" -czf "$1" "$(basename "$results")" 2>&1) || rc=$?
+	((rc <= 1)) || echo "$err" >&2
+	((rc <= 1))
 }
 
 # kept_from_earlier NAME: with RESUME set, a step that finished ok in an
@@ -461,7 +543,7 @@ write_summary() {
 			echo "host-share (no GPU work: the host's part of each step):"
 			grep -E '^\|' "$results/host-share.log" | sed 's/^/  /' || true
 		fi
-		for f in seeds.md batches.md; do
+		for f in speed.md seeds.md batches.md; do
 			if [[ -f "$results/$f" ]]; then
 				echo
 				cat "$results/$f"
@@ -504,26 +586,25 @@ else
 	run_step build 300 bash scripts/build-cuda.sh || true
 fi
 
+# The test binaries, compiled now so that the timed benchmarks and the
+# tests that run together do not compile (a relink at most).
+if [[ -z "${SKIP_TESTS:-}" ]]; then
+	mkdir -p "$work/tests"
+	run_step build-tests 240 bash scripts/build-cuda.sh go test -c -o "$work/tests/" ./gpu/ ./cmd/train/ || true
+fi
+
 run_step nvidia-smi 30 nvidia-smi || true
 
 # On this host a missing GPU is a failure, not a skip. The placement test
 # writes Gorgonia's listing of the compiled training program there.
 export MNIST_REQUIRE_GPU=1 MNIST_PLACEMENT_OUT=$results/placement.txt
 
-if [[ -z "${SKIP_TESTS:-}" ]]; then
-	# shellcheck disable=SC2086 # GO_TEST_FLAGS is a list of flags
-	run_step test-gpu 150 bash scripts/build-cuda.sh go test -count=1 -v $go_test_flags ./gpu/ || true
-	# Per-step time of each engine through DeviceLoop and through Step.
-	run_step bench-gpu 60 bash scripts/build-cuda.sh go test -run '^$' -bench 'EngineStepAt|NativeStep|StepParts|PersistentParts' -benchtime 3000x ./gpu/ || true
-	# The same steps against nullcuda, a driver that does no GPU work, on
-	# this host's CPU: the host's share of each step, to set beside bench-gpu.
-	run_step host-share 40 bash scripts/host-overhead.sh 3 || true
-fi
+# --- timed: one step at a time, nothing else on the GPU ----------------------
 
 # Every engine trains the real thing with the default flags, as users do
 # (`make train-cuda`, which only relinks here), in the order of $engines.
 train_all() {
-	local engine
+	local engine config
 	for engine in $engines; do
 		if [[ -x bin/train-cuda ]] && command -v make >/dev/null; then
 			run_step "train-$engine" "$1" \
@@ -535,51 +616,78 @@ train_all() {
 			echo "=== train-$engine: skipped, bin/train-cuda was not built" | tee "$results/train-$engine.log"
 			record "train-$engine" SKIPPED 0
 		fi
-		# PyTorch eager, once (the seeds step runs its graph-captured mode).
+		# PyTorch eager, and its whole step captured as a CUDA graph (with
+		# torch's default Adam where the fused one will not capture), with
+		# the same flags: the references of the speed table.
 		if [[ $engine == native && -f scripts/torch_mnist.py && -z "${SKIP_TORCH:-}" ]]; then
 			run_step torch 90 python3 scripts/torch_mnist.py --device cuda --data-dir "$bundle/mnist" --json || true
+			for config in graph graph_foreach; do
+				# shellcheck disable=SC2046 # torch_flags is a list of flags
+				if run_step "torch-$config" 90 python3 scripts/torch_mnist.py --device cuda $(torch_flags "$config") \
+					--data-dir "$bundle/mnist" --json; then
+					break
+				fi
+			done
 		fi
 	done
 }
 if [[ -z "${SKIP_TRAIN:-}" ]]; then
 	train_all "${TRAIN_LIMIT_S:-200}"
-	if [[ -n "${SEEDS-1 2 3 4 5}" && -x bin/train-cuda ]]; then
-		if ! run_step seeds 200 bash "$self" --step seeds "$results"; then
-			seeds_table "$results" >/dev/null 2>&1 || true
+	speed_table "$results" >/dev/null 2>&1 || true
+	if [[ -n "${BATCHES-32 256 1024}" && -x bin/train-cuda ]]; then
+		if ! run_step batches 150 bash "$self" --step batches "$results"; then
+			batches_table "$results" >/dev/null 2>&1 || true
 		fi
 	fi
 fi
 
-# The trainer's own tests against the cuda build: build-cuda.sh's GOFLAGS
-# reach the `go build` in cmd/train's TestMain, so every run in them trains
-# on the GPU, with the default engine (Gorgonia's; the native engine is
-# covered by test-gpu and train-native). data/ and model/kernels/ know
-# nothing of CUDA and run as on any machine. The tests read MNIST from the
-# default data folder (os.UserCacheDir), here one filled from the bundle.
 if [[ -z "${SKIP_TESTS:-}" ]]; then
+	# Per-step time of each engine through DeviceLoop and through Step.
+	run_step bench-gpu 60 bash scripts/build-cuda.sh go test -run '^$' -bench 'EngineStepAt|NativeStep|StepParts|PersistentParts' -benchtime 3000x ./gpu/ || true
+	# The same steps against nullcuda, a driver that does no GPU work, on
+	# this host's CPU: the host's share of each step, to set beside bench-gpu.
+	run_step host-share 40 bash scripts/host-overhead.sh 3 || true
+fi
+
+# --- untimed, together: only their results count -----------------------------
+
+# seeds_step: the seeds step, and its table of the runs it finished should
+# its time limit cut it off.
+seeds_step() {
+	run_step seeds 200 bash "$self" --step seeds "$results" || {
+		seeds_table "$results" >/dev/null 2>&1 || true
+		return 1
+	}
+}
+if [[ -z "${SKIP_TESTS:-}" ]]; then
+	# shellcheck disable=SC2086 # GO_TEST_FLAGS is a list of flags
+	run_beside test-gpu run_step test-gpu 180 bash scripts/build-cuda.sh go test -count=1 -v $go_test_flags ./gpu/
+fi
+if [[ -z "${SKIP_TRAIN:-}" && -n "${SEEDS-1 2 3 4 5}" && -x bin/train-cuda ]]; then
+	run_beside seeds seeds_step
+fi
+if [[ -z "${SKIP_TESTS:-}" ]]; then
+	# The trainer's own tests against the cuda build: build-cuda.sh's
+	# GOFLAGS reach the `go build` in cmd/train's TestMain, so every run in
+	# them trains on the GPU, with the default engine (Gorgonia's; the
+	# native engine is covered by test-gpu and train-native). data/ and
+	# model/kernels/ know nothing of CUDA and run as on any machine. The
+	# tests read MNIST from the default data folder (os.UserCacheDir), here
+	# one filled from the bundle.
 	test_cache=$work/cache
 	mkdir -p "$test_cache/mnist-gorgonia"
 	cp "$bundle"/mnist/*.gz "$test_cache/mnist-gorgonia/"
-	run_step test-cli 120 env XDG_CACHE_HOME="$test_cache" \
-		bash scripts/build-cuda.sh go test -count=1 -short -timeout 100s ./cmd/train/ ./data/... ./model/kernels/ || true
+	run_beside test-cli run_step test-cli 160 env XDG_CACHE_HOME="$test_cache" \
+		bash scripts/build-cuda.sh go test -count=1 -short -timeout 140s ./cmd/train/ ./data/... ./model/kernels/
+	# The sanitizer: what the tests would not find (out-of-bounds and
+	# misaligned accesses, races on shared memory, barriers not reached).
+	run_beside sanitize run_step sanitize 150 bash "$self" --step sanitize
 fi
-
-# The batch-size sweep last: it is the least needed to know that things work.
-if [[ -z "${SKIP_TRAIN:-}" && -n "${BATCHES-32 256 1024}" && -x bin/train-cuda ]]; then
-	if ! run_step batches 150 bash "$self" --step batches "$results"; then
-		batches_table "$results" >/dev/null 2>&1 || true
-	fi
-fi
-
-# The sanitizer after everything else: it only finds what the tests above
-# would not, and takes minutes of the budget at most.
-if [[ -z "${SKIP_TESTS:-}" ]]; then
-	run_step sanitize 120 bash "$self" --step sanitize || true
-fi
+((${#beside[@]} == 0)) || wait_beside
 
 # model/'s own tests are CPU tests: they build graphs without gpu.Open, so
 # under the cuda tag they would run on a GPU nobody set up. The GPU checks of
-# the model live in gpu/ (test-gpu above).
+# the model live in gpu/ (test-gpu).
 
 for s in "${steps[@]}"; do
 	[[ "$s" == *" ok "* ]] || exit 1

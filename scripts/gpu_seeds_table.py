@@ -3,11 +3,17 @@
 steps from their logs, each ending with the JSON "evaluation" line of
 `train-cuda -log-format json` or `torch_mnist.py --json`:
 
-  gpu_seeds_table.py DIR            DIR/seed-IMPL-N.log: test accuracy, test
-                                    loss and training seconds per seed and
-                                    implementation, their means, and each
-                                    engine's speed against each PyTorch
-                                    configuration (IMPL torch_MODE)
+  gpu_seeds_table.py DIR            DIR/seed-IMPL-N.log: test accuracy and
+                                    test loss per seed and implementation
+                                    (IMPL torch_MODE), and their means; no
+                                    times: these runs share the GPU with
+                                    the tests
+  gpu_seeds_table.py --runs DIR     DIR/train-ENGINE.log, DIR/torch.log and
+                                    DIR/torch-MODE.log, the timed runs of
+                                    the default flags: train seconds,
+                                    samples/s, test accuracy and loss, and
+                                    each engine's speed against each
+                                    PyTorch configuration
   gpu_seeds_table.py --batches DIR  DIR/batch-IMPL-SIZE.log: samples per
                                     second per batch size and implementation,
                                     and the fastest of ours against the
@@ -52,11 +58,45 @@ def batches_table(directory):
     return any(e is None for r in runs.values() for e in r.values())
 
 
+def runs_table(directory):
+    """The speed table of the timed runs; True if one left no result."""
+    runs = {}  # name -> evaluation
+    for path in glob.glob(os.path.join(directory, "train-*.log")) + glob.glob(os.path.join(directory, "torch*.log")):
+        name = os.path.basename(path)[: -len(".log")]
+        if name == "torch":
+            name = "torch-eager"
+        runs[name] = find_evaluation(path)
+    if not runs:
+        sys.exit("no train-ENGINE.log or torch*.log files in " + directory)
+    refs = sorted(n for n in runs if n.startswith("torch") and runs[n] and runs[n].get("train_seconds"))
+    print("| run | train s | samples/s | test acc % | test loss | " + " | ".join(f"× faster than {r}" for r in refs) + " |")
+    print("|---|---:|---:|---:|---:|" + "---:|" * len(refs))
+    for name in sorted(runs, key=lambda n: (n.startswith("torch"), n)):
+        e = runs[name]
+        if not e:
+            print(f"| {name} | failed | | | | " + " | ".join("" for _ in refs) + " |")
+            continue
+        secs = e.get("train_seconds")
+        cells = [
+            f"{secs:.2f}" if secs else "-",
+            f"{e['samples_per_second']:,.0f}" if e.get("samples_per_second") else "-",
+            f"{e['test_accuracy'] * 100:.2f}" if "test_accuracy" in e else "-",
+            f"{e['test_loss']:.4f}" if "test_loss" in e else "-",
+        ]
+        # How many times faster than each PyTorch configuration (its
+        # seconds over ours): above 1, ours is faster.
+        cells += [f"{runs[r]['train_seconds'] / secs:.2f}x" if secs else "-" for r in refs]
+        print(f"| {name} | " + " | ".join(cells) + " |")
+    return any(e is None for e in runs.values())
+
+
 def main():
     if len(sys.argv) == 3 and sys.argv[1] == "--batches":
         sys.exit(1 if batches_table(sys.argv[2]) else 0)
+    if len(sys.argv) == 3 and sys.argv[1] == "--runs":
+        sys.exit(1 if runs_table(sys.argv[2]) else 0)
     if len(sys.argv) != 2:
-        sys.exit("usage: gpu_seeds_table.py [--batches] DIR")
+        sys.exit("usage: gpu_seeds_table.py [--batches|--runs] DIR")
     runs = {}  # impl -> seed -> evaluation
     for path in glob.glob(os.path.join(sys.argv[1], "seed-*-*.log")):
         m = re.fullmatch(r"seed-(.+)-(\d+)\.log", os.path.basename(path))
@@ -66,9 +106,8 @@ def main():
         sys.exit("no seed-IMPL-N.log files in " + sys.argv[1])
     impls = sorted(runs)
     seeds = sorted({s for r in runs.values() for s in r})
-    head = "| seed | " + " | ".join(f"{i} acc % | {i} loss | {i} train s" for i in impls) + " |"
-    print(head)
-    print("|---:|" + "---:|---:|---:|" * len(impls))
+    print("| seed | " + " | ".join(f"{i} acc % | {i} loss" for i in impls) + " |")
+    print("|---:|" + "---:|---:|" * len(impls))
 
     def cell(e, key, scale, fmt):
         return format(e[key] * scale, fmt) if e and key in e else "failed"
@@ -77,32 +116,15 @@ def main():
         cells = []
         for i in impls:
             e = runs[i].get(s)
-            cells += [cell(e, "test_accuracy", 100, ".2f"), cell(e, "test_loss", 1, ".4f"), cell(e, "train_seconds", 1, ".2f")]
+            cells += [cell(e, "test_accuracy", 100, ".2f"), cell(e, "test_loss", 1, ".4f")]
         print(f"| {s} | " + " | ".join(cells) + " |")
     means = []
     for i in impls:
         ok = [e for e in runs[i].values() if e]
-        for key, scale, fmt in (("test_accuracy", 100, ".2f"), ("test_loss", 1, ".4f"), ("train_seconds", 1, ".2f")):
+        for key, scale, fmt in (("test_accuracy", 100, ".2f"), ("test_loss", 1, ".4f")):
             vals = [e[key] * scale for e in ok if key in e]
             means.append(format(statistics.mean(vals), fmt) if vals else "-")
     print("| **mean** | " + " | ".join(means) + " |")
-
-    def mean_seconds(impl):
-        vals = [e["train_seconds"] for e in runs.get(impl, {}).values() if e and "train_seconds" in e]
-        return statistics.mean(vals) if vals else None
-
-    # Each PyTorch configuration present (torch_graph, torch_eager; plain
-    # "torch" is eager) against each of ours.
-    for ref_impl in (i for i in impls if i.startswith("torch")):
-        ref = mean_seconds(ref_impl)
-        if not ref:
-            continue
-        mode = ref_impl.partition("_")[2] or "eager"
-        print()
-        for i in impls:
-            m = mean_seconds(i)
-            if not i.startswith("torch") and m:
-                print(f"{i}: mean train time {m:.2f} s, {ref / m:.1f}x faster than PyTorch {mode} ({ref:.2f} s)")
     if any(e is None for r in runs.values() for e in r.values()):
         sys.exit(1)
 
