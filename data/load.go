@@ -100,7 +100,7 @@ func (f *Fetcher) load(ctx context.Context, dir string, files []File) (train, te
 func DefaultDir() (string, error) {
 	cache, err := os.UserCacheDir()
 	if err != nil {
-		return "", fmt.Errorf("find the user cache folder (pass a data folder explicitly): %w", err)
+		return "", fmt.Errorf("no user cache folder to keep MNIST in: %w", err)
 	}
 	return filepath.Join(cache, "mnist-gorgonia"), nil
 }

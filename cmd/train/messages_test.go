@@ -11,6 +11,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 
@@ -114,6 +115,47 @@ func TestDownloadOnlyTakesDataFlags(t *testing.T) {
 	}
 }
 
+// TestNoDefaultDataFolder: without -data-dir and with no user cache
+// folder to default to (no $HOME, or a relative $XDG_CACHE_HOME), the run
+// stops with one line that says why and names the flag to give, once.
+func TestNoDefaultDataFolder(t *testing.T) {
+	if runtime.GOOS != "linux" {
+		t.Skip("the cache folder's environment variables are Linux's")
+	}
+	cases := []struct {
+		name       string
+		home, xdg  string
+		args       []string
+		outsideDir bool // the run is started in a fresh folder
+	}{
+		{"no HOME", "", "", []string{"-epochs", "1"}, false},
+		{"relative XDG_CACHE_HOME", "", "cache", []string{"-epochs", "1"}, true},
+		{"download-only", "", "", []string{"-download-only"}, false},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			t.Setenv("HOME", c.home)
+			t.Setenv("XDG_CACHE_HOME", c.xdg)
+			if c.outsideDir {
+				t.Chdir(t.TempDir())
+			}
+			_, cause := os.UserCacheDir()
+			if cause == nil {
+				t.Fatal("os.UserCacheDir found a folder in this environment")
+			}
+			code, stdout, stderr := runInProcess(c.args...)
+			want := "train: no user cache folder to keep MNIST in: " + cause.Error() + "; give a data folder with -data-dir DIR\n"
+			if code != exitRuntime || stdout != "" || stderr != want {
+				t.Errorf("exit %d, stdout %q, stderr %q; want %d, nothing, %q", code, stdout, stderr, exitRuntime, want)
+			}
+			if c.outsideDir {
+				if _, err := os.Stat("cache"); !errors.Is(err, fs.ErrNotExist) {
+					t.Errorf("a folder was made under the relative $XDG_CACHE_HOME: stat: %v", err)
+				}
+			}
+		})
+	}
+}
 func TestNearestFlag(t *testing.T) {
 	fs := flag.NewFlagSet("t", flag.ContinueOnError)
 	for _, n := range []string{"epochs", "lr", "load", "log-level", "log-format", "batch-size", "seed", "save", "gpu"} {

@@ -46,7 +46,7 @@ func train(ctx context.Context, o options, log *logrus.Logger, stdout, stderr io
 	if dir == "" {
 		var err error
 		if dir, err = data.DefaultDir(); err != nil {
-			return fmt.Errorf("find a data folder (set -data-dir): %w", err)
+			return fmt.Errorf("%w; give a data folder with -data-dir DIR", err)
 		}
 	}
 	fetcher := &data.Fetcher{Sources: data.DefaultSources(nil), Log: log}
