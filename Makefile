@@ -38,7 +38,7 @@ serve: build ## draw digits in the browser: serve MODEL (from make train) at htt
 test: cpu-deps ## run the whole test suite (downloads MNIST if missing)
 	$(GO) test $(CPU_MOD) ./...
 
-test-short: cpu-deps ## the suite without the 5-epoch end-to-end run
+test-short: cpu-deps ## the suite without the 5-epoch end-to-end run and the resume runs
 	$(GO) test $(CPU_MOD) -short ./...
 
 vet: ## go vet and gofmt checks
