@@ -11,6 +11,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 
 	"github.com/sirupsen/logrus"
@@ -67,15 +68,33 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 // stderr, so that a program reading the log can read the failure too:
 // level "error", msg the error, exit_code. (When the flags cannot be
 // parsed, json applies only if -log-format json came before the bad flag.)
+// An error of several lines (errors.Join's, or a driver's log quoted in
+// one: a failed step joined with the failed read of the running totals
+// after it, say) becomes one, its lines separated by "; ".
 func fail(logFormat string, stderr io.Writer, err error, code int) int {
+	msg := joinLines(err.Error())
 	if logFormat != "json" {
-		fmt.Fprintf(stderr, "train: %v\n", err)
+		fmt.Fprintf(stderr, "train: %s\n", msg)
 		return code
 	}
 	// A logger of its own: the run's may be set to a level above error.
 	log := logrus.New()
 	log.SetOutput(stderr)
 	log.SetFormatter(&logrus.JSONFormatter{})
-	log.WithField("exit_code", code).Error(err.Error())
+	log.WithField("exit_code", code).Error(msg)
 	return code
+}
+
+// joinLines joins the non-blank lines of msg with "; ".
+func joinLines(msg string) string {
+	if !strings.ContainsAny(msg, "\r\n") {
+		return msg
+	}
+	var kept []string
+	for _, line := range strings.FieldsFunc(msg, func(r rune) bool { return r == '\n' || r == '\r' }) {
+		if line = strings.TrimSpace(line); line != "" {
+			kept = append(kept, line)
+		}
+	}
+	return strings.Join(kept, "; ")
 }

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"flag"
+	"fmt"
 	"io"
 	"io/fs"
 	"math"
@@ -202,6 +203,39 @@ func TestErrorsInJSON(t *testing.T) {
 				t.Errorf("entry %v, want level error, msg saying %q, exit_code %d", e, c.says, c.code)
 			}
 		})
+	}
+}
+
+// TestFailIsOneLine: an error of several lines ends the run with one
+// line all the same, in text and in JSON. A device fault mid-epoch gives
+// such an error: the trainer joins the failed StepAt with the failed read
+// of the running totals after it (model.Trainer.epoch), and the engine
+// refuses that read with the same fault.
+func TestFailIsOneLine(t *testing.T) {
+	fault := errors.New("launching kernel gather_images: CUDA_ERROR_ILLEGAL_ADDRESS: an illegal memory access was encountered")
+	err := errors.Join(
+		fmt.Errorf("epoch 1 step 57: native cuda: %w", fault),
+		fmt.Errorf("epoch 1 step 56: native cuda: unusable after an earlier device error: %w", fault))
+	want := "epoch 1 step 57: native cuda: " + fault.Error() +
+		"; epoch 1 step 56: native cuda: unusable after an earlier device error: " + fault.Error()
+
+	var text bytes.Buffer
+	if code := fail("text", &text, err, exitRuntime); code != exitRuntime {
+		t.Errorf("exit %d, want %d", code, exitRuntime)
+	}
+	if got := text.String(); got != "train: "+want+"\n" {
+		t.Errorf("text:\n%s\nwant:\ntrain: %s", got, want)
+	}
+
+	var js bytes.Buffer
+	fail("json", &js, err, exitRuntime)
+	lines := strings.Split(strings.TrimRight(js.String(), "\n"), "\n")
+	var e map[string]any
+	if len(lines) != 1 || json.Unmarshal([]byte(lines[0]), &e) != nil {
+		t.Fatalf("stderr is not one JSON entry:\n%s", js.String())
+	}
+	if e["msg"] != want {
+		t.Errorf("msg %q, want %q", e["msg"], want)
 	}
 }
 
