@@ -537,37 +537,49 @@ func (b *nativeEngine) SetOrder(order []int) error {
 
 // StepAt trains on order[lo:hi] of the order last set, adding the rows'
 // losses and hits to the running totals on the device. It copies nothing
-// and does not wait for the GPU.
+// and does not wait for the GPU. How the step runs is decided under the
+// engine's lock, which Close takes to release the capture state.
 func (b *nativeEngine) StepAt(lo, hi int) error {
-	if b.capture != nil && hi-lo == b.cfg.BatchSize {
-		return b.call(false, func() error { return b.capturedStep(lo, hi) })
-	}
-	if b.persist != nil && hi-lo == b.cfg.BatchSize {
-		return b.call(false, func() error { return b.persistentStep(lo, hi) })
-	}
-	return b.do(func() error {
-		if b.capture != nil {
-			// This step moves on neither the device's cursor nor its
-			// update count.
-			b.capture.nextLo, b.capture.stepsSet = -1, false
+	return b.call(false, func() error {
+		full := hi-lo == b.cfg.BatchSize
+		switch {
+		case b.capture != nil && full:
+			return b.capturedStep(lo, hi)
+		case b.persist != nil && full:
+			return b.persistentStep(lo, hi)
 		}
-		ds, at, err := b.loop.trainingBatch(b.sets, lo, hi, b.cfg.BatchSize)
-		if err != nil {
+		// On the legacy stream, as do's calls.
+		if err := b.settleSteps(); err != nil {
 			return err
 		}
-		rows := hi - lo
-		l := b.legacy
-		if err := b.forwardAt(l, ds, batchAt{idx: at}, rows); err != nil {
-			return err
-		}
-		if err := b.backward(l, rows); err != nil {
-			return err
-		}
-		if err := b.update(l); err != nil {
-			return err
-		}
-		return b.accumulate(l, rows)
+		return b.uncapturedStep(lo, hi)
 	})
+}
+
+// uncapturedStep is StepAt's step on the legacy stream: partial batches,
+// and every batch of the native engine. Called inside call.
+func (b *nativeEngine) uncapturedStep(lo, hi int) error {
+	if b.capture != nil {
+		// This step moves on neither the device's cursor nor its
+		// update count.
+		b.capture.nextLo, b.capture.stepsSet = -1, false
+	}
+	ds, at, err := b.loop.trainingBatch(b.sets, lo, hi, b.cfg.BatchSize)
+	if err != nil {
+		return err
+	}
+	rows := hi - lo
+	l := b.legacy
+	if err := b.forwardAt(l, ds, batchAt{idx: at}, rows); err != nil {
+		return err
+	}
+	if err := b.backward(l, rows); err != nil {
+		return err
+	}
+	if err := b.update(l); err != nil {
+		return err
+	}
+	return b.accumulate(l, rows)
 }
 
 // accumulate adds the last forward's rows to the running totals.

@@ -542,6 +542,49 @@ func testDeterministic(t *testing.T, open opener) {
 	}
 }
 
+// TestEngineCloseWhileStepping: Close from one goroutine while another
+// goroutine's StepAt calls go on is serialised like any other two calls:
+// the steps after it fail with "closed", and the race detector finds
+// nothing (the engine decides how to run a step under its lock).
+func TestEngineCloseWhileStepping(t *testing.T) {
+	requireNativeGPU(t)
+	eachEngine(t, testCloseWhileStepping)
+}
+
+func testCloseWhileStepping(t *testing.T, open opener) {
+	cfg := nativeTestConfig(4)
+	e, err := open(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	load(t, e, model.TrainSet, randomSet(8, 3))
+	dl := e.(model.DeviceLoop)
+	if err := dl.SetOrder(identity(8)); err != nil {
+		t.Fatal(err)
+	}
+	stepped := make(chan struct{})
+	done := make(chan error)
+	go func() {
+		for i := 0; ; i++ {
+			lo := 4 * (i % 2)
+			if err := dl.StepAt(lo, lo+4); err != nil {
+				done <- err
+				return
+			}
+			if i == 2 {
+				close(stepped)
+			}
+		}
+	}()
+	<-stepped
+	if err := e.Close(); err != nil {
+		t.Fatalf("Close: %v", err)
+	}
+	if err := <-done; !strings.Contains(err.Error(), "closed") {
+		t.Errorf("StepAt after Close: %v, want the engine closed", err)
+	}
+}
+
 // TestEngineAcrossThreads: an engine may be called from any goroutine.
 // Each call here runs on a goroutine that stays locked to its OS thread until
 // it exits, which ends that thread, so every call meets a fresh thread with
