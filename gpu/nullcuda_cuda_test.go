@@ -3,12 +3,16 @@
 package gpu
 
 import (
+	"context"
 	"encoding/binary"
+	"fmt"
 	"os"
 	"strings"
 	"testing"
 
 	"gorgonia.org/cu"
+
+	"mnist/model"
 )
 
 // The driver-call counters of scripts/nullcuda, a CUDA driver and cuBLAS
@@ -74,4 +78,58 @@ func onNullcuda() bool {
 	}
 	name, err := d.Name()
 	return err == nil && strings.HasPrefix(name, "nullcuda")
+}
+
+// TestKernelsIndependentOfThreadOrder trains each engine through
+// DeviceLoop (the captured and persistent steps, and the native kernels of
+// the partial batch) twice, with nullcuda running a grid's blocks, and a
+// block's threads between two barriers, first to last and then last to
+// first (NULLCUDA_ORDER=reverse). Every float sum of mlp.cu runs in a fixed
+// order in one thread, so the two runs must agree bit for bit: where a
+// barrier is missing between threads that share data, one of the orders
+// reads what has not been written yet, as a GPU would now and then. (On
+// nullcuda every run also checks that a block's threads meet at the same
+// __syncthreads.) Batches of 32, 200 and 280 rows give the persistent
+// kernel's phase B one, two and four rows a block on nullcuda's 132 blocks,
+// 280 an odd count of phase A's tiles (7 parts of 35 row tiles), so that
+// half a block has none in the last round, and 1,100 two rounds of tiles
+// and up to three rows a group, so that shared memory is refilled.
+func TestKernelsIndependentOfThreadOrder(t *testing.T) {
+	requireNativeGPU(t)
+	if !onNullcuda() {
+		t.Skip("the order of blocks and threads is nullcuda's to choose, not a GPU's")
+	}
+	for _, batch := range []int{32, 200, 280, 1100} {
+		cfg := nativeTestConfig(batch)
+		cfg.Epochs = 1
+		set := learnableSet(2*batch+batch/2, 3) // two full steps and a partial one
+		if batch == 32 {
+			set = learnableSet(1000, 3)
+		}
+		for _, name := range EngineNames() {
+			t.Run(fmt.Sprintf("%s/batch%d", name, batch), func(t *testing.T) {
+				train := func(order string) ([]model.EpochStats, model.State) {
+					t.Setenv("NULLCUDA_ORDER", order)
+					e := newTestEngine(t, testEngines()[name], cfg)
+					tr, err := model.NewTrainer(cfg, e, set)
+					if err != nil {
+						t.Fatal(err)
+					}
+					hist, err := tr.Fit(context.Background(), model.Hooks{})
+					if err != nil {
+						t.Fatal(err)
+					}
+					return hist, state(t, e)
+				}
+				hist, first := train("")
+				histRev, reversed := train("reverse")
+				if hist[0].Loss != histRev[0].Loss || hist[0].Accuracy != histRev[0].Accuracy {
+					t.Errorf("training loss %v accuracy %v, last to first %v %v", hist[0].Loss, hist[0].Accuracy,
+						histRev[0].Loss, histRev[0].Accuracy)
+				}
+				assertParamsEqual(t, reversed.Params, first.Params)
+				assertOptimizerEqual(t, reversed.Optimizer, first.Optimizer)
+			})
+		}
+	}
 }

@@ -248,6 +248,7 @@ struct Fiber {
 	void *sp = nullptr;
 	bool done = false;
 	bool atGrid = false; // waiting in grid_sync
+	int barrier = 0;     // the line of the __syncthreads it waits at
 };
 thread_local void *schedulerSP;
 thread_local Fiber *runningFiber;
@@ -274,6 +275,7 @@ void startFiber(Fiber &f) {
 	f.sp = slot;
 	f.done = false;
 	f.atGrid = false;
+	f.barrier = 0;
 }
 void resumeFiber(Fiber &f) { nullcuda_switch(&schedulerSP, f.sp); }
 void yieldFiber() { nullcuda_switch(&runningFiber->sp, schedulerSP); }
@@ -283,6 +285,7 @@ struct Fiber {
 	ucontext_t ctx;
 	bool done = false;
 	bool atGrid = false; // waiting in grid_sync
+	int barrier = 0;     // the line of the __syncthreads it waits at
 };
 thread_local ucontext_t blockScheduler;
 thread_local Fiber *runningFiber;
@@ -298,18 +301,24 @@ void startFiber(Fiber &f) {
 	f.ctx.uc_link = &blockScheduler;
 	f.done = false;
 	f.atGrid = false;
+	f.barrier = 0;
 	makecontext(&f.ctx, fiberMain, 0);
 }
 void resumeFiber(Fiber &f) { swapcontext(&blockScheduler, &f.ctx); }
 void yieldFiber() { swapcontext(&runningFiber->ctx, &blockScheduler); }
 #endif
 
-void __syncthreads() {
+// syncthreads is __syncthreads, called at line of the kernel file (the
+// kernels' __syncthreads() is a macro for it), so that runBlock can check
+// that a block's threads all wait at the same one.
+void syncthreads(int line) {
 	if (runningFiber == nullptr) {
 		fprintf(stderr, "nullcuda: a kernel not marked as synchronising called __syncthreads (scripts/nullcuda/build.sh)\n");
 		abort();
 	}
+	runningFiber->barrier = line;
 	yieldFiber();
+	runningFiber->barrier = 0;
 }
 
 // A cooperative launch (cuLaunchCooperativeKernel) runs every block's
@@ -362,10 +371,12 @@ int atomicAdd(int *p, int v) {
 #define __global__
 #define __device__ static
 #define __shared__ static
+#define __syncthreads() syncthreads(__LINE__)
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wsign-compare" // threadIdx.x is unsigned, as in CUDA
 #include NULLCUDA_KERNELS_CU
 #pragma GCC diagnostic pop
+#undef __syncthreads
 #undef __global__
 #undef __device__
 #undef __shared__
@@ -417,13 +428,59 @@ Fiber *fibers(size_t n) {
 
 Dim indexIn(unsigned i, Dim d) { return Dim{i % d.x, (i / d.x) % d.y, i / (d.x * d.y)}; }
 
+// NULLCUDA_ORDER=reverse, read at each launch, runs a grid's blocks, and a
+// block's threads between two barriers, last first. A kernel whose
+// results depend on that order has a race: a barrier missing between a
+// write and a read (or a read and the next write) by different threads
+// shows in one of the two orders even where the other, like a GPU that
+// happens to run them so, hides it.
+thread_local bool reversed;
+
+void readOrder() {
+	const char *env = getenv("NULLCUDA_ORDER");
+	reversed = env != nullptr && strcmp(env, "reverse") == 0;
+}
+
+// nth is the i-th of n things to run, in the launch's order.
+unsigned nth(unsigned i, unsigned n) { return reversed ? n - 1 - i : i; }
+
+// checkBarrier aborts unless the block's threads that wait at a
+// __syncthreads are all its threads, at the same one: CUDA allows a
+// barrier only where the whole block reaches it, so a barrier in a branch
+// some threads skip, or some threads at a barrier while others returned or
+// wait at the grid's, hangs or misbehaves on a GPU, where here it would
+// only let the waiting threads go on.
+void checkBarrier(const Fiber *block, unsigned threads) {
+	unsigned waiting = 0;
+	int line = 0;
+	for (unsigned t = 0; t < threads; t++) {
+		const Fiber &f = block[t];
+		if (f.done || f.atGrid) {
+			continue;
+		}
+		if (waiting++ == 0) {
+			line = f.barrier;
+		} else if (f.barrier != line) {
+			fprintf(stderr, "nullcuda: a block's threads wait at different __syncthreads, lines %d and %d of the kernel file\n",
+				line, f.barrier);
+			abort();
+		}
+	}
+	if (waiting != 0 && waiting != threads) {
+		fprintf(stderr, "nullcuda: %u of a block's %u threads wait at __syncthreads (line %d of the kernel file), the others returned or wait in grid_sync\n",
+			waiting, threads, line);
+		abort();
+	}
+}
+
 // runBlock runs a block's started fibers in rounds, each up to its next
 // __syncthreads, until every one has returned or waits in grid_sync.
 void runBlock(Fiber *block, Dim dim) {
 	unsigned threads = dim.x * dim.y * dim.z;
 	for (bool live = true; live;) {
 		live = false;
-		for (unsigned t = 0; t < threads; t++) {
+		for (unsigned i = 0; i < threads; i++) {
+			unsigned t = nth(i, threads);
 			Fiber &f = block[t];
 			if (f.done || f.atGrid) {
 				continue;
@@ -433,6 +490,7 @@ void runBlock(Fiber *block, Dim dim) {
 			resumeFiber(f);
 			live = live || (!f.done && !f.atGrid);
 		}
+		checkBarrier(block, threads);
 	}
 	runningFiber = nullptr;
 }
@@ -442,13 +500,15 @@ void runBlock(Fiber *block, Dim dim) {
 // CUDA thread.
 void runGrid(const Kernel *k, const std::function<void()> &call, Dim grid, Dim block) {
 	unsigned threads = block.x * block.y * block.z;
+	unsigned blocks = grid.x * grid.y * grid.z;
+	readOrder();
 	gridDim = grid;
 	blockDim = block;
-	for (unsigned b = 0; b < grid.x * grid.y * grid.z; b++) {
-		blockIdx = indexIn(b, grid);
+	for (unsigned i = 0; i < blocks; i++) {
+		blockIdx = indexIn(nth(i, blocks), grid);
 		if (!k->syncs) {
 			for (unsigned t = 0; t < threads; t++) {
-				threadIdx = indexIn(t, block);
+				threadIdx = indexIn(nth(t, threads), block);
 				call();
 			}
 			continue;
@@ -472,6 +532,7 @@ void runCooperative(const std::function<void()> &call, Dim grid, Dim block) {
 	unsigned blocks = grid.x * grid.y * grid.z;
 	size_t n = size_t(blocks) * threads;
 	Fiber *fs = fibers(n);
+	readOrder();
 	gridDim = grid;
 	blockDim = block;
 	fiberCall = &call;
@@ -480,7 +541,8 @@ void runCooperative(const std::function<void()> &call, Dim grid, Dim block) {
 	}
 	cooperative = true;
 	for (;;) {
-		for (unsigned b = 0; b < blocks; b++) {
+		for (unsigned i = 0; i < blocks; i++) {
+			unsigned b = nth(i, blocks);
 			blockIdx = indexIn(b, grid);
 			runBlock(fs + size_t(b) * threads, block);
 		}
