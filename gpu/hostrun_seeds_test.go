@@ -1,3 +1,5 @@
+//go:build !cuda
+
 package gpu
 
 import (
@@ -86,24 +88,5 @@ func TestGPUHostRunSeedsFallBack(t *testing.T) {
 				t.Errorf("seeds.md has no %q column:\n%s", tc.served, table)
 			}
 		})
-	}
-}
-
-func copyFile(t *testing.T, from, to string) {
-	t.Helper()
-	b, err := os.ReadFile(from)
-	if err != nil {
-		t.Fatal(err)
-	}
-	writeFile(t, to, string(b))
-}
-
-func writeFile(t *testing.T, path, text string) {
-	t.Helper()
-	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(path, []byte(text), 0o644); err != nil {
-		t.Fatal(err)
 	}
 }

@@ -1,3 +1,5 @@
+//go:build !cuda
+
 package gpu
 
 import (
@@ -96,14 +98,4 @@ func TestGPUHostRunCountsOnlyFinishedRuns(t *testing.T) {
 			}
 		}
 	})
-}
-
-// lookPathOrSkip returns the path of a program the test runs, or skips.
-func lookPathOrSkip(t *testing.T, name string) string {
-	t.Helper()
-	path, err := exec.LookPath(name)
-	if err != nil {
-		t.Skipf("%s not found: %v", name, err)
-	}
-	return path
 }

@@ -99,6 +99,12 @@ func TestKernelsIndependentOfThreadOrder(t *testing.T) {
 	if !onNullcuda() {
 		t.Skip("the order of blocks and threads is nullcuda's to choose, not a GPU's")
 	}
+	if raceDetector {
+		// It checks the kernels, not Go's goroutines, and takes four times
+		// as long under the detector: scripts/test-cuda-cpu.sh runs it
+		// without.
+		t.Skip("run without -race (scripts/test-cuda-cpu.sh does)")
+	}
 	for _, batch := range []int{32, 200, 280, 1100} {
 		cfg := nativeTestConfig(batch)
 		cfg.Epochs = 1

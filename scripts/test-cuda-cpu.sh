@@ -6,7 +6,8 @@
 # CUDA graphs too.
 #
 # Usage: scripts/test-cuda-cpu.sh [PACKAGE...]
-#   (default: ./gpu/ under the race detector, then ./cmd/train/)
+#   (default: ./gpu/ under the race detector, then its kernels'
+#   thread-order test without it, then ./cmd/train/)
 #
 # Every GPU test of gpu/ then runs for real (parity with the float64
 # reference for each engine, determinism, exact resume, the device loop,
@@ -38,4 +39,7 @@ fi
 # gpu/ under the race detector: its engines hand work between goroutines
 # (Gorgonia's engine runs a goroutine of its own per machine).
 run -race ./gpu/
+# The kernels' independence of thread order checks mlp.cu, not Go, and is
+# skipped under the race detector, four times slower there.
+run -run '^TestKernelsIndependentOfThreadOrder$' ./gpu/
 run ./cmd/train/
