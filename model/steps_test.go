@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"math"
 	"regexp"
 	"testing"
@@ -22,7 +23,11 @@ type hostDeviceLoop struct {
 	reads     int // Totals calls
 	cancelAt  int // cancel after this many StepAt calls (0: never)
 	cancel    context.CancelFunc
-	badTotals bool // Totals reports a NaN loss
+	badTotals bool  // Totals reports a NaN loss
+	failAt    int   // StepAt fails at this call with fault (0: never),
+	fault     error // and the loop is broken from then on:
+	broken    error // Totals fails, with brokenBy, or else with the
+	brokenBy  error // fault wrapped, as the GPU engines do
 }
 
 func (h *hostDeviceLoop) SetOrder(order []int) error {
@@ -31,6 +36,10 @@ func (h *hostDeviceLoop) SetOrder(order []int) error {
 }
 
 func (h *hostDeviceLoop) StepAt(lo, hi int) error {
+	if h.failAt > 0 && h.steps+1 == h.failAt {
+		h.broken = h.fault
+		return fmt.Errorf("host device: %w", h.fault)
+	}
 	res, err := h.Engine.Step(h.order[lo:hi])
 	if err != nil {
 		return err
@@ -45,6 +54,12 @@ func (h *hostDeviceLoop) StepAt(lo, hi int) error {
 
 func (h *hostDeviceLoop) Totals() (float64, int, error) {
 	h.reads++
+	if h.broken != nil {
+		if h.brokenBy != nil {
+			return 0, 0, h.brokenBy
+		}
+		return 0, 0, fmt.Errorf("host device: unusable after an earlier device error: %w", h.broken)
+	}
 	if h.badTotals {
 		return math.NaN(), h.hits, nil
 	}
@@ -183,5 +198,38 @@ func TestDeviceLoopDivergence(t *testing.T) {
 	}
 	if dev.reads != 1 {
 		t.Errorf("%d reads of the totals, want training to stop at the first", dev.reads)
+	}
+}
+
+// TestDeviceLoopStepFailure: a step that fails ends the epoch with an error
+// naming the epoch and step. The read of the running totals after it is
+// joined to it only when it says something new: an engine broken by a
+// device error refuses that read with the same cause, which would only
+// repeat it.
+func TestDeviceLoopStepFailure(t *testing.T) {
+	fault := errors.New("an illegal memory access was encountered")
+	tests := []struct {
+		name     string
+		brokenBy error
+		want     string
+	}{
+		{name: "the read repeats the cause", want: "epoch 1 step 3: host device: an illegal memory access was encountered"},
+		{name: "the read fails otherwise", brokenBy: errors.New("totals lost"),
+			want: "epoch 1 step 3: host device: an illegal memory access was encountered\nepoch 1 step 2: totals lost"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg := shortConfig()
+			dev := newHostDeviceLoop(t, cfg)
+			dev.failAt, dev.fault, dev.brokenBy = 3, fault, tt.brokenBy
+			tr, err := NewTrainer(cfg, dev, syntheticSet(1000, 1))
+			if err != nil {
+				t.Fatal(err)
+			}
+			_, err = tr.Fit(context.Background(), Hooks{})
+			if err == nil || err.Error() != tt.want || !errors.Is(err, fault) {
+				t.Errorf("Fit = %q, want %q wrapping the fault", err, tt.want)
+			}
+		})
 	}
 }

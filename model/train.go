@@ -279,7 +279,7 @@ func (t *Trainer) epoch(ctx context.Context, epoch, steps int, hooks Hooks) (Epo
 		lo := (step - 1) * t.cfg.BatchSize
 		hi := min(lo+t.cfg.BatchSize, len(t.order))
 		if err := run.step(t.order, lo, hi); err != nil {
-			return EpochStats{}, errors.Join(fmt.Errorf("epoch %d step %d: %w", epoch, step, err), collect())
+			return EpochStats{}, stepFailure(fmt.Errorf("epoch %d step %d: %w", epoch, step, err), collect())
 		}
 		stepped, seen = step, seen+hi-lo
 		t.trained += hi - lo
@@ -320,4 +320,20 @@ func (t *Trainer) checkParams() error {
 		}
 	}
 	return fmt.Errorf("%s with learning rate %g: %w", where, t.cfg.Optimizer.LearningRate, ErrDiverged)
+}
+
+// stepFailure is a failed step's error, joined with the error of reading the
+// running totals after it (which keeps the position saved after a failure
+// true) unless that only repeats the step's cause: an engine broken by a
+// device error refuses every later call with that error wrapped.
+func stepFailure(stepErr, collectErr error) error {
+	if collectErr == nil {
+		return stepErr
+	}
+	for cause := errors.Unwrap(stepErr); cause != nil; cause = errors.Unwrap(cause) {
+		if errors.Is(collectErr, cause) {
+			return stepErr
+		}
+	}
+	return errors.Join(stepErr, collectErr)
 }
