@@ -11,6 +11,7 @@ import (
 	"strings"
 	"testing"
 
+	"mnist/data"
 	"mnist/model"
 	"mnist/model/reference"
 )
@@ -198,17 +199,7 @@ func testDeviceLoop(t *testing.T, open opener, tol float64) {
 	cfg := nativeTestConfig(32)
 	cfg.Epochs = 2
 	set := learnableSet(1000, 4) // 32 steps an epoch, the last partial
-	train := func(e model.Engine) []model.EpochStats {
-		tr, err := model.NewTrainer(cfg, e, set)
-		if err != nil {
-			t.Fatal(err)
-		}
-		hist, err := tr.Fit(context.Background(), model.Hooks{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		return hist
-	}
+	train := func(e model.Engine) []model.EpochStats { return fitEngine(t, cfg, e, set) }
 	dev, host := newTestEngine(t, open, cfg), newTestEngine(t, open, cfg)
 	if _, ok := dev.(model.DeviceLoop); !ok {
 		t.Fatalf("%T is not a model.DeviceLoop", dev)
@@ -351,4 +342,18 @@ func BenchmarkEngineStepAt(bm *testing.B) {
 			bm.StopTimer()
 		})
 	}
+}
+
+// fitEngine trains e on set as cfg says and returns the epochs' figures.
+func fitEngine(t *testing.T, cfg model.Config, e model.Engine, set *data.Set) []model.EpochStats {
+	t.Helper()
+	tr, err := model.NewTrainer(cfg, e, set)
+	if err != nil {
+		t.Fatal(err)
+	}
+	hist, err := tr.Fit(context.Background(), model.Hooks{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return hist
 }

@@ -3,7 +3,6 @@
 package gpu
 
 import (
-	"context"
 	"encoding/binary"
 	"fmt"
 	"os"
@@ -117,15 +116,7 @@ func TestKernelsIndependentOfThreadOrder(t *testing.T) {
 				train := func(order string) ([]model.EpochStats, model.State) {
 					t.Setenv("NULLCUDA_ORDER", order)
 					e := newTestEngine(t, testEngines()[name], cfg)
-					tr, err := model.NewTrainer(cfg, e, set)
-					if err != nil {
-						t.Fatal(err)
-					}
-					hist, err := tr.Fit(context.Background(), model.Hooks{})
-					if err != nil {
-						t.Fatal(err)
-					}
-					return hist, state(t, e)
+					return fitEngine(t, cfg, e, set), state(t, e)
 				}
 				hist, first := train("")
 				histRev, reversed := train("reverse")
