@@ -34,8 +34,8 @@ import (
 // step count and settings, epoch, step and running totals of a partial
 // epoch, the shuffle generator's state (base64 of rand.PCG's binary form),
 // the hyperparameters a resumed run must share, the run's target number
-// of epochs (which a resumed run takes unless told otherwise), and a
-// SHA-256 checksum of
+// of epochs (which a resumed run takes unless told otherwise), the model
+// file its weights started from (if any), and a SHA-256 checksum of
 // everything else, so that a damaged file is found before it is used.
 // Floats are written with the fewest digits that read back exactly.
 //
@@ -65,6 +65,10 @@ type Checkpoint struct {
 	Params    *Params
 	Optimizer *OptimizerState
 	Train     TrainState
+	// InitialWeights names the model file the run's weights started from
+	// ("": the seed's initialisation), so that a resumed run's model file
+	// still says where its weights came from.
+	InitialWeights string
 }
 
 // Checkpoint metadata keys and tensor names besides the parameters'.
@@ -73,6 +77,7 @@ const (
 	optimizerKey     = "optimizer"
 	optimizerStepKey = "optimizer_step"
 	targetEpochsKey  = "target_epochs"
+	initialKey       = "initial_weights"
 	// settingPrefix + a Setting's name holds its value: "optimizer.lr".
 	settingPrefix = "optimizer."
 )
@@ -149,6 +154,9 @@ func checkpointMetadata(c *Checkpoint) map[string]string {
 	if c.Config.Epochs > 0 {
 		meta[targetEpochsKey] = strconv.Itoa(c.Config.Epochs)
 	}
+	if c.InitialWeights != "" {
+		meta[initialKey] = c.InitialWeights
+	}
 	return meta
 }
 
@@ -211,6 +219,7 @@ func DecodeCheckpoint(b []byte) (*Checkpoint, error) {
 		c.Config.Epochs = r.int(targetEpochsKey)
 	}
 	c.Train.LossSum, c.Train.Correct, c.Train.Seen = r.float("loss_sum"), r.int("correct"), r.int("seen")
+	c.InitialWeights = meta[initialKey]
 	c.Config.BatchSize = r.int("batch_size")
 	if c.Config.Seed, err = strconv.ParseUint(meta["seed"], 10, 64); err != nil {
 		r.fail("seed", err)

@@ -151,11 +151,13 @@ func TestCheckpointRoundTrip(t *testing.T) {
 		}
 	}})
 	want := checkpointOf(t, cfg, tr, b)
+	want.InitialWeights = "runs/base model.safetensors"
 	got, err := DecodeCheckpoint(encodeCheckpoint(t, want))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !reflect.DeepEqual(got.Config, want.Config) || !reflect.DeepEqual(got.Optimizer, want.Optimizer) || !reflect.DeepEqual(got.Train, want.Train) {
+	if !reflect.DeepEqual(got.Config, want.Config) || !reflect.DeepEqual(got.Optimizer, want.Optimizer) || !reflect.DeepEqual(got.Train, want.Train) ||
+		got.InitialWeights != want.InitialWeights {
 		t.Errorf("round trip changed the checkpoint:\ngot  %+v %+v\nwant %+v %+v", got.Config, got.Train, want.Config, want.Train)
 	}
 	if got.Train.Epoch != 1 || got.Train.Step != 3 || got.Optimizer.Step != 7+3 {

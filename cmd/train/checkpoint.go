@@ -123,6 +123,7 @@ func resumeCheckpoint(ctx context.Context, o *options, log *logrus.Logger) (*mod
 	if !o.epochsSet && saved.Epochs > 0 {
 		o.cfg.Epochs = saved.Epochs
 	}
+	o.initialWeights = ck.InitialWeights
 	// The settings no flag sets must be this program's: a checkpoint made
 	// with other ones is another program's run.
 	if !slices.Equal(o.cfg.Optimizer.Settings(), saved.Optimizer.Settings()) || o.cfg.Dtype != saved.Dtype {
@@ -187,13 +188,15 @@ func restoreCheckpoint(ck *model.Checkpoint, path string, engine model.Engine, t
 // saveCheckpoint writes the run's state at s to dir, then removes all but
 // the newest keepCheckpoints files: only once the new one is safely on disk.
 // Its errors name the checkpoint's file.
-func saveCheckpoint(dir string, cfg model.Config, s model.TrainState, engine model.Engine, log *logrus.Logger) error {
+func saveCheckpoint(o *options, s model.TrainState, engine model.Engine, log *logrus.Logger) error {
+	dir := o.checkpointDir
 	path := model.CheckpointPath(dir, s)
 	st, err := engine.State()
 	if err != nil {
 		return fmt.Errorf("checkpoint %s: %w", path, err)
 	}
-	if err := model.SaveCheckpoint(path, &model.Checkpoint{Config: cfg, Params: st.Params, Optimizer: st.Optimizer, Train: s}); err != nil {
+	ck := &model.Checkpoint{Config: o.cfg, Params: st.Params, Optimizer: st.Optimizer, Train: s, InitialWeights: o.initialWeights}
+	if err := model.SaveCheckpoint(path, ck); err != nil {
 		return err
 	}
 	if err := model.PruneCheckpoints(dir, keepCheckpoints); err != nil {

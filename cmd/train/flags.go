@@ -53,6 +53,10 @@ type options struct {
 	// savePath and loadPath are the -save and -load safetensors files.
 	savePath string
 	loadPath string
+	// initialWeights is the model file the run's weights started from:
+	// -load's, or the one a resumed checkpoint records ("": the seed's
+	// initialisation). The saved model and checkpoints name it.
+	initialWeights string
 	// batchSizeSet says -batch-size was given; otherwise -load evaluates
 	// with the saved model's batch size, which its saved results depend on.
 	batchSizeSet bool

@@ -53,6 +53,7 @@ func prepareSaveLoad(ctx context.Context, o *options) (*loadedModel, error) {
 		}
 	}
 	l := &loadedModel{path: o.loadPath, params: p, meta: meta}
+	o.initialWeights = o.loadPath
 	if o.evaluatesLoaded() {
 		// Only evaluating: the report describes the model it scores, so it
 		// takes the optimizer and seed that trained it from the file (the
@@ -138,7 +139,7 @@ func saveModel(o options, engine model.Engine, loaded *loadedModel, r report, lo
 	if err != nil {
 		return fmt.Errorf("save model %s: %w", o.savePath, err)
 	}
-	meta := modelMetadata(o.cfg, r, loaded)
+	meta := modelMetadata(o.cfg, r, loaded, o.initialWeights)
 	if err := model.SaveSafetensors(o.savePath, st.Params, meta); err != nil {
 		return err
 	}
@@ -153,7 +154,7 @@ const confusionKey = "test_confusion"
 // modelMetadata is the file's __metadata__. Safetensors allows only strings
 // there; floats are written with the fewest digits that read back as the
 // same float64, so the saved test loss can be compared exactly.
-func modelMetadata(cfg model.Config, r report, loaded *loadedModel) map[string]string {
+func modelMetadata(cfg model.Config, r report, loaded *loadedModel, initialWeights string) map[string]string {
 	f := func(x float64) string { return strconv.FormatFloat(x, 'g', -1, 64) }
 	meta := map[string]string{
 		"architecture":  model.Architecture,
@@ -192,9 +193,9 @@ func modelMetadata(cfg model.Config, r report, loaded *loadedModel) map[string]s
 	if r.partial {
 		meta["interrupted"] = "true"
 	}
-	if loaded != nil {
+	if initialWeights != "" {
 		// The weights did not start from the seed's initialisation.
-		meta["initial_weights"] = loaded.path
+		meta["initial_weights"] = initialWeights
 	}
 	return meta
 }

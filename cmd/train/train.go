@@ -119,7 +119,7 @@ func train(ctx context.Context, o options, log *logrus.Logger, stdout, stderr io
 	var failed checkpointFailures
 	if o.checkpointDir != "" {
 		hooks.Checkpoint = func(s model.TrainState) error {
-			if err := saveCheckpoint(o.checkpointDir, o.cfg, s, engine, log); err != nil {
+			if err := saveCheckpoint(&o, s, engine, log); err != nil {
 				failed.add(err)
 				log.WithError(err).Error("checkpoint failed; training goes on")
 				return nil
@@ -144,7 +144,7 @@ func train(ctx context.Context, o options, log *logrus.Logger, stdout, stderr io
 		// written: the same state again would only cost time.
 		s, err := trainer.State()
 		if err == nil && (s.Step > 0 || s.Epoch != savedEpoch) {
-			err = saveCheckpoint(o.checkpointDir, o.cfg, s, engine, log)
+			err = saveCheckpoint(&o, s, engine, log)
 		}
 		if err != nil {
 			log.WithError(err).Error("could not write the checkpoint of the interrupted run")
