@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"strings"
 
 	"mnist/data/fileio"
 )
@@ -38,9 +37,6 @@ func RemoveCheckpointTemps(dir string) ([]string, error) {
 // isCheckpointTemp reports whether name is a temporary file fileio.WriteFile
 // makes for a checkpoint's name: a dot, the name, ".tmp-" and its suffix.
 func isCheckpointTemp(name string) bool {
-	if !fileio.IsTemp(name) {
-		return false
-	}
-	target := name[1:strings.LastIndex(name, ".tmp-")]
-	return checkpointName.MatchString(target)
+	target, ok := fileio.TempTarget(name)
+	return ok && checkpointName.MatchString(target)
 }

@@ -26,21 +26,29 @@ const tempMarker = ".tmp-"
 // random suffix of letters and digits. Such a file is what a write killed
 // before its rename leaves behind; it is never data.
 func IsTemp(name string) bool {
+	_, ok := TempTarget(name)
+	return ok
+}
+
+// TempTarget returns the base name of the file a temporary file of
+// WriteFile's was for (".model.safetensors.tmp-k3j9x1": model.safetensors),
+// and whether name is one at all (see IsTemp).
+func TempTarget(name string) (string, bool) {
 	base := filepath.Base(name)
 	i := strings.LastIndex(base, tempMarker)
 	if !strings.HasPrefix(base, ".") || i < 2 {
-		return false
+		return "", false
 	}
 	suffix := base[i+len(tempMarker):]
 	if suffix == "" {
-		return false
+		return "", false
 	}
 	for _, c := range suffix {
 		if (c < '0' || c > '9') && (c < 'a' || c > 'z') {
-			return false
+			return "", false
 		}
 	}
-	return true
+	return base[1:i], true
 }
 
 // kind names a file type for an error message: "a folder", "a device"...

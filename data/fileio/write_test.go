@@ -349,21 +349,26 @@ func TestMkdirAllSynced(t *testing.T) {
 
 func TestIsTemp(t *testing.T) {
 	tests := []struct {
-		name string
-		want bool
+		name   string
+		want   bool
+		target string
 	}{
-		{".model.safetensors.tmp-3k2j1", true},
-		{"/some/dir/.m.json.tmp-0", true},
-		{"model.safetensors", false},
-		{".model.safetensors", false},
-		{"model.safetensors.tmp-3k2j1", false}, // no leading dot
-		{".model.tmp-", false},                 // no suffix
-		{".model.tmp-ABC", false},              // not our alphabet
-		{".tmp-abc", false},                    // no target name
+		{".model.safetensors.tmp-3k2j1", true, "model.safetensors"},
+		{"/some/dir/.m.json.tmp-0", true, "m.json"},
+		{"/some/dir/.a.tmp-b.tmp-c", true, "a.tmp-b"},
+		{"model.safetensors", false, ""},
+		{".model.safetensors", false, ""},
+		{"model.safetensors.tmp-3k2j1", false, ""}, // no leading dot
+		{".model.tmp-", false, ""},                 // no suffix
+		{".model.tmp-ABC", false, ""},              // not our alphabet
+		{".tmp-abc", false, ""},                    // no target name
 	}
 	for _, tt := range tests {
 		if got := IsTemp(tt.name); got != tt.want {
 			t.Errorf("IsTemp(%q) = %v, want %v", tt.name, got, tt.want)
+		}
+		if target, ok := TempTarget(tt.name); target != tt.target || ok != tt.want {
+			t.Errorf("TempTarget(%q) = %q, %v; want %q, %v", tt.name, target, ok, tt.target, tt.want)
 		}
 	}
 	// And the names createTemp makes are recognised.
