@@ -4,6 +4,7 @@ package gpu
 
 import (
 	"errors"
+	"fmt"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -75,6 +76,8 @@ func TestGPUHostRunCountsOnlyFinishedRuns(t *testing.T) {
 		write("runs/train-native.log", finishedRunLog)
 		write("runs/train-persistent.log", interruptedRunLog)
 		write("runs/torch.log", torchRunLog)
+		write("runs-no-torch/train-native.log", finishedRunLog)
+		write("runs-no-torch/train-persistent.log", interruptedRunLog)
 		table := filepath.Join(root, "scripts", "gpu_seeds_table.py")
 		for _, tc := range []struct {
 			args []string
@@ -83,6 +86,8 @@ func TestGPUHostRunCountsOnlyFinishedRuns(t *testing.T) {
 			{[]string{filepath.Join(dir, "seeds")}, "97.61"},
 			{[]string{"--batches", filepath.Join(dir, "batches")}, "150,000"},
 			{[]string{"--runs", filepath.Join(dir, "runs")}, "| train-native | 2.00 | 150,000 | 97.61 | 0.0805 | 2.00x |"},
+			// No PyTorch run finished: no speed-up column, and still a table.
+			{[]string{"--runs", filepath.Join(dir, "runs-no-torch")}, "| train-native | 2.00 | 150,000 | 97.61 | 0.0805 |\n"},
 		} {
 			out, err := exec.Command(python, append([]string{table}, tc.args...)...).CombinedOutput()
 			text := string(out)
@@ -96,6 +101,31 @@ func TestGPUHostRunCountsOnlyFinishedRuns(t *testing.T) {
 			if !strings.Contains(text, tc.kept) {
 				t.Errorf("gpu_seeds_table.py %v lacks the finished run's %s:\n%s", tc.args, tc.kept, text)
 			}
+			if err := markdownTableShape(text); err != nil {
+				t.Errorf("gpu_seeds_table.py %v: %v:\n%s", tc.args, err, text)
+			}
 		}
 	})
+}
+
+// markdownTableShape checks that text is one markdown table whose rows all
+// have as many cells as its delimiter row: a row of more or fewer is not
+// rendered as a table at all (GitHub's tables need the header and the
+// delimiter row to match).
+func markdownTableShape(text string) error {
+	lines := strings.Split(strings.TrimSpace(text), "\n")
+	if len(lines) < 3 {
+		return fmt.Errorf("%d lines, want a header, a delimiter row and rows", len(lines))
+	}
+	cells := func(line string) int { return strings.Count(strings.TrimSpace(line), "|") - 1 }
+	want := cells(lines[1])
+	for i, line := range lines {
+		if !strings.HasPrefix(line, "|") || !strings.HasSuffix(line, "|") {
+			return fmt.Errorf("line %d is not a table row: %q", i+1, line)
+		}
+		if got := cells(line); got != want {
+			return fmt.Errorf("line %d has %d cells, the delimiter row %d: %q", i+1, got, want, line)
+		}
+	}
+	return nil
 }

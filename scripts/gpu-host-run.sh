@@ -317,15 +317,16 @@ batch_torch() {
 # compute-sanitizer's tools: out-of-bounds and misaligned accesses, races
 # on shared memory, barriers not reached by the whole block.
 step_sanitize() {
-	local san=$CUDA_HOME/bin/compute-sanitizer tool rc=0
+	local san=$CUDA_HOME/bin/compute-sanitizer tool rc=0 test_bin=$work/tests/gpu.test
 	if [[ ! -x "$san" ]]; then
 		echo "no $san: nothing to run"
 		return 0
 	fi
-	bash scripts/build-cuda.sh go test -c -o "$work/gpu.test" ./gpu/
+	# The build-tests step's binary; built here only if that step failed.
+	[[ -x "$test_bin" ]] || bash scripts/build-cuda.sh go test -c -o "$test_bin" ./gpu/
 	for tool in memcheck racecheck synccheck; do
 		echo "--- $tool"
-		"$san" --tool "$tool" --error-exitcode 1 "$work/gpu.test" -test.short \
+		"$san" --tool "$tool" --error-exitcode 1 "$test_bin" -test.short \
 			-test.run '^(TestCapturedStepMatchesReference|TestCapturedStepsMatchReferenceUpdates|TestPersistentBarrierCounts)$' || rc=1
 	done
 	return $rc

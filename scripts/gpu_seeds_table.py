@@ -69,12 +69,13 @@ def runs_table(directory):
     if not runs:
         sys.exit("no train-ENGINE.log or torch*.log files in " + directory)
     refs = sorted(n for n in runs if n.startswith("torch") and runs[n] and runs[n].get("train_seconds"))
-    print("| run | train s | samples/s | test acc % | test loss | " + " | ".join(f"× faster than {r}" for r in refs) + " |")
-    print("|---|---:|---:|---:|---:|" + "---:|" * len(refs))
+    header = ["run", "train s", "samples/s", "test acc %", "test loss"] + [f"× faster than {r}" for r in refs]
+    print("| " + " | ".join(header) + " |")
+    print("|---|" + "---:|" * (len(header) - 1))
     for name in sorted(runs, key=lambda n: (n.startswith("torch"), n)):
         e = runs[name]
         if not e:
-            print(f"| {name} | failed | | | | " + " | ".join("" for _ in refs) + " |")
+            print("| " + " | ".join([name, "failed"] + [""] * (len(header) - 2)) + " |")
             continue
         secs = e.get("train_seconds")
         cells = [
