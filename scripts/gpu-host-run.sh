@@ -368,7 +368,9 @@ steps=()
 # leaves its line in its record file instead, for wait_beside to take.
 record() {
 	local line
-	line=$(printf '%-11s %-8s %5ss  %s' "$1" "$2" "$3" "$results/$1.log")
+	# (Wide enough for the longest name, torch-graph_foreach, and status,
+	# FAIL(lost), so that the columns line up.)
+	line=$(printf '%-19s %-10s %5ss  %s' "$1" "$2" "$3" "$results/$1.log")
 	if [[ -n "${beside_record:-}" ]]; then
 		printf '%s\n' "$line" >"$beside_record.part" && mv -f "$beside_record.part" "$beside_record"
 		return
