@@ -9,13 +9,35 @@ import (
 )
 
 // adamOnGPU is Keras's Adam on the device (mlp.cu's adam), with the
-// bias-corrected rate computed on the host in float64, as model's Adam does.
-type adamOnGPU struct{ c model.OptimizerConfig }
+// bias-corrected rate computed on the host in float64, as model's Adam does,
+// or, in a captured step, looked up in rates, the table of the first
+// nrates updates' rates that prepare has the device work out once.
+type adamOnGPU struct {
+	c      model.OptimizerConfig
+	rates  cu.DevicePtr
+	nrates int // adamRateSteps once prepared; tests shorten it
+}
 
-func (adamOnGPU) name() string { return "adam" }
-func (adamOnGPU) slots() int   { return 2 } // m, v
+// adamRateSteps is the length of the table of rates: 256 KiB, for 35 epochs
+// at batch 32. An update past it works its rate out (mlp.cu's adam_rate_at),
+// with the same result.
+const adamRateSteps = 1 << 16
 
-func (a adamOnGPU) update(l lane, params, grads cu.DevicePtr, slots []cu.DevicePtr, n int, t int64) error {
+func (*adamOnGPU) name() string { return "adam" }
+func (*adamOnGPU) slots() int   { return 2 } // m, v
+
+func (a *adamOnGPU) prepare(l lane, mem *deviceMemory) error {
+	var err error
+	if a.rates, err = mem.alloc("Adam's step sizes", adamRateSteps*4); err != nil {
+		return err
+	}
+	a.nrates = adamRateSteps
+	c := a.c
+	return l.launch(kAdamRates, adamRateSteps,
+		argPtr(a.rates), argInt(adamRateSteps), argDouble(c.Beta1), argDouble(c.Beta2), argDouble(c.LearningRate))
+}
+
+func (a *adamOnGPU) update(l lane, params, grads cu.DevicePtr, slots []cu.DevicePtr, n int, t int64) error {
 	c := a.c
 	return l.launch(kAdam, n,
 		argPtr(params), argPtr(grads), argPtr(slots[0]), argPtr(slots[1]), argInt(n),
@@ -25,17 +47,21 @@ func (a adamOnGPU) update(l lane, params, grads cu.DevicePtr, slots []cu.DeviceP
 }
 
 // updateAt is mlp.cu's adam_at: the step size from the device's count.
-func (a adamOnGPU) updateAt(l lane, params, grads cu.DevicePtr, slots []cu.DevicePtr, n int, steps cu.DevicePtr, counted bool) error {
+func (a *adamOnGPU) updateAt(l lane, params, grads cu.DevicePtr, slots []cu.DevicePtr, n int, steps cu.DevicePtr, counted bool) error {
 	c := a.c
-	return l.launch(kAdamAt, n,
-		argPtr(params), argPtr(grads), argPtr(slots[0]), argPtr(slots[1]), argInt(n),
+	args := []kernelArg{argPtr(params), argPtr(grads), argPtr(slots[0]), argPtr(slots[1]), argInt(n),
 		argDouble(c.Beta1), argDouble(c.Beta2), argDouble(c.LearningRate), argFloat(float32(c.Epsilon)), argPtr(steps),
-		argInt(boolArg(counted)))
+		argInt(boolArg(counted))}
+	return l.launch(kAdamAt, n, append(args, a.rateArgs()...)...)
 }
 
 // fusedArgs: fused_update's Adam reads the update count as adam_at does.
-func (a adamOnGPU) fusedArgs() []kernelArg {
+func (a *adamOnGPU) fusedArgs() []kernelArg {
 	c := a.c
 	return []kernelArg{argInt(fusedAdam), argDouble(c.Beta1), argDouble(c.Beta2), argDouble(c.LearningRate),
 		argFloat(float32(c.Epsilon)), argFloat(0)}
+}
+
+func (a *adamOnGPU) rateArgs() []kernelArg {
+	return []kernelArg{argPtr(a.rates), argInt(a.nrates)}
 }

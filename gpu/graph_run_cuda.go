@@ -140,6 +140,9 @@ func (r *graphRun) setup(initial *model.Params) error {
 				return err
 			}
 		}
+		if err := r.opt.prepare(r.lane, &r.mem); err != nil {
+			return err
+		}
 		r.outVals = make([]*deviceBuffer, len(r.outShapes))
 		for i, shape := range r.outShapes {
 			p, err := r.mem.alloc(fmt.Sprintf("output %d", i), bufferBytes(shape))

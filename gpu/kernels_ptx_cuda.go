@@ -21,13 +21,13 @@ const kernelsNVCCRelease = "11.8"
 // that of kernels/mlp.ptx.
 const (
 	mlpKernelsSource    = "gpu/kernels/mlp.cu"
-	mlpKernelsSHA256    = "c298f55b6fadff7706cf7b46a2ba154aff40dc8afba87bf6ff64016618de9ee6"
-	mlpKernelsPTXSHA256 = "c086210fca3ce6cd1542f52939eee9dcc1a91ebeb57d065c37fcf9b3ef10dbe1"
+	mlpKernelsSHA256    = "a8e770ad32262ee81df541a10e0f0797fa338d6d07e4082a15402402a49af93d"
+	mlpKernelsPTXSHA256 = "e30dc5690cbd591ba5a66ec0a3080509b17376d89b853abb6db2c001df9c9864"
 )
 
 // mlpKernelNames lists the kernels of mlpKernelsPTX in file order.
 func mlpKernelNames() []string {
-	return []string{"gather_images", "gather_images_at", "dense_bias_relu", "dense_bias", "cross_entropy", "cross_entropy_at", "bias_grad", "relu_grad_bias", "accumulate_scores", "adam", "adam_at", "sgd_momentum", "finish_step", "dense_rows", "dense_rows_at", "layer_grads", "fused_update", "train_steps", "count_nonfinite"}
+	return []string{"gather_images", "gather_images_at", "dense_bias_relu", "dense_bias", "cross_entropy", "cross_entropy_at", "bias_grad", "relu_grad_bias", "accumulate_scores", "adam", "adam_rates", "adam_at", "sgd_momentum", "finish_step", "dense_rows", "dense_rows_at", "layer_grads", "fused_update", "train_steps", "count_nonfinite"}
 }
 
 // mlpKernelsPTX is gpu/kernels/mlp.cu compiled to PTX.

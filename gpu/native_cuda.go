@@ -229,6 +229,9 @@ func (b *nativeEngine) setup(initial *model.Params) error {
 			return err
 		}
 	}
+	if err := b.opt.prepare(b.legacy, &b.mem); err != nil {
+		return err
+	}
 	if b.nonFinite, err = b.mem.alloc("non-finite count", 4); err != nil {
 		return err
 	}

@@ -58,6 +58,7 @@ const (
 	kLayerGrads
 	kFusedUpdate
 	kTrainSteps
+	kAdamRates
 	numKernels
 )
 
@@ -83,6 +84,7 @@ func kernelNames() [numKernels]string {
 		kLayerGrads:       "layer_grads",
 		kFusedUpdate:      "fused_update",
 		kTrainSteps:       "train_steps",
+		kAdamRates:        "adam_rates",
 	}
 }
 

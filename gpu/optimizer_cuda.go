@@ -18,6 +18,9 @@ import (
 type deviceOptimizer interface {
 	name() string
 	slots() int
+	// prepare allocates and fills, once an engine, what the optimizer
+	// keeps on the device besides its slots; the kernels are loaded.
+	prepare(l lane, mem *deviceMemory) error
 	// update launches step t (1-based) over n floats of the flat buffers.
 	update(l lane, params, grads cu.DevicePtr, slots []cu.DevicePtr, n int, t int64) error
 	// updateAt launches the next step with nothing that changes from one
@@ -25,9 +28,12 @@ type deviceOptimizer interface {
 	// is read on the device from steps (an int64), for a captured step;
 	// counted says that the count already includes this update.
 	updateAt(l lane, params, grads cu.DevicePtr, slots []cu.DevicePtr, n int, steps cu.DevicePtr, counted bool) error
-	// fusedArgs are mlp.cu's fused_update's last arguments, from optimizer
-	// on: which update it applies, and that update's constants.
+	// fusedArgs are mlp.cu's fused_update's arguments from optimizer to
+	// mu: which update it applies, and that update's constants.
 	fusedArgs() []kernelArg
+	// rateArgs are adam_at's and fused_update's last arguments: the table
+	// of step sizes prepare made, and its length.
+	rateArgs() []kernelArg
 }
 
 func newDeviceOptimizer(c model.OptimizerConfig) (deviceOptimizer, error) {
@@ -36,7 +42,7 @@ func newDeviceOptimizer(c model.OptimizerConfig) (deviceOptimizer, error) {
 	}
 	switch c.Name {
 	case "adam":
-		return adamOnGPU{c}, nil
+		return &adamOnGPU{c: c}, nil
 	case "sgd":
 		return sgdOnGPU{c}, nil
 	}

@@ -278,16 +278,39 @@ __device__ float adam_rate(double beta1, double beta2, double lr, double t)
 	return (float)(lr * sqrt(1.0 - pow(beta2, t)) / (1.0 - pow(beta1, t)));
 }
 
-// adam_at is adam with the step size computed on the device from the
-// number of updates done so far (steps[0]), so that a captured step needs
-// no argument that changes from one step to the next. counted is 1 where
+// adam_rates fills rates[i] with adam_rate of update i + 1, for i < n: the
+// table adam_rate_at reads, made once an engine.
+extern "C" __global__ void adam_rates(float *rates, int n, double beta1, double beta2, double lr)
+{
+	for (int i = blockIdx.x * blockDim.x + threadIdx.x; i < n; i += blockDim.x * gridDim.x) {
+		rates[i] = adam_rate(beta1, beta2, lr, (double)(i + 1));
+	}
+}
+
+// adam_rate_at is adam_rate of update t, looked up in the table adam_rates
+// made (nrates entries) where t is in it, else worked out. Every thread
+// of a launch has the same t, so the branch never diverges; a kernel with
+// one thread a parameter would otherwise take the two pow in double (about
+// 170 double instructions) in each of its 100,000-odd threads, every step.
+__device__ float adam_rate_at(const float *rates, int nrates, double beta1, double beta2, double lr, long long t)
+{
+	if (t >= 1 && t <= nrates) {
+		return rates[t - 1];
+	}
+	return adam_rate(beta1, beta2, lr, (double)t);
+}
+
+// adam_at is adam with the step size found on the device from the number
+// of updates done so far (steps[0]), so that a captured step needs no
+// argument that changes from one step to the next. counted is 1 where
 // steps[0] already counts this update (the Gorgonia engine's captured step,
-// whose dense_rows_at moved it on), else 0.
+// whose dense_rows_at moved it on), else 0. rates and nrates are
+// adam_rate_at's table.
 extern "C" __global__ void adam_at(float *w, const float *g, float *m, float *v, int n,
 				   double beta1, double beta2, double lr, float eps, const long long *steps,
-				   int counted)
+				   int counted, const float *rates, int nrates)
 {
-	float alpha = adam_rate(beta1, beta2, lr, (double)(steps[0] + (counted ? 0 : 1)));
+	float alpha = adam_rate_at(rates, nrates, beta1, beta2, lr, steps[0] + (counted ? 0 : 1));
 	for (int i = blockIdx.x * blockDim.x + threadIdx.x; i < n; i += blockDim.x * gridDim.x) {
 		adam_element(w + i, g[i], m + i, v + i, (float)beta1, (float)(1.0 - beta1), (float)beta2,
 			     (float)(1.0 - beta2), alpha, eps);
@@ -611,18 +634,19 @@ __device__ void update_element(int k, float gk, float *w, float *g, float *s0, f
 // fused_update ends the fused engine's step, one thread a parameter of the
 // flat buffers (n floats): the parameter's gradient (fused_gradient, also
 // stored in g), then its update: Adam, whose step size comes from the
-// update count dense_rows_at has already moved on, with slots s0 = m and
-// s1 = v, or SGD with momentum (s0 = velocity).
+// update count dense_rows_at has already moved on (through adam_rate_at's
+// table, rates and nrates), with slots s0 = m and s1 = v, or SGD with
+// momentum (s0 = velocity).
 extern "C" __global__ void fused_update(float *w, float *g, float *s0, float *s1, int n, int off1, int off2,
 					int off3, int off4, int off5, const float *h1, const float *h2,
 					const float *dh1, const float *dh2, const float *dlogits, int rows,
 					const long long *steps, int optimizer, double beta1, double beta2, double lr,
-					float eps, float mu)
+					float eps, float mu, const float *rates, int nrates)
 {
 	const int off[6] = {0, off1, off2, off3, off4, off5};
 	float alpha = 0.0f;
 	if (optimizer == FUSED_ADAM) {
-		alpha = adam_rate(beta1, beta2, lr, (double)steps[0]);
+		alpha = adam_rate_at(rates, nrates, beta1, beta2, lr, steps[0]);
 	}
 	for (int k = blockIdx.x * blockDim.x + threadIdx.x; k < n; k += blockDim.x * gridDim.x) {
 		float gk;

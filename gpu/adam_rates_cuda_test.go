@@ -1,0 +1,91 @@
+//go:build cuda
+
+package gpu
+
+import (
+	"fmt"
+	"testing"
+
+	"mnist/model"
+	"mnist/model/reference"
+)
+
+// TestAdamRateTable checks the table of Adam's step sizes that adam_at and
+// fused_update read (mlp.cu's adam_rates and adam_rate_at): every entry is
+// the host's model.AdamRate of its update, rounded to float32 (as
+// TestPersistentStepSizes asks of the persistent kernel's), and a captured
+// step reads the
+// right one, or works the rate out past the table's end. Each engine whose
+// step reads it runs three steps against the reference with its table cut
+// to 0, 1 and 2 entries (steps past it work their rate out) and left whole.
+// Rates of the first updates differ by tens of percent from one update to
+// the next, so an entry off by one shows in the parameters.
+func TestAdamRateTable(t *testing.T) {
+	requireNativeGPU(t)
+	t.Run("entries", func(t *testing.T) {
+		cfg := nativeTestConfig(8)
+		e := newTestEngine(t, openNative, cfg)
+		a := adamOf(t, e)
+		rates := make([]float32, a.nrates)
+		err := e.(*nativeEngine).do(func() error { return download("Adam's step sizes", rates, a.rates) })
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, i := range []int{0, 1, 2, 9, 99, 999, 9374, adamRateSteps - 1} {
+			want := float32(model.AdamRate(cfg.Optimizer, int64(i+1)))
+			if got := rates[i]; got != want {
+				t.Errorf("rate of update %d: %v, host %v", i+1, got, want)
+			}
+		}
+	})
+	set := learnableSet(16, 4)
+	order := identity(16)
+	for _, name := range []string{EngineGorgonia, EngineCUDAGraph, EngineFused} {
+		for _, nrates := range []int{0, 1, 2, adamRateSteps} {
+			t.Run(fmt.Sprintf("%s/table=%d", name, nrates), func(t *testing.T) {
+				cfg := nativeTestConfig(8)
+				o := cfg.Optimizer
+				e := newTestEngine(t, testEngines()[name], cfg)
+				adamOf(t, e).nrates = nrates
+				load(t, e, model.TrainSet, set)
+				w := reference.Params(state(t, e).Params.Float64s())
+				adam := reference.NewAdam(o.LearningRate, o.Beta1, o.Beta2, o.Epsilon)
+				dl := e.(model.DeviceLoop)
+				if err := dl.SetOrder(order); err != nil {
+					t.Fatal(err)
+				}
+				for _, lo := range []int{0, 8, 0} {
+					if err := dl.StepAt(lo, lo+8); err != nil {
+						t.Fatal(err)
+					}
+					x, labels := referenceBatch(set, order[lo:lo+8])
+					adam.Update(w, reference.ForwardBackward(w, x, labels).Grads)
+				}
+				for i, got := range state(t, e).Params.Float64s() {
+					if err := maxRelErr(got, w[i], 1e-2); err > nativeTol {
+						t.Errorf("%s after 3 steps differs from the reference, rel err %.2g", model.ParamNames()[i], err)
+					}
+				}
+			})
+		}
+	}
+}
+
+// adamOf is the engine's device Adam.
+func adamOf(t *testing.T, e model.Engine) *adamOnGPU {
+	t.Helper()
+	var opt deviceOptimizer
+	switch e := e.(type) {
+	case *nativeEngine:
+		opt = e.opt
+	case *graphEngine:
+		opt = e.run.opt
+	default:
+		t.Fatalf("no device optimizer in a %T", e)
+	}
+	a, ok := opt.(*adamOnGPU)
+	if !ok {
+		t.Fatalf("the engine's optimizer is a %T, not Adam", opt)
+	}
+	return a
+}
