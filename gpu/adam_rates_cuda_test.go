@@ -47,25 +47,8 @@ func TestAdamRateTable(t *testing.T) {
 				o := cfg.Optimizer
 				e := newTestEngine(t, testEngines()[name], cfg)
 				adamOf(t, e).nrates = nrates
-				load(t, e, model.TrainSet, set)
-				w := reference.Params(state(t, e).Params.Float64s())
-				adam := reference.NewAdam(o.LearningRate, o.Beta1, o.Beta2, o.Epsilon)
-				dl := e.(model.DeviceLoop)
-				if err := dl.SetOrder(order); err != nil {
-					t.Fatal(err)
-				}
-				for _, lo := range []int{0, 8, 0} {
-					if err := dl.StepAt(lo, lo+8); err != nil {
-						t.Fatal(err)
-					}
-					x, labels := referenceBatch(set, order[lo:lo+8])
-					adam.Update(w, reference.ForwardBackward(w, x, labels).Grads)
-				}
-				for i, got := range state(t, e).Params.Float64s() {
-					if err := maxRelErr(got, w[i], 1e-2); err > nativeTol {
-						t.Errorf("%s after 3 steps differs from the reference, rel err %.2g", model.ParamNames()[i], err)
-					}
-				}
+				threeStepsMatchReference(t, e, set, order,
+					reference.NewAdam(o.LearningRate, o.Beta1, o.Beta2, o.Epsilon).Update)
 			})
 		}
 	}

@@ -105,31 +105,38 @@ func TestCapturedStepsMatchReferenceUpdates(t *testing.T) {
 				default:
 					t.Fatalf("no reference for optimizer %q", opt)
 				}
-				e := newTestEngine(t, testEngines()[name], cfg)
-				load(t, e, model.TrainSet, set)
-				w := reference.Params(state(t, e).Params.Float64s())
-
-				dl := e.(model.DeviceLoop)
-				if err := dl.SetOrder(order); err != nil {
-					t.Fatal(err)
-				}
-				for _, lo := range []int{0, 8, 0} {
-					if err := dl.StepAt(lo, lo+8); err != nil {
-						t.Fatal(err)
-					}
-					x, labels := referenceBatch(set, order[lo:lo+8])
-					update(w, reference.ForwardBackward(w, x, labels).Grads)
-				}
-				st := state(t, e)
-				if st.Optimizer.Step != 3 {
-					t.Errorf("%d updates recorded, want 3", st.Optimizer.Step)
-				}
-				for i, got := range st.Params.Float64s() {
-					if err := maxRelErr(got, w[i], 1e-2); err > nativeTol {
-						t.Errorf("%s after 3 steps differs from the reference, rel err %.2g", model.ParamNames()[i], err)
-					}
-				}
+				threeStepsMatchReference(t, newTestEngine(t, testEngines()[name], cfg), set, order, update)
 			})
+		}
+	}
+}
+
+// threeStepsMatchReference loads set into e, an engine of batch 8, runs
+// three steps through DeviceLoop (the batches at 0, 8, then 0 again of
+// order) and the same through the reference's update, and checks the
+// update count and the parameters against the reference's.
+func threeStepsMatchReference(t *testing.T, e model.Engine, set *data.Set, order []int, update func(w, g reference.Params)) {
+	t.Helper()
+	load(t, e, model.TrainSet, set)
+	w := reference.Params(state(t, e).Params.Float64s())
+	dl := e.(model.DeviceLoop)
+	if err := dl.SetOrder(order); err != nil {
+		t.Fatal(err)
+	}
+	for _, lo := range []int{0, 8, 0} {
+		if err := dl.StepAt(lo, lo+8); err != nil {
+			t.Fatal(err)
+		}
+		x, labels := referenceBatch(set, order[lo:lo+8])
+		update(w, reference.ForwardBackward(w, x, labels).Grads)
+	}
+	st := state(t, e)
+	if st.Optimizer.Step != 3 {
+		t.Errorf("%d updates recorded, want 3", st.Optimizer.Step)
+	}
+	for i, got := range st.Params.Float64s() {
+		if err := maxRelErr(got, w[i], 1e-2); err > nativeTol {
+			t.Errorf("%s after 3 steps differs from the reference, rel err %.2g", model.ParamNames()[i], err)
 		}
 	}
 }
