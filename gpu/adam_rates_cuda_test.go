@@ -55,7 +55,7 @@ func TestAdamRateTable(t *testing.T) {
 }
 
 // adamOf is the engine's device Adam.
-func adamOf(t *testing.T, e model.Engine) *adamOnGPU {
+func adamOf(t testing.TB, e model.Engine) *adamOnGPU {
 	t.Helper()
 	var opt deviceOptimizer
 	switch e := e.(type) {

@@ -317,6 +317,19 @@ func BenchmarkEngineStepAt(bm *testing.B) {
 	engines["gorgonia-uncaptured"] = func(cfg model.Config) (model.Engine, error) {
 		return openGorgonia(cfg, gorgoniaOptions{})
 	}
+	// What Adam's table of step sizes saves: the same steps with each
+	// thread of the update working its step size out (adam_rate_at past
+	// a table of none).
+	for _, name := range []string{EngineCUDAGraph, EngineFused} {
+		names = append(names, name+"-rates-worked-out")
+		engines[name+"-rates-worked-out"] = func(cfg model.Config) (model.Engine, error) {
+			e, err := engines[name](cfg)
+			if err == nil {
+				adamOf(bm, e).nrates = 0
+			}
+			return e, err
+		}
+	}
 	for _, name := range names {
 		bm.Run(name, func(bm *testing.B) {
 			cfg := nativeTestConfig(32)

@@ -33,7 +33,9 @@
 #               engine and PyTorch eager and graph-captured with fused Adam
 #               (and, at 32, graph-captured with torch's default Adam, and
 #               torch.compile), then the table (RESULTS_DIR/batches.md)
-#   bench-gpu   per-step time of each engine (BenchmarkEngineStepAt), of
+#   bench-gpu   per-step time of each engine (BenchmarkEngineStepAt, with
+#               the cudagraph and fused engines also without Adam's table
+#               of step sizes: ENGINE-rates-worked-out), of
 #               the native engine's Step (BenchmarkNativeStep), and of a
 #               native step's parts, added one at a time (BenchmarkStepParts),
 #               and of a persistent step's barriers, then its phases added
