@@ -33,8 +33,13 @@ func (a *adamOnGPU) prepare(l lane, mem *deviceMemory) error {
 	}
 	a.nrates = adamRateSteps
 	c := a.c
-	return l.launch(kAdamRates, adamRateSteps,
-		argPtr(a.rates), argInt(adamRateSteps), argDouble(c.Beta1), argDouble(c.Beta2), argDouble(c.LearningRate))
+	if err := l.launch(kAdamRates, adamRateSteps,
+		argPtr(a.rates), argInt(adamRateSteps), argDouble(c.Beta1), argDouble(c.Beta2), argDouble(c.LearningRate)); err != nil {
+		return err
+	}
+	// Captured steps read the table from a stream that does not wait for
+	// this one: it is finished before the engine takes any step.
+	return check("filling Adam's step sizes", cu.Synchronize())
 }
 
 func (a *adamOnGPU) update(l lane, params, grads cu.DevicePtr, slots []cu.DevicePtr, n int, t int64) error {
