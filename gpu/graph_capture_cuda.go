@@ -11,8 +11,9 @@ import "errors"
 // dense_rows_at, adam_at); every later full step of the same order and set
 // is one cuGraphLaunch of what that run queued: six nodes, no host work
 // but the launch. A step of the captured program computes what a run of
-// it computes, but Adam's step size, which it computes on the device (to
-// rounding), and its products run on the capture stream's cuBLAS handle.
+// it computes, but Adam's step size, which the device works out (to
+// rounding; adam_cuda.go's table), and its products run on the capture
+// stream's cuBLAS handle.
 // The stream, the handle and the counters are the cudagraph engine's
 // (captureState, captured_cuda.go). Partial batches, Step, Forward and the
 // state verbs run the program as before, on the legacy stream, after the
