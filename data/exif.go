@@ -7,15 +7,17 @@ import (
 	"io"
 )
 
-// exifSearchBytes is how much of a JPEG's start is searched for its EXIF
-// orientation: room for three full 64 KB segments (a JFIF APP0 and an ICC
-// profile before the EXIF block, which cameras and phones write first).
+// exifSearchBytes is how much of an image's start is searched for its EXIF
+// orientation: room for three full 64 KB segments of a JPEG (a JFIF APP0
+// and an ICC profile before the EXIF block, which cameras and phones write
+// first), or a PNG's chunks before its image data.
 const exifSearchBytes = 1 << 18
 
-// readJPEGOrientation reads up to exifSearchBytes from the start of r and
-// returns the EXIF orientation found there (jpegOrientation), leaving r at
-// its start. Only a failed read or seek is an error.
-func readJPEGOrientation(r io.ReadSeeker) (int, error) {
+// readOrientation reads up to exifSearchBytes from the start of r and
+// returns the EXIF orientation that orientation (jpegOrientation,
+// pngOrientation) finds there, leaving r at its start. Only a failed read
+// or seek is an error.
+func readOrientation(r io.ReadSeeker, orientation func(head []byte) int) (int, error) {
 	if _, err := r.Seek(0, io.SeekStart); err != nil {
 		return 0, fmt.Errorf("read: %w", err)
 	}
@@ -26,7 +28,7 @@ func readJPEGOrientation(r io.ReadSeeker) (int, error) {
 	if _, err := r.Seek(0, io.SeekStart); err != nil {
 		return 0, fmt.Errorf("read: %w", err)
 	}
-	return jpegOrientation(head), nil
+	return orientation(head), nil
 }
 
 // JPEG markers that jpegOrientation tells apart.
@@ -77,6 +79,36 @@ func jpegOrientation(b []byte) int {
 			return tiffOrientation(seg[6:])
 		}
 		i += 2 + n
+	}
+	return 1
+}
+
+// pngOrientation is the EXIF orientation (1 to 8) of the PNG whose first
+// bytes are b: that of the TIFF structure in its eXIf chunk, read when it
+// comes before the image data (IDAT), as the PNG specification has it and
+// browsers read it. The chunk holds the TIFF structure itself; the
+// "Exif\0\0" of a JPEG's EXIF block, which some writers put before it, is
+// skipped. It is 1, upright, when b is not a PNG, has no such chunk, or
+// the chunk is cut short or damaged (png.Decode checks its CRC, as every
+// chunk's). Each step moves forward through b.
+func pngOrientation(b []byte) int {
+	if !bytes.HasPrefix(b, []byte(pngMagic)) {
+		return 1
+	}
+	for i := uint64(len(pngMagic)); i+8 <= uint64(len(b)); {
+		n := uint64(binary.BigEndian.Uint32(b[i:]))
+		kind := string(b[i+4 : i+8])
+		if kind == "IDAT" || kind == "IEND" {
+			return 1
+		}
+		end := i + 8 + n + 4 // the chunk's data, then its CRC
+		if end > uint64(len(b)) {
+			return 1
+		}
+		if kind == "eXIf" {
+			return tiffOrientation(bytes.TrimPrefix(b[i+8:i+8+n], []byte("Exif\x00\x00")))
+		}
+		i = end
 	}
 	return 1
 }

@@ -133,15 +133,15 @@ func TestJPEGOrientation(t *testing.T) {
 
 // TestReadJPEGOrientation: the orientation is found in a file's first
 // bytes, the reader is left at its start, and a failing reader is an error.
-func TestReadJPEGOrientation(t *testing.T) {
+func TestReadOrientation(t *testing.T) {
 	file := append(jpegStart(exifSegment(orientationTIFF(binary.BigEndian, 7))), make([]byte, exifSearchBytes)...)
 	r := bytes.NewReader(file)
 	if _, err := r.Seek(100, 0); err != nil {
 		t.Fatal(err)
 	}
-	o, err := readJPEGOrientation(r)
+	o, err := readOrientation(r, jpegOrientation)
 	if err != nil || o != 7 {
-		t.Fatalf("readJPEGOrientation = %d, %v; want 7", o, err)
+		t.Fatalf("readOrientation = %d, %v; want 7", o, err)
 	}
 	if pos, _ := r.Seek(0, 1); pos != 0 {
 		t.Errorf("reader left at %d, want 0", pos)
@@ -157,11 +157,11 @@ func TestReadJPEGOrientation(t *testing.T) {
 		if o := jpegOrientation(file); o != 6 {
 			t.Fatalf("the whole file reads as %d, want 6", o)
 		}
-		if o, err := readJPEGOrientation(bytes.NewReader(file)); err != nil || o != c.want {
+		if o, err := readOrientation(bytes.NewReader(file), jpegOrientation); err != nil || o != c.want {
 			t.Errorf("EXIF after %d segments of 64 KB: %d, %v; want %d", c.before, o, err, c.want)
 		}
 	}
-	if _, err := readJPEGOrientation(failingSeeker{}); err == nil || !strings.HasPrefix(err.Error(), "read: ") {
+	if _, err := readOrientation(failingSeeker{}, jpegOrientation); err == nil || !strings.HasPrefix(err.Error(), "read: ") {
 		t.Errorf("failing reader: %v, want a read error", err)
 	}
 }

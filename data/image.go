@@ -110,9 +110,12 @@ func decodeImage(r io.ReadSeeker, maxPixels int) (image.Image, error) {
 	switch head := string(magic[:n]); {
 	case head == pngMagic:
 		decodeConfig, decode = png.DecodeConfig, png.Decode
+		if orientation, err = readOrientation(r, pngOrientation); err != nil {
+			return nil, err
+		}
 	case len(head) >= len(jpegMagic) && head[:len(jpegMagic)] == jpegMagic:
 		decodeConfig, decode = jpeg.DecodeConfig, jpeg.Decode
-		if orientation, err = readJPEGOrientation(r); err != nil {
+		if orientation, err = readOrientation(r, jpegOrientation); err != nil {
 			return nil, err
 		}
 	default:
