@@ -188,16 +188,22 @@ func FuzzJPEGOrientation(f *testing.F) {
 	} {
 		f.Add(seed)
 	}
+	fuzzOrientation(f, jpegOrientation, []byte{0xff, markerAPP1, 0xff, 0xff, 'E', 'x', 'i', 'f', 0, 0})
+}
+
+// fuzzOrientation is the body of the orientation fuzzers: orientation
+// gives 1 to 8 for any input, and where it finds something other than 1,
+// the same with more appended (another EXIF block's start).
+func fuzzOrientation(f *testing.F, orientation func([]byte) int, more []byte) {
 	f.Fuzz(func(t *testing.T, b []byte) {
-		o := jpegOrientation(b)
+		o := orientation(b)
 		if o < 1 || o > 8 {
 			t.Fatalf("orientation %d", o)
 		}
 		if o == 1 {
 			return
 		}
-		longer := append(append([]byte(nil), b...), 0xff, markerAPP1, 0xff, 0xff, 'E', 'x', 'i', 'f', 0, 0)
-		if got := jpegOrientation(longer); got != o {
+		if got := orientation(append(append([]byte(nil), b...), more...)); got != o {
 			t.Fatalf("orientation %d, %d with bytes appended", o, got)
 		}
 	})

@@ -160,20 +160,28 @@ func TestImageBytesToMNISTOrientation(t *testing.T) {
 	}
 	for name, file := range files {
 		t.Run(name, func(t *testing.T) {
-			img, err := DecodeImage(bytes.NewReader(file))
-			if err != nil {
-				t.Fatal(err)
-			}
-			if b := img.Bounds(); b.Dx() != w || b.Dy() != h {
-				t.Errorf("decoded as %d×%d, want %d×%d", b.Dx(), b.Dy(), w, h)
-			}
-			got, err := ImageBytesToMNIST(file)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if r := correlation(got, want); r < 0.98 {
+			if r := correlation(uprightMNIST(t, file, w, h), want); r < 0.98 {
 				t.Errorf("correlation with the upright F %.3f, want ≥ 0.98", r)
 			}
 		})
 	}
+}
+
+// uprightMNIST decodes file, an image of a w×h picture stored turned as
+// its orientation says, checks that it decodes as w×h, and returns its
+// 28×28 MNIST form.
+func uprightMNIST(t *testing.T, file []byte, w, h int) []byte {
+	t.Helper()
+	img, err := DecodeImage(bytes.NewReader(file))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b := img.Bounds(); b.Dx() != w || b.Dy() != h {
+		t.Errorf("decoded as %d×%d, want %d×%d", b.Dx(), b.Dy(), w, h)
+	}
+	got, err := ImageBytesToMNIST(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return got
 }
