@@ -89,9 +89,9 @@ func jpegOrientation(b []byte) int {
 // are searched, as for a JPEG; one after the image data is not read. The
 // chunk holds the TIFF structure itself; the "Exif\0\0" of a JPEG's EXIF
 // block, which some writers put before it, is skipped. It is 1, upright,
-// when b is not a PNG, has no such chunk, or
-// the chunk is cut short or damaged (png.Decode checks its CRC, as every
-// chunk's). Each step moves forward through b.
+// when b is not a PNG, has no such chunk, or the chunk is cut short or
+// damaged (png.Decode checks its CRC, as every chunk's). Each step moves
+// forward through b.
 func pngOrientation(b []byte) int {
 	if !bytes.HasPrefix(b, []byte(pngMagic)) {
 		return 1
