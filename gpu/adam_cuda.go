@@ -10,17 +10,17 @@ import (
 
 // adamOnGPU is Keras's Adam on the device (mlp.cu's adam), with the
 // bias-corrected rate computed on the host in float64, as model's Adam does,
-// or, in a captured step, looked up in rates, the table of the first
-// nrates updates' rates that prepare has the device work out once.
+// or, in a captured or persistent step, looked up in rates, the table of
+// the first nrates updates' rates that prepare has the device work out once.
 type adamOnGPU struct {
 	c      model.OptimizerConfig
 	rates  cu.DevicePtr
 	nrates int // adamRateSteps once prepared; tests shorten it
 }
 
-// adamRateSteps is the length of the table of rates: 256 KiB, for 35 epochs
-// at batch 32. An update past it works its rate out (mlp.cu's adam_rate_at),
-// with the same result.
+// adamRateSteps is the length of the table of rates: 256 KiB, almost 35
+// epochs at batch 32. An update past it works its rate out (mlp.cu's
+// adam_rate_at), with the same result.
 const adamRateSteps = 1 << 16
 
 func (*adamOnGPU) name() string { return "adam" }
@@ -57,16 +57,19 @@ func (a *adamOnGPU) updateAt(l lane, params, grads cu.DevicePtr, slots []cu.Devi
 	args := []kernelArg{argPtr(params), argPtr(grads), argPtr(slots[0]), argPtr(slots[1]), argInt(n),
 		argDouble(c.Beta1), argDouble(c.Beta2), argDouble(c.LearningRate), argFloat(float32(c.Epsilon)), argPtr(steps),
 		argInt(boolArg(counted))}
-	return l.launch(kAdamAt, n, append(args, a.rateArgs()...)...)
+	return l.launch(kAdamAt, n, append(args, a.tableArgs()...)...)
 }
 
-// fusedArgs: fused_update's Adam reads the update count as adam_at does.
+// fusedArgs: fused_update's and train_steps's Adam look the step size up
+// in the table as adam_at does.
 func (a *adamOnGPU) fusedArgs() []kernelArg {
 	c := a.c
-	return []kernelArg{argInt(fusedAdam), argDouble(c.Beta1), argDouble(c.Beta2), argDouble(c.LearningRate),
-		argFloat(float32(c.Epsilon)), argFloat(0)}
+	return append([]kernelArg{argInt(fusedAdam), argDouble(c.Beta1), argDouble(c.Beta2), argDouble(c.LearningRate),
+		argFloat(float32(c.Epsilon)), argFloat(0)}, a.tableArgs()...)
 }
 
-func (a *adamOnGPU) rateArgs() []kernelArg {
+// tableArgs are adam_rate_at's table and its length, the last arguments
+// of the kernels that read it.
+func (a *adamOnGPU) tableArgs() []kernelArg {
 	return []kernelArg{argPtr(a.rates), argInt(a.nrates)}
 }

@@ -68,8 +68,7 @@ func (b *nativeEngine) queueFusedStep(ds *deviceSet, rows int) error {
 	args := append(b.flatStateArgs(),
 		argPtr(acts[1]), argPtr(acts[2]), argPtr(deltas[1]), argPtr(deltas[2]), argPtr(deltas[3]), argInt(rows),
 		argPtr(c.steps))
-	args = append(args, b.opt.fusedArgs()...)
-	return l.launch(kFusedUpdate, b.layout.total, append(args, b.opt.rateArgs()...)...)
+	return l.launch(kFusedUpdate, b.layout.total, append(args, b.opt.fusedArgs()...)...)
 }
 
 // flatStateArgs are the arguments with which fused_update and train_steps

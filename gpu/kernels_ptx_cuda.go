@@ -21,8 +21,8 @@ const kernelsNVCCRelease = "11.8"
 // that of kernels/mlp.ptx.
 const (
 	mlpKernelsSource    = "gpu/kernels/mlp.cu"
-	mlpKernelsSHA256    = "a8e770ad32262ee81df541a10e0f0797fa338d6d07e4082a15402402a49af93d"
-	mlpKernelsPTXSHA256 = "e30dc5690cbd591ba5a66ec0a3080509b17376d89b853abb6db2c001df9c9864"
+	mlpKernelsSHA256    = "ba689f4afc0a4c564e4682bf3d6ae8ddfa30524104dc965b8e8d6709299eca97"
+	mlpKernelsPTXSHA256 = "b862b4b9199291fd1398923218af799418474607f54a5ee789de6a9072d6077d"
 )
 
 // mlpKernelNames lists the kernels of mlpKernelsPTX in file order.

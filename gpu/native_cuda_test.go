@@ -437,14 +437,7 @@ func testLearnsSyntheticDigits(t *testing.T, open opener) {
 	cfg := nativeTestConfig(32)
 	cfg.Epochs = 2
 	e := newTestEngine(t, open, cfg)
-	tr, err := model.NewTrainer(cfg, e, learnableSet(2000, 1))
-	if err != nil {
-		t.Fatal(err)
-	}
-	history, err := tr.Fit(ctx, model.Hooks{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	history := fitEngine(t, cfg, e, learnableSet(2000, 1))
 	if len(history) != 2 || !(history[1].Loss < history[0].Loss) {
 		t.Errorf("training loss did not fall over 2 epochs: %+v", history)
 	}
@@ -563,7 +556,7 @@ func testCloseWhileStepping(t *testing.T, open opener) {
 		t.Fatal(err)
 	}
 	stepped := make(chan struct{})
-	done := make(chan error)
+	done := make(chan error, 1) // a step failing early must not block the goroutine
 	go func() {
 		for i := 0; ; i++ {
 			lo := 4 * (i % 2)
@@ -576,7 +569,11 @@ func testCloseWhileStepping(t *testing.T, open opener) {
 			}
 		}
 	}()
-	<-stepped
+	select {
+	case <-stepped:
+	case err := <-done:
+		t.Fatalf("StepAt failed before Close: %v", err)
+	}
 	if err := e.Close(); err != nil {
 		t.Fatalf("Close: %v", err)
 	}

@@ -28,12 +28,10 @@ type deviceOptimizer interface {
 	// is read on the device from steps (an int64), for a captured step;
 	// counted says that the count already includes this update.
 	updateAt(l lane, params, grads cu.DevicePtr, slots []cu.DevicePtr, n int, steps cu.DevicePtr, counted bool) error
-	// fusedArgs are mlp.cu's fused_update's arguments from optimizer to
-	// mu: which update it applies, and that update's constants.
+	// fusedArgs are mlp.cu's fused_update's and train_steps's arguments
+	// from optimizer on: which update they apply, that update's constants,
+	// and the table of step sizes prepare made, with its length.
 	fusedArgs() []kernelArg
-	// rateArgs are adam_at's and fused_update's last arguments: the table
-	// of step sizes prepare made, and its length.
-	rateArgs() []kernelArg
 }
 
 func newDeviceOptimizer(c model.OptimizerConfig) (deviceOptimizer, error) {

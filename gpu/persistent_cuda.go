@@ -33,7 +33,6 @@ type persistState struct {
 	groups int          // a block takes this many rows at once in phase B (persistRowGroups)
 	part   cu.DevicePtr // parts x batch x Hidden1 floats: those partial sums
 	bar    cu.DevicePtr // barWords uint32: grid_sync's count and, a line on, generation
-	rates  cu.DevicePtr // steps floats: Adam's step size of each step of a launch, which it works out first
 	steps  int          // full steps to a launch at most (launchSteps)
 
 	// The queued steps: count full batches of the order from lo, the first
@@ -137,10 +136,7 @@ func newPersistentEngine(ordinal int, cfg model.Config) (model.Engine, error) {
 		if p.part, err = b.mem.alloc("first layer's partial sums", bytes); err != nil {
 			return err
 		}
-		if p.bar, err = b.mem.alloc("grid barrier", barWords*4); err != nil {
-			return err
-		}
-		p.rates, err = b.mem.alloc("a launch's step sizes", int64(p.steps)*4)
+		p.bar, err = b.mem.alloc("grid barrier", barWords*4)
 		return err
 	})
 	if err != nil {
@@ -198,6 +194,6 @@ func (b *nativeEngine) launchSteps(lo, count int, step0 int64, phases int) error
 	args = append(args, b.flatStateArgs()...)
 	args = append(args, argPtr(p.part), argInt(p.parts), argInt(p.groups), argPtr(acts[1]), argPtr(acts[2]), argPtr(b.buf.logProbs),
 		argPtr(deltas[3]), argPtr(b.buf.stats), argPtr(deltas[2]), argPtr(deltas[1]),
-		argPtr(b.loop.totals), argPtr(b.batchLoss), argPtr(p.bar), argPtr(p.rates), kernelArg(step0), argInt(phases))
+		argPtr(b.loop.totals), argPtr(b.batchLoss), argPtr(p.bar), kernelArg(step0), argInt(phases))
 	return b.k.launchCooperative(kTrainSteps, p.grid, persistThreads, append(args, b.opt.fusedArgs()...)...)
 }

@@ -29,12 +29,9 @@ func (s sgdOnGPU) updateAt(l lane, params, grads cu.DevicePtr, slots []cu.Device
 // prepare: SGD keeps nothing but its velocity.
 func (sgdOnGPU) prepare(lane, *deviceMemory) error { return nil }
 
-// rateArgs: SGD's rate is an argument of its own; fused_update reads no
-// table for it.
-func (sgdOnGPU) rateArgs() []kernelArg { return []kernelArg{argPtr(0), argInt(0)} }
-
-// fusedArgs: fused_update's SGD takes the rate and the momentum.
+// fusedArgs: fused_update's SGD takes the rate and the momentum, and no
+// table of step sizes.
 func (s sgdOnGPU) fusedArgs() []kernelArg {
 	return []kernelArg{argInt(fusedSGD), argDouble(0), argDouble(0), argDouble(s.c.LearningRate),
-		argFloat(0), argFloat(float32(s.c.Momentum))}
+		argFloat(0), argFloat(float32(s.c.Momentum)), argPtr(0), argInt(0)}
 }

@@ -279,7 +279,7 @@ __device__ float adam_rate(double beta1, double beta2, double lr, double t)
 }
 
 // adam_rates fills rates[i] with adam_rate of update i + 1, for i < n: the
-// table adam_rate_at reads, made once an engine.
+// table adam_rate_at reads, made once per engine.
 extern "C" __global__ void adam_rates(float *rates, int n, double beta1, double beta2, double lr)
 {
 	for (int i = blockIdx.x * blockDim.x + threadIdx.x; i < n; i += blockDim.x * gridDim.x) {
@@ -847,19 +847,19 @@ __device__ void first_layer_rows(const unsigned char *labels, const int *idx, in
 // are the flat buffers (n floats, tensors at off1..off5); part holds parts
 // x rows x HIDDEN1 floats (parts divides IMAGE_SIZE, into parts of at most
 // MAX_PART_LEN), groups is first_layer_rows's, h1..dh1 a batch's rows; bar is BAR_WORDS zeroed words for
-// grid_sync; rates holds count floats (Adam's step size of each step, which
-// the launch works out first); step0 is the number of updates done before
-// the first of these steps; phases says which phases run (PHASE_*); the optimizer's arguments
-// are fused_update's. After each step the totals and the batch's mean loss
-// are as finish_step leaves them. A launch of another block size or parts
+// grid_sync; step0 is the number of updates done before the first of these
+// steps; phases says which phases run (PHASE_*); the optimizer's arguments,
+// rates and nrates (adam_rate_at's table) with them, are fused_update's.
+// After each step the totals and the batch's mean loss are as finish_step
+// leaves them. A launch of another block size or parts
 // or groups traps (the whole grid, so no block waits at a barrier for it).
 extern "C" __global__ void train_steps(const unsigned char *images, const unsigned char *labels, const int *order,
 				       int lo, int count, int rows, float *w, float *g, float *s0, float *s1, int n,
 				       int off1, int off2, int off3, int off4, int off5, float *part, int parts, int groups,
 				       float *h1, float *h2, float *logprobs, float *dlogits, float *stats, float *dh2,
-				       float *dh1, double *totals, float *mean, unsigned int *bar, float *rates, long long step0,
-				       int phases, int optimizer, double beta1, double beta2, double lr, float eps,
-				       float mu)
+				       float *dh1, double *totals, float *mean, unsigned int *bar, long long step0, int phases,
+				       int optimizer, double beta1, double beta2, double lr, float eps, float mu,
+				       const float *rates, int nrates)
 {
 	if (blockDim.x != PERSIST_THREADS || parts < 1 || IMAGE_SIZE % parts != 0 || IMAGE_SIZE / parts > MAX_PART_LEN ||
 	    (groups != 1 && groups != 2 && groups != MAX_ROW_GROUPS)) {
@@ -872,15 +872,6 @@ extern "C" __global__ void train_steps(const unsigned char *images, const unsign
 	const int tid = blockIdx.x * blockDim.x + threadIdx.x, threads = blockDim.x * gridDim.x;
 	// Phases A and C read the pixel table; nothing else writes it.
 	pixel_scale(scale);
-	// Adam's step size of every step of the launch, a thread a step: two
-	// pow in double (about 170 double instructions) once a launch, where
-	// every thread of every step would take them on phase C's path. Read
-	// after a grid barrier.
-	if (optimizer == FUSED_ADAM) {
-		for (int i = tid; i < count; i += threads) {
-			rates[i] = adam_rate(beta1, beta2, lr, (double)(step0 + i + 1));
-		}
-	}
 	for (int s = 0; s < count; s++) {
 		const int *idx = order + lo + s * rows;
 		if (phases & PHASE_FIRST) {
@@ -901,7 +892,9 @@ extern "C" __global__ void train_steps(const unsigned char *images, const unsign
 			if (blockIdx.x == gridDim.x - 1) {
 				block_accumulate(stats, rows, totals, mean);
 			}
-			float alpha = optimizer == FUSED_ADAM ? __ldcg(&rates[s]) : 0.0f;
+			float alpha = optimizer == FUSED_ADAM
+					      ? adam_rate_at(rates, nrates, beta1, beta2, lr, step0 + s + 1)
+					      : 0.0f;
 			// W1's gradients GRAD_TILE inputs at a time (the unit
 			// fastest: a warp reads a row of dh1 in one go), then one
 			// thread a parameter of the other tensors.
