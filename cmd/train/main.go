@@ -68,9 +68,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 // stderr, so that a program reading the log can read the failure too:
 // level "error", msg the error, exit_code. (When the flags cannot be
 // parsed, json applies only if -log-format json came before the bad flag.)
-// An error of several lines (errors.Join's, or a driver's log quoted in
-// one: a failed step joined with the failed read of the running totals
-// after it, say) becomes one, its lines separated by "; ".
+// An error of several lines (errors.Join's, say a failed step joined with
+// a read of the running totals after it that failed for another reason, or
+// a driver's log quoted in one) becomes one, its lines separated by "; ".
 func fail(logFormat string, stderr io.Writer, err error, code int) int {
 	msg := joinLines(err.Error())
 	if logFormat != "json" {
