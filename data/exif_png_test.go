@@ -4,45 +4,15 @@ import (
 	"bytes"
 	"encoding/binary"
 	"fmt"
-	"hash/crc32"
 	"image"
-	"image/png"
 	"testing"
 )
-
-// pngChunk is a PNG chunk: its data's length, its kind, the data, and the
-// CRC of kind and data.
-func pngChunk(kind string, data []byte) []byte {
-	c := binary.BigEndian.AppendUint32(nil, uint32(len(data)))
-	c = append(append(c, kind...), data...)
-	return binary.BigEndian.AppendUint32(c, crc32.ChecksumIEEE(c[4:]))
-}
-
-// pngIHDR is the IHDR chunk of a w×h 8-bit grey PNG.
-func pngIHDR(w, h uint32) []byte {
-	d := binary.BigEndian.AppendUint32(nil, w)
-	d = binary.BigEndian.AppendUint32(d, h)
-	return pngChunk("IHDR", append(d, 8, 0, 0, 0, 0))
-}
-
-// pngFile is the PNG signature followed by chunks.
-func pngFile(chunks ...[]byte) []byte {
-	b := []byte(pngMagic)
-	for _, c := range chunks {
-		b = append(b, c...)
-	}
-	return b
-}
 
 // pngWithOrientation encodes img as a PNG with an eXIf chunk saying o
 // right after its IHDR, where writers put it.
 func pngWithOrientation(t *testing.T, img image.Image, o int) []byte {
 	t.Helper()
-	var buf bytes.Buffer
-	if err := png.Encode(&buf, img); err != nil {
-		t.Fatal(err)
-	}
-	b := buf.Bytes()
+	b := encodePNG(t, img)
 	afterIHDR := len(pngMagic) + 8 + 13 + 4
 	exif := pngChunk("eXIf", orientationTIFF(binary.LittleEndian, uint16(o)))
 	return append(append(append([]byte(nil), b[:afterIHDR]...), exif...), b[afterIHDR:]...)
@@ -92,11 +62,7 @@ func TestPNGOrientation(t *testing.T) {
 func TestPNGOrientationDecoded(t *testing.T) {
 	const w, h = 60, 84
 	up := drawF(w, h)
-	var plain bytes.Buffer
-	if err := png.Encode(&plain, up); err != nil {
-		t.Fatal(err)
-	}
-	want, err := ImageBytesToMNIST(plain.Bytes())
+	want, err := ImageBytesToMNIST(encodePNG(t, up))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -19,19 +19,36 @@ import (
 	"time"
 )
 
-// pngHeader is a PNG holding only its IHDR (8-bit grey, w×h) and IEND: 57
+// pngChunk is a PNG chunk: its data's length, its kind, the data, and the
+// CRC of kind and data.
+func pngChunk(kind string, data []byte) []byte {
+	c := binary.BigEndian.AppendUint32(nil, uint32(len(data)))
+	c = append(append(c, kind...), data...)
+	return binary.BigEndian.AppendUint32(c, crc32.ChecksumIEEE(c[4:]))
+}
+
+// pngIHDR is the IHDR chunk of a w×h 8-bit grey PNG.
+func pngIHDR(w, h uint32) []byte {
+	d := binary.BigEndian.AppendUint32(nil, w)
+	d = binary.BigEndian.AppendUint32(d, h)
+	d = append(d, 8, 0, 0, 0, 0) // bit depth 8, greyscale, deflate, filter 0, no interlace
+	return pngChunk("IHDR", d)
+}
+
+// pngFile is the PNG signature followed by chunks.
+func pngFile(chunks ...[]byte) []byte {
+	b := []byte(pngMagic)
+	for _, c := range chunks {
+		b = append(b, c...)
+	}
+	return b
+}
+
+// pngHeader is a PNG holding only its IHDR (8-bit grey, w×h) and IEND: 45
 // bytes that claim any size. Decoding its pixels would fail for want of
 // data, but only after allocating the image.
 func pngHeader(w, h uint32) []byte {
-	chunk := func(kind string, data []byte) []byte {
-		b := binary.BigEndian.AppendUint32(nil, uint32(len(data)))
-		b = append(append(b, kind...), data...)
-		return binary.BigEndian.AppendUint32(b, crc32.ChecksumIEEE(append([]byte(kind), data...)))
-	}
-	ihdr := binary.BigEndian.AppendUint32(nil, w)
-	ihdr = binary.BigEndian.AppendUint32(ihdr, h)
-	ihdr = append(ihdr, 8, 0, 0, 0, 0) // bit depth 8, greyscale, deflate, filter 0, no interlace
-	return append(append([]byte(pngMagic), chunk("IHDR", ihdr)...), chunk("IEND", nil)...)
+	return pngFile(pngIHDR(w, h), pngChunk("IEND", nil))
 }
 
 // jpegClaiming is a small valid JPEG whose frame header is edited to claim
