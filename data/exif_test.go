@@ -131,7 +131,7 @@ func TestJPEGOrientation(t *testing.T) {
 	}
 }
 
-// TestReadJPEGOrientation: the orientation is found in a file's first
+// TestReadOrientation: the orientation is found in a file's first
 // bytes, the reader is left at its start, and a failing reader is an error.
 func TestReadOrientation(t *testing.T) {
 	file := append(jpegStart(exifSegment(orientationTIFF(binary.BigEndian, 7))), make([]byte, exifSearchBytes)...)

@@ -88,10 +88,12 @@ func LoadImage(ctx context.Context, path string) ([]byte, error) {
 // would pick any decoder linked into the program, and dependencies link in
 // GIF and TIFF, whose decoders return images that panic when read (a TIFF
 // with palette indices past its palette). The header is read first and an
-// image over MaxImagePixels refused before its pixels are decoded. A JPEG
-// is returned as it is displayed: turned or mirrored as its EXIF
+// image over MaxImagePixels refused before its pixels are decoded. The
+// image is returned as it is displayed: turned or mirrored as its EXIF
 // orientation says (a phone photo is stored sideways with a tag saying
-// so); a missing or damaged EXIF block leaves it as stored.
+// so), read from a JPEG's APP1 segment or from a PNG's eXIf chunk when that
+// comes before the image data (IDAT); a missing or damaged EXIF block
+// leaves it as stored.
 func DecodeImage(r io.ReadSeeker) (image.Image, error) {
 	return decodeImage(r, MaxImagePixels)
 }
