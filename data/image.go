@@ -108,26 +108,22 @@ func decodeImage(r io.ReadSeeker, maxPixels int) (image.Image, error) {
 	}
 	var decodeConfig func(io.Reader) (image.Config, error)
 	var decode func(io.Reader) (image.Image, error)
-	orientation := 1
+	var findOrientation func(head []byte) int
 	switch head := string(magic[:n]); {
 	case head == pngMagic:
-		decodeConfig, decode = png.DecodeConfig, png.Decode
-		if orientation, err = readOrientation(r, pngOrientation); err != nil {
-			return nil, err
-		}
+		decodeConfig, decode, findOrientation = png.DecodeConfig, png.Decode, pngOrientation
 	case len(head) >= len(jpegMagic) && head[:len(jpegMagic)] == jpegMagic:
-		decodeConfig, decode = jpeg.DecodeConfig, jpeg.Decode
-		if orientation, err = readOrientation(r, jpegOrientation); err != nil {
-			return nil, err
-		}
+		decodeConfig, decode, findOrientation = jpeg.DecodeConfig, jpeg.Decode, jpegOrientation
 	default:
 		if kind := otherFormat(magic[:n]); kind != "" {
 			return nil, fmt.Errorf("%w (it is a %s file)", ErrImageFormat, kind)
 		}
 		return nil, ErrImageFormat
 	}
-	if _, err := r.Seek(0, io.SeekStart); err != nil {
-		return nil, fmt.Errorf("read: %w", err)
+	// readOrientation leaves r at its start, where decodeConfig reads.
+	orientation, err := readOrientation(r, findOrientation)
+	if err != nil {
+		return nil, err
 	}
 	cfg, err := decodeConfig(r)
 	if err != nil {
