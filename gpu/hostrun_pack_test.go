@@ -34,10 +34,7 @@ func TestGPUHostRunPacksAsItGoes(t *testing.T) {
 
 	writeStandInBundle(t, tree, "#!/bin/sh\necho go version stand-in\n")
 	fakeBin := filepath.Join(tree, "fakebin")
-	writeFile(t, filepath.Join(fakeBin, "nvidia-smi"), "#!/bin/sh\nexec sleep 60\n")
-	if err := os.Chmod(filepath.Join(fakeBin, "nvidia-smi"), 0o755); err != nil {
-		t.Fatal(err)
-	}
+	writeExecutable(t, filepath.Join(fakeBin, "nvidia-smi"), "#!/bin/sh\nexec sleep 60\n")
 
 	packTo := filepath.Join(tree, "out")
 	cmd := exec.Command(bash, filepath.Join(tree, "scripts", "gpu-host-run.sh"), filepath.Join(tree, "results"))
@@ -136,10 +133,7 @@ func writeStandInBundle(t *testing.T, tree, goScript string) {
 	lookPathOrSkip(t, "xz")
 	bundle := filepath.Join(tree, ".gpu-bundle")
 	staging := t.TempDir()
-	writeFile(t, filepath.Join(staging, "go", "bin", "go"), goScript)
-	if err := os.Chmod(filepath.Join(staging, "go", "bin", "go"), 0o755); err != nil {
-		t.Fatal(err)
-	}
+	writeExecutable(t, filepath.Join(staging, "go", "bin", "go"), goScript)
 	writeFile(t, filepath.Join(staging, "vendor", "modules.txt"), "# stand-in\n")
 	writeFile(t, filepath.Join(bundle, "MANIFEST.txt"), "made: for a test\n")
 	writeFile(t, filepath.Join(bundle, "go-toolchain.id"), "go0 linux/"+runtime.GOARCH+"\n")

@@ -54,10 +54,7 @@ func TestGPUHostRunSeedsFallBack(t *testing.T) {
 				copyFile(t, filepath.Join(root, "scripts", f), filepath.Join(tree, "scripts", f))
 			}
 			writeFile(t, filepath.Join(tree, "scripts", "torch_mnist.py"), torchStub)
-			writeFile(t, filepath.Join(tree, "bin", "train-cuda"), "#!/bin/sh\nprintf '%s' '"+finishedRunLog+"'\n")
-			if err := os.Chmod(filepath.Join(tree, "bin", "train-cuda"), 0o755); err != nil {
-				t.Fatal(err)
-			}
+			writeExecutable(t, filepath.Join(tree, "bin", "train-cuda"), "#!/bin/sh\nprintf '%s' '"+finishedRunLog+"'\n")
 			calls := filepath.Join(tree, "torch-calls.txt")
 			results := filepath.Join(tree, "results")
 			resume := ""

@@ -39,3 +39,13 @@ func writeFile(t *testing.T, path, text string) {
 		t.Fatal(err)
 	}
 }
+
+// writeExecutable writes text to path, as writeFile does, and makes it
+// executable: the stand-ins for the programs a script under test runs.
+func writeExecutable(t *testing.T, path, text string) {
+	t.Helper()
+	writeFile(t, path, text)
+	if err := os.Chmod(path, 0o755); err != nil {
+		t.Fatal(err)
+	}
+}
