@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
-"""Print the markdown tables of scripts/gpu-host-run.sh's seeds and batches
-steps from their logs, each ending with the JSON "evaluation" line of
-`train-cuda -log-format json` or `torch_mnist.py --json`:
+"""Print the markdown tables of scripts/gpu-host-run.sh's timed runs, seeds
+step and batches step from their logs, each ending with the JSON
+"evaluation" line of `train-cuda -log-format json` or `torch_mnist.py --json`:
 
   gpu_seeds_table.py DIR            DIR/seed-IMPL-N.log: test accuracy and
                                     test loss per seed and implementation
@@ -13,14 +13,16 @@ steps from their logs, each ending with the JSON "evaluation" line of
                                     the default flags: train seconds,
                                     samples/s, test accuracy and loss, and
                                     each engine's speed against each
-                                    PyTorch configuration
+                                    PyTorch configuration (empty in
+                                    PyTorch's own rows)
   gpu_seeds_table.py --batches DIR  DIR/batch-IMPL-SIZE.log: samples per
                                     second per batch size and implementation,
                                     and the fastest of ours against the
                                     fastest PyTorch configuration
 
-Either exits with status 1, after the table, when a run left no evaluation
-line (shown as "failed"), so that a step whose runs failed does not pass.
+Each mode exits with status 1, after its table, when a run left no
+evaluation line (shown as "failed"), so that a step whose runs failed does
+not pass.
 """
 import glob
 import os
@@ -85,8 +87,12 @@ def runs_table(directory):
             f"{e['test_loss']:.4f}" if "test_loss" in e else "-",
         ]
         # How many times faster than each PyTorch configuration (its
-        # seconds over ours): above 1, ours is faster.
-        cells += [f"{runs[r]['train_seconds'] / secs:.2f}x" if secs else "-" for r in refs]
+        # seconds over ours): above 1, ours is faster. The columns compare
+        # our engines with PyTorch, so PyTorch's own rows leave them empty.
+        if name.startswith("torch"):
+            cells += [""] * len(refs)
+        else:
+            cells += [f"{runs[r]['train_seconds'] / secs:.2f}x" if secs else "-" for r in refs]
         print(f"| {name} | " + " | ".join(cells) + " |")
     return any(e is None for e in runs.values())
 
