@@ -8,6 +8,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -31,6 +32,24 @@ esac
 ev $kind start
 case $kind in test-gpu | test-cli) sleep 2 ;; *) sleep 0.2 ;; esac
 ev $kind end
+# go test -c: with GO_TEST_C_FAILS set it fails, as a compilation error
+# would; else it writes its -o output, FILE, or DIR/PACKAGE.test for each
+# package when -o names a folder (DIR/).
+[[ " $* " == *" -c "* ]] || exit 0
+[[ -z ${GO_TEST_C_FAILS:-} ]] || { echo "go stand-in: compilation failed" >&2; exit 1; }
+binary() { printf '#!/bin/sh\n' >"$1" && chmod +x "$1"; }
+out= prev=
+for a; do
+	if [[ $prev == -o ]]; then out=$a; fi
+	prev=$a
+done
+if [[ $out != */ ]]; then
+	binary "$out"
+	exit
+fi
+for a; do
+	if [[ $a == ./* ]]; then binary "$out$(basename "$a").test" || exit; fi
+done
 `
 	// bin/train-cuda: a finished run's log.
 	trainStandIn = "#!/bin/bash\n" + eventFunc + `case " $* " in
@@ -66,7 +85,15 @@ time.sleep(0.2)
 ev("end")
 print('{"msg": "evaluation", "test_accuracy": 0.9758, "test_loss": 0.086, "train_seconds": 4, "samples_per_second": 75000}')
 `
-	sanitizerStandIn = "#!/bin/bash\n" + eventFunc + `ev sanitize start
+	// compute-sanitizer: appends the test binary it is given to
+	// $SANITIZED, and fails unless that is one.
+	sanitizerStandIn = "#!/bin/bash\n" + eventFunc + `bin=
+for a; do
+	if [[ $a == *.test ]]; then bin=$a; fi
+done
+echo "$bin" >>"$SANITIZED"
+[[ -x $bin ]] || { echo "sanitizer stand-in: no test binary $bin" >&2; exit 1; }
+ev sanitize start
 sleep 0.7
 ev sanitize end
 `
@@ -80,15 +107,17 @@ echo '| step | host µs |'
 // interval is when one stand-in call ran.
 type interval struct{ start, end float64 }
 
-// TestGPUHostRunTimesAloneTestsTogether runs the whole of
-// scripts/gpu-host-run.sh against stand-ins for the toolchain, make, the
-// trainer, PyTorch, the sanitizer and nvidia-smi. The timed steps (the
-// training runs and PyTorch's, the batch sweep, the benchmarks, the host's
-// share) must each run with nothing else running; the untimed ones (the
-// GPU tests, the seeds, the trainer's tests, the sanitizer) must run
-// together, all four at once; every step must be in the summary as ok, and
-// the speed, seeds and batches tables written.
-func TestGPUHostRunTimesAloneTestsTogether(t *testing.T) {
+// standInHost is a tree, fresh for each test, holding a copy of the
+// scripts gpu-host-run.sh runs, with stand-ins for the toolchain (in the
+// bundle), make, the trainer, PyTorch, the sanitizer, nvidia-smi and
+// host-overhead.sh.
+type standInHost struct {
+	bash string
+	tree string
+}
+
+func newStandInHost(t *testing.T) standInHost {
+	t.Helper()
 	bash := lookPathOrSkip(t, "bash")
 	lookPathOrSkip(t, "python3")
 	root := repoRoot(t)
@@ -99,30 +128,51 @@ func TestGPUHostRunTimesAloneTestsTogether(t *testing.T) {
 	writeFile(t, filepath.Join(tree, "go.mod"), "module stand-in\n")
 	writeStandInBundle(t, tree, goStandIn)
 	writeFile(t, filepath.Join(tree, ".gpu-bundle", "mnist", "train-images-idx3-ubyte.gz"), "stand-in")
-	exe := func(path, text string) {
-		writeFile(t, path, text)
-		if err := os.Chmod(path, 0o755); err != nil {
-			t.Fatal(err)
-		}
-	}
-	fakeBin := filepath.Join(tree, "fakebin")
-	cudaHome := filepath.Join(tree, "cuda")
-	exe(filepath.Join(fakeBin, "make"), makeStandIn)
-	exe(filepath.Join(fakeBin, "nvidia-smi"), "#!/bin/sh\necho stand-in GPU\n")
-	exe(filepath.Join(tree, "standins", "train-cuda"), trainStandIn)
-	exe(filepath.Join(tree, "scripts", "build-cuda.sh"), "#!/bin/bash\nexec \"$@\"\n")
-	exe(filepath.Join(tree, "scripts", "host-overhead.sh"), hostShareStandIn)
-	exe(filepath.Join(cudaHome, "bin", "compute-sanitizer"), sanitizerStandIn)
+	writeExecutable(t, filepath.Join(tree, "fakebin", "make"), makeStandIn)
+	writeExecutable(t, filepath.Join(tree, "fakebin", "nvidia-smi"), "#!/bin/sh\necho stand-in GPU\n")
+	writeExecutable(t, filepath.Join(tree, "standins", "train-cuda"), trainStandIn)
+	writeExecutable(t, filepath.Join(tree, "scripts", "build-cuda.sh"), "#!/bin/bash\nexec \"$@\"\n")
+	writeExecutable(t, filepath.Join(tree, "scripts", "host-overhead.sh"), hostShareStandIn)
+	writeExecutable(t, filepath.Join(tree, "cuda", "bin", "compute-sanitizer"), sanitizerStandIn)
 	writeFile(t, filepath.Join(tree, "scripts", "torch_mnist.py"), torchRefStandIn)
+	return standInHost{bash, tree}
+}
 
-	events := filepath.Join(tree, "events.txt")
-	results, packTo := filepath.Join(tree, "results"), filepath.Join(tree, "out")
-	cmd := exec.Command(bash, filepath.Join(tree, "scripts", "gpu-host-run.sh"), results)
-	cmd.Env = append(os.Environ(), "PATH="+fakeBin+string(os.PathListSeparator)+os.Getenv("PATH"),
-		"EVENTS="+events, "TRAIN_STANDIN="+filepath.Join(tree, "standins", "train-cuda"),
-		"PACK_TO="+packTo, "GPU_WORK_DIR="+filepath.Join(tree, "work"), "CUDA_HOME="+cudaHome,
-		"SEEDS=1 2", "BATCHES=32", "BUDGET_S=300", "RESUME=", "SKIP_TESTS=", "SKIP_TRAIN=", "SKIP_TORCH=")
-	out, err := cmd.CombinedOutput()
+// path is name's path in the tree.
+func (h standInHost) path(name ...string) string {
+	return filepath.Join(append([]string{h.tree}, name...)...)
+}
+
+// run calls gpu-host-run.sh in the tree with RESULTS_DIR tree/results,
+// GPU_WORK_DIR tree/work, PACK_TO tree/out, the stand-ins' events in
+// tree/events.txt and the sanitizer's test binaries in tree/sanitized.txt;
+// the script's other variables are empty unless env sets them.
+func (h standInHost) run(env ...string) ([]byte, error) {
+	cmd := exec.Command(h.bash, h.path("scripts", "gpu-host-run.sh"), h.path("results"))
+	cmd.Env = append(os.Environ(), "PATH="+h.path("fakebin")+string(os.PathListSeparator)+os.Getenv("PATH"),
+		"EVENTS="+h.path("events.txt"), "SANITIZED="+h.path("sanitized.txt"),
+		"TRAIN_STANDIN="+h.path("standins", "train-cuda"), "PACK_TO="+h.path("out"),
+		"GPU_WORK_DIR="+h.path("work"), "CUDA_HOME="+h.path("cuda"), "BUDGET_S=300",
+		"RESUME=", "SKIP_TESTS=", "SKIP_TRAIN=", "SKIP_TORCH=", "GO_TEST_C_FAILS=")
+	cmd.Env = append(cmd.Env, env...)
+	return cmd.CombinedOutput()
+}
+
+// TestGPUHostRunTimesAloneTestsTogether runs the whole of
+// scripts/gpu-host-run.sh against stand-ins (standInHost). The timed steps
+// (the training runs and PyTorch's, the batch sweep, the benchmarks, the
+// host's share) must each run with nothing else running; the untimed ones
+// (the GPU tests, the seeds, the trainer's tests, the sanitizer) must run
+// together, all four at once; every step must be in the summary as ok, and
+// the speed, seeds and batches tables written. The sanitizer must run the
+// test binary of the build-tests step, and the speed table must leave out
+// the PyTorch run an earlier call left.
+func TestGPUHostRunTimesAloneTestsTogether(t *testing.T) {
+	h := newStandInHost(t)
+	results, packTo, events := h.path("results"), h.path("out"), h.path("events.txt")
+	// An earlier call's, whose fused capture failed where this one's works.
+	writeFile(t, filepath.Join(results, "torch-graph_foreach.log"), torchRunLog)
+	out, err := h.run("SEEDS=1 2", "BATCHES=32")
 	if err != nil {
 		t.Fatalf("gpu-host-run.sh: %v\n%s", err, out)
 	}
@@ -143,8 +193,24 @@ func TestGPUHostRunTimesAloneTestsTogether(t *testing.T) {
 			t.Errorf("no %s: %v", table, err)
 		}
 	}
+	if speed, err := os.ReadFile(filepath.Join(results, "speed.md")); err == nil && strings.Contains(string(speed), "torch-graph_foreach") {
+		t.Errorf("speed.md holds the torch-graph_foreach run of an earlier call:\n%s", speed)
+	}
 
+	// One sanitizer run per tool, each on build-tests' binary, and no build
+	// of the sanitize step's own (a go stand-in event of kind sanitize).
+	sanitized, err := os.ReadFile(h.path("sanitized.txt"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	testBin := h.path("work", "tests", "gpu.test")
+	if got := strings.Fields(string(sanitized)); !slices.Equal(got, []string{testBin, testBin, testBin}) {
+		t.Errorf("the sanitizer ran %q, want %s three times", got, testBin)
+	}
 	runs := readEvents(t, events)
+	if n := len(runs["sanitize"]); n != 3 {
+		t.Errorf("%d sanitize events, want the three tools' alone (the step built a test binary of its own?): %v", n, runs["sanitize"])
+	}
 	timed := []string{"train", "torch", "batches", "bench-gpu", "host-share"}
 	together := []string{"test-gpu", "seeds", "test-cli", "sanitize"}
 	for _, kind := range timed {
@@ -215,4 +281,32 @@ func readEvents(t *testing.T, path string) map[string][]interval {
 		t.Fatal(err)
 	}
 	return runs
+}
+
+// TestGPUHostRunSanitizesOnlyThisCallsBuild resumes scripts/gpu-host-run.sh,
+// without training, after an earlier call whose build-tests step finished
+// ok and left its test binary in GPU_WORK_DIR, and this call's test
+// binaries fail to compile. build-tests must run again, as a set-up step
+// (later steps need its binaries), and fail; the sanitize step must fail
+// too, not run the sanitizer on the earlier binary.
+func TestGPUHostRunSanitizesOnlyThisCallsBuild(t *testing.T) {
+	h := newStandInHost(t)
+	writeFile(t, h.path("results", "build-tests.log"), "=== build-tests: ok after 3s\n")
+	writeExecutable(t, h.path("work", "tests", "gpu.test"), "#!/bin/sh\n")
+	out, err := h.run("RESUME=1", "SKIP_TRAIN=1", "GO_TEST_C_FAILS=1")
+	if err == nil {
+		t.Errorf("gpu-host-run.sh passed with its test binaries failing to compile:\n%s", out)
+	}
+	summary, err := os.ReadFile(h.path("out", "summary.txt"))
+	if err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	for _, step := range []string{"build-tests", "sanitize"} {
+		if !regexp.MustCompile(`(?m)^` + step + ` +FAIL`).Match(summary) {
+			t.Errorf("summary.txt has no FAIL line for %s:\n%s", step, summary)
+		}
+	}
+	if sanitized, err := os.ReadFile(h.path("sanitized.txt")); err == nil {
+		t.Errorf("the sanitizer ran %q, an earlier call's binary", strings.Fields(string(sanitized)))
+	}
 }

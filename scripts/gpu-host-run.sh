@@ -68,8 +68,11 @@
 #   BUDGET_S       wall-clock budget for all steps, default 540
 #   GO_TEST_FLAGS  extra flags for the go test steps, default -short
 #   TRAIN_LIMIT_S  time limit of each training run, default 200
-#   SKIP_TORCH     set to skip the PyTorch reference run
-#   SKIP_TRAIN     set to skip both training runs and the PyTorch one (tests only)
+#   SKIP_TORCH     set to skip every PyTorch run: torch, torch-graph (or
+#                  torch-graph_foreach), and PyTorch's runs in the seeds and
+#                  batches steps
+#   SKIP_TRAIN     set to skip every training run: the timed ones (ours and
+#                  PyTorch's), batches and seeds (tests only)
 #   SEEDS          the seeds of the seeds step, default "1 2 3 4 5" (empty: skip it)
 #   BATCHES        the batch sizes of the batches step, default "32 256 1024" (empty: skip it)
 #   SKIP_TESTS     set to skip the test steps (build and train only)
@@ -77,9 +80,9 @@
 #   RESUME=1       a second call after one the budget cut short, on the same
 #                  host with the same RESULTS_DIR and GPU_WORK_DIR: a step
 #                  that finished ok in an earlier call is not run again (but
-#                  host, unpack and build, seconds with the build cache), and
-#                  the seeds and batches steps run only the runs that left
-#                  no evaluation line
+#                  host, unpack, build and build-tests, seconds with the
+#                  build cache), and the seeds and batches steps run only
+#                  the runs that left no evaluation line
 #   PACK_TO        a folder: after every step and at the end, copy
 #                  summary.txt there and pack the whole RESULTS_DIR into
 #                  PACK_TO/results.tgz (for a runner that brings back only a
@@ -245,9 +248,11 @@ torch_flags() {
 	*) return 1 ;;
 	esac
 }
-# The seeds step's PyTorch configurations, fastest first: the first whose
-# capture works serves.
-torch_fallbacks="graph graph_foreach eager"
+# The captured PyTorch configurations, fastest first: the first whose
+# capture works serves, in the timed runs (torch-CONFIG) and in the seeds
+# step, which falls back to eager after them.
+torch_captures="graph graph_foreach"
+torch_fallbacks="$torch_captures eager"
 
 # seed_torch DIR SEED CONFIG: one PyTorch run of the seeds step.
 seed_torch() {
@@ -461,10 +466,11 @@ pack_tar() {
 
 # kept_from_earlier NAME: with RESUME set, a step that finished ok in an
 # earlier call keeps its log and is recorded as it was; fails otherwise.
-# The set-up steps always run again: later steps need what they make.
+# The set-up steps always run again: later steps need what they make (the
+# toolchain, vendor/, bin/train-cuda, the test binaries).
 kept_from_earlier() {
 	local seconds
-	[[ -n "${RESUME:-}" && ! $1 =~ ^(host|unpack|build)$ ]] || return 1
+	[[ -n "${RESUME:-}" && ! $1 =~ ^(host|unpack|build|build-tests)$ ]] || return 1
 	seconds=$(sed -nE "s/^=== $1: ok after ([0-9]+)s\$/\\1/p" "$results/$1.log" 2>/dev/null | tail -n 1) || true
 	[[ -n "$seconds" ]] || return 1
 	echo "=== $1: ok in an earlier call, not run again"
@@ -515,7 +521,11 @@ run_step() {
 # vendor mode, which the CPU build (go.mod, no replace) fails; so it only
 # lives while this script runs, unless KEEP_VENDOR=1 (for follow-up commands
 # on the same host: scripts/build-cuda.sh detects it and builds offline).
+# Should the script stop while steps run beside each other, they build
+# against vendor/: finish waits for them (each ends within its time limit)
+# and records them before removing it.
 finish() {
+	((${#beside[@]} == 0)) || wait_beside
 	write_summary
 	cat "$summary"
 	if [[ "${KEEP_VENDOR:-}" != 1 && -f "$repo_root/vendor/modules.txt" ]]; then
@@ -592,8 +602,12 @@ else
 fi
 
 # The test binaries, compiled now so that the timed benchmarks and the
-# tests that run together do not compile (a relink at most).
+# tests that run together do not compile (a relink at most). The folder
+# starts empty: GPU_WORK_DIR outlives a call, and `go test -c` whose
+# compilation fails leaves the earlier binary in place, which the sanitize
+# step would then run.
 if [[ -z "${SKIP_TESTS:-}" ]]; then
+	rm -rf "$work/tests"
 	mkdir -p "$work/tests"
 	run_step build-tests 240 bash scripts/build-cuda.sh go test -c -o "$work/tests/" ./gpu/ ./cmd/train/ || true
 fi
@@ -626,7 +640,7 @@ train_all() {
 		# the same flags: the references of the speed table.
 		if [[ $engine == native && -f scripts/torch_mnist.py && -z "${SKIP_TORCH:-}" ]]; then
 			run_step torch 90 python3 scripts/torch_mnist.py --device cuda --data-dir "$bundle/mnist" --json || true
-			for config in graph graph_foreach; do
+			for config in $torch_captures; do
 				# shellcheck disable=SC2046 # torch_flags is a list of flags
 				if run_step "torch-$config" 90 python3 scripts/torch_mnist.py --device cuda $(torch_flags "$config") \
 					--data-dir "$bundle/mnist" --json; then
@@ -636,6 +650,10 @@ train_all() {
 		fi
 	done
 }
+# The speed table reads every torch*.log here: without RESUME, the timed
+# PyTorch runs of an earlier call (a torch-graph_foreach.log from a call
+# whose fused capture failed, say) are not this call's.
+[[ -n "${RESUME:-}" ]] || rm -f "$results"/torch*.log
 if [[ -z "${SKIP_TRAIN:-}" ]]; then
 	train_all "${TRAIN_LIMIT_S:-200}"
 	speed_table "$results" >/dev/null 2>&1 || true
@@ -665,6 +683,13 @@ seeds_step() {
 	}
 }
 if [[ -z "${SKIP_TESTS:-}" ]]; then
+	# test-cli's tests read MNIST from the default data folder
+	# (os.UserCacheDir), here one filled from the bundle; filled before any
+	# step starts beside the others, so that a failure here stops the
+	# script with nothing running in the background.
+	test_cache=$work/cache
+	mkdir -p "$test_cache/mnist-gorgonia"
+	cp "$bundle"/mnist/*.gz "$test_cache/mnist-gorgonia/"
 	# shellcheck disable=SC2086 # GO_TEST_FLAGS is a list of flags
 	run_beside test-gpu run_step test-gpu 180 bash scripts/build-cuda.sh go test -count=1 -v $go_test_flags ./gpu/
 fi
@@ -677,11 +702,7 @@ if [[ -z "${SKIP_TESTS:-}" ]]; then
 	# them trains on the GPU, with the default engine (Gorgonia's; the
 	# native engine is covered by test-gpu and train-native). data/ and
 	# model/kernels/ know nothing of CUDA and run as on any machine. The
-	# tests read MNIST from the default data folder (os.UserCacheDir), here
-	# one filled from the bundle.
-	test_cache=$work/cache
-	mkdir -p "$test_cache/mnist-gorgonia"
-	cp "$bundle"/mnist/*.gz "$test_cache/mnist-gorgonia/"
+	# tests read MNIST from $test_cache.
 	run_beside test-cli run_step test-cli 160 env XDG_CACHE_HOME="$test_cache" \
 		bash scripts/build-cuda.sh go test -count=1 -short -timeout 140s ./cmd/train/ ./data/... ./model/kernels/
 	# The sanitizer: what the tests would not find (out-of-bounds and
