@@ -58,6 +58,9 @@
 #               captured and persistent steps' reference tests and the grid
 #               barrier's test, if the toolkit has compute-sanitizer
 # then RESULTS_DIR/summary.txt. Exit status 0 only if every step passed.
+# Without RESUME, a call first removes what an earlier one left in
+# RESULTS_DIR (its logs, tables, placement listing and summary), so that
+# nothing a call skips shows an earlier call's result.
 #
 # Environment (all optional):
 #   CUDA_HOME      default /usr/local/cuda (else newest /usr/local/cuda-*, else nvcc's)
@@ -191,7 +194,6 @@ step_seeds() {
 	# that seed and the rest.
 	local dir=$1/seeds seed engine config torch_configs=$torch_fallbacks
 	mkdir -p "$dir"
-	[[ -n "${RESUME:-}" ]] || rm -f "$dir"/seed-*.log
 	for seed in ${SEEDS-1 2 3 4 5}; do
 		for engine in $engines; do
 			if resumed "$dir/seed-$engine-$seed.log"; then
@@ -285,7 +287,6 @@ batches_table() {
 step_batches() {
 	local dir=$1/batches bs engine mode
 	mkdir -p "$dir"
-	[[ -n "${RESUME:-}" ]] || rm -f "$dir"/batch-*.log
 	for bs in ${BATCHES-32 256 1024}; do
 		for engine in $engines; do
 			resumed "$dir/batch-$engine-$bs.log" && continue
@@ -367,6 +368,16 @@ go_test_flags=${GO_TEST_FLAGS:--short}
 deadline=$(($(date +%s) + budget))
 min_step_s=30
 summary=$results/summary.txt
+# Without RESUME, nothing an earlier call left is this call's: the summary
+# shows every train-*.log and table there, and the speed table reads every
+# torch*.log (a torch-graph_foreach.log from a call whose fused capture
+# failed, say), so a step this call skips (SKIP_TRAIN, SEEDS="", the budget
+# spent) would show an earlier call's result. (The files the steps write,
+# by name: RESULTS_DIR may be a folder that holds other things too.)
+if [[ -z "${RESUME:-}" ]]; then
+	rm -f "$results"/*.log "$results"/{speed,seeds,batches}.md "$results"/placement.txt "$summary" \
+		"$results"/seeds/seed-*.log "$results"/batches/batch-*.log "$results"/.*.record
+fi
 
 steps=()
 
@@ -650,10 +661,6 @@ train_all() {
 		fi
 	done
 }
-# The speed table reads every torch*.log here: without RESUME, the timed
-# PyTorch runs of an earlier call (a torch-graph_foreach.log from a call
-# whose fused capture failed, say) are not this call's.
-[[ -n "${RESUME:-}" ]] || rm -f "$results"/torch*.log
 if [[ -z "${SKIP_TRAIN:-}" ]]; then
 	train_all "${TRAIN_LIMIT_S:-200}"
 	speed_table "$results" >/dev/null 2>&1 || true
