@@ -7,7 +7,7 @@
 #
 # Usage: scripts/test-cuda-cpu.sh [PACKAGE...]
 #   (default: ./gpu/ under the race detector, then its kernels'
-#   thread-order test without it, then ./cmd/train/)
+#   thread-order test without it, and ./cmd/train/ beside them)
 #
 # Every GPU test of gpu/ then runs for real (parity with the float64
 # reference for each engine, determinism, exact resume, the device loop,
@@ -36,10 +36,30 @@ if [[ $# -gt 0 ]]; then
 	run "$@"
 	exit
 fi
-# gpu/ under the race detector: its engines hand work between goroutines
-# (Gorgonia's engine runs a goroutine of its own per machine).
-run -race ./gpu/
-# The kernels' independence of thread order checks mlp.cu, not Go, and is
-# skipped under the race detector, four times slower there.
-run -run '^TestKernelsIndependentOfThreadOrder$' ./gpu/
-run ./cmd/train/
+# cmd/train/ runs beside gpu/. Its tests run the trainer one at a time, and
+# a trainer on the nullcuda kernels keeps one core busy, so on two cores the
+# two packages together take about as long as cmd/train/ alone. Its output
+# is held back until gpu/'s is out, so that the two do not interleave. It
+# runs as a process group of its own (set -m), so that a Ctrl-C ends it
+# along with this script.
+train_log=$(mktemp)
+set -m
+run ./cmd/train/ >"$train_log" 2>&1 &
+train_pid=$!
+set +m
+trap 'kill -- -"$train_pid" 2>/dev/null || true; rm -f "$train_log"' EXIT
+gpu_status=0
+{
+	# gpu/ under the race detector: its engines hand work between goroutines
+	# (Gorgonia's engine runs a goroutine of its own per machine).
+	run -race ./gpu/ &&
+	# The kernels' independence of thread order checks mlp.cu, not Go, and is
+	# skipped under the race detector, four times slower there.
+	run -run '^TestKernelsIndependentOfThreadOrder$' ./gpu/
+} || gpu_status=$?
+train_status=0
+wait "$train_pid" || train_status=$?
+cat "$train_log"
+if ((gpu_status != 0 || train_status != 0)); then
+	exit 1
+fi

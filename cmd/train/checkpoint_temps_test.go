@@ -13,6 +13,7 @@ import (
 // the temporary files a killed run's checkpoint saves left there, and
 // nothing else; a refused run deletes nothing.
 func TestCheckpointTempsRemoved(t *testing.T) {
+	t.Parallel()
 	dataDir := realDataDir(t)
 	ck, _ := trainedCheckpoint(t, dataDir)
 	const leftover = ".checkpoint-e000001-s0000100.safetensors.tmp-k3j9x1"

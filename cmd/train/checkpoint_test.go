@@ -52,6 +52,7 @@ func sameEvaluation(t *testing.T, what string, got, want map[string]any) {
 // epoch straight. Each resumed run must report the same test accuracy and
 // loss as the uninterrupted one, and -save the same file byte for byte.
 func TestCheckpointResumeIsExact(t *testing.T) {
+	t.Parallel()
 	if testing.Short() {
 		t.Skip("training on MNIST skipped in -short mode")
 	}
@@ -134,6 +135,7 @@ func TestCheckpointResumeIsExact(t *testing.T) {
 // saved and its metrics written, and only then does the run fail, exit 1,
 // with one line saying how many checkpoints failed and naming the first.
 func TestCheckpointFailureKeepsTheModel(t *testing.T) {
+	t.Parallel()
 	dataDir := realDataDir(t)
 	out := t.TempDir()
 	ck := filepath.Join(out, "ck")
@@ -217,6 +219,7 @@ func checkpointFolderAt(t *testing.T, ck *model.Checkpoint, epochs, steps, targe
 // -epochs 0 evaluates the checkpoint, a mid-epoch one reported, saved and
 // written as the partial model it is, one at an epoch's end as finished.
 func TestResumeEpochsBelowProgress(t *testing.T) {
+	t.Parallel()
 	dataDir := realDataDir(t)
 	ck, _ := trainedCheckpoint(t, dataDir)
 	tests := []struct {
@@ -270,6 +273,7 @@ func TestResumeEpochsBelowProgress(t *testing.T) {
 // default. The binary, resuming a finished 1-epoch run without -epochs,
 // trains nothing more.
 func TestResumeAdoptsTargetEpochs(t *testing.T) {
+	t.Parallel()
 	dataDir := realDataDir(t)
 	ck, trained := trainedCheckpoint(t, dataDir)
 	tests := []struct {

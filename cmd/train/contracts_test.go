@@ -63,6 +63,7 @@ func TestContractExitCodes(t *testing.T) {
 // checks the names in each: the JSON log's epoch and evaluation entries,
 // the -metrics-out document, the -save model file and the checkpoint.
 func TestContractOutputNames(t *testing.T) {
+	t.Parallel()
 	dir := realDataDir(t)
 	out := t.TempDir()
 	metrics, saved, ckdir := filepath.Join(out, "m.json"), filepath.Join(out, "m.safetensors"), filepath.Join(out, "ck")

@@ -21,6 +21,7 @@ import (
 // (the run took no training flags), and a -save of the evaluation passes
 // on what the file said, epochs included.
 func TestEvaluationNamesTheModelsTraining(t *testing.T) {
+	t.Parallel()
 	dataDir := realDataDir(t)
 	sgd := map[string]string{"optimizer": "sgd", "lr": "0.01", "momentum": "0.9", "seed": "7", "batch_size": "64", "epochs": "3"}
 	cases := []struct {

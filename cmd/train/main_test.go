@@ -55,6 +55,11 @@ func sameModfile() []string {
 }
 
 // runTrain runs the built binary and returns its exit code and output.
+//
+// The tests that train for seconds with it call t.Parallel: a trainer keeps
+// about one core busy when the cuda build runs its kernels on the CPU (make
+// test-cuda-cpu), so two at a time keep CI's two cores busy. Tests that
+// time signals, serve requests or set the environment stay serial.
 func runTrain(t *testing.T, args ...string) (code int, stdout, stderr string) {
 	t.Helper()
 	cmd := exec.Command(binary, args...)

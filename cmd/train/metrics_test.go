@@ -141,6 +141,7 @@ func noTempFiles(t *testing.T, dir string) {
 // real data with both outputs, in both log formats, and checks the files
 // against the evaluation log entry.
 func TestMetricsOutAndPlot(t *testing.T) {
+	t.Parallel()
 	dir := realDataDir(t)
 	for _, format := range []string{"json", "text"} {
 		t.Run(format, func(t *testing.T) {

@@ -16,6 +16,7 @@ import (
 // without the checkpoint code knowing it. A resume that names another
 // optimizer is refused as a usage error.
 func TestSGDTrainsAndResumesExactly(t *testing.T) {
+	t.Parallel()
 	if testing.Short() {
 		t.Skip("training on MNIST skipped in -short mode")
 	}

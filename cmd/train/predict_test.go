@@ -30,6 +30,7 @@ import (
 // 3× larger colour version on a bigger canvas, and for that version
 // photographed in uneven light with noise.
 func TestPredictImages(t *testing.T) {
+	t.Parallel()
 	dataDir := realDataDir(t)
 	dir := t.TempDir()
 	saved := filepath.Join(dir, "m.safetensors")

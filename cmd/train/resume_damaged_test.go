@@ -18,6 +18,7 @@ import (
 // truncated (a full disk, say), -resume warns, naming it, and carries on
 // from the one before it, ending exactly where an uninterrupted run ends.
 func TestResumeSkipsDamagedNewestCheckpoint(t *testing.T) {
+	t.Parallel()
 	if testing.Short() {
 		t.Skip("training on MNIST skipped in -short mode")
 	}
@@ -57,6 +58,7 @@ func TestResumeSkipsDamagedNewestCheckpoint(t *testing.T) {
 // next checkpoint, the folder holds the two newest good ones and the
 // damaged file, unchanged.
 func TestResumeSetsDamagedCheckpointAside(t *testing.T) {
+	t.Parallel()
 	dataDir := realDataDir(t)
 	ck, _ := trainedCheckpoint(t, dataDir)
 	dir := checkpointFolderAt(t, ck, 1, 0, 2)

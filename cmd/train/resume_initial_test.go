@@ -15,6 +15,7 @@ import (
 // its next checkpoint and in its saved model, as the run would have
 // unstopped; a run from the seed's initialisation names none.
 func TestResumeKeepsInitialWeights(t *testing.T) {
+	t.Parallel()
 	dataDir := realDataDir(t)
 	ck, _ := trainedCheckpoint(t, dataDir)
 	for _, initial := range []string{"", "base/model.safetensors"} {

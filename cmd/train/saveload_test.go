@@ -21,6 +21,7 @@ import (
 // saved run's exactly (same weights, same batch size, CPU). Training more
 // from the loaded weights must work too.
 func TestSaveLoadReproduces(t *testing.T) {
+	t.Parallel()
 	dataDir := realDataDir(t)
 	dir := t.TempDir()
 	saved := filepath.Join(dir, "mnist.safetensors")
