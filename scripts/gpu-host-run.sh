@@ -372,8 +372,8 @@ summary=$results/summary.txt
 # shows every train-*.log and table there, and the speed table reads every
 # torch*.log (a torch-graph_foreach.log from a call whose fused capture
 # failed, say), so a step this call skips (SKIP_TRAIN, SEEDS="", the budget
-# spent) would show an earlier call's result. (The files the steps write,
-# by name: RESULTS_DIR may be a folder that holds other things too.)
+# spent) would show an earlier call's result. (Only the kinds of file the
+# steps write: RESULTS_DIR may hold other files too.)
 if [[ -z "${RESUME:-}" ]]; then
 	rm -f "$results"/*.log "$results"/{speed,seeds,batches}.md "$results"/placement.txt "$summary" \
 		"$results"/seeds/seed-*.log "$results"/batches/batch-*.log "$results"/.*.record

@@ -36,10 +36,10 @@ if [[ $# -gt 0 ]]; then
 	run "$@"
 	exit
 fi
-# cmd/train/ runs beside gpu/. Its tests run the trainer one at a time, and
-# a trainer on the nullcuda kernels keeps one core busy, so on two cores the
-# two packages together take about as long as cmd/train/ alone. Its output
-# is held back until gpu/'s is out, so that the two do not interleave. It
+# cmd/train/ runs beside gpu/: a trainer on the nullcuda kernels keeps one
+# core busy, and so, mostly, does gpu/, so on two cores the pair takes about
+# as long as the longer of the two, not their sum. cmd/train/'s output is
+# held back until gpu/'s is out, so that the two do not interleave. It
 # runs as a process group of its own (set -m), so that a Ctrl-C ends it
 # along with this script.
 train_log=$(mktemp)
