@@ -12,10 +12,11 @@ import (
 // bias-corrected rate computed on the host in float64, as model's Adam does,
 // or, in a captured or persistent step, looked up in rates, the table of
 // the first nrates updates' rates that prepare has the device work out once.
+// Only those steps read the table, so only their engines prepare it.
 type adamOnGPU struct {
 	c      model.OptimizerConfig
 	rates  cu.DevicePtr
-	nrates int // adamRateSteps once prepared; tests shorten it
+	nrates int // adamRateSteps once prepared, else 0; tests shorten it
 }
 
 // adamRateSteps is the length of the table of rates: 256 KiB, almost 35
@@ -31,7 +32,6 @@ func (a *adamOnGPU) prepare(l lane, mem *deviceMemory) error {
 	if a.rates, err = mem.alloc("Adam's step sizes", adamRateSteps*4); err != nil {
 		return err
 	}
-	a.nrates = adamRateSteps
 	c := a.c
 	if err := l.launch(kAdamRates, adamRateSteps,
 		argPtr(a.rates), argInt(adamRateSteps), argDouble(c.Beta1), argDouble(c.Beta2), argDouble(c.LearningRate)); err != nil {
@@ -39,7 +39,21 @@ func (a *adamOnGPU) prepare(l lane, mem *deviceMemory) error {
 	}
 	// Captured steps read the table from a stream that does not wait for
 	// this one: it is finished before the engine takes any step.
-	return check("filling Adam's step sizes", cu.Synchronize())
+	if err := check("filling Adam's step sizes", cu.Synchronize()); err != nil {
+		return err
+	}
+	a.nrates = adamRateSteps
+	return nil
+}
+
+// release frees the table; later updates work their rates out.
+func (a *adamOnGPU) release(mem *deviceMemory) error {
+	if a.rates == 0 {
+		return nil
+	}
+	p := a.rates
+	a.rates, a.nrates = 0, 0
+	return mem.free(p)
 }
 
 func (a *adamOnGPU) update(l lane, params, grads cu.DevicePtr, slots []cu.DevicePtr, n int, t int64) error {

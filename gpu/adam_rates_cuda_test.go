@@ -25,8 +25,11 @@ func TestAdamRateTable(t *testing.T) {
 	requireNativeGPU(t)
 	t.Run("entries", func(t *testing.T) {
 		cfg := nativeTestConfig(8)
-		e := newTestEngine(t, openNative, cfg)
+		e := newTestEngine(t, testEngines()[EngineCUDAGraph], cfg)
 		a := adamOf(t, e)
+		if a.nrates != adamRateSteps {
+			t.Fatalf("the table has %d entries, want %d", a.nrates, adamRateSteps)
+		}
 		rates := make([]float32, a.nrates)
 		err := e.(*nativeEngine).do(func() error { return download("Adam's step sizes", rates, a.rates) })
 		if err != nil {
@@ -36,6 +39,17 @@ func TestAdamRateTable(t *testing.T) {
 			want := float32(model.AdamRate(cfg.Optimizer, int64(i+1)))
 			if got := rates[i]; got != want {
 				t.Errorf("rate of update %d: %v, host %v", i+1, got, want)
+			}
+		}
+	})
+	// Engines whose steps never read the table do not make it.
+	t.Run("unread", func(t *testing.T) {
+		for name, open := range map[string]opener{
+			EngineNative:          openNative,
+			"gorgonia-uncaptured": func(cfg model.Config) (model.Engine, error) { return openGorgonia(cfg, gorgoniaOptions{}) },
+		} {
+			if a := adamOf(t, newTestEngine(t, open, nativeTestConfig(8))); a.rates != 0 || a.nrates != 0 {
+				t.Errorf("%s: a table of %d step sizes at %v that no step reads", name, a.nrates, a.rates)
 			}
 		}
 	})

@@ -66,8 +66,10 @@ func newCapturedEngine(ordinal int, cfg model.Config, name string) (model.Engine
 	b := e.(*nativeEngine)
 	err = b.withContext(func() error {
 		var err error
-		b.capture, err = newCaptureState(&b.mem)
-		return err
+		if b.capture, err = newCaptureState(&b.mem); err != nil {
+			return err
+		}
+		return b.opt.prepare(b.legacy, &b.mem)
 	})
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", name, errors.Join(err, b.Close()))
@@ -102,7 +104,7 @@ func newCaptureState(mem *deviceMemory) (*captureState, error) {
 		return err
 	}()
 	if err != nil {
-		return nil, errors.Join(err, c.release())
+		return nil, errors.Join(err, c.release(mem))
 	}
 	return c, nil
 }
@@ -250,9 +252,11 @@ func (b *nativeEngine) finishStep(l lane, rows int) error {
 		argPtr(b.batchLoss), argPtr(c.cursor), argInt(rows), argPtr(c.steps))
 }
 
-// release frees the capture stream's graph, handle and stream; the device
-// memory goes with the engine's. The context is current.
-func (c *captureState) release() error {
+// release frees the capture stream's graph, handle and stream, then the
+// device memory newCaptureState took from mem: an engine that goes on
+// without its capture (the Gorgonia engine's fallback) keeps none of it.
+// The context is current.
+func (c *captureState) release(mem *deviceMemory) error {
 	if c == nil {
 		return nil
 	}
@@ -260,6 +264,14 @@ func (c *captureState) release() error {
 	c.graph, c.blas = nil, nil
 	if c.stream != (cu.Stream{}) {
 		errs = append(errs, check("destroying the capture stream", c.stream.Destroy()))
+		c.stream = cu.Stream{}
+	}
+	// The handle that used the workspace is gone.
+	for _, p := range []*cu.DevicePtr{&c.workspace, &c.cursor, &c.steps, &c.rowsDone} {
+		if *p != 0 {
+			errs = append(errs, mem.free(*p))
+			*p = 0
+		}
 	}
 	return errors.Join(errs...)
 }

@@ -144,8 +144,9 @@ func threeStepsMatchReference(t *testing.T, e model.Engine, set *data.Set, order
 // TestGorgoniaCaptureFallsBack makes captures fail (nullcuda's
 // NULLCUDA_FAIL_CAPTURE). A capture that fails once is tried again and
 // replays; one that always fails leaves the Gorgonia engine saying so once
-// and training on, uncaptured. Either way it trains exactly as an engine
-// opened without capture.
+// and training on, uncaptured, holding only the device memory an engine
+// opened without capture holds. Either way it trains exactly as that
+// engine.
 func TestGorgoniaCaptureFallsBack(t *testing.T) {
 	requireNativeGPU(t)
 	if !onNullcuda() {
@@ -168,7 +169,7 @@ func TestGorgoniaCaptureFallsBack(t *testing.T) {
 		}
 		return state(t, e), e.(*graphEngine)
 	}
-	want, _ := train(gorgoniaOptions{})
+	want, uncaptured := train(gorgoniaOptions{})
 	for _, tc := range []struct {
 		fail     string
 		captured bool
@@ -186,6 +187,9 @@ func TestGorgoniaCaptureFallsBack(t *testing.T) {
 			}
 			if len(warnings) != tc.warnings {
 				t.Errorf("%d warnings, want %d: %v", len(warnings), tc.warnings, warnings)
+			}
+			if held, want := len(e.run.mem.ptrs), len(uncaptured.run.mem.ptrs); !tc.captured && held != want {
+				t.Errorf("%d device allocations after the capture was dropped, want %d as without capture", held, want)
 			}
 			assertParamsEqual(t, got.Params, want.Params)
 			assertOptimizerEqual(t, got.Optimizer, want.Optimizer)

@@ -42,8 +42,7 @@ func (e *graphEngine) capturedStep(ds *deviceSet, lo, hi int) (done bool, err er
 	})
 	var ce captureError
 	if errors.As(err, &ce) {
-		r.capture = nil
-		if rerr := r.onDevice(c.release); rerr != nil {
+		if rerr := r.onDevice(r.dropCapture); rerr != nil {
 			return false, errors.Join(err, rerr)
 		}
 		if e.warn != nil {
@@ -56,4 +55,27 @@ func (e *graphEngine) capturedStep(ds *deviceSet, lo, hi int) (done bool, err er
 	}
 	r.step++
 	return true, nil
+}
+
+// startCapture makes the capture stream and its counters, and has the
+// optimizer prepare what captured steps read (Adam's table of step sizes).
+// On an error nothing of it is kept. The context is current.
+func (r *graphRun) startCapture() error {
+	var err error
+	if r.capture, err = newCaptureState(&r.mem); err != nil {
+		return err
+	}
+	if err := r.opt.prepare(r.lane, &r.mem); err != nil {
+		return errors.Join(err, r.dropCapture())
+	}
+	return nil
+}
+
+// dropCapture turns the capture off for good and frees what only captured
+// steps use, so the engine holds what one opened without capture holds.
+// The context is current.
+func (r *graphRun) dropCapture() error {
+	c := r.capture
+	r.capture = nil
+	return errors.Join(c.release(&r.mem), r.opt.release(&r.mem))
 }

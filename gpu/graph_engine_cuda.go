@@ -96,10 +96,7 @@ func openGorgonia(cfg model.Config, opts gorgoniaOptions) (model.Engine, error) 
 		if err = e.start(initial); err == nil && opts.capture {
 			// Without a capture stream the engine runs the program every
 			// step: slower, the same results.
-			cerr := r.onDevice(func() (err error) {
-				r.capture, err = newCaptureState(&r.mem)
-				return err
-			})
+			cerr := r.onDevice(r.startCapture)
 			if cerr != nil && e.warn != nil {
 				e.warn(cerr)
 			}

@@ -140,9 +140,6 @@ func (r *graphRun) setup(initial *model.Params) error {
 				return err
 			}
 		}
-		if err := r.opt.prepare(r.lane, &r.mem); err != nil {
-			return err
-		}
 		r.outVals = make([]*deviceBuffer, len(r.outShapes))
 		for i, shape := range r.outShapes {
 			p, err := r.mem.alloc(fmt.Sprintf("output %d", i), bufferBytes(shape))
@@ -163,7 +160,7 @@ func (r *graphRun) release() error {
 		return nil
 	}
 	return r.onDevice(func() error {
-		errs := []error{r.capture.release()}
+		errs := []error{r.capture.release(&r.mem)}
 		r.capture = nil
 		if r.blas != nil {
 			if err := r.blas.Close(); err != nil {

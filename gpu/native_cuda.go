@@ -229,9 +229,6 @@ func (b *nativeEngine) setup(initial *model.Params) error {
 			return err
 		}
 	}
-	if err := b.opt.prepare(b.legacy, &b.mem); err != nil {
-		return err
-	}
 	if b.nonFinite, err = b.mem.alloc("non-finite count", 4); err != nil {
 		return err
 	}
@@ -707,7 +704,7 @@ func (b *nativeEngine) release() error {
 		return nil
 	}
 	errs := []error{b.withContext(func() error {
-		errs := []error{b.capture.release()}
+		errs := []error{b.capture.release(&b.mem)}
 		b.capture = nil
 		if b.blas != nil {
 			if err := b.blas.Close(); err != nil {

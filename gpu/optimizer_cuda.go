@@ -18,9 +18,13 @@ import (
 type deviceOptimizer interface {
 	name() string
 	slots() int
-	// prepare allocates and fills, once an engine, what the optimizer
-	// keeps on the device besides its slots; the kernels are loaded.
+	// prepare allocates and fills, in mem, what updateAt and fusedArgs
+	// read besides the slots; the kernels are loaded. Only the engines
+	// whose steps use those call it: without it they read nothing more
+	// and give the same results, a little slower (adam_cuda.go).
 	prepare(l lane, mem *deviceMemory) error
+	// release frees, from mem, what prepare made, if it did.
+	release(mem *deviceMemory) error
 	// update launches step t (1-based) over n floats of the flat buffers.
 	update(l lane, params, grads cu.DevicePtr, slots []cu.DevicePtr, n int, t int64) error
 	// updateAt launches the next step with nothing that changes from one

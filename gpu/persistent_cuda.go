@@ -136,8 +136,10 @@ func newPersistentEngine(ordinal int, cfg model.Config) (model.Engine, error) {
 		if p.part, err = b.mem.alloc("first layer's partial sums", bytes); err != nil {
 			return err
 		}
-		p.bar, err = b.mem.alloc("grid barrier", barWords*4)
-		return err
+		if p.bar, err = b.mem.alloc("grid barrier", barWords*4); err != nil {
+			return err
+		}
+		return b.opt.prepare(b.legacy, &b.mem)
 	})
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", EnginePersistent, errors.Join(err, b.Close()))

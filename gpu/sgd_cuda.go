@@ -26,8 +26,9 @@ func (s sgdOnGPU) updateAt(l lane, params, grads cu.DevicePtr, slots []cu.Device
 	return s.update(l, params, grads, slots, n, 0)
 }
 
-// prepare: SGD keeps nothing but its velocity.
+// prepare and release: SGD keeps nothing but its velocity.
 func (sgdOnGPU) prepare(lane, *deviceMemory) error { return nil }
+func (sgdOnGPU) release(*deviceMemory) error       { return nil }
 
 // fusedArgs: fused_update's SGD takes the rate and the momentum, and no
 // table of step sizes.
