@@ -20,8 +20,8 @@ type deviceOptimizer interface {
 	slots() int
 	// prepare allocates and fills, in mem, what updateAt and fusedArgs
 	// read besides the slots; the kernels are loaded. Only the engines
-	// whose steps use those call it: without it they read nothing more
-	// and give the same results, a little slower (adam_cuda.go).
+	// whose steps use those call it. Without it, their kernels work the
+	// step size out: the same results, a little slower (adam_cuda.go).
 	prepare(l lane, mem *deviceMemory) error
 	// release frees, from mem, what prepare made, if it did.
 	release(mem *deviceMemory) error
